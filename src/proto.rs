@@ -1,0 +1,21 @@
+//! The Mesos messages, generated from the `.proto` files in `src/proto/`.
+//!
+//! *Plumbing: a reader may skip this file.*
+//!
+//! `build.rs` turns each `.proto` file into a Rust module at build time:
+//!
+//! | module        | from                      | what it holds                            |
+//! |---------------|---------------------------|------------------------------------------|
+//! | [`mesos`]     | `src/proto/mesos.proto`   | ids, resources, offers, tasks, statuses  |
+//! | [`scheduler`] | `src/proto/scheduler.proto` | the scheduler API's `Call` and `Event` |
+//! | [`executor`]  | `src/proto/executor.proto`  | the executor API's `Call` and `Event`  |
+//! | [`image_task`] | `src/image_task.proto`   | our own `TaskInfo.data` payload (step 3) |
+//!
+//! rust-protobuf names things this way: a message `Call.Subscribe` becomes
+//! `scheduler::call::Subscribe`, an enum `Call.Type` becomes
+//! `scheduler::call::Type`, and a field called `type` is read with
+//! `type_()` and written with `set_type()`.
+
+#![allow(missing_docs)]
+
+include!(concat!(env!("OUT_DIR"), "/protos/mod.rs"));
