@@ -13,7 +13,7 @@ fn main() {
             "src/proto/mesos.proto",
             "src/proto/scheduler.proto",
             "src/proto/executor.proto",
-            "src/image_task.proto",
+            "src/task_data.proto",
         ])
         .cargo_out_dir("protos")
         .run_from_script();

@@ -1,4 +1,12 @@
 pub mod content_type;
+pub mod demo_images;
+pub mod executor;
+pub mod http_api;
+pub mod invert;
 pub mod json;
+pub mod local;
 pub mod proto;
 pub mod recordio;
+pub mod scheduler;
+pub mod server;
+pub mod task_data;

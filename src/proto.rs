@@ -9,7 +9,7 @@
 //! | [`mesos`]     | `src/proto/mesos.proto`   | ids, resources, offers, tasks, statuses  |
 //! | [`scheduler`] | `src/proto/scheduler.proto` | the scheduler API's `Call` and `Event` |
 //! | [`executor`]  | `src/proto/executor.proto`  | the executor API's `Call` and `Event`  |
-//! | [`image_task`] | `src/image_task.proto`   | our own `TaskInfo.data` payload (step 3) |
+//! | [`task_data`] | `src/task_data.proto`    | our own `TaskInfo.data` payload          |
 //!
 //! rust-protobuf names things this way: a message `Call.Subscribe` becomes
 //! `scheduler::call::Subscribe`, an enum `Call.Type` becomes

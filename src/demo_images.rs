@@ -1,0 +1,1 @@
+//! Demo images (to be written).

@@ -1,0 +1,1 @@
+//! The executor (to be written).

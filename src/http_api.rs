@@ -1,0 +1,314 @@
+//! Talking to a Mesos v1 HTTP API: one subscription, many calls.
+//!
+//! Both the scheduler API (`/api/v1/scheduler` on the master) and the
+//! executor API (`/api/v1/executor` on the agent) work the same way:
+//!
+//! 1. The client POSTs a `SUBSCRIBE` call. The answer is `200 OK` with a
+//!    response body that never ends: a RecordIO stream of events. One named
+//!    thread reads it and hands each decoded event to the main thread over a
+//!    channel, so the main thread can react to events one at a time.
+//! 2. Every other call is a separate POST on a separate connection, answered
+//!    with `202 Accepted` and no body. The call's effect, if any, arrives
+//!    later as an event on the stream.
+//!
+//! The scheduler API adds one rule: the subscribe response carries a
+//! `Mesos-Stream-Id` header, and every later call must echo it, so that the
+//! master can tell a live scheduler from a stale one.
+//!
+//! ```no_run
+//! use mesos_tutorial::content_type::ContentType;
+//! use mesos_tutorial::http_api::Endpoint;
+//! use mesos_tutorial::proto::scheduler::{Call, Event};
+//!
+//! let master = Endpoint::new("http://127.0.0.1:5050/api/v1/scheduler", ContentType::Protobuf);
+//! # let subscribe_call = Call::new();
+//! let subscription = master.subscribe::<Call, Event>(&subscribe_call, "scheduler-events")?;
+//! for event in subscription.events.iter() {
+//!     println!("{:?}", event?.type_());
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::content_type::{ContentType, DecodeError};
+use crate::recordio::{RecordIoError, RecordIoReader};
+use protobuf::MessageFull;
+use std::fmt;
+use std::io::Read;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The header that ties a scheduler's calls to its subscription.
+pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
+
+/// How long a call may take before we give up on it.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting, and waiting for the subscribe response's headers,
+/// may take. The body of the subscription has no time limit: it is meant to
+/// stay open for as long as the framework runs.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Error bodies are short texts; never read more than this of one.
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+/// Something that went wrong while calling a Mesos HTTP API.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No HTTP answer at all: connection refused, timed out, reset.
+    Unreachable { url: String, reason: String },
+    /// The server answered with a status we did not expect. Mesos puts a
+    /// human-readable reason in the body.
+    Rejected {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// The master we called is not the leader and points to the one that is.
+    Redirected { url: String, location: String },
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Unreachable { url, reason } => write!(
+                f,
+                "could not reach {url}: {reason} (is Mesos running there? check the address)"
+            ),
+            ApiError::Rejected {
+                url,
+                status,
+                message,
+            } => {
+                write!(f, "{url} answered {status}")?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                match status {
+                    401 => write!(f, " (authentication required: set --principal and --secret-file)"),
+                    403 => write!(f, " (not allowed: check --principal, --role, or whether the framework was removed)"),
+                    _ => Ok(()),
+                }
+            }
+            ApiError::Redirected { url, location } => write!(
+                f,
+                "{url} is not the leading master; the leader is at {location}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Why an event stream stopped or skipped an event.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The server ended the response between two events.
+    Closed,
+    /// The stream's framing broke; nothing after this point can be trusted.
+    Framing(RecordIoError),
+    /// One event could not be decoded. The framing is intact, so the stream
+    /// goes on with the next event.
+    Decode(DecodeError),
+}
+
+impl StreamError {
+    /// Whether the stream is over after this error.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, StreamError::Decode(_))
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamError::Closed => write!(f, "the event stream was closed by the other side"),
+            StreamError::Framing(err) => write!(f, "the event stream is broken: {err}"),
+            StreamError::Decode(err) => write!(f, "skipped an undecodable event: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {}
+
+/// An open subscription: the stream id (scheduler API only) and the events.
+pub struct Subscription<E> {
+    /// The `Mesos-Stream-Id` the server assigned, if it sent one.
+    pub stream_id: Option<String>,
+    /// Events in the order the server sent them. After a fatal
+    /// [`StreamError`] the channel closes.
+    pub events: mpsc::Receiver<Result<E, StreamError>>,
+}
+
+/// One Mesos HTTP API endpoint, such as a master's `/api/v1/scheduler`.
+pub struct Endpoint {
+    url: String,
+    content_type: ContentType,
+    calls: ureq::Agent,
+    streams: ureq::Agent,
+}
+
+impl Endpoint {
+    /// An endpoint at `url` that sends and receives `content_type`.
+    pub fn new(url: &str, content_type: ContentType) -> Endpoint {
+        // Redirects are not followed by the HTTP library: a Mesos redirect
+        // means "send the same POST to the leader", which must be decided
+        // (and the body re-sent) by us. Statuses are not errors either: we
+        // read Mesos's message from the body.
+        let base = || {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_connect(Some(CONNECT_TIMEOUT))
+                .user_agent(concat!("mesos-tutorial/", env!("CARGO_PKG_VERSION")))
+        };
+        let calls = base().timeout_global(Some(CALL_TIMEOUT)).build().into();
+        let streams = base()
+            .timeout_recv_response(Some(CONNECT_TIMEOUT))
+            .build()
+            .into();
+        Endpoint {
+            url: url.to_string(),
+            content_type,
+            calls,
+            streams,
+        }
+    }
+
+    /// The endpoint's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The content type used for calls and asked for events.
+    pub fn content_type(&self) -> ContentType {
+        self.content_type
+    }
+
+    /// Sends a `SUBSCRIBE` call and starts a thread named `thread_name` that
+    /// reads the event stream.
+    pub fn subscribe<C, E>(&self, call: &C, thread_name: &str) -> Result<Subscription<E>, ApiError>
+    where
+        C: MessageFull,
+        E: MessageFull + Send + 'static,
+    {
+        let body = self.content_type.encode(call);
+        let response = self
+            .streams
+            .post(&self.url)
+            .header("Content-Type", self.content_type.mime())
+            // Without an explicit Accept, Mesos answers in JSON.
+            .header("Accept", self.content_type.mime())
+            .send(&body[..])
+            .map_err(|err| self.unreachable(err))?;
+        if response.status().as_u16() != 200 {
+            return Err(self.rejected(response));
+        }
+        let stream_id = header(&response, STREAM_ID_HEADER);
+        // The server says which encoding the events use; it is the one we
+        // asked for, unless the server ignored our Accept header.
+        let content_type = header(&response, "Content-Type")
+            .and_then(|value| ContentType::from_mime(&value))
+            .unwrap_or(self.content_type);
+        let reader = response.into_body().into_reader();
+        let (sender, events) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(thread_name.to_string())
+            .spawn(move || read_events(reader, content_type, sender))
+            .map_err(|err| ApiError::Unreachable {
+                url: self.url.clone(),
+                reason: format!("could not start the event reader thread: {err}"),
+            })?;
+        Ok(Subscription { stream_id, events })
+    }
+
+    /// Sends any call but `SUBSCRIBE` and expects `202 Accepted`.
+    pub fn call<C: MessageFull>(&self, call: &C, stream_id: Option<&str>) -> Result<(), ApiError> {
+        let body = self.content_type.encode(call);
+        let mut request = self
+            .calls
+            .post(&self.url)
+            .header("Content-Type", self.content_type.mime())
+            .header("Accept", self.content_type.mime());
+        if let Some(stream_id) = stream_id {
+            request = request.header(STREAM_ID_HEADER, stream_id);
+        }
+        let mut response = request
+            .send(&body[..])
+            .map_err(|err| self.unreachable(err))?;
+        match response.status().as_u16() {
+            // Drain the (empty) body so the connection can be reused.
+            200 | 202 => {
+                let _ = response
+                    .body_mut()
+                    .with_config()
+                    .limit(ERROR_BODY_LIMIT)
+                    .read_to_vec();
+                Ok(())
+            }
+            _ => Err(self.rejected(response)),
+        }
+    }
+
+    fn unreachable(&self, err: ureq::Error) -> ApiError {
+        ApiError::Unreachable {
+            url: self.url.clone(),
+            reason: err.to_string(),
+        }
+    }
+
+    fn rejected(&self, mut response: ureq::http::Response<ureq::Body>) -> ApiError {
+        let status = response.status().as_u16();
+        if status == 307 {
+            if let Some(location) = header(&response, "Location") {
+                return ApiError::Redirected {
+                    url: self.url.clone(),
+                    location,
+                };
+            }
+        }
+        let message = response
+            .body_mut()
+            .with_config()
+            .limit(ERROR_BODY_LIMIT)
+            .lossy_utf8(true)
+            .read_to_string()
+            .unwrap_or_default();
+        ApiError::Rejected {
+            url: self.url.clone(),
+            status,
+            message: message.trim().to_string(),
+        }
+    }
+}
+
+fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The body of the event-reader thread: frames, decodes and forwards events
+/// until the stream ends or the receiver hangs up.
+fn read_events<E: MessageFull>(
+    body: impl Read,
+    content_type: ContentType,
+    sender: mpsc::Sender<Result<E, StreamError>>,
+) {
+    let mut records = RecordIoReader::new(body);
+    loop {
+        let item = match records.next_record() {
+            Ok(Some(record)) => {
+                log::trace!("event record of {} bytes", record.len());
+                content_type
+                    .decode::<E>(record, "event")
+                    .map_err(StreamError::Decode)
+            }
+            Ok(None) => Err(StreamError::Closed),
+            Err(err) => Err(StreamError::Framing(err)),
+        };
+        let fatal = matches!(&item, Err(err) if err.is_fatal());
+        if sender.send(item).is_err() || fatal {
+            return;
+        }
+    }
+}

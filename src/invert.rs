@@ -1,0 +1,1 @@
+//! Image inversion (to be written).

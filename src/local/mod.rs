@@ -1,0 +1,1 @@
+//! The embedded cluster (to be written).

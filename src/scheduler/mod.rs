@@ -1,0 +1,1 @@
+//! The scheduler (to be written).

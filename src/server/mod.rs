@@ -1,0 +1,1 @@
+//! The file server (to be written).

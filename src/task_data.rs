@@ -1,0 +1,1 @@
+//! The TaskInfo.data payload (to be written).
