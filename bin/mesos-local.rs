@@ -1,1 +1,68 @@
-fn main() {}
+//! An embedded single-node Mesos cluster (master and agent) on loopback.
+//!
+//! Run it in one terminal and the scheduler in another, exactly as against a
+//! real Mesos: `cargo run --bin mesos-local -- --port 5050`, then
+//! `cargo run --bin scheduler -- --master 127.0.0.1:5050`.
+
+use argh::FromArgs;
+use mesos_tutorial::local::{Cluster, ClusterConfig, DEFAULT_RESOURCES};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// An embedded Mesos master and agent that speak the v1 HTTP APIs.
+#[derive(FromArgs)]
+struct Args {
+    /// the address to listen on (default: 127.0.0.1)
+    #[argh(option, default = "String::from(\"127.0.0.1\")")]
+    ip: String,
+
+    /// the master's port (default: 5050, as Mesos)
+    #[argh(option, default = "5050")]
+    port: u16,
+
+    /// the agent's port (default: 5051, as Mesos)
+    #[argh(option, default = "5051")]
+    agent_port: u16,
+
+    /// the agent's resources, in Mesos's syntax
+    #[argh(option, default = "String::from(DEFAULT_RESOURCES)")]
+    resources: String,
+
+    /// where executor sandboxes go (default: a temporary directory, removed
+    /// on exit)
+    #[argh(option)]
+    work_dir: Option<PathBuf>,
+
+    /// seconds between heartbeats on idle event streams (default: 15)
+    #[argh(option, default = "15.0")]
+    heartbeat_interval: f64,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args: Args = argh::from_env();
+    if !(args.heartbeat_interval > 0.0 && args.heartbeat_interval.is_finite()) {
+        eprintln!("error: --heartbeat-interval must be a positive number of seconds");
+        return ExitCode::from(2);
+    }
+    let config = ClusterConfig {
+        master_bind: format!("{}:{}", args.ip, args.port),
+        agent_bind: format!("{}:{}", args.ip, args.agent_port),
+        resources: args.resources,
+        heartbeat_interval: Duration::from_secs_f64(args.heartbeat_interval),
+        work_dir: args.work_dir,
+        ..ClusterConfig::default()
+    };
+    let _cluster = match Cluster::start(config) {
+        Ok(cluster) => cluster,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    log::info!("Ready. Point a scheduler at it with --master {}:{}", args.ip, args.port);
+    loop {
+        std::thread::park();
+    }
+}

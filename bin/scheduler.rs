@@ -1,1 +1,179 @@
-fn main() {}
+//! The framework's scheduler: `cargo run --bin scheduler -- --help`.
+//!
+//! With no flags it runs workshop step 3 (invert the demo images) against an
+//! embedded single-node Mesos cluster. `--step register` and `--step launch`
+//! run steps 1 and 2; `--master HOST:5050` uses a real Mesos master.
+
+use argh::FromArgs;
+use mesos_tutorial::content_type::ContentType;
+use mesos_tutorial::local::{Cluster, ClusterConfig, DEFAULT_RESOURCES};
+use mesos_tutorial::scheduler::{self, Config, Step};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A Mesos framework that inverts images, written to be read: see README.md.
+#[derive(FromArgs)]
+struct Args {
+    /// the Mesos master: `local` (the default) starts an embedded master and
+    /// agent in this process; otherwise HOST:PORT, e.g. 127.0.0.1:5050
+    #[argh(option, default = "String::from(\"local\")")]
+    master: String,
+
+    /// the workshop step: `register` (1), `launch` (2) or `images` (3, the
+    /// default)
+    #[argh(option, default = "Step::Images", from_str_fn(parse_step))]
+    step: Step,
+
+    /// how calls and events are encoded: `protobuf` (default) or `json`
+    #[argh(option, default = "ContentType::Protobuf")]
+    content_type: ContentType,
+
+    /// the framework's name, shown by the master
+    #[argh(option, default = "String::from(\"Rust Tutorial Framework\")")]
+    name: String,
+
+    /// the Unix user tasks run as (default: the current user)
+    #[argh(option)]
+    user: Option<String>,
+
+    /// the role whose resources the framework receives (default: *)
+    #[argh(option, default = "String::from(\"*\")")]
+    role: String,
+
+    /// the executor binary to serve to agents (default: `executor` next to
+    /// this program, built by cargo if missing)
+    #[argh(option)]
+    executor: Option<PathBuf>,
+
+    /// the address of the file server; agents must reach it (default:
+    /// 127.0.0.1)
+    #[argh(option, default = "String::from(\"127.0.0.1\")")]
+    address: String,
+
+    /// the port of the file server (default: 0, any free port)
+    #[argh(option, default = "0")]
+    port: u16,
+
+    /// CPUs per task (default: 1)
+    #[argh(option, default = "1.0")]
+    task_cpus: f64,
+
+    /// memory per task in MB (default: 128)
+    #[argh(option, default = "128.0")]
+    task_mem: f64,
+
+    /// step 2: stop and tear down after this many tasks finished (default:
+    /// run forever)
+    #[argh(option)]
+    tasks: Option<usize>,
+
+    /// step 2: how long each no-op task works, in milliseconds (default: 0)
+    #[argh(option, default = "0")]
+    task_millis: u32,
+
+    /// how long declined resources are not offered again, in seconds
+    /// (default: 5, as Mesos)
+    #[argh(option, default = "5.0")]
+    refuse_seconds: f64,
+
+    /// step 3: an image URL or local file; repeat the flag or separate with
+    /// commas (default: generated demo images)
+    #[argh(option)]
+    images: Vec<String>,
+
+    /// step 3: a file with one image URL or path per line
+    #[argh(option)]
+    images_file: Option<PathBuf>,
+
+    /// step 3: where inverted images are written (default: ./output)
+    #[argh(option, default = "PathBuf::from(\"output\")")]
+    output_dir: PathBuf,
+
+    /// step 3: attempts per image before it counts as failed (default: 3)
+    #[argh(option, default = "3")]
+    max_attempts: u32,
+
+    /// step 3: keep the results page up after the batch, until Ctrl+C
+    #[argh(switch)]
+    keep_serving: bool,
+
+    /// with --master local: the embedded agent's resources, in Mesos's
+    /// syntax
+    #[argh(option, default = "String::from(DEFAULT_RESOURCES)")]
+    resources: String,
+}
+
+fn parse_step(value: &str) -> Result<Step, String> {
+    match value {
+        "register" | "1" => Ok(Step::Register),
+        "launch" | "2" => Ok(Step::Launch),
+        "images" | "3" => Ok(Step::Images),
+        other => Err(format!("unknown step '{other}': use register, launch or images")),
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args: Args = argh::from_env();
+    let mut images: Vec<String> = args.images.iter().flat_map(|i| i.split(',')).map(str::trim).filter(|i| !i.is_empty()).map(String::from).collect();
+    if let Some(path) = &args.images_file {
+        match std::fs::read_to_string(path) {
+            Ok(text) => images.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from)),
+            Err(err) => {
+                eprintln!("error: cannot read --images-file {}: {err}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let user = args.user.clone().or_else(|| std::env::var("USER").ok()).or_else(|| std::env::var("LOGNAME").ok()).unwrap_or_else(|| "root".into());
+
+    // `--master local` runs the embedded cluster for as long as `_cluster`
+    // lives; dropping it at the end of main stops it and its executors.
+    let mut _cluster = None;
+    let master = if args.master == "local" {
+        let cluster_config = ClusterConfig { resources: args.resources.clone(), ..ClusterConfig::default() };
+        match Cluster::start(cluster_config) {
+            Ok(cluster) => {
+                let address = cluster.master_address().to_string();
+                log::info!("Started an embedded Mesos master and agent (--master local) at {address}");
+                _cluster = Some(cluster);
+                address
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        args.master.clone()
+    };
+
+    let config = Config {
+        master,
+        step: args.step,
+        content_type: args.content_type,
+        name: args.name,
+        user,
+        role: args.role,
+        executor: args.executor,
+        address: args.address,
+        port: args.port,
+        task_cpus: args.task_cpus,
+        task_mem: args.task_mem,
+        tasks: args.tasks,
+        task_millis: args.task_millis,
+        refuse_seconds: args.refuse_seconds,
+        images,
+        output_dir: args.output_dir,
+        max_attempts: args.max_attempts,
+        keep_serving: args.keep_serving,
+    };
+    match scheduler::run(&config) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -19,3 +19,15 @@
 #![allow(missing_docs)]
 
 include!(concat!(env!("OUT_DIR"), "/protos/mod.rs"));
+
+/// Whether a task in this state will never run again. Mesos sends exactly
+/// one terminal state per task (possibly more than once: delivery is at
+/// least once); `TASK_LOST` is terminal for frameworks that are not
+/// partition-aware.
+pub fn is_terminal(state: mesos::TaskState) -> bool {
+    use mesos::TaskState::*;
+    matches!(
+        state,
+        TASK_FINISHED | TASK_FAILED | TASK_KILLED | TASK_ERROR | TASK_LOST | TASK_DROPPED | TASK_GONE | TASK_GONE_BY_OPERATOR
+    )
+}

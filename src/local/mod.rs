@@ -1,1 +1,326 @@
-//! The embedded cluster (to be written).
+//! The embedded cluster: a single-node Mesos master and agent in one process.
+//!
+//! *Plumbing: a workshop reader may skip this whole folder.* The tutorial
+//! (scheduler, executor, file server) never depends on it; it only talks to
+//! whatever serves the Mesos HTTP APIs at `--master`.
+//!
+//! Real Mesos can run a master and an agent in one process for development
+//! (`mesos-local`). This module does the same for people without Mesos
+//! installed: it speaks the same v1 HTTP APIs on loopback, so the scheduler
+//! and executor binaries cannot tell it from a real cluster.
+//!
+//! - The **master** ([`master`]) serves `/api/v1/scheduler`: it registers
+//!   frameworks, offers the agent's free resources, validates launches,
+//!   forwards status updates and acknowledgements.
+//! - The **agent** ([`agent`]) serves `/api/v1/executor`: it makes a sandbox
+//!   per executor, fetches its URIs, starts it as a child process with the
+//!   `MESOS_*` environment a real agent sets, and relays its status updates.
+//!
+//! Master and agent listen on separate ports, like a real master (5050) and
+//! agent (5051), and share one state behind one lock, which is all a
+//! single-node cluster needs.
+
+mod agent;
+mod http;
+mod master;
+pub mod resources;
+
+use resources::Resources;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The agent's resources unless told otherwise, in Mesos's syntax.
+pub const DEFAULT_RESOURCES: &str = "cpus:2;mem:1024;disk:4096;ports:[31000-32000]";
+
+/// How the embedded cluster is set up.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// Where the master listens, e.g. `127.0.0.1:5050` or `127.0.0.1:0`.
+    pub master_bind: String,
+    /// Where the agent listens; port 0 picks a free one.
+    pub agent_bind: String,
+    /// The agent's resources, in Mesos's syntax.
+    pub resources: String,
+    /// How often heartbeats are sent on idle event streams (Mesos: 15 s).
+    pub heartbeat_interval: Duration,
+    /// How often the allocator looks for resources to offer.
+    pub allocation_interval: Duration,
+    /// How long an unacknowledged status update waits before it is resent
+    /// (Mesos: 10 s).
+    pub update_retry_interval: Duration,
+    /// How long an executor may take to subscribe after it was started.
+    pub executor_registration_timeout: Duration,
+    /// How long an executor is given to exit after `SHUTDOWN`.
+    pub executor_shutdown_grace_period: Duration,
+    /// Where sandboxes are made; `None` makes a temporary directory that is
+    /// removed when the cluster stops.
+    pub work_dir: Option<PathBuf>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            master_bind: "127.0.0.1:0".into(),
+            agent_bind: "127.0.0.1:0".into(),
+            resources: DEFAULT_RESOURCES.into(),
+            heartbeat_interval: Duration::from_secs(15),
+            allocation_interval: Duration::from_millis(100),
+            update_retry_interval: Duration::from_secs(10),
+            executor_registration_timeout: Duration::from_secs(60),
+            executor_shutdown_grace_period: Duration::from_secs(5),
+            work_dir: None,
+        }
+    }
+}
+
+/// Why the embedded cluster could not start.
+#[derive(Debug)]
+pub enum ClusterError {
+    /// The `--resources` text is not valid Mesos resource syntax.
+    Resources(resources::ResourceError),
+    /// A listening address could not be bound.
+    Bind { address: String, reason: String },
+    /// The work directory could not be created.
+    WorkDir { path: PathBuf, reason: String },
+}
+
+impl fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterError::Resources(err) => write!(f, "invalid agent resources: {err}"),
+            ClusterError::Bind { address, reason } => write!(
+                f,
+                "the embedded cluster could not listen on {address}: {reason} \
+                 (is another Mesos master running? choose another --port)"
+            ),
+            ClusterError::WorkDir { path, reason } => write!(
+                f,
+                "could not create the work directory {}: {reason}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ClusterError {}
+
+/// A running embedded cluster. Dropping it stops it: executors are killed,
+/// listeners closed, and a temporary work directory removed.
+pub struct Cluster {
+    master_address: SocketAddr,
+    agent_address: SocketAddr,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    servers: Vec<Arc<tiny_http::Server>>,
+    temporary_work_dir: Option<PathBuf>,
+}
+
+/// What every thread of the cluster shares.
+struct Shared {
+    state: Mutex<State>,
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug in this module; the state
+        // is still usable for shutting down, so carry on with it.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The state of the whole cluster. Master fields live in `master.rs`'s
+/// types, agent fields in `agent.rs`'s; both are guarded by one lock.
+struct State {
+    config: ClusterConfig,
+    ids: IdGenerator,
+    master: master::Master,
+    agent: agent::Agent,
+}
+
+/// Makes the ids Mesos would: unique per run, readable in logs.
+struct IdGenerator {
+    prefix: String,
+    next: u64,
+}
+
+impl IdGenerator {
+    fn next(&mut self, kind: &str) -> String {
+        self.next += 1;
+        format!("{}-{kind}{:04}", self.prefix, self.next)
+    }
+}
+
+impl Cluster {
+    /// Starts the master and the agent.
+    pub fn start(config: ClusterConfig) -> Result<Cluster, ClusterError> {
+        let total = Resources::parse(&config.resources).map_err(ClusterError::Resources)?;
+        let bind = |address: &str| {
+            tiny_http::Server::http(address)
+                .map(Arc::new)
+                .map_err(|err| ClusterError::Bind {
+                    address: address.to_string(),
+                    reason: err.to_string(),
+                })
+        };
+        let master_server = bind(&config.master_bind)?;
+        let agent_server = bind(&config.agent_bind)?;
+        let address_of = |server: &tiny_http::Server| {
+            server
+                .server_addr()
+                .to_ip()
+                .expect("a TCP listener has an IP address")
+        };
+        let master_address = address_of(&master_server);
+        let agent_address = address_of(&agent_server);
+
+        let (work_dir, temporary_work_dir) = match &config.work_dir {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let dir = std::env::temp_dir().join(format!(
+                    "mesos-local-{}-{}",
+                    std::process::id(),
+                    master_address.port()
+                ));
+                (dir.clone(), Some(dir))
+            }
+        };
+        std::fs::create_dir_all(&work_dir).map_err(|err| ClusterError::WorkDir {
+            path: work_dir.clone(),
+            reason: err.to_string(),
+        })?;
+
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let mut ids = IdGenerator {
+            prefix: format!("{:08x}", (nanos as u64) ^ u64::from(std::process::id())),
+            next: 0,
+        };
+        let agent = agent::Agent::new(ids.next("S"), agent_address, total.clone(), work_dir);
+        let master = master::Master::new(ids.next("M"), master_address, total);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                config: config.clone(),
+                ids,
+                master,
+                agent,
+            }),
+            stopping: AtomicBool::new(false),
+        });
+
+        let mut threads = Vec::new();
+        for (server, role) in [(&master_server, "master"), (&agent_server, "agent")] {
+            let server = Arc::clone(server);
+            let shared = Arc::clone(&shared);
+            threads.push(spawn(&format!("local-{role}-http"), move || {
+                accept_requests(&server, &shared)
+            }));
+        }
+        {
+            let shared = Arc::clone(&shared);
+            threads.push(spawn("local-ticker", move || tick(&shared)));
+        }
+        log::info!("Embedded Mesos master listening on {master_address}");
+        log::info!("Embedded Mesos agent listening on {agent_address} with {}", shared.lock().agent.total);
+        Ok(Cluster {
+            master_address,
+            agent_address,
+            shared,
+            threads,
+            servers: vec![master_server, agent_server],
+            temporary_work_dir,
+        })
+    }
+
+    /// The master's address, what a scheduler's `--master` points to.
+    pub fn master_address(&self) -> SocketAddr {
+        self.master_address
+    }
+
+    /// The agent's address, what executors get as `MESOS_AGENT_ENDPOINT`.
+    pub fn agent_address(&self) -> SocketAddr {
+        self.agent_address
+    }
+
+    /// Stops everything; see the type's documentation.
+    pub fn shutdown(self) {
+        // Dropping does the work.
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.lock().stop();
+        for server in &self.servers {
+            server.unblock();
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        agent::wait_for_executors(&self.shared);
+        if let Some(dir) = &self.temporary_work_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(body)
+        .expect("the OS can start a thread")
+}
+
+/// Takes requests off a listener and handles each on its own thread, since
+/// a subscription occupies its thread for as long as it lives.
+fn accept_requests(server: &tiny_http::Server, shared: &Arc<Shared>) {
+    while let Ok(request) = server.recv() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let shared = Arc::clone(shared);
+        let spawned = std::thread::Builder::new()
+            .name("local-request".into())
+            .spawn(move || route(request, &shared));
+        if let Err(err) = spawned {
+            log::error!("could not start a request thread: {err}");
+        }
+    }
+}
+
+fn route(request: tiny_http::Request, shared: &Arc<Shared>) {
+    let path = request.url().split('?').next().unwrap_or("").to_string();
+    match path.as_str() {
+        "/api/v1/scheduler" => master::handle_scheduler_call(request, shared),
+        "/api/v1/executor" => agent::handle_executor_call(request, shared),
+        "/health" => http::respond_text(request, 200, "OK"),
+        _ => http::respond_error(
+            request,
+            http::HttpError::new(404, format!("No endpoint at {path}; this is an embedded Mesos cluster serving /api/v1/scheduler and /api/v1/executor")),
+        ),
+    }
+}
+
+/// The cluster's clock: offers free resources, expires filters, resends
+/// unacknowledged updates, and watches executors.
+fn tick(shared: &Arc<Shared>) {
+    let interval = shared.lock().config.allocation_interval;
+    while !shared.stopping.load(Ordering::SeqCst) {
+        {
+            let mut state = shared.lock();
+            state.allocate();
+            state.retry_updates();
+            state.check_executors();
+            state.expire_frameworks();
+        }
+        std::thread::sleep(interval);
+    }
+}

@@ -1,1 +1,320 @@
-//! The scheduler (to be written).
+//! The scheduler: the part of a framework that decides what runs where.
+//!
+//! Mesos schedules in two levels. The master decides which framework gets
+//! which free resources, and sends them to it as **offers**. The
+//! framework's scheduler decides what to do with each offer: launch tasks
+//! on it (`ACCEPT`) or give it back (`DECLINE`). Everything then happens
+//! through events on one stream:
+//!
+//! ```text
+//!  scheduler                         master                      agent
+//!     |--- SUBSCRIBE ------------------>|                           |
+//!     |<-- SUBSCRIBED (framework id) ---|                           |
+//!     |<-- OFFERS ----------------------|                           |
+//!     |--- ACCEPT (LAUNCH tasks) ------>|--- run task ------------->|
+//!     |<-- UPDATE (TASK_RUNNING) -------|<-- status update ---------|
+//!     |--- ACKNOWLEDGE ---------------->|--- acknowledged --------->|
+//!     |<-- UPDATE (TASK_FINISHED) ------|<--------------------------|
+//! ```
+//!
+//! [`run`] is that loop. Read it top to bottom: it subscribes, then reacts
+//! to each event in one `match`, one arm per event type. The three workshop
+//! steps differ only in what they do with an offer and an update:
+//!
+//! 1. `register`: log each offer and decline it;
+//! 2. `launch`: fill each offer with no-op tasks ([`noop`]);
+//! 3. `images`: one task per image until the batch is done ([`batch`]).
+
+pub mod batch;
+pub mod executor_binary;
+pub mod master;
+pub mod noop;
+pub mod tasks;
+
+use crate::content_type::ContentType;
+use crate::http_api::ApiError;
+use crate::proto::is_terminal;
+use crate::proto::mesos::{framework_info, FrameworkInfo, Offer, TaskState, TaskStatus};
+use crate::proto::scheduler::{event, Event};
+use crate::server::{FileServer, ServerError};
+use batch::ImageBatch;
+use master::{EventError, MasterConnection};
+use noop::NoopTasks;
+use std::fmt;
+use std::path::PathBuf;
+use tasks::TaskPlan;
+
+/// The workshop step to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Step 1: register and log offers.
+    Register,
+    /// Step 2: launch no-op tasks.
+    Launch,
+    /// Step 3: invert a batch of images.
+    Images,
+}
+
+/// Everything the scheduler needs to know; `bin/scheduler.rs` fills it from
+/// the command line.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The master's address, `host:port` or a URL.
+    pub master: String,
+    pub step: Step,
+    pub content_type: ContentType,
+    /// `FrameworkInfo.name`, shown in the master's UI.
+    pub name: String,
+    /// `FrameworkInfo.user`: the Unix user tasks run as.
+    pub user: String,
+    /// The role whose resources we are offered.
+    pub role: String,
+    /// The executor binary; `None` looks for it next to the scheduler.
+    pub executor: Option<PathBuf>,
+    /// The file server's address, which the agent must be able to reach.
+    pub address: String,
+    pub port: u16,
+    pub task_cpus: f64,
+    pub task_mem: f64,
+    /// Step 2: stop after this many tasks finished.
+    pub tasks: Option<usize>,
+    /// Step 2: how long each no-op task works.
+    pub task_millis: u32,
+    /// How long declined resources stay away from us.
+    pub refuse_seconds: f64,
+    /// Step 3: image URLs and local files; empty means the demo images.
+    pub images: Vec<String>,
+    pub output_dir: PathBuf,
+    pub max_attempts: u32,
+    pub keep_serving: bool,
+}
+
+/// Why the scheduler stopped early.
+#[derive(Debug)]
+pub enum SchedulerError {
+    /// A call to the master failed.
+    Master(ApiError),
+    /// The event stream ended or went silent.
+    Events(EventError),
+    /// The master sent an `ERROR` event: it gave up on this framework.
+    Removed(String),
+    /// The file server could not start or store results.
+    Server(ServerError),
+    /// The executor binary could not be found or built.
+    Executor(String),
+    /// The images to process could not be prepared.
+    Images(String),
+}
+
+impl fmt::Display for SchedulerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchedulerError::Master(err) => write!(f, "{err}"),
+            SchedulerError::Events(err) => write!(f, "lost the master: {err}"),
+            SchedulerError::Removed(message) => write!(f, "the master removed this framework: {message}"),
+            SchedulerError::Server(err) => write!(f, "file server: {err}"),
+            SchedulerError::Executor(message) => write!(f, "{message}"),
+            SchedulerError::Images(message) => write!(f, "{message}"),
+        }
+    }
+}
+
+impl std::error::Error for SchedulerError {}
+
+impl From<ApiError> for SchedulerError {
+    fn from(err: ApiError) -> Self {
+        SchedulerError::Master(err)
+    }
+}
+
+impl From<ServerError> for SchedulerError {
+    fn from(err: ServerError) -> Self {
+        SchedulerError::Server(err)
+    }
+}
+
+/// What the current step does with offers and updates.
+enum Work {
+    Register,
+    Launch(NoopTasks),
+    Images(ImageBatch),
+}
+
+/// Runs the scheduler until its step is done (steps 2 and 3) or forever
+/// (step 1, and step 2 without `--tasks`). Returns whether all work
+/// succeeded.
+pub fn run(config: &Config) -> Result<bool, SchedulerError> {
+    // Steps 2 and 3 need the file server: the agent fetches our executor
+    // from it, and in step 3 the executor uploads results to it.
+    let server = match config.step {
+        Step::Register => None,
+        _ => Some(FileServer::start(&format!("{}:{}", config.address, config.port), &config.address)?),
+    };
+    let mut plan = None;
+    let mut work = Work::Register;
+    if let Some(server) = &server {
+        let executor = executor_binary::find(config.executor.as_deref()).map_err(SchedulerError::Executor)?;
+        let executor_url = server.serve_file("executor", &executor)?;
+        log::info!("Serving the executor {} at {executor_url}", executor.display());
+        plan = Some(TaskPlan::new(&executor_url, config.task_cpus, config.task_mem));
+        work = match config.step {
+            Step::Launch => Work::Launch(NoopTasks::new(config.tasks, config.task_millis)),
+            _ => Work::Images(ImageBatch::prepare(config, server)?),
+        };
+    }
+
+    let mut master = MasterConnection::subscribe(&config.master, config.content_type, framework_info(config))?;
+    let mut suppressed = false;
+    loop {
+        let event = master.next_event().map_err(SchedulerError::Events)?;
+        match event.type_() {
+            event::Type::SUBSCRIBED => {
+                let subscribed = &event.subscribed;
+                master.subscribed(subscribed.framework_id.clone().unwrap_or_default(), subscribed.heartbeat_interval_seconds());
+                log::info!("Registered with framework ID {}", master.framework_id());
+            }
+            event::Type::OFFERS => {
+                for offer in &event.offers.offers {
+                    log_offer(offer);
+                    let tasks = match (&mut work, &plan) {
+                        (Work::Launch(noop), Some(plan)) => noop.tasks_for(offer, plan),
+                        (Work::Images(batch), Some(plan)) => batch.tasks_for(offer, plan),
+                        _ => Vec::new(),
+                    };
+                    if tasks.is_empty() {
+                        // Step 1 never uses an offer. Declining it (with a
+                        // filter) returns the resources to the master at
+                        // once; holding it would keep them from everyone,
+                        // since Mesos sets no offer timeout by default.
+                        log::info!("Declining offer {} for {} s", offer.id.value(), config.refuse_seconds);
+                        master.decline(vec![offer.id.clone().unwrap_or_default()], config.refuse_seconds)?;
+                    } else {
+                        log::info!("Launching {} tasks for offer {}", tasks.len(), offer.id.value());
+                        master.launch(offer, tasks, config.refuse_seconds)?;
+                    }
+                }
+            }
+            event::Type::RESCIND => log::info!("Offer {} was rescinded", event.rescind.offer_id.value()),
+            event::Type::UPDATE => {
+                let status = &event.update.status;
+                log_update(status);
+                match &mut work {
+                    Work::Launch(noop) => noop.update(status),
+                    Work::Images(batch) => batch.update(status, server.as_ref()),
+                    Work::Register => {}
+                }
+                // Updates from the agent or executor carry a uuid and are
+                // resent until acknowledged. The master's own updates
+                // (reconciliation, invalid launches) have none, and must not
+                // be acknowledged.
+                if status.has_uuid() {
+                    master.acknowledge(status)?;
+                }
+            }
+            event::Type::MESSAGE => log::info!("Message from executor {}: {} bytes", event.message.executor_id.value(), event.message.data().len()),
+            event::Type::FAILURE => log_failure(&event),
+            event::Type::ERROR => return Err(SchedulerError::Removed(event.error.message().to_string())),
+            event::Type::HEARTBEAT => log::debug!("Heartbeat"),
+            other => log::debug!("Ignoring event {other:?}"),
+        }
+
+        // A framework with nothing left to launch suppresses offers, and
+        // revives them when work comes back.
+        if let Work::Images(batch) = &work {
+            if let Some(server) = &server {
+                server.set_progress(batch.progress());
+            }
+            if batch.wants_offers() == suppressed {
+                suppressed = !suppressed;
+                if suppressed { master.suppress()? } else { master.revive()? }
+                log::info!("{} offers", if suppressed { "Suppressing" } else { "Reviving" });
+            }
+        }
+        let done = match &work {
+            Work::Register => false,
+            Work::Launch(noop) => noop.done(),
+            Work::Images(batch) => batch.done(),
+        };
+        if done {
+            master.teardown()?;
+            log::info!("All done; the framework is torn down");
+            break;
+        }
+    }
+    finish(work, server, config)
+}
+
+/// The end of the run: step 3 prints its table and may keep serving the
+/// results page.
+fn finish(work: Work, server: Option<FileServer>, config: &Config) -> Result<bool, SchedulerError> {
+    let succeeded = match &work {
+        Work::Images(batch) => {
+            batch.print_table();
+            batch.all_succeeded()
+        }
+        Work::Launch(noop) => {
+            log::info!("{} tasks finished", noop.finished());
+            true
+        }
+        Work::Register => true,
+    };
+    if let Some(server) = server {
+        if let Work::Images(batch) = &work {
+            server.set_progress(batch.progress());
+            log::info!("Results: {}/", server.base_url());
+        }
+        if config.keep_serving {
+            log::info!("Serving the results until Ctrl+C (--keep-serving)");
+            loop {
+                std::thread::park();
+            }
+        }
+        server.shutdown();
+    }
+    Ok(succeeded)
+}
+
+/// What we tell the master about ourselves.
+fn framework_info(config: &Config) -> FrameworkInfo {
+    let mut info = FrameworkInfo::new();
+    info.set_user(config.user.clone());
+    info.set_name(config.name.clone());
+    // MULTI_ROLE: offers say which role they are for, and our tasks must
+    // use resources under that role (see `tasks.rs`).
+    info.roles.push(config.role.clone());
+    let mut capability = framework_info::Capability::new();
+    capability.set_type(framework_info::capability::Type::MULTI_ROLE);
+    info.capabilities.push(capability);
+    info
+}
+
+fn log_offer(offer: &Offer) {
+    log::info!(
+        "Received offer {} from agent {} ({}): {}",
+        offer.id.value(),
+        offer.agent_id.value(),
+        offer.hostname(),
+        tasks::describe_resources(&offer.resources)
+    );
+}
+
+fn log_update(status: &TaskStatus) {
+    let mut line = format!("task {} is in state {:?}", status.task_id.value(), status.state());
+    if !status.message().is_empty() {
+        line.push_str(&format!(": {}", status.message()));
+    }
+    if status.state() == TaskState::TASK_FINISHED || !is_terminal(status.state()) {
+        log::info!("{line}");
+    } else {
+        log::warn!("{line}");
+    }
+}
+
+fn log_failure(event: &Event) {
+    let failure = &event.failure;
+    if failure.executor_id.is_some() {
+        log::warn!("Executor {} on agent {} exited with status {}", failure.executor_id.value(), failure.agent_id.value(), failure.status());
+    } else {
+        log::warn!("Agent {} was lost", failure.agent_id.value());
+    }
+}

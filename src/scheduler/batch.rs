@@ -1,0 +1,283 @@
+//! Step 3's work: a batch of images, one task per image.
+//!
+//! This is what frameworks are for: a queue of work that the scheduler
+//! spreads over whatever resources the cluster offers. Each image becomes a
+//! task whose `TaskInfo.data` tells the executor where to download the image
+//! and where to upload the inverted result (see `src/task_data.proto`).
+//!
+//! The scheduler, not the executor, is responsible for the batch finishing:
+//! a task can fail (a bad image, a dead executor, a lost agent), so each
+//! image is retried up to `--max-attempts` times, and the batch ends when
+//! every image is either inverted or has failed for good. Task ids name the
+//! attempt (`image-3-attempt-2`), because Mesos requires ids to be unique
+//! among a framework's tasks.
+
+use super::tasks::TaskPlan;
+use super::{Config, SchedulerError};
+use crate::proto::is_terminal;
+use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
+use crate::server::{FileServer, ImageRow, Progress};
+use crate::task_data;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+/// One image of the batch.
+struct Image {
+    /// A short name for logs, the page and the table.
+    name: String,
+    /// Where the executor downloads it.
+    url: String,
+    /// The output file's name without its extension; the executor adds
+    /// `.png` or `.jpg` once it knows the format.
+    output_stem: String,
+    attempts: u32,
+    state: ImageState,
+}
+
+enum ImageState {
+    Queued,
+    Running,
+    Done(PathBuf),
+    Failed(String),
+}
+
+/// The task table of step 3.
+pub struct ImageBatch {
+    images: Vec<Image>,
+    queue: VecDeque<usize>,
+    /// Which image each launched task works on.
+    tasks: HashMap<String, usize>,
+    max_attempts: u32,
+    upload_token: String,
+    upload_base: String,
+    /// Demo images live in a temporary folder removed with the batch.
+    demo_dir: Option<PathBuf>,
+}
+
+impl ImageBatch {
+    /// Reads `--images` (URLs and local files, which the file server then
+    /// serves), or makes the demo images, and opens the upload endpoint.
+    pub fn prepare(config: &Config, server: &FileServer) -> Result<ImageBatch, SchedulerError> {
+        let token = crate::server::random_token();
+        server.accept_uploads(&config.output_dir, &token)?;
+        let mut sources = config.images.clone();
+        let mut demo_dir = None;
+        if sources.is_empty() {
+            let dir = std::env::temp_dir().join(format!("mesos-tutorial-demo-{}", std::process::id()));
+            let paths = crate::demo_images::write_demo_images(&dir)
+                .map_err(|err| SchedulerError::Images(format!("could not write the demo images to {}: {err}", dir.display())))?;
+            log::info!("No --images given: using {} demo images", paths.len());
+            sources = paths.iter().map(|p| p.display().to_string()).collect();
+            demo_dir = Some(dir);
+        }
+        let mut images = Vec::new();
+        for (index, source) in sources.iter().enumerate() {
+            let base = file_stem(source);
+            let name = format!("{:03}-{base}", index + 1);
+            let url = if source.starts_with("http://") || source.starts_with("https://") {
+                source.clone()
+            } else {
+                let path = Path::new(source);
+                if !path.is_file() {
+                    return Err(SchedulerError::Images(format!("{source} is neither an http(s) URL nor a readable file")));
+                }
+                let extension = path.extension().and_then(|e| e.to_str()).map(safe_name).unwrap_or_default();
+                let served = if extension.is_empty() { name.clone() } else { format!("{name}.{extension}") };
+                server.serve_file(&served, path)?
+            };
+            images.push(Image {
+                output_stem: format!("{name}-inverted"),
+                name,
+                url,
+                attempts: 0,
+                state: ImageState::Queued,
+            });
+        }
+        log::info!("{} images to invert; results go to {}", images.len(), config.output_dir.display());
+        Ok(ImageBatch {
+            queue: (0..images.len()).collect(),
+            images,
+            tasks: HashMap::new(),
+            max_attempts: config.max_attempts.max(1),
+            upload_token: token,
+            upload_base: server.upload_url(""),
+            demo_dir,
+        })
+    }
+
+    /// Tasks for this offer: the next queued images, as many as fit.
+    pub fn tasks_for(&mut self, offer: &Offer, plan: &TaskPlan) -> Vec<TaskInfo> {
+        let count = plan.fit(offer, self.queue.len());
+        let mut tasks = Vec::with_capacity(count);
+        for index in self.queue.drain(..count) {
+            let image = &mut self.images[index];
+            image.attempts += 1;
+            image.state = ImageState::Running;
+            let task_id = format!("image-{}-attempt-{}", index + 1, image.attempts);
+            let upload_url = format!("{}{}", self.upload_base, image.output_stem);
+            let data = task_data::image(&image.url, &upload_url, &self.upload_token);
+            log::info!("Prepared task {task_id} for {}", image.url);
+            self.tasks.insert(task_id.clone(), index);
+            tasks.push(plan.task(offer, &task_id, task_data::encode(&data)));
+        }
+        tasks
+    }
+
+    /// Records a status update: a finished image is done, a failed one is
+    /// queued again until it runs out of attempts.
+    pub fn update(&mut self, status: &TaskStatus, server: Option<&FileServer>) {
+        let state = status.state();
+        if !is_terminal(state) {
+            return;
+        }
+        // Each task's terminal update counts once, even if delivered twice.
+        let Some(index) = self.tasks.remove(status.task_id.value()) else {
+            return;
+        };
+        let image = &mut self.images[index];
+        if state == TaskState::TASK_FINISHED {
+            let stored = server
+                .map(|s| s.uploaded())
+                .unwrap_or_default()
+                .into_iter()
+                .find(|(name, _)| name.strip_prefix(&image.output_stem).is_some_and(|rest| rest.starts_with('.')));
+            match stored {
+                Some((_, path)) => {
+                    image.state = ImageState::Done(path);
+                    log::info!("{}", self.summary());
+                    return;
+                }
+                None => log::warn!("Task {} finished but no upload of {} arrived", status.task_id.value(), image.name),
+            }
+        }
+        let reason = match status.message() {
+            "" => format!("{state:?}"),
+            message => format!("{state:?}: {message}"),
+        };
+        if image.attempts < self.max_attempts {
+            log::info!("Retrying {} (attempt {} of {} failed)", image.name, image.attempts, self.max_attempts);
+            image.state = ImageState::Queued;
+            self.queue.push_back(index);
+        } else {
+            image.state = ImageState::Failed(reason);
+        }
+        log::info!("{}", self.summary());
+    }
+
+    /// Whether images are waiting for resources.
+    pub fn wants_offers(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Whether every image is inverted or failed for good.
+    pub fn done(&self) -> bool {
+        self.images.iter().all(|i| matches!(i.state, ImageState::Done(_) | ImageState::Failed(_)))
+    }
+
+    /// Whether every image was inverted.
+    pub fn all_succeeded(&self) -> bool {
+        self.images.iter().all(|i| matches!(i.state, ImageState::Done(_)))
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        let done = self.images.iter().filter(|i| matches!(i.state, ImageState::Done(_))).count();
+        let failed = self.images.iter().filter(|i| matches!(i.state, ImageState::Failed(_))).count();
+        (done, failed)
+    }
+
+    /// `7/10 images done, 1 failed`.
+    pub fn summary(&self) -> String {
+        let (done, failed) = self.counts();
+        format!("{done}/{} images done, {failed} failed", self.images.len())
+    }
+
+    /// What the results page shows.
+    pub fn progress(&self) -> Progress {
+        let (done, failed) = self.counts();
+        Progress {
+            total: self.images.len(),
+            done,
+            failed,
+            finished: self.done(),
+            images: self
+                .images
+                .iter()
+                .map(|image| ImageRow {
+                    name: image.name.clone(),
+                    original_url: image.url.clone(),
+                    result_name: match &image.state {
+                        ImageState::Done(path) => path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                        _ => None,
+                    },
+                    status: self.status_text(image),
+                })
+                .collect(),
+        }
+    }
+
+    fn status_text(&self, image: &Image) -> String {
+        match &image.state {
+            ImageState::Queued if image.attempts == 0 => "queued".into(),
+            ImageState::Queued => format!("queued for attempt {}", image.attempts + 1),
+            ImageState::Running => format!("running (attempt {})", image.attempts),
+            ImageState::Done(_) => "done".into(),
+            ImageState::Failed(reason) => format!("failed: {reason}"),
+        }
+    }
+
+    /// The final table: image, attempts, result, output path or error.
+    pub fn print_table(&self) {
+        println!("{}", self.summary());
+        println!("{:<28} {:>8}  {:<7} output or error", "image", "attempts", "result");
+        for image in &self.images {
+            let (result, detail) = match &image.state {
+                ImageState::Done(path) => ("done", path.display().to_string()),
+                ImageState::Failed(reason) => ("FAILED", reason.clone()),
+                _ => ("pending", String::new()),
+            };
+            println!("{:<28} {:>8}  {:<7} {detail}", image.name, image.attempts, result);
+        }
+    }
+}
+
+impl Drop for ImageBatch {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.demo_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A readable, file-system-safe name from a URL or path: its last segment
+/// without extension, only letters, digits, `-` and `_`, at most 40 chars.
+fn file_stem(source: &str) -> String {
+    let last = source.split(['?', '#']).next().unwrap_or("").trim_end_matches('/').rsplit(['/', '\\']).next().unwrap_or("");
+    let stem = match last.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => last,
+    };
+    let name = safe_name(stem);
+    if name.is_empty() { "image".into() } else { name }
+}
+
+fn safe_name(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(40)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_the_last_segment_and_are_safe() {
+        assert_eq!(file_stem("http://host/a/b/cat.png?size=2"), "cat");
+        assert_eq!(file_stem("/tmp/my photo.jpeg"), "my_photo");
+        assert_eq!(file_stem("http://host/"), "host");
+        assert_eq!(file_stem("http://host/../../etc/passwd"), "passwd");
+        assert_eq!(file_stem(".hidden"), "_hidden");
+        assert_eq!(file_stem(""), "image");
+    }
+}

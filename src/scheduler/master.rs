@@ -1,0 +1,202 @@
+//! The scheduler's connection to the Mesos master, and the calls it makes.
+//!
+//! A scheduler subscribes once (`SUBSCRIBE`, a long-lived POST whose
+//! response streams events) and then answers events with calls, each a
+//! separate POST to the same URL. Every call after `SUBSCRIBE` carries two
+//! things the master checks: the `framework_id` it was given in the
+//! `SUBSCRIBED` event, and the `Mesos-Stream-Id` header of the subscription.
+//!
+//! Each function below builds one kind of call; together they are the whole
+//! vocabulary a simple framework needs.
+
+use crate::content_type::ContentType;
+use crate::http_api::{ApiError, Endpoint, StreamError};
+use crate::proto::mesos::{offer, AgentID, Filters, FrameworkID, FrameworkInfo, Offer, OfferID, TaskID, TaskInfo, TaskStatus};
+use crate::proto::scheduler::{call, Call, Event};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+/// Why waiting for the next event failed.
+#[derive(Debug)]
+pub enum EventError {
+    /// The stream ended or broke.
+    Stream(StreamError),
+    /// Nothing (not even a heartbeat) arrived for this long.
+    Silent(Duration),
+}
+
+impl std::fmt::Display for EventError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventError::Stream(err) => write!(f, "{err}"),
+            EventError::Silent(after) => write!(
+                f,
+                "no event or heartbeat from the master for {} s; the connection is dead",
+                after.as_secs()
+            ),
+        }
+    }
+}
+
+/// A subscribed scheduler's line to the master.
+pub struct MasterConnection {
+    endpoint: Endpoint,
+    stream_id: Option<String>,
+    events: Receiver<Result<Event, StreamError>>,
+    framework_id: FrameworkID,
+    /// After SUBSCRIBED: how long without any event means the master is gone.
+    silence_limit: Option<Duration>,
+}
+
+impl MasterConnection {
+    /// Subscribes to the master at `master` (`host:port` or a URL).
+    pub fn subscribe(master: &str, content_type: ContentType, framework: FrameworkInfo) -> Result<MasterConnection, ApiError> {
+        let endpoint = Endpoint::new(&scheduler_url(master), content_type);
+        let mut call = Call::new();
+        call.set_type(call::Type::SUBSCRIBE);
+        // Re-subscribing as an existing framework names it twice, as Mesos
+        // requires: in the call and in the FrameworkInfo.
+        call.framework_id = framework.id.clone();
+        call.subscribe.mut_or_insert_default().framework_info = Some(framework).into();
+        let subscription = endpoint.subscribe::<Call, Event>(&call, "scheduler-events")?;
+        Ok(MasterConnection {
+            endpoint,
+            stream_id: subscription.stream_id,
+            events: subscription.events,
+            framework_id: FrameworkID::new(),
+            silence_limit: None,
+        })
+    }
+
+    /// Waits for the next event. Undecodable events are logged and skipped:
+    /// the stream's framing is intact, and Mesos resends what matters.
+    pub fn next_event(&self) -> Result<Event, EventError> {
+        loop {
+            let received = match self.silence_limit {
+                Some(limit) => self.events.recv_timeout(limit).map_err(|err| match err {
+                    RecvTimeoutError::Timeout => EventError::Silent(limit),
+                    RecvTimeoutError::Disconnected => EventError::Stream(StreamError::Closed),
+                })?,
+                None => self.events.recv().map_err(|_| EventError::Stream(StreamError::Closed))?,
+            };
+            match received {
+                Ok(event) => return Ok(event),
+                Err(err) if err.is_fatal() => return Err(EventError::Stream(err)),
+                Err(err) => log::warn!("{err}"),
+            }
+        }
+    }
+
+    /// Records what `SUBSCRIBED` told us: our id, and the heartbeat interval
+    /// (five silent intervals mean the connection is dead).
+    pub fn subscribed(&mut self, framework_id: FrameworkID, heartbeat_seconds: f64) {
+        self.framework_id = framework_id;
+        if heartbeat_seconds > 0.0 && heartbeat_seconds.is_finite() {
+            self.silence_limit = Some(Duration::from_secs_f64(heartbeat_seconds * 5.0));
+        }
+    }
+
+    /// The id the master gave this framework.
+    pub fn framework_id(&self) -> &str {
+        self.framework_id.value()
+    }
+
+    fn send(&self, kind: call::Type, fill: impl FnOnce(&mut Call)) -> Result<(), ApiError> {
+        let mut call = Call::new();
+        call.set_type(kind);
+        call.framework_id = Some(self.framework_id.clone()).into();
+        fill(&mut call);
+        self.endpoint.call(&call, self.stream_id.as_deref())
+    }
+
+    /// `DECLINE`: we cannot use these offers. The filter keeps the same
+    /// resources away from us for `refuse_seconds`; without it they would
+    /// come straight back.
+    pub fn decline(&self, offer_ids: Vec<OfferID>, refuse_seconds: f64) -> Result<(), ApiError> {
+        self.send(call::Type::DECLINE, |call| {
+            let decline = call.decline.mut_or_insert_default();
+            decline.offer_ids = offer_ids;
+            decline.filters = Some(refuse_filter(refuse_seconds)).into();
+        })
+    }
+
+    /// `ACCEPT` with one `LAUNCH` operation: runs `tasks` on the offer's
+    /// resources. What the tasks leave unused is declined, with the filter.
+    pub fn launch(&self, offer: &Offer, tasks: Vec<TaskInfo>, refuse_seconds: f64) -> Result<(), ApiError> {
+        self.send(call::Type::ACCEPT, |call| {
+            let accept = call.accept.mut_or_insert_default();
+            accept.offer_ids.push(offer.id.as_ref().cloned().unwrap_or_default());
+            let mut operation = offer::Operation::new();
+            operation.set_type(offer::operation::Type::LAUNCH);
+            operation.launch.mut_or_insert_default().task_infos = tasks;
+            accept.operations.push(operation);
+            accept.filters = Some(refuse_filter(refuse_seconds)).into();
+        })
+    }
+
+    /// `ACKNOWLEDGE`: we have recorded this update. Until we say so, the
+    /// agent keeps resending it. Only updates with a uuid are acknowledged.
+    pub fn acknowledge(&self, status: &TaskStatus) -> Result<(), ApiError> {
+        self.send(call::Type::ACKNOWLEDGE, |call| {
+            let ack = call.acknowledge.mut_or_insert_default();
+            ack.agent_id = status.agent_id.clone();
+            ack.task_id = status.task_id.clone();
+            ack.set_uuid(status.uuid().to_vec());
+        })
+    }
+
+    /// `KILL`: stop a task. Its end arrives later as a status update.
+    pub fn kill(&self, task_id: TaskID, agent_id: AgentID) -> Result<(), ApiError> {
+        self.send(call::Type::KILL, |call| {
+            let kill = call.kill.mut_or_insert_default();
+            kill.task_id = Some(task_id).into();
+            kill.agent_id = Some(agent_id).into();
+        })
+    }
+
+    /// `SUPPRESS`: no more offers until we `REVIVE`. A framework with nothing
+    /// to run should say so, or the master keeps offering it resources.
+    pub fn suppress(&self) -> Result<(), ApiError> {
+        self.send(call::Type::SUPPRESS, |_| {})
+    }
+
+    /// `REVIVE`: offers again, and forget every decline filter.
+    pub fn revive(&self) -> Result<(), ApiError> {
+        self.send(call::Type::REVIVE, |_| {})
+    }
+
+    /// `TEARDOWN`: the framework is done. The master kills its remaining
+    /// tasks, shuts down its executors and closes the event stream.
+    pub fn teardown(&self) -> Result<(), ApiError> {
+        self.send(call::Type::TEARDOWN, |_| {})
+    }
+}
+
+fn refuse_filter(refuse_seconds: f64) -> Filters {
+    let mut filters = Filters::new();
+    filters.set_refuse_seconds(refuse_seconds);
+    filters
+}
+
+/// `host:port`, `http://host:port` or `https://host:port` to the scheduler
+/// API's URL.
+pub fn scheduler_url(master: &str) -> String {
+    let master = master.trim_end_matches('/');
+    if master.starts_with("http://") || master.starts_with("https://") {
+        format!("{master}/api/v1/scheduler")
+    } else {
+        format!("http://{master}/api/v1/scheduler")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_addresses_become_scheduler_urls() {
+        assert_eq!(scheduler_url("127.0.0.1:5050"), "http://127.0.0.1:5050/api/v1/scheduler");
+        assert_eq!(scheduler_url("http://m:5050/"), "http://m:5050/api/v1/scheduler");
+        assert_eq!(scheduler_url("https://m:5050"), "https://m:5050/api/v1/scheduler");
+    }
+}

@@ -1,0 +1,139 @@
+//! Step 2's work: no-op tasks, as many as the offers fit.
+//!
+//! The point of step 2 is the task life cycle, not the work: each task goes
+//! `TASK_RUNNING` then `TASK_FINISHED`, and the scheduler keeps launching
+//! more as resources come back.
+//!
+//! Mesos delivers status updates *at least once*: after a reconnection or a
+//! lost acknowledgement the same `TASK_FINISHED` can arrive twice. So
+//! finished tasks are counted as a set of ids, never with a counter.
+
+use super::tasks::TaskPlan;
+use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
+use crate::task_data;
+use std::collections::HashSet;
+
+/// The task table of step 2.
+pub struct NoopTasks {
+    next_id: u64,
+    running: HashSet<String>,
+    finished: HashSet<String>,
+    failed: HashSet<String>,
+    /// Stop after this many tasks finished (`--tasks`); `None` runs forever.
+    target: Option<usize>,
+    task_millis: u32,
+}
+
+impl NoopTasks {
+    /// A table that launches tasks lasting `task_millis` each, until
+    /// `target` of them finished.
+    pub fn new(target: Option<usize>, task_millis: u32) -> NoopTasks {
+        NoopTasks {
+            next_id: 1,
+            running: HashSet::new(),
+            finished: HashSet::new(),
+            failed: HashSet::new(),
+            target,
+            task_millis,
+        }
+    }
+
+    /// Tasks for this offer: as many as fit, but no more than still needed.
+    pub fn tasks_for(&mut self, offer: &Offer, plan: &TaskPlan) -> Vec<TaskInfo> {
+        let wanted = match self.target {
+            Some(target) => target.saturating_sub(self.finished.len() + self.running.len()),
+            None => usize::MAX,
+        };
+        let count = plan.fit(offer, wanted);
+        (0..count)
+            .map(|_| {
+                let task_id = self.next_id.to_string();
+                self.next_id += 1;
+                log::info!("Prepared task {task_id} with offer {}", offer.id.value());
+                self.running.insert(task_id.clone());
+                plan.task(offer, &task_id, task_data::encode(&task_data::noop(self.task_millis)))
+            })
+            .collect()
+    }
+
+    /// Records a status update. Terminal states end the task; a task that
+    /// did not finish is not retried, the next offer simply launches more.
+    pub fn update(&mut self, status: &TaskStatus) {
+        let task_id = status.task_id.value();
+        match status.state() {
+            TaskState::TASK_FINISHED => {
+                self.running.remove(task_id);
+                self.finished.insert(task_id.to_string());
+            }
+            state if crate::proto::is_terminal(state) => {
+                if self.running.remove(task_id) {
+                    self.failed.insert(task_id.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// How many tasks finished.
+    pub fn finished(&self) -> usize {
+        self.finished.len()
+    }
+
+    /// Whether `--tasks` tasks have finished.
+    pub fn done(&self) -> bool {
+        self.target.is_some_and(|target| self.finished.len() >= target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::mesos::Resource;
+
+    fn offer() -> Offer {
+        let mut offer = Offer::new();
+        offer.id.mut_or_insert_default().set_value("o1".into());
+        let mut cpus = Resource::new();
+        cpus.set_name("cpus".into());
+        cpus.set_type(crate::proto::mesos::value::Type::SCALAR);
+        cpus.scalar.mut_or_insert_default().set_value(8.0);
+        let mut mem = cpus.clone();
+        mem.set_name("mem".into());
+        mem.scalar.mut_or_insert_default().set_value(8192.0);
+        offer.resources = vec![cpus, mem];
+        offer
+    }
+
+    fn status(task_id: &str, state: TaskState) -> TaskStatus {
+        let mut status = TaskStatus::new();
+        status.task_id.mut_or_insert_default().set_value(task_id.into());
+        status.set_state(state);
+        status
+    }
+
+    #[test]
+    fn duplicate_updates_count_once() {
+        let plan = TaskPlan::new("http://s/executor", 1.0, 128.0);
+        let mut tasks = NoopTasks::new(Some(2), 0);
+        let launched = tasks.tasks_for(&offer(), &plan);
+        assert_eq!(launched.len(), 2, "never more than --tasks");
+        tasks.update(&status("1", TaskState::TASK_FINISHED));
+        tasks.update(&status("1", TaskState::TASK_FINISHED));
+        assert_eq!(tasks.finished(), 1);
+        assert!(!tasks.done());
+        tasks.update(&status("2", TaskState::TASK_FINISHED));
+        assert!(tasks.done());
+    }
+
+    #[test]
+    fn failed_tasks_are_replaced_by_new_ones() {
+        let plan = TaskPlan::new("http://s/executor", 1.0, 128.0);
+        let mut tasks = NoopTasks::new(Some(2), 0);
+        assert_eq!(tasks.tasks_for(&offer(), &plan).len(), 2);
+        tasks.update(&status("1", TaskState::TASK_LOST));
+        tasks.update(&status("2", TaskState::TASK_RUNNING));
+        let again = tasks.tasks_for(&offer(), &plan);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].task_id.value(), "3");
+    }
+}
