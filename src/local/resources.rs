@@ -8,7 +8,7 @@
 //! | kind   | example                | arithmetic                                    |
 //! |--------|------------------------|-----------------------------------------------|
 //! | scalar | `cpus:2.5`, `mem:1024` | amounts add and subtract                      |
-//! | ranges | `ports:[31000-32000]`  | inclusive ranges; a task takes single ports   |
+//! | ranges | `ports:[31000-32000]`  | inclusive ranges; a task takes sub-ranges    |
 //! | set    | `disks:{ssd1,ssd2}`    | named items, taken whole                      |
 //!
 //! The agent's `--resources` flag writes them in Mesos's text syntax: `name:value` items
@@ -25,7 +25,8 @@
 //! Scalars are kept as whole thousandths, as Mesos does: floating point would make
 //! `0.1 + 0.2` differ from `0.3` and leave `1e-16` CPUs behind after `2 - 0.1 - 1.9`, an
 //! amount that would be offered forever. With three fixed decimal digits the arithmetic is
-//! exact, and a scalar that reaches zero disappears.
+//! exact, and a scalar that reaches zero disappears. Finer amounts are rounded to the
+//! nearest thousandth, so `cpus:0.0004` is no resource at all.
 //!
 //! The text comes from a user and the protobufs from a framework, so both are bounded
 //! ([`MAX_TEXT_LEN`], [`MAX_ELEMENTS`]) and every mistake is an error, never a panic.
@@ -122,73 +123,57 @@ impl Resources {
         if text.len() > MAX_TEXT_LEN {
             return Err(ResourceError::TooLong { len: text.len() });
         }
-        let mut entries = Vec::new();
-        let mut elements = 0;
         // Like Mesos, empty items (`cpus:1;;mem:2;`) are skipped.
-        for item in text.split(';').map(str::trim).filter(|item| !item.is_empty()) {
-            let entry = parse_item(item)?;
-            elements += 1 + entry.amount.len();
-            if elements > MAX_ELEMENTS {
-                return Err(ResourceError::TooMany);
-            }
-            accumulate(&mut entries, entry);
-        }
-        Ok(Resources::normalized(entries))
+        let items = text
+            .split(';')
+            .map(str::trim)
+            .filter(|item| !item.is_empty());
+        collect(items.map(parse_item))
     }
 
     /// From protobuf resources (e.g. a task's resources). Drops nothing silently: a
     /// resource with a type/value mismatch (type SCALAR but no scalar, negative or NaN
     /// scalar, range with begin > end) is an error.
     pub fn from_protos(resources: &[Resource]) -> Result<Resources, ResourceError> {
-        let mut entries = Vec::new();
-        let mut elements = 0;
-        for resource in resources {
-            elements += 1 + resource.ranges.range.len() + resource.set.item.len();
-            if elements > MAX_ELEMENTS {
-                return Err(ResourceError::TooMany);
-            }
-            accumulate(&mut entries, entry_from_proto(resource)?);
-        }
-        Ok(Resources::normalized(entries))
+        collect(resources.iter().map(entry_from_proto))
     }
 
     /// Protobuf form; every Resource has name, type and value set; `allocation_info.role`
     /// set to `role` when `role` is Some (offers to a framework carry it), none otherwise.
     /// The deprecated `role` field is left unset: its default `*` already says "unreserved".
     pub fn to_protos(&self, role: Option<&str>) -> Vec<Resource> {
-        self.entries
-            .iter()
-            .map(|entry| {
-                let mut resource = Resource::new();
-                resource.set_name(entry.name.clone());
-                match &entry.amount {
-                    Amount::Scalar(thousandths) => {
-                        resource.set_type(Type::SCALAR);
-                        let scalar = resource.scalar.mut_or_insert_default();
-                        scalar.set_value(*thousandths as f64 / SCALAR_SCALE);
-                    }
-                    Amount::Ranges(ranges) => {
-                        resource.set_type(Type::RANGES);
-                        let proto_ranges = &mut resource.ranges.mut_or_insert_default().range;
-                        for &(begin, end) in ranges {
-                            let mut range = value::Range::new();
-                            range.set_begin(begin);
-                            range.set_end(end);
-                            proto_ranges.push(range);
-                        }
-                    }
-                    Amount::Set(items) => {
-                        resource.set_type(Type::SET);
-                        resource.set.mut_or_insert_default().item = items.iter().cloned().collect();
+        let mut protos = Vec::with_capacity(self.entries.len());
+        for entry in &self.entries {
+            let mut resource = Resource::new();
+            resource.set_name(entry.name.clone());
+            match &entry.amount {
+                Amount::Scalar(thousandths) => {
+                    resource.set_type(Type::SCALAR);
+                    let scalar = resource.scalar.mut_or_insert_default();
+                    scalar.set_value(*thousandths as f64 / SCALAR_SCALE);
+                }
+                Amount::Ranges(ranges) => {
+                    resource.set_type(Type::RANGES);
+                    let proto_ranges = &mut resource.ranges.mut_or_insert_default().range;
+                    for &(begin, end) in ranges {
+                        let mut range = value::Range::new();
+                        range.set_begin(begin);
+                        range.set_end(end);
+                        proto_ranges.push(range);
                     }
                 }
-                if let Some(role) = role {
-                    let allocation = resource.allocation_info.mut_or_insert_default();
-                    allocation.set_role(role.to_string());
+                Amount::Set(items) => {
+                    resource.set_type(Type::SET);
+                    resource.set.mut_or_insert_default().item = items.iter().cloned().collect();
                 }
-                resource
-            })
-            .collect()
+            }
+            if let Some(role) = role {
+                let allocation = resource.allocation_info.mut_or_insert_default();
+                allocation.set_role(role.to_string());
+            }
+            protos.push(resource);
+        }
+        protos
     }
 
     /// Whether there are no resources at all.
@@ -198,19 +183,20 @@ impl Resources {
 
     /// Total of a scalar resource (0.0 when absent).
     pub fn scalar(&self, name: &str) -> f64 {
-        self.entries
-            .iter()
-            .find_map(|entry| match entry.amount {
-                Amount::Scalar(thousandths) if entry.name == name => Some(thousandths),
-                _ => None,
-            })
-            .map_or(0.0, |thousandths| thousandths as f64 / SCALAR_SCALE)
+        let probe = Entry {
+            name: name.to_string(),
+            amount: Amount::Scalar(0),
+        };
+        match self.find(&probe) {
+            Some(Amount::Scalar(thousandths)) => *thousandths as f64 / SCALAR_SCALE,
+            _ => 0.0,
+        }
     }
 
     /// Whether every resource in `other` is available in `self` (scalars by amount,
     /// ranges/sets by inclusion).
     pub fn contains(&self, other: &Resources) -> bool {
-        other.entries.iter().all(|wanted| self.contains_entry(wanted))
+        other.entries.iter().all(|wanted| self.has(wanted))
     }
 
     /// Adds `other` (scalars sum, ranges union and merge adjacent/overlapping, sets union).
@@ -227,35 +213,30 @@ impl Resources {
     pub fn subtract(&mut self, other: &Resources) -> Result<(), ResourceError> {
         // Check everything first so that a shortfall in the last resource does not leave
         // the earlier ones taken.
-        if let Some(wanted) = other.entries.iter().find(|wanted| !self.contains_entry(wanted)) {
+        if let Some(wanted) = other.entries.iter().find(|wanted| !self.has(wanted)) {
+            let available = self.find(wanted).map(|have| excerpt(&have.to_string()));
             return Err(ResourceError::Insufficient {
                 name: wanted.name.clone(),
                 wanted: excerpt(&wanted.amount.to_string()),
-                available: self
-                    .find(wanted)
-                    .map_or_else(|| "none".to_string(), |have| excerpt(&have.to_string())),
+                available: available.unwrap_or_else(|| "none".to_string()),
             });
         }
         for wanted in &other.entries {
-            let have = self
-                .entries
-                .iter_mut()
-                .find(|have| have.name == wanted.name && have.amount.same_kind(&wanted.amount));
-            match (have.map(|have| &mut have.amount), &wanted.amount) {
-                (Some(Amount::Scalar(have)), Amount::Scalar(take)) => *have -= take,
-                (Some(Amount::Ranges(have)), Amount::Ranges(take)) => {
-                    *have = subtract_ranges(have, take)
-                }
-                (Some(Amount::Set(have)), Amount::Set(take)) => have.retain(|i| !take.contains(i)),
-                // Unreachable: every wanted entry was found above with the same kind.
-                _ => {}
+            let Some(index) = position(&self.entries, wanted) else {
+                continue;
+            };
+            match (&mut self.entries[index].amount, &wanted.amount) {
+                (Amount::Scalar(have), Amount::Scalar(take)) => *have -= take,
+                (Amount::Ranges(have), Amount::Ranges(take)) => *have = subtract_ranges(have, take),
+                (Amount::Set(have), Amount::Set(take)) => have.retain(|item| !take.contains(item)),
+                _ => {} // `position` matched the kind.
             }
         }
         self.entries.retain(|entry| !entry.amount.is_empty());
         Ok(())
     }
 
-    /// Merges the ranges of every entry and drops entries that became empty.
+    /// Merges the ranges of every entry and drops entries that are empty.
     fn normalized(mut entries: Vec<Entry>) -> Resources {
         for entry in &mut entries {
             if let Amount::Ranges(ranges) = &mut entry.amount {
@@ -268,24 +249,20 @@ impl Resources {
 
     /// The amount of the resource with `wanted`'s name and kind.
     fn find(&self, wanted: &Entry) -> Option<&Amount> {
-        self.entries
-            .iter()
-            .find(|have| have.name == wanted.name && have.amount.same_kind(&wanted.amount))
-            .map(|have| &have.amount)
+        position(&self.entries, wanted).map(|index| &self.entries[index].amount)
     }
 
-    fn contains_entry(&self, wanted: &Entry) -> bool {
+    /// Whether all of `wanted` is here.
+    fn has(&self, wanted: &Entry) -> bool {
         match (self.find(wanted), &wanted.amount) {
             (Some(Amount::Scalar(have)), Amount::Scalar(want)) => have >= want,
-            (Some(Amount::Ranges(have)), Amount::Ranges(want)) => {
-                want.iter().all(|&(begin, end)| {
-                    // `have` is sorted and merged, so only the first range that ends at
-                    // or after `begin` can hold all of `begin-end`.
-                    let candidate = have.partition_point(|&(_, have_end)| have_end < begin);
-                    have.get(candidate)
-                        .is_some_and(|&(have_begin, have_end)| have_begin <= begin && end <= have_end)
-                })
-            }
+            (Some(Amount::Ranges(have)), Amount::Ranges(want)) => want.iter().all(|&(b, e)| {
+                // `have` is sorted and merged, so only the first range that ends at or
+                // after `b` can hold all of `b-e`.
+                let index = have.partition_point(|&(_, have_end)| have_end < b);
+                have.get(index)
+                    .is_some_and(|&(begin, end)| begin <= b && e <= end)
+            }),
             (Some(Amount::Set(have)), Amount::Set(want)) => want.is_subset(have),
             // Absent (entries are never empty, so something is wanted).
             _ => false,
@@ -297,8 +274,8 @@ impl PartialEq for Resources {
     /// Equal when they hold the same resources, in whatever order they were added.
     fn eq(&self, other: &Resources) -> bool {
         // Entries are unique per (name, kind) and normalized, so this is set equality.
-        self.entries.len() == other.entries.len()
-            && self.entries.iter().all(|entry| other.entries.contains(entry))
+        let theirs = &other.entries;
+        self.entries.len() == theirs.len() && self.entries.iter().all(|e| theirs.contains(e))
     }
 }
 
@@ -340,11 +317,10 @@ impl fmt::Display for Amount {
         match self {
             Amount::Scalar(thousandths) => {
                 let (whole, fraction) = (thousandths / 1000, thousandths % 1000);
-                if fraction == 0 {
-                    write!(f, "{whole}")
-                } else {
-                    let digits = format!("{fraction:03}");
-                    write!(f, "{whole}.{}", digits.trim_end_matches('0'))
+                let digits = format!("{fraction:03}");
+                match digits.trim_end_matches('0') {
+                    "" => write!(f, "{whole}"),
+                    decimals => write!(f, "{whole}.{decimals}"),
                 }
             }
             Amount::Ranges(ranges) => {
@@ -352,125 +328,168 @@ impl fmt::Display for Amount {
                 write!(f, "[{}]", ranges.join(", "))
             }
             Amount::Set(items) => {
-                write!(f, "{{{}}}", items.iter().cloned().collect::<Vec<_>>().join(", "))
+                let items: Vec<&str> = items.iter().map(String::as_str).collect();
+                write!(f, "{{{}}}", items.join(", "))
             }
         }
     }
 }
 
+/// Where the resource with `wanted`'s name and kind is in `entries`.
+fn position(entries: &[Entry], wanted: &Entry) -> Option<usize> {
+    let same = |have: &Entry| have.name == wanted.name && have.amount.same_kind(&wanted.amount);
+    entries.iter().position(same)
+}
+
+/// Gathers entries, bounded by [`MAX_ELEMENTS`]; a resource named twice adds up, as in Mesos.
+fn collect<I>(entries: I) -> Result<Resources, ResourceError>
+where
+    I: Iterator<Item = Result<Entry, ResourceError>>,
+{
+    let mut gathered = Vec::new();
+    let mut elements = 0;
+    for entry in entries {
+        let entry = entry?;
+        elements += 1 + entry.amount.len();
+        if elements > MAX_ELEMENTS {
+            return Err(ResourceError::TooMany);
+        }
+        accumulate(&mut gathered, entry);
+    }
+    Ok(Resources::normalized(gathered))
+}
+
 /// Adds `entry` to the entry of the same name and kind, or appends it. Ranges are merged
 /// later, once, by [`Resources::normalized`].
 fn accumulate(entries: &mut Vec<Entry>, entry: Entry) {
-    let existing = entries
-        .iter_mut()
-        .find(|have| have.name == entry.name && have.amount.same_kind(&entry.amount));
-    match (existing.map(|have| &mut have.amount), entry.amount) {
-        (Some(Amount::Scalar(have)), Amount::Scalar(more)) => *have = have.saturating_add(more),
-        (Some(Amount::Ranges(have)), Amount::Ranges(more)) => have.extend(more),
-        (Some(Amount::Set(have)), Amount::Set(more)) => have.extend(more),
-        (_, amount) => entries.push(Entry { name: entry.name, amount }),
+    let Some(index) = position(entries, &entry) else {
+        return entries.push(entry);
+    };
+    match (&mut entries[index].amount, entry.amount) {
+        (Amount::Scalar(have), Amount::Scalar(more)) => *have = have.saturating_add(more),
+        (Amount::Ranges(have), Amount::Ranges(more)) => have.extend(more),
+        (Amount::Set(have), Amount::Set(more)) => have.extend(more),
+        _ => {} // `position` matched the kind.
     }
 }
 
 /// Parses one `name:value` or `name(role):value` item.
 fn parse_item(item: &str) -> Result<Entry, ResourceError> {
-    let syntax = |reason: String| ResourceError::Syntax { item: excerpt(item), reason };
+    let syntax = |reason: String| ResourceError::Syntax {
+        item: excerpt(item),
+        reason,
+    };
     let (key, value) = item
         .split_once(':')
-        .ok_or_else(|| syntax("expected `name:value`, for example `cpus:2`".to_string()))?;
-    let key = key.trim();
+        .ok_or_else(|| syntax("expected `name:value`, for example `cpus:2`".into()))?;
     let name = match key.split_once('(') {
         None => key,
         Some((name, role)) => {
             let role = role
+                .trim_end()
                 .strip_suffix(')')
                 .ok_or_else(|| syntax("expected `name(role)`, for example `cpus(*)`".into()))?;
             if role.trim() != "*" {
                 let (item, role) = (excerpt(item), excerpt(role));
                 return Err(ResourceError::UnsupportedRole { item, role });
             }
-            name.trim()
+            name
         }
     };
-    check_label(name).map_err(|reason| syntax(format!("resource name {reason}")))?;
-
     let value = value.trim();
     let amount = if let Some(inside) = value.strip_prefix('[') {
-        let inside = inside
-            .strip_suffix(']')
-            .ok_or_else(|| syntax("unclosed `[`; write ranges as `[31000-32000, 40000-40010]`".into()))?;
-        let mut ranges = Vec::new();
-        for range in inside.split(',').map(str::trim).filter(|_| !inside.trim().is_empty()) {
-            let (begin, end) = range
-                .split_once('-')
-                .ok_or_else(|| syntax(format!("range `{}` is not `begin-end`", excerpt(range))))?;
-            let (begin, end) = (parse_bound(begin).map_err(syntax)?, parse_bound(end).map_err(syntax)?);
-            if begin > end {
-                return Err(syntax(format!("range `{begin}-{end}` begins after it ends")));
-            }
-            ranges.push((begin, end));
-        }
-        Amount::Ranges(ranges)
+        let inside = inside.strip_suffix(']').ok_or_else(|| {
+            syntax("unclosed `[`; write ranges as `[31000-32000, 40000-40010]`".into())
+        })?;
+        let ranges: Result<_, _> = elements(inside).map(parse_range).collect();
+        Amount::Ranges(ranges.map_err(syntax)?)
     } else if let Some(inside) = value.strip_prefix('{') {
         let inside = inside
             .strip_suffix('}')
             .ok_or_else(|| syntax("unclosed `{`; write sets as `{a,b}`".into()))?;
-        let mut items = BTreeSet::new();
-        for set_item in inside.split(',').map(str::trim).filter(|_| !inside.trim().is_empty()) {
-            check_label(set_item).map_err(|reason| syntax(format!("set item {reason}")))?;
-            items.insert(set_item.to_string());
-        }
-        Amount::Set(items)
+        Amount::Set(elements(inside).map(str::to_string).collect())
     } else {
-        let number: f64 = value
+        let number = value
             .parse()
-            .map_err(|_| syntax(format!("`{}` is not a number", excerpt(value))))?;
+            .map_err(|_| syntax(format!("{:?} is not a number", excerpt(value))))?;
         Amount::Scalar(scalar_thousandths(number).map_err(syntax)?)
     };
-    Ok(Entry { name: name.to_string(), amount })
+    checked(name.trim(), amount).map_err(syntax)
 }
 
-/// One end of a range: a whole number that fits in 64 bits.
-fn parse_bound(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    text.parse()
-        .map_err(|_| format!("`{}` is not a whole number from 0 to {}", excerpt(text), u64::MAX))
+/// The comma-separated elements between brackets; none in `[]` or `{}`.
+fn elements(inside: &str) -> impl Iterator<Item = &str> {
+    let empty = inside.trim().is_empty();
+    inside.split(',').map(str::trim).filter(move |_| !empty)
+}
+
+/// One `begin-end` range of whole numbers that fit in 64 bits.
+fn parse_range(range: &str) -> Result<(u64, u64), String> {
+    let (begin, end) = range
+        .split_once('-')
+        .ok_or_else(|| format!("range {:?} is not `begin-end`", excerpt(range)))?;
+    let bound = |text: &str| {
+        let text = text.trim();
+        let max = u64::MAX;
+        text.parse()
+            .map_err(|_| format!("{:?} is not a whole number from 0 to {max}", excerpt(text)))
+    };
+    Ok((bound(begin)?, bound(end)?))
 }
 
 /// A scalar in thousandths, rounded to the nearest as Mesos does.
 fn scalar_thousandths(value: f64) -> Result<u64, String> {
-    if !value.is_finite() {
-        return Err(format!("`{value}` is not a finite number"));
-    }
-    if value < 0.0 {
-        return Err(format!("`{value}` is negative; resources are amounts of 0 or more"));
-    }
-    if value > MAX_SCALAR {
-        return Err(format!("`{value}` is larger than the supported {MAX_SCALAR}"));
+    // NaN fails both comparisons, infinities and negatives one of them.
+    if !(0.0..=MAX_SCALAR).contains(&value) {
+        return Err(format!("{value} is not an amount from 0 to {MAX_SCALAR}"));
     }
     Ok((value * SCALAR_SCALE).round() as u64)
 }
 
+/// What the text and the protobuf form must both satisfy: names and set items are labels,
+/// ranges do not run backwards.
+fn checked(name: &str, amount: Amount) -> Result<Entry, String> {
+    check_label(name).map_err(|reason| format!("name {reason}"))?;
+    match &amount {
+        Amount::Scalar(_) => {}
+        Amount::Ranges(ranges) => {
+            if let Some((begin, end)) = ranges.iter().find(|(begin, end)| begin > end) {
+                return Err(format!("range {begin}-{end} begins after it ends"));
+            }
+        }
+        Amount::Set(items) => {
+            for item in items {
+                check_label(item).map_err(|reason| format!("set item {reason}"))?;
+            }
+        }
+    }
+    Ok(Entry {
+        name: name.to_string(),
+        amount,
+    })
+}
+
 /// Mesos's label syntax for names and set items: `[a-zA-Z0-9_/.-]+`.
 fn check_label(label: &str) -> Result<(), String> {
-    if label.is_empty() {
-        return Err("is empty".to_string());
-    }
-    match label.chars().find(|c| !(c.is_ascii_alphanumeric() || "_/.-".contains(*c))) {
-        Some(bad) => Err(format!("contains {bad:?}; use letters, digits, `_`, `/`, `.`, `-`")),
+    let allowed = |c: &char| c.is_ascii_alphanumeric() || "_/.-".contains(*c);
+    match label.chars().find(|c| !allowed(c)) {
+        _ if label.is_empty() => Err("is empty".to_string()),
+        Some(bad) => Err(format!(
+            "contains {bad:?}; use letters, digits, `_`, `/`, `.`, `-`"
+        )),
         None => Ok(()),
     }
 }
 
 fn entry_from_proto(resource: &Resource) -> Result<Entry, ResourceError> {
     let name = resource.name();
-    let invalid = |reason: String| ResourceError::Invalid { name: excerpt(name), reason };
-    check_label(name).map_err(|reason| invalid(format!("the name {reason}")))?;
-    let type_ = match resource.type_ {
-        None => return Err(invalid("no `type`; set SCALAR, RANGES or SET".into())),
-        Some(type_) => type_
-            .enum_value()
-            .map_err(|number| invalid(format!("unknown type {number}")))?,
+    let invalid = |reason: String| ResourceError::Invalid {
+        name: excerpt(name),
+        reason,
+    };
+    let type_ = match resource.type_.map(|type_| type_.enum_value()) {
+        Some(Ok(type_)) => type_,
+        _ => return Err(invalid("no known `type`; set SCALAR, RANGES or SET".into())),
     };
     let (scalar, ranges, set) = (
         resource.scalar.as_ref(),
@@ -482,38 +501,33 @@ fn entry_from_proto(resource: &Resource) -> Result<Entry, ResourceError> {
             Amount::Scalar(scalar_thousandths(scalar.value()).map_err(invalid)?)
         }
         (Type::RANGES, None, Some(ranges), None) => {
-            let mut pairs = Vec::with_capacity(ranges.range.len());
-            for range in &ranges.range {
-                if !range.has_begin() || !range.has_end() {
-                    return Err(invalid("a range without `begin` or `end`".into()));
-                }
-                let (begin, end) = (range.begin(), range.end());
-                if begin > end {
-                    return Err(invalid(format!("range {begin}-{end} begins after it ends")));
-                }
-                pairs.push((begin, end));
+            // `begin` and `end` are required; a missing one must not read as 0.
+            if ranges
+                .range
+                .iter()
+                .any(|range| !range.has_begin() || !range.has_end())
+            {
+                return Err(invalid("a range lacks `begin` or `end`".into()));
             }
-            Amount::Ranges(pairs)
+            Amount::Ranges(
+                ranges
+                    .range
+                    .iter()
+                    .map(|range| (range.begin(), range.end()))
+                    .collect(),
+            )
         }
-        (Type::SET, None, None, Some(set)) => {
-            let mut items = BTreeSet::new();
-            for item in &set.item {
-                check_label(item).map_err(|reason| invalid(format!("set item {reason}")))?;
-                items.insert(item.clone());
-            }
-            Amount::Set(items)
-        }
-        (Type::TEXT, ..) => return Err(invalid("type TEXT is for attributes, not resources".into())),
+        (Type::SET, None, None, Some(set)) => Amount::Set(set.item.iter().cloned().collect()),
         (type_, ..) => {
-            let field = match type_ {
-                Type::SCALAR => "scalar",
-                Type::RANGES => "ranges",
-                _ => "set",
-            };
-            return Err(invalid(format!("type {type_:?} needs `{field}` and only `{field}` set")));
+            let field = format!("{type_:?}").to_lowercase();
+            let reason = format!(
+                "type {type_:?} needs its value in `{field}` and no other \
+                                  value field; resources are SCALAR, RANGES or SET"
+            );
+            return Err(invalid(reason));
         }
     };
-    Ok(Entry { name: name.to_string(), amount })
+    checked(name, amount).map_err(invalid)
 }
 
 /// Sorts ranges and merges those that overlap or touch (`1-5` and `6-9` are `1-9`).
@@ -561,21 +575,24 @@ fn excerpt(text: &str) -> String {
 
 impl fmt::Display for ResourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fewer = "describe fewer resources or merge ranges";
         match self {
-            ResourceError::TooLong { len } => write!(
-                f,
-                "resource text is {len} bytes, more than the {MAX_TEXT_LEN} allowed; \
-                 describe fewer resources or merge ranges"
-            ),
-            ResourceError::TooMany => write!(
-                f,
-                "more than {MAX_ELEMENTS} resources, ranges and set items; \
-                 describe fewer resources or merge ranges"
-            ),
-            ResourceError::Syntax { item, reason } => write!(
-                f,
-                "resource {item:?}: {reason} (the syntax is `cpus:2; ports:[31000-32000]; disks:{{a,b}}`)"
-            ),
+            ResourceError::TooLong { len } => {
+                write!(
+                    f,
+                    "resource text is {len} bytes, over the {MAX_TEXT_LEN} allowed; {fewer}"
+                )
+            }
+            ResourceError::TooMany => {
+                write!(
+                    f,
+                    "more than {MAX_ELEMENTS} resources, ranges and set items; {fewer}"
+                )
+            }
+            ResourceError::Syntax { item, reason } => {
+                let example = "cpus:2; ports:[31000-32000]; disks:{a,b}";
+                write!(f, "resource {item:?}: {reason} (the syntax is `{example}`)")
+            }
             ResourceError::UnsupportedRole { item, role } => write!(
                 f,
                 "resource {item:?} is reserved for role {role:?}, but the embedded agent only has \
@@ -584,7 +601,11 @@ impl fmt::Display for ResourceError {
             ResourceError::Invalid { name, reason } => {
                 write!(f, "resource {name:?}: {reason}; fix the resources sent")
             }
-            ResourceError::Insufficient { name, wanted, available } => write!(
+            ResourceError::Insufficient {
+                name,
+                wanted,
+                available,
+            } => write!(
                 f,
                 "not enough {name:?}: wanted {wanted}, available {available}; \
                  ask for less or wait for tasks to finish"
@@ -594,3 +615,370 @@ impl fmt::Display for ResourceError {
 }
 
 impl std::error::Error for ResourceError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AGENT_DEFAULT: &str = "cpus:2;mem:1024;disk:4096;ports:[31000-32000]";
+
+    fn parse(text: &str) -> Resources {
+        Resources::parse(text).expect("test input is valid")
+    }
+
+    fn syntax_reason(text: &str) -> (String, String) {
+        match Resources::parse(text) {
+            Err(ResourceError::Syntax { item, reason }) => (item, reason),
+            other => panic!("{text:?} should be a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_the_agent_default_and_prints_it_back() {
+        let agent = parse(AGENT_DEFAULT);
+        assert_eq!(agent.scalar("cpus"), 2.0);
+        assert_eq!(agent.scalar("mem"), 1024.0);
+        assert_eq!(agent.scalar("disk"), 4096.0);
+        assert_eq!(agent.scalar("gpus"), 0.0);
+        assert!(agent.contains(&parse("ports:[31000-31000, 32000-32000]")));
+        assert!(!agent.contains(&parse("ports:[30999-30999]")));
+
+        let printed = agent.to_string();
+        assert_eq!(printed, "cpus:2; mem:1024; disk:4096; ports:[31000-32000]");
+        assert_eq!(parse(&printed), agent);
+    }
+
+    #[test]
+    fn whitespace_unreserved_role_and_duplicates_are_accepted() {
+        let resources = parse("  cpus(*):1.5 ; cpus : 0.5;;mem( * ):10;  ");
+        assert_eq!(resources.scalar("cpus"), 2.0);
+        assert_eq!(resources.scalar("mem"), 10.0);
+        assert_eq!(resources.to_string(), "cpus:2; mem:10");
+        assert!(parse(" ; ").is_empty());
+    }
+
+    #[test]
+    fn equality_ignores_order() {
+        assert_eq!(parse("mem:1;cpus:2"), parse("cpus:2;mem:1"));
+        assert_ne!(parse("mem:1;cpus:2"), parse("cpus:2;mem:2"));
+        assert_ne!(parse("cpus:2"), parse("cpus:2;mem:1"));
+    }
+
+    #[test]
+    fn each_syntax_error_names_the_item_and_the_problem() {
+        let cases = [
+            ("cpus 2", "expected `name:value`"),
+            ("cpus:two", "\"two\" is not a number"),
+            ("cpus:", "is not a number"),
+            ("ports:[1-2", "unclosed `[`"),
+            ("disks:{a,b", "unclosed `{`"),
+            ("ports:[5-1]", "begins after it ends"),
+            ("ports:[5]", "is not `begin-end`"),
+            ("ports:[1-2,]", "is not `begin-end`"),
+            ("ports:[1-18446744073709551616]", "is not a whole number"),
+            ("ports:[-1-5]", "is not a whole number"),
+            (":2", "name is empty"),
+            ("cpus(*:2", "expected `name(role)`"),
+            ("cpus\u{0}\u{7f}:2", "contains '\\0'"),
+            ("cpus:\u{1b}[31m", "\"\\u{1b}[31m\" is not a number"),
+            ("cpus:2\u{fffd}", "is not a number"),
+            ("disks:{a,,b}", "set item is empty"),
+            ("disks:{a b}", "set item contains ' '"),
+            ("cpus:NaN", "NaN is not an amount from 0 to"),
+            ("cpus:inf", "inf is not an amount from 0 to"),
+            ("cpus:-1", "-1 is not an amount from 0 to"),
+            ("cpus:1e13", "10000000000000 is not an amount"),
+        ];
+        for (text, expected) in cases {
+            let (item, reason) = syntax_reason(&format!("mem:1; {text}; disk:1"));
+            assert_eq!(item, text.trim(), "{text:?}");
+            assert!(
+                reason.contains(expected),
+                "{text:?}: {reason:?} lacks {expected:?}"
+            );
+            let message = Resources::parse(text).expect_err("invalid").to_string();
+            assert!(message.contains(&format!("{:?}", text.trim())), "{message}");
+        }
+    }
+
+    #[test]
+    fn other_roles_are_refused() {
+        match Resources::parse("cpus(web):2") {
+            Err(error @ ResourceError::UnsupportedRole { .. }) => {
+                assert!(error.to_string().contains("\"web\""), "{error}");
+            }
+            other => panic!("expected UnsupportedRole, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn input_size_is_bounded() {
+        let long = "a".repeat(MAX_TEXT_LEN + 1);
+        assert_eq!(
+            Resources::parse(&long),
+            Err(ResourceError::TooLong {
+                len: MAX_TEXT_LEN + 1
+            })
+        );
+        assert_eq!(
+            Resources::parse(&"a:1;".repeat(MAX_ELEMENTS + 1)),
+            Err(ResourceError::TooMany)
+        );
+        let text = format!("ports:[{}]", vec!["1-1"; MAX_ELEMENTS].join(","));
+        assert!(text.len() <= MAX_TEXT_LEN);
+        assert_eq!(Resources::parse(&text), Err(ResourceError::TooMany));
+        // A long offending item is shortened in the error.
+        let (item, _) = syntax_reason(&format!("cpus:{}x", "9".repeat(1000)));
+        assert!(item.chars().count() <= 81, "{item}");
+    }
+
+    #[test]
+    fn scrambled_input_never_panics_and_what_parses_prints_back() {
+        // Items, some broken, joined and then mutated by a fixed pseudo-random sequence so
+        // that the test is reproducible.
+        let items = [
+            "cpus:2",
+            "mem(*):0.5",
+            "ports:[1-5, 7-9]",
+            "ports:[3-8]",
+            "disks:{a,b}",
+            "gpus:1e3",
+            "p:[0-18446744073709551615]",
+            "x:{}",
+            "cpus:",
+            "[1-2",
+            "{a,",
+            "(*)",
+            ":",
+            "-",
+            "é\u{0}",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |bound: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize % bound
+        };
+        let mut parsed = 0;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..next(5) {
+                text.push_str(items[next(items.len())]);
+                text.push_str([";", " ; ", ""][next(3)]);
+            }
+            let mut chars: Vec<char> = text.chars().collect();
+            for _ in 0..next(3) {
+                let at = next(chars.len() + 1);
+                match next(2) {
+                    0 if at < chars.len() => drop(chars.remove(at)),
+                    _ => chars.insert(at, ['[', ']', ',', '-', ':', '9', ' ', '\u{7f}'][next(8)]),
+                }
+            }
+            let text: String = chars.into_iter().collect();
+            if let Ok(resources) = Resources::parse(&text) {
+                let printed = resources.to_string();
+                assert_eq!(
+                    parse(&printed),
+                    resources,
+                    "{text:?} printed as {printed:?}"
+                );
+                parsed += usize::from(!resources.is_empty());
+            }
+        }
+        assert!(
+            parsed > 1000,
+            "only {parsed} scrambled texts parsed; the test exercises too little"
+        );
+    }
+
+    #[test]
+    fn scalars_have_three_exact_decimal_digits() {
+        let mut cpus = parse("cpus:0.1");
+        cpus.add(&parse("cpus:0.2"));
+        assert_eq!(cpus, parse("cpus:0.3"));
+        assert_eq!(cpus.scalar("cpus"), 0.3);
+
+        let mut left = parse("cpus:2.0");
+        left.subtract(&parse("cpus:0.1")).expect("0.1 of 2");
+        left.subtract(&parse("cpus:1.9")).expect("1.9 of 1.9");
+        assert!(left.is_empty(), "{left}");
+
+        assert!(parse("cpus:0.0004").is_empty());
+        assert_eq!(parse("cpus:0.0006").scalar("cpus"), 0.001);
+        assert_eq!(parse("cpus:0.125").to_string(), "cpus:0.125");
+        assert_eq!(parse("cpus:2.50").to_string(), "cpus:2.5");
+        assert_eq!(parse("cpus:0").to_string(), "");
+    }
+
+    #[test]
+    fn taking_ports_from_the_middle_splits_the_range() {
+        let mut ports = parse("ports:[31000-32000]");
+        ports
+            .subtract(&parse("ports:[31005-31010]"))
+            .expect("inside");
+        assert_eq!(ports.to_string(), "ports:[31000-31004, 31011-32000]");
+        assert!(ports.contains(&parse("ports:[31000-31004]")));
+        assert!(!ports.contains(&parse("ports:[31004-31011]")));
+        assert!(!ports.contains(&parse("ports:[31007-31007]")));
+
+        ports.add(&parse("ports:[31005-31010]"));
+        assert_eq!(ports, parse("ports:[31000-32000]"));
+
+        ports
+            .subtract(&parse("ports:[31000-31000, 32000-32000]"))
+            .expect("the ends");
+        assert_eq!(ports.to_string(), "ports:[31001-31999]");
+        ports.subtract(&parse("ports:[31001-31999]")).expect("all");
+        assert!(ports.is_empty());
+    }
+
+    #[test]
+    fn adjacent_and_overlapping_ranges_merge() {
+        let mut ports = parse("ports:[1-5]");
+        ports.add(&parse("ports:[6-9]"));
+        assert_eq!(ports.to_string(), "ports:[1-9]");
+        ports.add(&parse("ports:[20-30, 8-12, 25-40]"));
+        assert_eq!(ports.to_string(), "ports:[1-12, 20-40]");
+        assert_eq!(
+            parse("ports:[3-4,1-2];ports:[0-0]").to_string(),
+            "ports:[0-4]"
+        );
+        let top = u64::MAX;
+        assert_eq!(
+            parse(&format!("p:[{top}-{top}, 0-{top}]")).to_string(),
+            format!("p:[0-{top}]")
+        );
+        assert!(parse("ports:[]").is_empty());
+    }
+
+    #[test]
+    fn sets_union_include_and_remove_items() {
+        let mut disks = parse("disks:{a,b}");
+        disks.add(&parse("disks:{b, c}"));
+        assert_eq!(disks.to_string(), "disks:{a, b, c}");
+        assert!(disks.contains(&parse("disks:{c,a}")));
+        assert!(!disks.contains(&parse("disks:{a,d}")));
+        disks.subtract(&parse("disks:{a}")).expect("a is there");
+        assert_eq!(disks, parse("disks:{b,c}"));
+        assert!(parse("disks:{}").is_empty());
+    }
+
+    #[test]
+    fn name_and_kind_together_identify_a_resource() {
+        let resources = parse("gpus:1;gpus:{x}");
+        assert_eq!(resources.scalar("gpus"), 1.0);
+        assert!(resources.contains(&parse("gpus:{x}")));
+        assert!(!resources.contains(&parse("gpus:[1-1]")));
+        assert!(!parse("gpus:{x}").contains(&parse("gpus:1")));
+    }
+
+    #[test]
+    fn a_failed_subtract_changes_nothing() {
+        let mut free = parse("cpus:1;mem:100;ports:[1-10]");
+        let before = free.clone();
+        // cpus would fit; mem does not, so cpus must not be taken either.
+        let error = free
+            .subtract(&parse("cpus:0.5;mem:200"))
+            .expect_err("too much mem");
+        assert_eq!(
+            error,
+            ResourceError::Insufficient {
+                name: "mem".into(),
+                wanted: "200".into(),
+                available: "100".into()
+            }
+        );
+        assert_eq!(free, before);
+
+        let error = free.subtract(&parse("disk:1")).expect_err("no disk");
+        assert!(error.to_string().contains("available none"), "{error}");
+        free.subtract(&parse("ports:[10-11]"))
+            .expect_err("11 is not free");
+        assert_eq!(free, before);
+    }
+
+    #[test]
+    fn protobuf_round_trip_without_a_role() {
+        let agent = parse(&format!("{AGENT_DEFAULT};disks:{{a,b}}"));
+        let protos = agent.to_protos(None);
+        assert_eq!(protos.len(), 5);
+        for resource in &protos {
+            assert!(resource.has_name() && resource.has_type());
+            assert!(resource.allocation_info.is_none());
+        }
+        assert_eq!(protos[0].scalar.value(), 2.0);
+        assert_eq!(protos[3].ranges.range[0].begin(), 31000);
+        assert_eq!(protos[4].set.item, ["a", "b"]);
+        assert_eq!(Resources::from_protos(&protos), Ok(agent));
+    }
+
+    #[test]
+    fn protobuf_round_trip_with_an_allocation_role() {
+        let offer = parse("cpus:0.5;ports:[31000-31001]");
+        let protos = offer.to_protos(Some("web"));
+        assert!(protos
+            .iter()
+            .all(|resource| resource.allocation_info.role() == "web"));
+        assert_eq!(Resources::from_protos(&protos), Ok(offer));
+    }
+
+    #[test]
+    fn invalid_protobuf_resources_are_errors() {
+        let valid = parse("cpus:1;ports:[1-2]").to_protos(None);
+        // Each case breaks the `cpus` resource in one way.
+        type BreakCpus = fn(&mut Resource);
+        let cases: [(&str, BreakCpus); 8] = [
+            ("needs its value in `scalar`", |r| r.scalar.clear()),
+            ("-1 is not an amount", |r| {
+                r.scalar.mut_or_insert_default().set_value(-1.0)
+            }),
+            ("NaN is not an amount", |r| {
+                r.scalar.mut_or_insert_default().set_value(f64::NAN)
+            }),
+            ("no known `type`", |r| r.clear_type_()),
+            ("type TEXT needs", |r| r.set_type(Type::TEXT)),
+            ("needs its value in `ranges`", |r| r.set_type(Type::RANGES)),
+            ("and no other value field", |r| {
+                r.set.mut_or_insert_default().item.push("a".into())
+            }),
+            ("name is empty", |r| r.set_name(String::new())),
+        ];
+        for (expected, break_cpus) in cases {
+            let mut protos = valid.clone();
+            break_cpus(&mut protos[0]);
+            let error = Resources::from_protos(&protos).expect_err(expected);
+            assert!(matches!(error, ResourceError::Invalid { .. }), "{error:?}");
+            assert!(
+                error.to_string().contains(expected),
+                "{error} lacks {expected:?}"
+            );
+        }
+
+        let mut reversed = valid.clone();
+        reversed[1].ranges.mut_or_insert_default().range[0].set_begin(9);
+        let error = Resources::from_protos(&reversed).expect_err("9-2");
+        assert!(
+            error.to_string().contains("9-2 begins after it ends"),
+            "{error}"
+        );
+
+        let mut open_ended = valid;
+        open_ended[1].ranges.mut_or_insert_default().range[0].clear_end();
+        let error = Resources::from_protos(&open_ended).expect_err("no end");
+        assert!(
+            error.to_string().contains("lacks `begin` or `end`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn protobuf_duplicates_add_up() {
+        let mut protos = parse("cpus:1;ports:[1-2]").to_protos(None);
+        protos.extend(parse("cpus:0.5;ports:[3-3]").to_protos(None));
+        assert_eq!(
+            Resources::from_protos(&protos),
+            Ok(parse("cpus:1.5;ports:[1-3]"))
+        );
+    }
+}
