@@ -1,1 +1,303 @@
-//! The executor (to be written).
+//! The executor: the part of a framework that runs *on the agent* and does
+//! the work of its tasks.
+//!
+//! In Mesos the scheduler never runs a task itself. It accepts an offer and
+//! names, in each `TaskInfo`, an *executor*: a program the agent fetches and
+//! starts in a sandbox. The agent then hands the task to that executor and
+//! relays what the executor says about it back to the scheduler.
+//!
+//! **One executor, many tasks.** An agent starts our executor once per
+//! `ExecutorID` and sends every later task that names the same executor
+//! to the process that is already running. Starting a process (and
+//! fetching the binary) is paid once; each task is a thread. Here every task gets
+//! its own named thread, while the main thread reacts to the agent's events
+//! in one `match`.
+//!
+//! **At-least-once status updates.** Each `UPDATE` the executor sends has a
+//! fresh UUID. The agent stores it, forwards it to the scheduler and, once
+//! safe, answers with `ACKNOWLEDGED` for that UUID. Until then the executor
+//! keeps the update; if the connection to the agent breaks (say the agent
+//! restarts), it subscribes again and hands back everything unacknowledged.
+//! So an update can arrive twice, but is never lost. This is
+//! [`updates::Updates`].
+//!
+//! The life of the executor:
+//!
+//! ```text
+//!  agent starts us ─► SUBSCRIBE ─► SUBSCRIBED
+//!                                  LAUNCH ─► TASK_RUNNING ... TASK_FINISHED / TASK_FAILED
+//!                                  KILL   ─► ... TASK_KILLED
+//!                                  ACKNOWLEDGED ─► forget that update
+//!                                  SHUTDOWN ─► kill all, wait for acknowledgements, exit
+//! ```
+//!
+//! Files: [`env`](mod@env) (what the agent tells us), [`client`] (calls to
+//! the agent), [`updates`] (the book), [`work`] (what a task does),
+//! [`reconnect`] (when the agent goes away).
+
+pub mod client;
+pub mod env;
+pub mod reconnect;
+pub mod updates;
+pub mod work;
+
+// TODO(merge): remove together with src/executor/shim.rs.
+mod shim;
+
+#[cfg(test)]
+mod tests;
+
+pub use env::{Config, EnvError};
+
+use crate::http_api::{ApiError, StreamError, Subscription};
+use crate::proto::executor::event::Type;
+use crate::proto::executor::Event;
+use crate::proto::mesos::{TaskInfo, TaskState};
+use client::AgentClient;
+use log::{debug, error, info, trace, warn};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Why the executor stopped.
+#[derive(Debug)]
+pub enum ExecutorError {
+    /// The environment is not one a Mesos agent sets up.
+    Environment(EnvError),
+    /// `/dev/urandom` cannot be read, and every status update needs a UUID.
+    Randomness(std::io::Error),
+    /// The first `SUBSCRIBE` failed.
+    Subscribe(ApiError),
+    /// The connection to the agent broke and the framework does not
+    /// checkpoint, so the agent will not take us back.
+    AgentLost {
+        /// How the connection ended.
+        reason: String,
+    },
+    /// The connection broke and re-subscribing failed until
+    /// `MESOS_RECOVERY_TIMEOUT` ran out.
+    RecoveryTimedOut {
+        /// The recovery timeout.
+        waited: Duration,
+        /// The last re-subscription error.
+        last_error: String,
+    },
+}
+
+impl fmt::Display for ExecutorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecutorError::Environment(err) => write!(f, "{err}"),
+            ExecutorError::Randomness(err) => write!(
+                f,
+                "cannot read /dev/urandom, which status update UUIDs need: {err}"
+            ),
+            ExecutorError::Subscribe(err) => {
+                write!(
+                    f,
+                    "could not subscribe to the agent at MESOS_AGENT_ENDPOINT: {err}"
+                )
+            }
+            ExecutorError::AgentLost { reason } => write!(
+                f,
+                "lost the agent and the framework does not checkpoint ({reason}); without \
+                 checkpointing a restarted agent does not reconnect to its executors, so we \
+                 exit (set checkpoint in FrameworkInfo to survive agent restarts)"
+            ),
+            ExecutorError::RecoveryTimedOut { waited, last_error } => write!(
+                f,
+                "lost the agent and could not subscribe again within MESOS_RECOVERY_TIMEOUT \
+                 ({waited:?}); last error: {last_error}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ExecutorError {}
+
+/// Reads the agent's environment variables and runs the executor.
+pub fn run_from_env() -> Result<(), ExecutorError> {
+    run(Config::from_env().map_err(ExecutorError::Environment)?)
+}
+
+/// Runs the executor until the agent shuts it down (`Ok`) or is lost.
+pub fn run(config: Config) -> Result<(), ExecutorError> {
+    // Fail now, with a clear message, rather than at the first update.
+    updates::new_uuid().map_err(ExecutorError::Randomness)?;
+    let mut executor = Executor {
+        agent: Arc::new(AgentClient::new(&config)),
+        tasks: HashMap::new(),
+        config,
+    };
+    let mut subscription = executor
+        .agent
+        .subscribe()
+        .map_err(ExecutorError::Subscribe)?;
+    loop {
+        let lost = match subscription.events.recv() {
+            Ok(Ok(event)) => {
+                if executor.handle(event) == Flow::ShutDown {
+                    executor.wait_for_acknowledgements(&subscription);
+                    info!("Executor exiting");
+                    return Ok(());
+                }
+                continue;
+            }
+            Ok(Err(StreamError::Decode(err))) => {
+                warn!("{err}");
+                continue;
+            }
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => "the event reader stopped".to_string(),
+        };
+        subscription = reconnect::subscribe_again(&executor.agent, &executor.config, lost)?;
+    }
+}
+
+/// Whether the executor goes on after an event.
+#[derive(Debug, PartialEq)]
+enum Flow {
+    Continue,
+    ShutDown,
+}
+
+/// A task's thread and the flag that asks it to stop.
+struct RunningTask {
+    kill: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The main thread's state.
+struct Executor {
+    config: Config,
+    agent: Arc<AgentClient>,
+    tasks: HashMap<String, RunningTask>,
+}
+
+impl Executor {
+    /// Reacts to one event from the agent.
+    fn handle(&mut self, event: Event) -> Flow {
+        match event.type_() {
+            Type::SUBSCRIBED => info!(
+                "Registered executor on {}",
+                event.subscribed.agent_info.hostname()
+            ),
+            Type::LAUNCH => self.launch(event.launch.task.clone().unwrap_or_default()),
+            Type::LAUNCH_GROUP => self.refuse_task_group(&event),
+            Type::KILL => self.kill(event.kill.task_id.value()),
+            Type::ACKNOWLEDGED => {
+                let ack = &event.acknowledged;
+                if !self.agent.acknowledge(&ack.task_id, ack.uuid()) {
+                    info!(
+                        "Ignoring a repeated acknowledgement for task {}",
+                        ack.task_id.value()
+                    );
+                }
+            }
+            Type::MESSAGE => info!(
+                "Message from the scheduler: {} bytes",
+                event.message.data().len()
+            ),
+            Type::ERROR => error!("The agent reports an error: {}", event.error.message()),
+            Type::SHUTDOWN => {
+                info!("Shutting down");
+                for task in self.tasks.values() {
+                    task.kill.store(true, Ordering::Relaxed);
+                }
+                return Flow::ShutDown;
+            }
+            Type::HEARTBEAT => trace!("Heartbeat from the agent"),
+            Type::UNKNOWN => warn!("Ignoring an event of a type this executor does not know"),
+        }
+        Flow::Continue
+    }
+
+    /// `LAUNCH`: say the task runs, then run it on its own thread, which
+    /// sends the task's terminal update itself.
+    fn launch(&mut self, task: TaskInfo) {
+        let id = task.task_id.value().to_string();
+        if self.agent.is_active(&id) {
+            warn!("Task {id} is already running; ignoring a second launch");
+            return;
+        }
+        info!("Launching task {id}");
+        self.tasks
+            .retain(|_, task| !task.thread.as_ref().is_some_and(|t| t.is_finished()));
+        self.agent.record_launch(task.clone());
+        // Recorded and sent before the thread starts, so RUNNING always
+        // comes before the terminal update.
+        self.agent
+            .send_status(&task.task_id, TaskState::TASK_RUNNING, None);
+        let task_id = task.task_id.clone().unwrap_or_default();
+        let kill = Arc::new(AtomicBool::new(false));
+        let thread = match work::start(Arc::clone(&self.agent), task, Arc::clone(&kill)) {
+            Ok(thread) => Some(thread),
+            Err(err) => {
+                let message = format!("could not start a thread for the task: {err}");
+                error!("Task {id} failed: {message}");
+                self.agent
+                    .send_status(&task_id, TaskState::TASK_FAILED, Some(&message));
+                None
+            }
+        };
+        self.tasks.insert(id, RunningTask { kill, thread });
+    }
+
+    /// `LAUNCH_GROUP`: task groups are for Mesos's default executor; we
+    /// fail each task of the group so the scheduler hears about it.
+    fn refuse_task_group(&mut self, event: &Event) {
+        let message = "this executor runs single tasks (LAUNCH), not task groups (LAUNCH_GROUP)";
+        for task in client::task_group(event) {
+            warn!("Task {} failed: {message}", task.task_id.value());
+            self.agent.record_launch(task.clone());
+            self.agent
+                .send_status(&task.task_id, TaskState::TASK_FAILED, Some(message));
+        }
+    }
+
+    /// `KILL`: the task's thread sees the flag and reports `TASK_KILLED`.
+    fn kill(&mut self, id: &str) {
+        match self.tasks.get(id) {
+            Some(task) if self.agent.is_active(id) => {
+                info!("Killing task {id}");
+                task.kill.store(true, Ordering::Relaxed);
+            }
+            _ => info!("Asked to kill task {id}, which is not running"),
+        }
+    }
+
+    /// After `SHUTDOWN`: handle events until every terminal update is
+    /// acknowledged, or the agent's grace period is over.
+    fn wait_for_acknowledgements(&mut self, subscription: &Subscription<Event>) {
+        let deadline = Instant::now() + self.config.shutdown_grace_period;
+        while !self.agent.all_terminal_acknowledged() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match subscription.events.recv_timeout(left) {
+                Ok(Ok(event)) => {
+                    self.handle(event);
+                }
+                Ok(Err(err)) if !err.is_fatal() => warn!("{err}"),
+                Err(RecvTimeoutError::Timeout) => {
+                    warn!("The shutdown grace period ended before every update was acknowledged");
+                    break;
+                }
+                Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
+                    warn!("The agent closed the connection before every update was acknowledged");
+                    break;
+                }
+            }
+        }
+        for (_, task) in self.tasks.drain() {
+            match task.thread {
+                Some(thread) if thread.is_finished() => {
+                    let _ = thread.join();
+                }
+                _ => debug!("A task thread is still busy; it ends with the process"),
+            }
+        }
+    }
+}

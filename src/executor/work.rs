@@ -1,0 +1,500 @@
+//! What one task does, from its `TaskInfo` to its final word.
+//!
+//! Mesos does not know what our tasks do: it hands the executor a
+//! `TaskInfo` whose `data` bytes the scheduler filled (see
+//! [`crate::task_data`]), and waits for a terminal status. This file is the
+//! work itself, the part a framework author actually cares about:
+//!
+//! - **step 2, no-op task**: sleep for `noop_millis`, then succeed;
+//! - **step 3, image task**: download `image_url`, invert the image, POST
+//!   the result to `upload_url` with the `X-Upload-Token` header.
+//!
+//! Each task runs on its own thread and may be killed at any moment: the
+//! main thread sets the task's kill flag, and the work checks it between
+//! stages (and between short naps while sleeping). Whatever goes wrong,
+//! the result is an [`Outcome`] with a message that says exactly what
+//! failed; bad data never panics.
+
+// TODO(merge): replace with `use crate::{invert, task_data};`
+use super::client::AgentClient;
+use super::shim::{invert, task_data};
+use crate::proto::mesos::{TaskInfo, TaskState};
+use crate::proto::task_data::TaskData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The largest image we download.
+const DOWNLOAD_LIMIT: u64 = 64 * 1024 * 1024;
+/// How long connecting to the image or upload server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one whole download or upload may take.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest a sleeping no-op task goes without looking at its kill flag.
+const NAP: Duration = Duration::from_millis(50);
+/// Error messages from the upload server are short; read no more.
+const SERVER_MESSAGE_LIMIT: u64 = 4096;
+
+/// How a task ended; each becomes one terminal status update.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// `TASK_FINISHED`, with what was done.
+    Finished(String),
+    /// `TASK_FAILED`, with what went wrong.
+    Failed(String),
+    /// `TASK_KILLED`: the kill flag was seen before the work was done.
+    Killed,
+}
+
+/// Why the work stopped early.
+enum Stop {
+    Failed(String),
+    Killed,
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Stop {
+        Stop::Failed(message)
+    }
+}
+
+/// Runs a task on its own thread, named after the task, which sends the
+/// task's terminal update itself through the shared client. The main thread
+/// never waits for a task, so it keeps reading events (a `KILL`, an
+/// `ACKNOWLEDGED`) while tasks work; the client records each update before
+/// sending it, so an `ACKNOWLEDGED` that overtakes the call still finds it.
+pub fn start(
+    agent: Arc<AgentClient>,
+    task: TaskInfo,
+    kill: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("task-{}", task.task_id.value()))
+        .spawn(move || report(&agent, &task, run_task(&task, &kill)))
+}
+
+/// Runs one task to its end. `kill` is set by the main thread when the
+/// agent asks for the task to be killed.
+pub fn run_task(task: &TaskInfo, kill: &AtomicBool) -> Outcome {
+    let result = task_data::decode(task.data())
+        .map_err(|err| Stop::Failed(format!("could not read the task's data: {err}")))
+        .and_then(|data| {
+            if task_data::is_image(&data) {
+                invert_and_upload(&data, kill)
+            } else {
+                sleep(&data, kill)
+            }
+        });
+    match result {
+        Ok(message) => Outcome::Finished(message),
+        Err(Stop::Failed(message)) => Outcome::Failed(message),
+        Err(Stop::Killed) => Outcome::Killed,
+    }
+}
+
+/// The end of a task's thread: one log line and one terminal update.
+fn report(agent: &AgentClient, task: &TaskInfo, outcome: Outcome) {
+    let id = task.task_id.value();
+    let (state, message) = match outcome {
+        Outcome::Finished(message) => {
+            log::info!("Task {id} finished: {message}");
+            (TaskState::TASK_FINISHED, message)
+        }
+        Outcome::Failed(message) => {
+            log::info!("Task {id} failed: {message}");
+            (TaskState::TASK_FAILED, message)
+        }
+        Outcome::Killed => {
+            log::info!("Task {id} killed");
+            (
+                TaskState::TASK_KILLED,
+                "killed before it finished".to_string(),
+            )
+        }
+    };
+    agent.send_status(&task.task_id, state, Some(&message));
+}
+
+/// Step 2: pretend to work for `noop_millis`.
+fn sleep(data: &TaskData, kill: &AtomicBool) -> Result<String, Stop> {
+    let deadline = Instant::now() + Duration::from_millis(data.noop_millis.into());
+    loop {
+        check_kill(kill)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(format!("no-op task done after {} ms", data.noop_millis));
+        }
+        std::thread::sleep(left.min(NAP));
+    }
+}
+
+/// Step 3: download, invert, upload.
+fn invert_and_upload(data: &TaskData, kill: &AtomicBool) -> Result<String, Stop> {
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(TRANSFER_TIMEOUT))
+        // Statuses are results to report, not errors of the HTTP library.
+        .http_status_as_error(false)
+        .build()
+        .into();
+    check_kill(kill)?;
+    let original = download(&http, &data.image_url, DOWNLOAD_LIMIT)?;
+    check_kill(kill)?;
+    let inverted = invert::invert_image(&original, &invert::Limits::default())
+        .map_err(|err| format!("could not invert the image from {}: {err}", data.image_url))?;
+    check_kill(kill)?;
+    upload(&http, data, &inverted)?;
+    Ok(format!(
+        "inverted {}x{} {}, uploaded {} bytes",
+        inverted.width,
+        inverted.height,
+        invert::extension(inverted.format),
+        inverted.bytes.len()
+    ))
+}
+
+fn check_kill(kill: &AtomicBool) -> Result<(), Stop> {
+    // Relaxed is enough: the flag carries no other data with it.
+    if kill.load(Ordering::Relaxed) {
+        Err(Stop::Killed)
+    } else {
+        Ok(())
+    }
+}
+
+/// GETs `url`, refusing bodies larger than `limit` bytes.
+fn download(http: &ureq::Agent, url: &str, limit: u64) -> Result<Vec<u8>, String> {
+    let mut response = http
+        .get(url)
+        .call()
+        .map_err(|err| format!("could not download {url}: {err}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!(
+            "could not download {url}: the server answered {status}"
+        ));
+    }
+    // The limit also cuts off a body whose Content-Length lied or was absent.
+    response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|err| match err {
+            ureq::Error::BodyExceedsLimit(_) => {
+                format!("the image at {url} is larger than the {limit} byte limit")
+            }
+            other => format!("could not download {url}: {other}"),
+        })
+}
+
+/// POSTs the inverted image with the token that proves it comes from us.
+fn upload(http: &ureq::Agent, data: &TaskData, image: &invert::Inverted) -> Result<(), String> {
+    let url = &data.upload_url;
+    let content_type = match image.format {
+        image::ImageFormat::Png => "image/png",
+        image::ImageFormat::Jpeg => "image/jpeg",
+        _ => "application/octet-stream",
+    };
+    let mut response = http
+        .post(url)
+        .header("X-Upload-Token", &data.upload_token)
+        .header("Content-Type", content_type)
+        .send(&image.bytes[..])
+        .map_err(|err| format!("could not upload to {url}: {err}"))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    // The file server explains a refusal in a short text body.
+    let message = response
+        .body_mut()
+        .with_config()
+        .limit(SERVER_MESSAGE_LIMIT)
+        .lossy_utf8(true)
+        .read_to_string()
+        .unwrap_or_default();
+    let mut text = format!("the upload to {url} was refused: the server answered {status}");
+    if !message.trim().is_empty() {
+        text.push_str(": ");
+        text.push_str(message.trim());
+    }
+    Err(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn task_with(data: &[u8]) -> TaskInfo {
+        let mut task = TaskInfo::new();
+        task.set_name("test".into());
+        task.task_id
+            .mut_or_insert_default()
+            .set_value("task-1".into());
+        task.agent_id
+            .mut_or_insert_default()
+            .set_value("agent-1".into());
+        task.set_data(data.to_vec());
+        task
+    }
+
+    fn image_task(image_url: &str, upload_url: &str) -> TaskInfo {
+        let json = format!(
+            r#"{{"version": 1, "image_url": "{image_url}", "upload_url": "{upload_url}", "upload_token": "secret"}}"#
+        );
+        task_with(json.as_bytes())
+    }
+
+    /// A 3x2 PNG whose first pixel is (10, 20, 30).
+    fn small_png() -> Vec<u8> {
+        let mut picture = image::RgbImage::new(3, 2);
+        picture.put_pixel(0, 0, image::Rgb([10, 20, 30]));
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        picture
+            .write_to(&mut bytes, image::ImageFormat::Png)
+            .expect("encode a PNG in memory");
+        bytes.into_inner()
+    }
+
+    /// What the test server saw of one request.
+    struct Seen {
+        method: String,
+        url: String,
+        token: Option<String>,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    }
+
+    /// An HTTP server on 127.0.0.1 that answers every request with
+    /// `answer(url)` and reports what it received.
+    struct TestServer {
+        server: Arc<tiny_http::Server>,
+        thread: Option<JoinHandle<()>>,
+        seen: mpsc::Receiver<Seen>,
+    }
+
+    impl TestServer {
+        fn start(answer: impl Fn(&str) -> (u16, Vec<u8>) + Send + 'static) -> TestServer {
+            let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+            let (sender, seen) = mpsc::channel();
+            let serving = Arc::clone(&server);
+            let thread = std::thread::Builder::new()
+                .name("test-http-server".into())
+                .spawn(move || {
+                    while let Ok(mut request) = serving.recv() {
+                        let header = |name: &'static str| {
+                            request
+                                .headers()
+                                .iter()
+                                .find(|h| h.field.equiv(name))
+                                .map(|h| h.value.to_string())
+                        };
+                        let mut seen = Seen {
+                            method: request.method().to_string(),
+                            url: request.url().to_string(),
+                            token: header("X-Upload-Token"),
+                            content_type: header("Content-Type"),
+                            body: Vec::new(),
+                        };
+                        let _ = request.as_reader().read_to_end(&mut seen.body);
+                        let (status, body) = answer(&seen.url);
+                        let _ = sender.send(seen);
+                        let _ = request
+                            .respond(tiny_http::Response::from_data(body).with_status_code(status));
+                    }
+                })
+                .expect("spawn the test server");
+            TestServer {
+                server,
+                thread: Some(thread),
+                seen,
+            }
+        }
+
+        fn url(&self, path: &str) -> String {
+            let port = self
+                .server
+                .server_addr()
+                .to_ip()
+                .expect("an IP address")
+                .port();
+            format!("http://127.0.0.1:{port}{path}")
+        }
+    }
+
+    impl Drop for TestServer {
+        fn drop(&mut self) {
+            self.server.unblock();
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    #[test]
+    fn empty_data_is_a_no_op_task_that_finishes_at_once() {
+        let outcome = run_task(&task_with(b""), &AtomicBool::new(false));
+        assert_eq!(
+            outcome,
+            Outcome::Finished("no-op task done after 0 ms".into())
+        );
+    }
+
+    #[test]
+    fn a_no_op_task_sleeps_as_long_as_asked() {
+        let task = task_with(br#"{"version": 1, "noop_millis": 120}"#);
+        let started = Instant::now();
+        let outcome = run_task(&task, &AtomicBool::new(false));
+        assert_eq!(
+            outcome,
+            Outcome::Finished("no-op task done after 120 ms".into())
+        );
+        assert!(started.elapsed() >= Duration::from_millis(120));
+    }
+
+    #[test]
+    fn a_sleeping_task_notices_the_kill_flag() {
+        let task = task_with(br#"{"version": 1, "noop_millis": 600000}"#);
+        let kill = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&kill);
+        let worker = std::thread::spawn(move || run_task(&task, &flag));
+        std::thread::sleep(Duration::from_millis(20));
+        kill.store(true, Ordering::Relaxed);
+        assert_eq!(worker.join().expect("no panic"), Outcome::Killed);
+    }
+
+    #[test]
+    fn unreadable_data_fails_the_task() {
+        for data in [&b"\xff\xfe"[..], b"not json", br#"{"version": 99}"#] {
+            match run_task(&task_with(data), &AtomicBool::new(false)) {
+                Outcome::Failed(message) => {
+                    assert!(
+                        message.starts_with("could not read the task's data"),
+                        "{message}"
+                    )
+                }
+                other => panic!("{data:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_image_task_downloads_inverts_and_uploads() {
+        let original = small_png();
+        let served = original.clone();
+        let server = TestServer::start(move |url| match url {
+            "/cat.png" => (200, served.clone()),
+            _ => (201, Vec::new()),
+        });
+        let task = image_task(&server.url("/cat.png"), &server.url("/upload/cat.png"));
+        let outcome = run_task(&task, &AtomicBool::new(false));
+
+        let download = server.seen.recv().expect("a download");
+        assert_eq!(
+            (download.method.as_str(), download.url.as_str()),
+            ("GET", "/cat.png")
+        );
+        let upload = server.seen.recv().expect("an upload");
+        assert_eq!(upload.method, "POST");
+        assert_eq!(upload.url, "/upload/cat.png");
+        assert_eq!(upload.token.as_deref(), Some("secret"));
+        assert_eq!(upload.content_type.as_deref(), Some("image/png"));
+        let inverted = image::load_from_memory(&upload.body)
+            .expect("a PNG")
+            .to_rgb8();
+        assert_eq!(inverted.get_pixel(0, 0), &image::Rgb([245, 235, 225]));
+        assert_eq!(
+            outcome,
+            Outcome::Finished(format!(
+                "inverted 3x2 png, uploaded {} bytes",
+                upload.body.len()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_missing_image_names_the_status_and_url() {
+        let server = TestServer::start(|_| (404, b"no such file".to_vec()));
+        let image_url = server.url("/gone.png");
+        let task = image_task(&image_url, &server.url("/upload"));
+        match run_task(&task, &AtomicBool::new(false)) {
+            Outcome::Failed(message) => {
+                assert!(message.contains("could not download"), "{message}");
+                assert!(message.contains(&image_url), "{message}");
+                assert!(message.contains("404"), "{message}");
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        assert_eq!(
+            server.seen.try_iter().count(),
+            1,
+            "no upload after a failed download"
+        );
+    }
+
+    #[test]
+    fn a_refused_upload_includes_the_servers_message() {
+        let png = small_png();
+        let server = TestServer::start(move |url| match url {
+            "/cat.png" => (200, png.clone()),
+            _ => (403, b"wrong upload token\n".to_vec()),
+        });
+        let task = image_task(&server.url("/cat.png"), &server.url("/upload"));
+        match run_task(&task, &AtomicBool::new(false)) {
+            Outcome::Failed(message) => {
+                assert!(message.contains("upload"), "{message}");
+                assert!(message.contains("403"), "{message}");
+                assert!(message.ends_with(": wrong upload token"), "{message}");
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn something_that_is_not_an_image_fails_at_inversion() {
+        let server = TestServer::start(|_| (200, b"<html>surprise</html>".to_vec()));
+        let task = image_task(&server.url("/page.png"), &server.url("/upload"));
+        match run_task(&task, &AtomicBool::new(false)) {
+            Outcome::Failed(message) => {
+                assert!(message.contains("could not invert"), "{message}")
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_download_larger_than_the_limit_is_cut_off() {
+        let server = TestServer::start(|_| (200, vec![7u8; 10_000]));
+        let http = ureq::Agent::new_with_defaults();
+        let url = server.url("/big");
+        let err = download(&http, &url, 1000).expect_err("over the limit");
+        assert!(err.contains("larger than the 1000 byte limit"), "{err}");
+        assert_eq!(download(&http, &url, 10_000).map(|b| b.len()), Ok(10_000));
+    }
+
+    #[test]
+    fn an_unreachable_server_is_a_failure_not_a_panic() {
+        // Port 9 (discard) on loopback is closed on any test machine we know.
+        let task = image_task("http://127.0.0.1:9/x.png", "http://127.0.0.1:9/up");
+        match run_task(&task, &AtomicBool::new(false)) {
+            Outcome::Failed(message) => {
+                assert!(
+                    message.starts_with("could not download http://127.0.0.1:9/x.png"),
+                    "{message}"
+                )
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_killed_image_task_does_not_download() {
+        let server = TestServer::start(|_| (200, Vec::new()));
+        let task = image_task(&server.url("/cat.png"), &server.url("/upload"));
+        assert_eq!(run_task(&task, &AtomicBool::new(true)), Outcome::Killed);
+        assert_eq!(server.seen.try_iter().count(), 0);
+    }
+}
