@@ -198,7 +198,7 @@ impl<R: Read> RecordIoReader<R> {
 
 /// Writes one record: its length, a newline, and its bytes.
 pub fn write_record<W: Write>(output: &mut W, record: &[u8]) -> io::Result<()> {
-    write!(output, "{}\n", record.len())?;
+    writeln!(output, "{}", record.len())?;
     output.write_all(record)
 }
 

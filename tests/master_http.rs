@@ -37,8 +37,7 @@ fn send(address: SocketAddr, request: &[u8]) -> Answer {
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => received.extend_from_slice(&buf[..n]),
-            Err(_) if !received.is_empty() && !received.ends_with(b"\r\n") => continue,
-            Err(_) => {} // nothing yet, or a stream between two chunks
+            Err(_) => {} // nothing yet, or a stream between two events
         }
     }
     let text = String::from_utf8_lossy(&received).into_owned();

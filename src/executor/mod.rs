@@ -41,8 +41,6 @@ pub mod reconnect;
 pub mod updates;
 pub mod work;
 
-// TODO(merge): remove together with src/executor/shim.rs.
-mod shim;
 
 #[cfg(test)]
 mod tests;

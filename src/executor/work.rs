@@ -15,9 +15,8 @@
 //! the result is an [`Outcome`] with a message that says exactly what
 //! failed; bad data never panics.
 
-// TODO(merge): replace with `use crate::{invert, task_data};`
 use super::client::AgentClient;
-use super::shim::{invert, task_data};
+use crate::{invert, task_data};
 use crate::proto::mesos::{TaskInfo, TaskState};
 use crate::proto::task_data::TaskData;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -191,7 +190,9 @@ fn download(http: &ureq::Agent, url: &str, limit: u64) -> Result<Vec<u8>, String
 
 /// POSTs the inverted image with the token that proves it comes from us.
 fn upload(http: &ureq::Agent, data: &TaskData, image: &invert::Inverted) -> Result<(), String> {
-    let url = &data.upload_url;
+    // The scheduler cannot know the format before the image is decoded, so
+    // the upload URL names the file without its extension and we add it.
+    let url = &format!("{}.{}", data.upload_url, invert::extension(image.format));
     let content_type = match image.format {
         image::ImageFormat::Png => "image/png",
         image::ImageFormat::Jpeg => "image/jpeg",
@@ -389,7 +390,7 @@ mod tests {
             "/cat.png" => (200, served.clone()),
             _ => (201, Vec::new()),
         });
-        let task = image_task(&server.url("/cat.png"), &server.url("/upload/cat.png"));
+        let task = image_task(&server.url("/cat.png"), &server.url("/upload/cat-inverted"));
         let outcome = run_task(&task, &AtomicBool::new(false));
 
         let download = server.seen.recv().expect("a download");
@@ -399,7 +400,7 @@ mod tests {
         );
         let upload = server.seen.recv().expect("an upload");
         assert_eq!(upload.method, "POST");
-        assert_eq!(upload.url, "/upload/cat.png");
+        assert_eq!(upload.url, "/upload/cat-inverted.png", "the executor adds the extension");
         assert_eq!(upload.token.as_deref(), Some("secret"));
         assert_eq!(upload.content_type.as_deref(), Some("image/png"));
         let inverted = image::load_from_memory(&upload.body)
