@@ -1,1 +1,284 @@
-//! The file server (to be written).
+//! The framework's file server: the third part of the framework, beside the
+//! scheduler and the executor.
+//!
+//! Mesos moves no files for a framework. What it offers is the *fetcher*:
+//! each `CommandInfo.URI` in a task's or executor's command is downloaded by
+//! the agent into the sandbox (the task's working directory) before the
+//! command starts. So a framework that wants its executor binary, or an
+//! image, on an agent must serve it over HTTP from somewhere the agent can
+//! reach. That is this server, running inside the scheduler process:
+//!
+//! ```text
+//!   scheduler process                              agent
+//!  ┌──────────────────────────┐  GET /files/executor  ┌──────────────┐
+//!  │ FileServer               │ <──────────────────── │ fetcher      │
+//!  │  /files/<name>   (GET)   │  GET /files/<image>   │              │
+//!  │  /upload/<name>  (POST)  │ <──────────────────── │ executor     │
+//!  │  /output/<name>  (GET)   │  POST /upload/<name>  │  (our task)  │
+//!  │  /               (page)  │ <──────────────────── │              │
+//!  └──────────────────────────┘                       └──────────────┘
+//! ```
+//!
+//! - `GET /files/<name>`: the executor binary and the demo images, for the
+//!   fetcher and for the executor.
+//! - `POST /upload/<name>`: the executors upload inverted images (see
+//!   `upload.rs` for the checks).
+//! - `GET /output/<name>` and `GET /`: the results and a page showing them.
+//!
+//! **Only registered files are reachable.** The server listens on an address
+//! every agent can reach, so anyone else on that network can ask it for
+//! anything. It therefore never maps a URL onto a directory: it serves
+//! exactly the files the framework registered with
+//! [`FileServer::serve_file`], by exact name (see `paths.rs`).
+//!
+//! Requests are handled by a few named worker threads, each blocking on the
+//! next request; `tiny_http` reads the sockets. `tiny_http` 0.12 offers no
+//! limit on header size and no read timeout, so a slow client holds a
+//! worker: acceptable for a framework's private port, not for the internet.
+
+mod page;
+mod paths;
+mod random;
+mod requests;
+mod upload;
+
+#[cfg(test)]
+mod tests;
+
+pub use page::{progress_line, ImageRow, Progress};
+pub use paths::{is_safe_name, MAX_NAME_LEN};
+pub use random::random_token;
+
+use log::{debug, info, warn};
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use upload::UploadTarget;
+
+/// The largest upload accepted: far more than an inverted photo needs.
+pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How many requests are handled at once.
+const WORKERS: usize = 4;
+
+/// A running file server. Dropping it stops it, as [`FileServer::shutdown`]
+/// does.
+pub struct FileServer {
+    base_url: String,
+    shared: Arc<Shared>,
+    http: Arc<tiny_http::Server>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// What the worker threads share with the `FileServer` handle.
+struct Shared {
+    files: Mutex<HashMap<String, PathBuf>>,
+    uploads: Mutex<Option<UploadTarget>>,
+    uploaded: Mutex<Vec<(String, PathBuf)>>,
+    progress: Mutex<Progress>,
+    max_upload_bytes: u64,
+    stopping: AtomicBool,
+}
+
+/// Why the file server could not do what was asked.
+#[derive(Debug)]
+pub enum ServerError {
+    /// The listening socket could not be opened.
+    Bind {
+        /// The address asked for.
+        address: String,
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// A file name that is not a safe name (see [`is_safe_name`]).
+    BadName(String),
+    /// The output directory cannot be created or written to.
+    OutputDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// Another I/O error.
+    Io(io::Error),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Bind { address, source } => {
+                write!(f, "the file server cannot listen on {address}: {source}; ")?;
+                match source.kind() {
+                    io::ErrorKind::AddrInUse => write!(
+                        f,
+                        "another program uses that port, choose another with --port \
+                         (or 0 for any free port)"
+                    ),
+                    io::ErrorKind::AddrNotAvailable => write!(
+                        f,
+                        "that is not an address of this machine, change --address"
+                    ),
+                    _ => write!(f, "check --address and --port"),
+                }
+            }
+            ServerError::BadName(name) => write!(
+                f,
+                "{name:?} cannot be served: a file name must be 1 to {MAX_NAME_LEN} characters \
+                 from A-Z a-z 0-9 . _ - and must not start with a dot"
+            ),
+            ServerError::OutputDir { path, source } => write!(
+                f,
+                "cannot write results to {}: {source}; choose a writable directory with \
+                 --output-dir",
+                path.display()
+            ),
+            ServerError::Io(err) => write!(f, "file server I/O error: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+impl FileServer {
+    /// Binds `bind` (e.g. `"127.0.0.1:0"` for an ephemeral port) and starts
+    /// named worker threads. `advertised_host` is the host name or IP put in
+    /// the URLs given to Mesos: the agents must be able to reach it.
+    pub fn start(bind: &str, advertised_host: &str) -> Result<FileServer, ServerError> {
+        FileServer::start_with_limit(bind, advertised_host, MAX_UPLOAD_BYTES)
+    }
+
+    fn start_with_limit(
+        bind: &str,
+        advertised_host: &str,
+        max_upload_bytes: u64,
+    ) -> Result<FileServer, ServerError> {
+        let bind_error = |source| ServerError::Bind {
+            address: bind.to_owned(),
+            source,
+        };
+        let listener = TcpListener::bind(bind).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+        let http = tiny_http::Server::from_listener(listener, None)
+            .map_err(|err| ServerError::Io(io::Error::other(err.to_string())))?;
+        let http = Arc::new(http);
+        // An IPv6 address needs brackets in a URL: http://[::1]:8080.
+        let host = if advertised_host.contains(':') && !advertised_host.starts_with('[') {
+            format!("[{advertised_host}]")
+        } else {
+            advertised_host.to_owned()
+        };
+        let shared = Arc::new(Shared {
+            files: Mutex::default(),
+            uploads: Mutex::default(),
+            uploaded: Mutex::default(),
+            progress: Mutex::default(),
+            max_upload_bytes,
+            stopping: AtomicBool::new(false),
+        });
+        let base_url = format!("http://{host}:{port}");
+        let mut server = FileServer {
+            base_url,
+            shared,
+            http,
+            workers: Vec::with_capacity(WORKERS),
+        };
+        for number in 0..WORKERS {
+            let (http, shared) = (Arc::clone(&server.http), Arc::clone(&server.shared));
+            // Should a spawn fail, `?` drops `server`, which stops the
+            // workers already started.
+            let worker = std::thread::Builder::new()
+                .name(format!("file-server-{number}"))
+                .spawn(move || requests::handle_requests(&http, &shared))
+                .map_err(ServerError::Io)?;
+            server.workers.push(worker);
+        }
+        info!(
+            "file server listening on {bind}, reachable as {}",
+            server.base_url
+        );
+        Ok(server)
+    }
+
+    /// The URL the server is reachable at, e.g. `http://127.0.0.1:43125`.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// Makes `path` downloadable as `<base_url>/files/<name>` and returns
+    /// that URL. The file is opened when requested and streamed, so it may
+    /// be large, and it may change until then.
+    pub fn serve_file(&self, name: &str, path: &Path) -> Result<String, ServerError> {
+        if !is_safe_name(name) {
+            return Err(ServerError::BadName(name.to_owned()));
+        }
+        lock(&self.shared.files).insert(name.to_owned(), path.to_path_buf());
+        debug!("serving {} as /files/{name}", path.display());
+        Ok(format!("{}/files/{name}", self.base_url))
+    }
+
+    /// Accepts `POST <base_url>/upload/<name>` into `output_dir`, each upload
+    /// carrying the header `X-Upload-Token: <token>`. The directory is
+    /// created if missing and a file is written into it now, so that an
+    /// unusable directory is an error before any task runs. An empty token
+    /// accepts no upload at all.
+    pub fn accept_uploads(&self, output_dir: &Path, token: &str) -> Result<(), ServerError> {
+        upload::prepare_output_dir(output_dir)?;
+        *lock(&self.shared.uploads) = Some(UploadTarget {
+            dir: output_dir.to_path_buf(),
+            token: token.to_owned(),
+        });
+        info!("accepting uploads into {}", output_dir.display());
+        Ok(())
+    }
+
+    /// Where an executor uploads the result called `name`:
+    /// `<base_url>/upload/<name>`.
+    pub fn upload_url(&self, name: &str) -> String {
+        format!("{}/upload/{}", self.base_url, paths::percent_encode(name))
+    }
+
+    /// Replaces what the results page at `/` shows.
+    pub fn set_progress(&self, progress: Progress) {
+        *lock(&self.shared.progress) = progress;
+    }
+
+    /// The files stored by uploads so far, as (name, path), in the order
+    /// they first arrived.
+    pub fn uploaded(&self) -> Vec<(String, PathBuf)> {
+        lock(&self.shared.uploaded).clone()
+    }
+
+    /// Stops the worker threads (each finishes the request it is handling)
+    /// and closes the socket.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Each unblock() wakes one worker waiting in recv().
+        for _ in 0..self.workers.len() {
+            self.http.unblock();
+        }
+        for worker in self.workers.drain(..) {
+            if worker.join().is_err() {
+                warn!("a file server worker panicked");
+            }
+        }
+        info!("file server at {} stopped", self.base_url);
+        // The socket closes when `http` drops, now that no worker holds it.
+    }
+}
+
+/// A Mutex whose holder panicked still holds consistent data here (every
+/// update is a single assignment), so a poisoned lock is used as is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
