@@ -27,10 +27,16 @@ pub fn write_demo_images(dir: &Path) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let pictures: [(&str, DynamicImage); 6] = [
         ("gradient.png", DynamicImage::ImageRgb8(gradient(320, 240))),
-        ("checkerboard.jpg", DynamicImage::ImageRgb8(checkerboard(320, 240))),
+        (
+            "checkerboard.jpg",
+            DynamicImage::ImageRgb8(checkerboard(320, 240)),
+        ),
         ("circles.png", DynamicImage::ImageRgba8(circles(256))),
         ("stripes.jpg", DynamicImage::ImageRgb8(stripes(320, 240))),
-        ("grey-sphere.png", DynamicImage::ImageLuma8(grey_sphere(256))),
+        (
+            "grey-sphere.png",
+            DynamicImage::ImageLuma8(grey_sphere(256)),
+        ),
         ("sunset.jpg", DynamicImage::ImageRgb8(sunset(400, 300, 1))),
     ];
     let mut paths = Vec::with_capacity(pictures.len());
@@ -92,7 +98,11 @@ fn gradient(width: u32, height: u32) -> RgbImage {
     RgbImage::from_fn(width, height, |x, y| {
         let red = scale(x, width - 1);
         let green = scale(y, height - 1);
-        Rgb([red, green, 255 - ((u16::from(red) + u16::from(green)) / 2) as u8])
+        Rgb([
+            red,
+            green,
+            255 - ((u16::from(red) + u16::from(green)) / 2) as u8,
+        ])
     })
 }
 
@@ -181,7 +191,11 @@ fn sunset(width: u32, height: u32, seed: u32) -> RgbImage {
             return Rgb([255, 230 - grain, 120]);
         }
         let glow = scale(y, horizon);
-        Rgb([40 + glow / 2 + grain / 4, 30 + glow / 3, 120 - glow / 3 + grain / 4])
+        Rgb([
+            40 + glow / 2 + grain / 4,
+            30 + glow / 3,
+            120 - glow / 3 + grain / 4,
+        ])
     })
 }
 
@@ -268,16 +282,27 @@ mod tests {
     fn one_image_of_a_given_size_and_seed() {
         let dir = TempDir::new("one");
         std::fs::create_dir_all(&dir.0).unwrap();
-        let (a, b, c) = (dir.0.join("a.jpg"), dir.0.join("b.jpg"), dir.0.join("c.png"));
+        let (a, b, c) = (
+            dir.0.join("a.jpg"),
+            dir.0.join("b.jpg"),
+            dir.0.join("c.png"),
+        );
         write_demo_image(&a, 200, 100, 7).unwrap();
         write_demo_image(&b, 200, 100, 8).unwrap();
         write_demo_image(&c, 31, 17, 7).unwrap();
         let bytes = std::fs::read(&a).unwrap();
-        assert_ne!(bytes, std::fs::read(&b).unwrap(), "seeds give different pictures");
+        assert_ne!(
+            bytes,
+            std::fs::read(&b).unwrap(),
+            "seeds give different pictures"
+        );
         let picture = image::load_from_memory(&bytes).unwrap();
         assert_eq!((picture.width(), picture.height()), (200, 100));
         let bytes = std::fs::read(&c).unwrap();
-        assert_eq!(image::guess_format(&bytes).unwrap(), image::ImageFormat::Png);
+        assert_eq!(
+            image::guess_format(&bytes).unwrap(),
+            image::ImageFormat::Png
+        );
 
         let err = write_demo_image(&dir.0.join("d.gif"), 10, 10, 1).unwrap_err();
         assert!(err.to_string().contains(".png"), "{err}");
@@ -286,9 +311,24 @@ mod tests {
 
     #[test]
     fn integer_sqrt_is_exact() {
-        for value in [0, 1, 2, 3, 4, 15, 16, 17, 1 << 40, (1 << 52) + 1, u64::from(u32::MAX)] {
+        for value in [
+            0,
+            1,
+            2,
+            3,
+            4,
+            15,
+            16,
+            17,
+            1 << 40,
+            (1 << 52) + 1,
+            u64::from(u32::MAX),
+        ] {
             let root = integer_sqrt(value);
-            assert!(root * root <= value && (root + 1) * (root + 1) > value, "{value}");
+            assert!(
+                root * root <= value && (root + 1) * (root + 1) > value,
+                "{value}"
+            );
         }
     }
 }

@@ -74,7 +74,9 @@ fn xor_each_pixel<const N: usize>(pixels: &mut [u8], mask: [u8; N]) {
     let word_mask = u64::from_ne_bytes(std::array::from_fn(|i| mask[i % N]));
     let mut words = pixels.chunks_exact_mut(8);
     for word in &mut words {
-        let bytes: [u8; 8] = (*word).try_into().expect("chunks_exact_mut(8) yields 8 bytes");
+        let bytes: [u8; 8] = (*word)
+            .try_into()
+            .expect("chunks_exact_mut(8) yields 8 bytes");
         word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word_mask).to_ne_bytes());
     }
     for pixel in words.into_remainder().chunks_exact_mut(N) {
@@ -201,7 +203,11 @@ pub fn invert_image(bytes: &[u8], limits: &Limits) -> Result<Inverted, InvertErr
     let format = match image::guess_format(bytes) {
         Ok(format @ (ImageFormat::Png | ImageFormat::Jpeg)) => format,
         Ok(other) => return Err(InvertError::UnsupportedFormat(format!("{other:?}"))),
-        Err(_) => return Err(InvertError::NotAnImage(bytes[..bytes.len().min(8)].to_vec())),
+        Err(_) => {
+            return Err(InvertError::NotAnImage(
+                bytes[..bytes.len().min(8)].to_vec(),
+            ))
+        }
     };
 
     let mut decoder_limits = image::Limits::default();
@@ -218,10 +224,14 @@ pub fn invert_image(bytes: &[u8], limits: &Limits) -> Result<Inverted, InvertErr
     let written = match format {
         ImageFormat::Jpeg => {
             // JPEG stores grey or RGB only, in 8 bits.
-            if !matches!(picture, DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_)) {
+            if !matches!(
+                picture,
+                DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_)
+            ) {
                 picture = DynamicImage::ImageRgb8(picture.to_rgb8());
             }
-            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
+            let encoder =
+                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
             picture.write_with_encoder(encoder)
         }
         _ => picture.write_with_encoder(image::codecs::png::PngEncoder::new(&mut out)),
@@ -291,7 +301,12 @@ mod tests {
     /// A picture whose pixels all differ, so a mixed-up channel shows.
     fn rgba_sample() -> RgbaImage {
         ImageBuffer::from_fn(7, 5, |x, y| {
-            Rgba([(x * 30) as u8, (y * 50) as u8, (x * y * 7) as u8, (255 - x * 20) as u8])
+            Rgba([
+                (x * 30) as u8,
+                (y * 50) as u8,
+                (x * y * 7) as u8,
+                (255 - x * 20) as u8,
+            ])
         })
     }
 
@@ -325,7 +340,11 @@ mod tests {
             let whole = len / channels * channels;
             for (i, (before, after)) in original.iter().zip(&pixels).enumerate() {
                 let is_alpha = i % channels == channels - 1;
-                let expected = if i >= whole || is_alpha { *before } else { 255 - before };
+                let expected = if i >= whole || is_alpha {
+                    *before
+                } else {
+                    255 - before
+                };
                 assert_eq!(*after, expected, "byte {i} of {len}, {channels} channels");
             }
         }
@@ -334,7 +353,10 @@ mod tests {
     #[test]
     fn rgba_png_is_inverted_exactly_with_alpha_untouched() {
         let original = rgba_sample();
-        let bytes = encode(&DynamicImage::ImageRgba8(original.clone()), ImageFormat::Png);
+        let bytes = encode(
+            &DynamicImage::ImageRgba8(original.clone()),
+            ImageFormat::Png,
+        );
         let inverted = invert_image(&bytes, &Limits::default()).unwrap();
         assert_eq!(inverted.format, ImageFormat::Png);
         assert_eq!((inverted.width, inverted.height), (7, 5));
@@ -370,8 +392,9 @@ mod tests {
 
     #[test]
     fn sixteen_bit_samples_are_inverted_at_full_precision() {
-        let deep: ImageBuffer<Rgba<u16>, Vec<u16>> =
-            ImageBuffer::from_fn(3, 2, |x, y| Rgba([x as u16 * 1000, 1, 65535, 300 + y as u16]));
+        let deep: ImageBuffer<Rgba<u16>, Vec<u16>> = ImageBuffer::from_fn(3, 2, |x, y| {
+            Rgba([x as u16 * 1000, 1, 65535, 300 + y as u16])
+        });
         let bytes = encode(&DynamicImage::ImageRgba16(deep.clone()), ImageFormat::Png);
         let result = decode(&invert_image(&bytes, &Limits::default()).unwrap().bytes).into_rgba16();
         for (before, after) in deep.pixels().zip(result.pixels()) {
@@ -386,7 +409,10 @@ mod tests {
         let original: RgbImage = ImageBuffer::from_fn(64, 48, |x, y| {
             Rgb([(x * 4) as u8, (y * 5) as u8, ((x + y) * 2) as u8])
         });
-        let bytes = encode(&DynamicImage::ImageRgb8(original.clone()), ImageFormat::Jpeg);
+        let bytes = encode(
+            &DynamicImage::ImageRgb8(original.clone()),
+            ImageFormat::Jpeg,
+        );
         let inverted = invert_image(&bytes, &Limits::default()).unwrap();
         assert_eq!(inverted.format, ImageFormat::Jpeg);
         assert_eq!(extension(inverted.format), "jpg");
@@ -431,7 +457,11 @@ mod tests {
         for &byte in bytes {
             crc ^= u32::from(byte);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc

@@ -246,7 +246,10 @@ mod tests {
         let cases: [(&[u8], TaskDataError); 7] = [
             (&[0xff, 0xfe, 0x00], TaskDataError::NotUtf8),
             (br#"{"version":2}"#, TaskDataError::UnsupportedVersion(2)),
-            (br#"{"noop_millis":5}"#, TaskDataError::UnsupportedVersion(0)),
+            (
+                br#"{"noop_millis":5}"#,
+                TaskDataError::UnsupportedVersion(0),
+            ),
             (
                 br#"{"version":1,"image_url":"file:///etc/passwd","upload_url":"http://h/u"}"#,
                 TaskDataError::BadImageUrl("file:///etc/passwd".into()),
@@ -265,7 +268,12 @@ mod tests {
             ),
         ];
         for (input, expected) in cases {
-            assert_eq!(decode(input), Err(expected), "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                decode(input),
+                Err(expected),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -289,13 +297,16 @@ mod tests {
         deep.push_str(&"[".repeat(30_000));
         deep.push_str(&"]".repeat(30_000));
         deep.push('}');
-        assert!(matches!(decode(deep.as_bytes()), Err(TaskDataError::BadJson(_))));
+        assert!(matches!(
+            decode(deep.as_bytes()),
+            Err(TaskDataError::BadJson(_))
+        ));
     }
 
     #[test]
     fn brackets_inside_strings_do_not_count_as_nesting() {
-        let data = decode(br#"{"version":1,"noop_millis":1,"note":"[[[[[[[[[[[[[[[[[[[[\"]"}"#)
-            .unwrap();
+        let data =
+            decode(br#"{"version":1,"noop_millis":1,"note":"[[[[[[[[[[[[[[[[[[[[\"]"}"#).unwrap();
         assert_eq!(data.noop_millis, 1);
     }
 

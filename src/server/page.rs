@@ -157,9 +157,18 @@ mod tests {
             ..Progress::default()
         };
         let page = render(&progress);
-        assert!(page.contains("<img src=\"http://127.0.0.1:1/files/a.png\""), "{page}");
-        assert!(page.contains("<img src=\"/output/inverted-a.png\""), "{page}");
-        assert!(page.contains("<td>b.jpg</td><td>TASK_RUNNING</td>"), "{page}");
+        assert!(
+            page.contains("<img src=\"http://127.0.0.1:1/files/a.png\""),
+            "{page}"
+        );
+        assert!(
+            page.contains("<img src=\"/output/inverted-a.png\""),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td>b.jpg</td><td>TASK_RUNNING</td>"),
+            "{page}"
+        );
         assert_eq!(page.matches("<img ").count(), 3);
     }
 

@@ -118,7 +118,10 @@ mod tests {
         assert_eq!(Route::parse("/files/a.png"), file("a.png"));
         assert_eq!(Route::parse("/files/a.png?download=1"), file("a.png"));
         assert_eq!(Route::parse("/files/../Cargo.toml"), file("../Cargo.toml"));
-        assert_eq!(Route::parse("/files/%2e%2e%2fCargo.toml"), file("../Cargo.toml"));
+        assert_eq!(
+            Route::parse("/files/%2e%2e%2fCargo.toml"),
+            file("../Cargo.toml")
+        );
         assert_eq!(Route::parse("/files/%252e"), file("%2e"));
         assert_eq!(Route::parse("/files/a%00b"), file("a\0b"));
         assert_eq!(Route::parse("/files/..\\x"), file("..\\x"));
@@ -132,12 +135,21 @@ mod tests {
             Route::parse("/upload/r.png"),
             Route::Upload(Some("r.png".into()))
         );
-        assert_eq!(Route::parse("/output/r.png"), Route::Output(Some("r.png".into())));
+        assert_eq!(
+            Route::parse("/output/r.png"),
+            Route::Output(Some("r.png".into()))
+        );
     }
 
     #[test]
     fn safe_names_are_plain_file_names() {
-        for good in ["a.png", "inverted-gradient.png", "x_1.JPG", "a..b", &"n".repeat(128)] {
+        for good in [
+            "a.png",
+            "inverted-gradient.png",
+            "x_1.JPG",
+            "a..b",
+            &"n".repeat(128),
+        ] {
             assert!(is_safe_name(good), "{good}");
         }
         let long = "n".repeat(129);

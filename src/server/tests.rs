@@ -2,7 +2,7 @@
 //! executors and a browser see.
 
 use super::*;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -52,8 +52,14 @@ fn raw_request(server: &FileServer, request_line: &str) -> (u16, String) {
     let address = server.base_url().trim_start_matches("http://").to_owned();
     let mut stream = TcpStream::connect(&address).unwrap();
     // Only a guard against a hanging test, not an assertion about speed.
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(stream, "{request_line}\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{request_line}\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let head = loop {
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
@@ -101,17 +107,27 @@ fn a_registered_file_is_served_with_type_and_length() {
     std::fs::write(dir.0.join("executor"), &content).unwrap();
     std::fs::write(dir.0.join("x.png"), b"not really a png").unwrap();
     let server = start();
-    let url = server.serve_file("executor", &dir.0.join("executor")).unwrap();
+    let url = server
+        .serve_file("executor", &dir.0.join("executor"))
+        .unwrap();
     assert_eq!(url, format!("{}/files/executor", server.base_url()));
-    let png_url = server.serve_file("picture.png", &dir.0.join("x.png")).unwrap();
+    let png_url = server
+        .serve_file("picture.png", &dir.0.join("x.png"))
+        .unwrap();
 
     let agent = agent();
     let mut response = agent.get(&url).call().unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let header = |response: &ureq::http::Response<ureq::Body>, name: &str| {
-        response.headers().get(name).map(|v| v.to_str().unwrap().to_owned())
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
     };
-    assert_eq!(header(&response, "content-length").as_deref(), Some("100000"));
+    assert_eq!(
+        header(&response, "content-length").as_deref(),
+        Some("100000")
+    );
     assert_eq!(
         header(&response, "content-type").as_deref(),
         Some("application/octet-stream")
@@ -119,11 +135,17 @@ fn a_registered_file_is_served_with_type_and_length() {
     assert_eq!(response.body_mut().read_to_vec().unwrap(), content);
 
     let response = agent.get(&png_url).call().unwrap();
-    assert_eq!(header(&response, "content-type").as_deref(), Some("image/png"));
+    assert_eq!(
+        header(&response, "content-type").as_deref(),
+        Some("image/png")
+    );
 
     let mut response = agent.head(&url).call().unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(header(&response, "content-length").as_deref(), Some("100000"));
+    assert_eq!(
+        header(&response, "content-length").as_deref(),
+        Some("100000")
+    );
     assert!(response.body_mut().read_to_vec().unwrap().is_empty());
 
     // The file is read when requested, not when registered.
@@ -139,7 +161,10 @@ fn only_registered_names_are_reachable() {
     let server = start();
     server.serve_file("a.png", &dir.0.join("a.png")).unwrap();
 
-    assert_eq!(raw_request(&server, "GET /files/a.png?cache=no HTTP/1.1").0, 200);
+    assert_eq!(
+        raw_request(&server, "GET /files/a.png?cache=no HTTP/1.1").0,
+        200
+    );
     for path in [
         "/files/b.png",
         "/files/../Cargo.toml",
@@ -160,7 +185,10 @@ fn only_registered_names_are_reachable() {
     ] {
         let (status, body) = raw_request(&server, &format!("GET {path} HTTP/1.1"));
         assert_eq!(status, 404, "{path}");
-        assert!(!body.is_empty() && !body.contains("[package]"), "{path}: {body}");
+        assert!(
+            !body.is_empty() && !body.contains("[package]"),
+            "{path}: {body}"
+        );
     }
     server.shutdown();
 }
@@ -181,7 +209,10 @@ fn an_upload_is_stored_atomically_and_served_back() {
     let (status, body) = post(&agent, &url, Some("secret-token"), &first);
     assert_eq!(status, 201, "{body}");
     assert!(body.contains("inverted-a.png"), "{body}");
-    assert_eq!(std::fs::read(output.0.join("inverted-a.png")).unwrap(), first);
+    assert_eq!(
+        std::fs::read(output.0.join("inverted-a.png")).unwrap(),
+        first
+    );
     // No temporary file is left beside it.
     assert_eq!(output.entries(), ["inverted-a.png"]);
     let output_url = format!("{}/output/inverted-a.png", server.base_url());
@@ -234,7 +265,11 @@ fn oversized_uploads_are_refused_and_not_stored() {
         .send(ureq::SendBody::from_reader(&mut body))
         .unwrap();
     assert_eq!(response.status().as_u16(), 413);
-    assert!(response.body_mut().read_to_string().unwrap().contains("10000 bytes"));
+    assert!(response
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .contains("10000 bytes"));
     assert!(output.entries().is_empty(), "{:?}", output.entries());
 
     // At the limit exactly, chunked: accepted.
@@ -245,7 +280,10 @@ fn oversized_uploads_are_refused_and_not_stored() {
         .send(ureq::SendBody::from_reader(&mut body))
         .unwrap();
     assert_eq!(response.status().as_u16(), 201);
-    assert_eq!(std::fs::read(output.0.join("big.png")).unwrap(), [9u8; 10_000]);
+    assert_eq!(
+        std::fs::read(output.0.join("big.png")).unwrap(),
+        [9u8; 10_000]
+    );
     server.shutdown();
 }
 
@@ -255,7 +293,14 @@ fn bad_upload_names_are_rejected() {
     let server = start();
     server.accept_uploads(&output.0, "t").unwrap();
     let agent = agent();
-    for name in [".hidden", "..%2fescape.png", "a%20b.png", "%ff", "a/b.png", ""] {
+    for name in [
+        ".hidden",
+        "..%2fescape.png",
+        "a%20b.png",
+        "%ff",
+        "a/b.png",
+        "",
+    ] {
         let url = format!("{}/upload/{name}", server.base_url());
         let (status, body) = post(&agent, &url, Some("t"), b"data");
         assert_eq!(status, 400, "{name}: {body}");
@@ -283,7 +328,11 @@ fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
     assert_eq!(response.headers().get("allow").unwrap(), "POST");
     assert!(!response.body_mut().read_to_string().unwrap().is_empty());
 
-    for url in [format!("{base}/files/a.png"), format!("{base}/"), format!("{base}/output/a.png")] {
+    for url in [
+        format!("{base}/files/a.png"),
+        format!("{base}/"),
+        format!("{base}/output/a.png"),
+    ] {
         let response = agent.post(&url).send(&b"x"[..]).unwrap();
         assert_eq!(response.status().as_u16(), 405, "{url}");
         assert_eq!(response.headers().get("allow").unwrap(), "GET, HEAD");
@@ -293,7 +342,10 @@ fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
     let (status, body) = get(&agent, &format!("{base}/nothing/here"));
     assert_eq!(status, 404);
     assert!(!body.is_empty());
-    assert_eq!(get(&agent, &format!("{base}/output/never-uploaded.png")).0, 404);
+    assert_eq!(
+        get(&agent, &format!("{base}/output/never-uploaded.png")).0,
+        404
+    );
     server.shutdown();
 }
 
@@ -316,7 +368,12 @@ fn the_results_page_shows_images_whose_links_resolve() {
     let a_url = server.serve_file("a.png", &dir.0.join("a.png")).unwrap();
     let b_url = server.serve_file("b.jpg", &dir.0.join("b.jpg")).unwrap();
     let agent = agent();
-    let (status, _) = post(&agent, &server.upload_url("inverted-a.png"), Some("t"), b"inv");
+    let (status, _) = post(
+        &agent,
+        &server.upload_url("inverted-a.png"),
+        Some("t"),
+        b"inv",
+    );
     assert_eq!(status, 201);
     server.set_progress(Progress {
         total: 2,
@@ -377,7 +434,11 @@ fn a_port_in_use_names_the_flag_to_change() {
 #[test]
 fn urls_bracket_an_ipv6_advertised_host() {
     let server = FileServer::start("127.0.0.1:0", "::1").unwrap();
-    assert!(server.base_url().starts_with("http://[::1]:"), "{}", server.base_url());
+    assert!(
+        server.base_url().starts_with("http://[::1]:"),
+        "{}",
+        server.base_url()
+    );
     server.shutdown();
 }
 

@@ -17,7 +17,8 @@
 //!    one, never a partial one. A retried task uploading the same name again
 //!    simply replaces the file.
 
-use super::{lock, random_token, text, ServerError, Shared};
+use super::requests::text;
+use super::{lock, random_token, ServerError, Shared};
 use log::{info, warn};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -103,7 +104,10 @@ pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shar
 }
 
 fn too_large(limit: u64) -> ResponseBox {
-    text(413, &format!("upload too large: at most {limit} bytes are accepted"))
+    text(
+        413,
+        &format!("upload too large: at most {limit} bytes are accepted"),
+    )
 }
 
 /// Why a body was not stored.
@@ -128,13 +132,11 @@ fn store(
     // The leading dot keeps a partial file out of the names a client can
     // ask for (safe names never start with a dot).
     let temporary = dir.join(format!(".{name}.part-{}", random_token()));
-    let written = write_body(body, &temporary, limit).and_then(|bytes| {
-        match declared {
-            Some(length) if length as u64 != bytes => Err(StoreError::Client(format!(
-                "the connection ended after {bytes} of {length} bytes"
-            ))),
-            _ => Ok(bytes),
-        }
+    let written = write_body(body, &temporary, limit).and_then(|bytes| match declared {
+        Some(length) if length as u64 != bytes => Err(StoreError::Client(format!(
+            "the connection ended after {bytes} of {length} bytes"
+        ))),
+        _ => Ok(bytes),
     });
     let path = dir.join(name);
     let result = written.and_then(|bytes| {
