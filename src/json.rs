@@ -27,9 +27,18 @@ pub fn print(message: &dyn MessageDyn) -> String {
     out
 }
 
+/// How deeply arrays and objects may nest. Mesos's messages nest about ten
+/// levels; the JSON parser recurses once per level (even into fields it
+/// skips), so a hostile `[[[[...` would otherwise exhaust the stack and abort
+/// the process.
+pub const MAX_NESTING: usize = 64;
+
 /// Parses Mesos's JSON (or proto3 JSON) into a message, ignoring fields this
 /// project does not declare. Missing required fields are an error.
 pub fn parse<M: MessageFull>(json: &str) -> Result<M, String> {
+    if nesting(json) > MAX_NESTING {
+        return Err(format!("arrays or objects nest more than {MAX_NESTING} levels deep"));
+    }
     let options = protobuf_json_mapping::ParseOptions {
         ignore_unknown_fields: true,
         ..Default::default()
@@ -43,6 +52,33 @@ pub fn parse<M: MessageFull>(json: &str) -> Result<M, String> {
             text
         }
     })
+}
+
+/// The deepest nesting of `[` and `{` outside strings.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn print_message(message: &dyn MessageDyn, out: &mut String) {
@@ -203,6 +239,16 @@ mod tests {
         assert!(json.contains(r#""uuid":"AAEC+vv8/Q==""#), "{json}");
         let back: TaskStatus = parse(&json).unwrap();
         assert_eq!(back, status);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!(r#"{{"task_id":{{"value":"1"}},"x":{}{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+        let err = parse::<TaskStatus>(&deep).unwrap_err();
+        assert!(err.contains("nest"), "{err}");
+        // Brackets inside strings are text, not nesting.
+        let text = format!(r#"{{"task_id":{{"value":"{}"}},"state":"TASK_RUNNING"}}"#, "[".repeat(500));
+        assert!(parse::<TaskStatus>(&text).is_ok());
     }
 
     #[test]

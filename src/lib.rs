@@ -5,6 +5,7 @@ pub mod http_api;
 pub mod invert;
 pub mod json;
 pub mod local;
+pub mod oversized;
 pub mod proto;
 pub mod recordio;
 pub mod scheduler;

@@ -42,10 +42,6 @@ pub const VERSION: u32 = 1;
 /// megabytes.
 pub const MAX_ENCODED_BYTES: usize = 64 * 1024;
 
-/// How deeply JSON arrays and objects may nest. Our message is flat; the
-/// bound stops a hostile payload from exhausting the parser's stack.
-const MAX_JSON_NESTING: usize = 16;
-
 /// Why a `TaskInfo.data` payload could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskDataError {
@@ -141,11 +137,6 @@ pub fn decode(bytes: &[u8]) -> Result<TaskData, TaskDataError> {
         return Err(TaskDataError::TooLarge(bytes.len()));
     }
     let text = std::str::from_utf8(bytes).map_err(|_| TaskDataError::NotUtf8)?;
-    if json_nesting(text) > MAX_JSON_NESTING {
-        return Err(TaskDataError::BadJson(format!(
-            "arrays or objects nest more than {MAX_JSON_NESTING} deep"
-        )));
-    }
     let data: TaskData = crate::json::parse(text).map_err(TaskDataError::BadJson)?;
     // Version 0 is what a payload without a version parses to: it was not
     // written by this code either.
@@ -168,34 +159,6 @@ fn is_http_url(url: &str) -> bool {
     ["http://", "https://"]
         .iter()
         .any(|scheme| lower.len() > scheme.len() && lower.starts_with(scheme))
-}
-
-/// The deepest nesting of `[` and `{` outside JSON strings. The JSON parser
-/// recurses once per level, even into fields it skips.
-fn json_nesting(text: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for byte in text.bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
 }
 
 #[cfg(test)]

@@ -297,6 +297,9 @@ fn accept_requests(server: &tiny_http::Server, shared: &Arc<Shared>) {
 }
 
 fn route(request: tiny_http::Request, shared: &Arc<Shared>) {
+    if crate::oversized::announces_more_than(&request, http::MAX_CALL_BODY as u64) {
+        return crate::oversized::refuse(request, http::MAX_CALL_BODY as u64);
+    }
     let path = request.url().split('?').next().unwrap_or("").to_string();
     match path.as_str() {
         "/api/v1/scheduler" => master::handle_scheduler_call(request, shared),

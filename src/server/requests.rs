@@ -15,13 +15,13 @@ use super::paths::Route;
 use super::{lock, page, upload, Shared, MAX_UPLOAD_BYTES};
 use log::{debug, info, warn};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use tiny_http::{Header, Method, Request, Response, ResponseBox, StatusCode};
 
 /// The largest request body `tiny_http` may discard by reading it; see
-/// [`refuse_without_reading`].
+/// [`crate::oversized::refuse`].
 const MAX_DISCARDED_BODY: u64 = 2 * MAX_UPLOAD_BYTES;
 
 /// A worker: answers requests until the server stops.
@@ -43,12 +43,8 @@ pub(super) fn handle_requests(http: &tiny_http::Server, shared: &Shared) {
 fn answer(mut request: Request, shared: &Shared) {
     let method = request.method().clone();
     let url = request.url().to_owned();
-    if request
-        .body_length()
-        .is_some_and(|length| length as u64 > MAX_DISCARDED_BODY)
-    {
-        warn!("refused {method} {url}: it announces a body over {MAX_DISCARDED_BODY} bytes");
-        refuse_without_reading(request);
+    if crate::oversized::announces_more_than(&request, MAX_DISCARDED_BODY) {
+        crate::oversized::refuse(request, MAX_UPLOAD_BYTES);
         return;
     }
     let reading = matches!(method, Method::Get | Method::Head);
@@ -146,32 +142,6 @@ fn discard_unread_body(request: &mut Request) {
             &mut io::sink(),
         );
     }
-}
-
-/// Answers `413 Payload Too Large` without ever letting `tiny_http` discard
-/// the request's body.
-///
-/// `tiny_http` 0.12 reads an unread body to its end when the request is
-/// dropped, but first allocates a buffer of the size the client
-/// *announced*. A request announcing a terabyte makes that allocation fail,
-/// which aborts the whole scheduler process. Such a request takes the only
-/// exit that keeps the body: `upgrade` hands us the connection (after
-/// writing a head of its own, which we make an interim `100 Continue` that
-/// clients skip), we write the real answer, and the connection is
-/// deliberately leaked (one idle `tiny_http` thread and one socket) instead
-/// of being dropped.
-fn refuse_without_reading(request: Request) {
-    let body = format!("request body too large: at most {MAX_UPLOAD_BYTES} bytes are accepted\n");
-    let mut connection = request.upgrade("none", Response::empty(100));
-    let answer = format!(
-        "HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = connection
-        .write_all(answer.as_bytes())
-        .and_then(|()| connection.flush());
-    std::mem::forget(connection);
 }
 
 /// A plain-text response; every error response has a body saying why.
