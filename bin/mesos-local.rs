@@ -61,7 +61,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    log::info!("Ready. Point a scheduler at it with --master {}:{}", args.ip, args.port);
+    log::info!(
+        "Ready. Point a scheduler at it with --master {}:{}",
+        args.ip,
+        args.port
+    );
     loop {
         std::thread::park();
     }

@@ -108,34 +108,58 @@ fn parse_step(value: &str) -> Result<Step, String> {
         "register" | "1" => Ok(Step::Register),
         "launch" | "2" => Ok(Step::Launch),
         "images" | "3" => Ok(Step::Images),
-        other => Err(format!("unknown step '{other}': use register, launch or images")),
+        other => Err(format!(
+            "unknown step '{other}': use register, launch or images"
+        )),
     }
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args: Args = argh::from_env();
-    let mut images: Vec<String> = args.images.iter().flat_map(|i| i.split(',')).map(str::trim).filter(|i| !i.is_empty()).map(String::from).collect();
+    let mut images: Vec<String> = args
+        .images
+        .iter()
+        .flat_map(|i| i.split(','))
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .map(String::from)
+        .collect();
     if let Some(path) = &args.images_file {
         match std::fs::read_to_string(path) {
-            Ok(text) => images.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from)),
+            Ok(text) => images.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            ),
             Err(err) => {
                 eprintln!("error: cannot read --images-file {}: {err}", path.display());
                 return ExitCode::from(2);
             }
         }
     }
-    let user = args.user.clone().or_else(|| std::env::var("USER").ok()).or_else(|| std::env::var("LOGNAME").ok()).unwrap_or_else(|| "root".into());
+    let user = args
+        .user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "root".into());
 
     // `--master local` runs the embedded cluster for as long as `_cluster`
     // lives; dropping it at the end of main stops it and its executors.
     let mut _cluster = None;
     let master = if args.master == "local" {
-        let cluster_config = ClusterConfig { resources: args.resources.clone(), ..ClusterConfig::default() };
+        let cluster_config = ClusterConfig {
+            resources: args.resources.clone(),
+            ..ClusterConfig::default()
+        };
         match Cluster::start(cluster_config) {
             Ok(cluster) => {
                 let address = cluster.master_address().to_string();
-                log::info!("Started an embedded Mesos master and agent (--master local) at {address}");
+                log::info!(
+                    "Started an embedded Mesos master and agent (--master local) at {address}"
+                );
                 _cluster = Some(cluster);
                 address
             }

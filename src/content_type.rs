@@ -82,7 +82,11 @@ impl ContentType {
     }
 
     /// Decodes a message from the wire. `what` names it in the error.
-    pub fn decode<M: MessageFull>(self, bytes: &[u8], what: &'static str) -> Result<M, DecodeError> {
+    pub fn decode<M: MessageFull>(
+        self,
+        bytes: &[u8],
+        what: &'static str,
+    ) -> Result<M, DecodeError> {
         let error = |reason: String| DecodeError {
             what,
             content_type: self,
@@ -90,7 +94,9 @@ impl ContentType {
         };
         match self {
             // rust-protobuf checks required fields here, as Mesos does.
-            ContentType::Protobuf => M::parse_from_bytes(bytes).map_err(|err| error(err.to_string())),
+            ContentType::Protobuf => {
+                M::parse_from_bytes(bytes).map_err(|err| error(err.to_string()))
+            }
             ContentType::Json => {
                 let text = std::str::from_utf8(bytes)
                     .map_err(|err| error(format!("the body is not UTF-8: {err}")))?;
@@ -115,9 +121,8 @@ impl FromStr for ContentType {
         match value.to_ascii_lowercase().as_str() {
             "protobuf" | "proto" => Ok(ContentType::Protobuf),
             "json" => Ok(ContentType::Json),
-            other => ContentType::from_mime(other).ok_or_else(|| {
-                format!("unknown content type '{value}': use 'protobuf' or 'json'")
-            }),
+            other => ContentType::from_mime(other)
+                .ok_or_else(|| format!("unknown content type '{value}': use 'protobuf' or 'json'")),
         }
     }
 }
@@ -141,18 +146,31 @@ mod tests {
             value: Some("offer-7".into()),
             ..Default::default()
         });
-        decline.filters.mut_or_insert_default().set_refuse_seconds(30.0);
+        decline
+            .filters
+            .mut_or_insert_default()
+            .set_refuse_seconds(30.0);
         call
     }
 
     fn update_event() -> Event {
         let mut event = Event::new();
         event.set_type(event::Type::UPDATE);
-        let status = event.update.mut_or_insert_default().status.mut_or_insert_default();
-        status.task_id.mut_or_insert_default().set_value("task-3".into());
+        let status = event
+            .update
+            .mut_or_insert_default()
+            .status
+            .mut_or_insert_default();
+        status
+            .task_id
+            .mut_or_insert_default()
+            .set_value("task-3".into());
         status.set_state(TaskState::TASK_FINISHED);
         status.set_uuid(vec![7; 16]);
-        status.agent_id.mut_or_insert_default().set_value("agent-1".into());
+        status
+            .agent_id
+            .mut_or_insert_default()
+            .set_value("agent-1".into());
         event
     }
 
@@ -205,7 +223,9 @@ mod tests {
             .decode::<Event>(b"{\"type\": ", "scheduler Event")
             .unwrap_err();
         assert!(err.to_string().contains("application/json"));
-        assert!(ContentType::Json.decode::<Event>(&[0xc3, 0x28], "x").is_err());
+        assert!(ContentType::Json
+            .decode::<Event>(&[0xc3, 0x28], "x")
+            .is_err());
     }
 
     #[test]

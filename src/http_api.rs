@@ -51,6 +51,8 @@ const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
 /// Something that went wrong while calling a Mesos HTTP API.
 #[derive(Debug)]
+// Variant fields are named for what they hold; the variants are documented.
+#[allow(missing_docs)]
 pub enum ApiError {
     /// No HTTP answer at all: connection refused, timed out, reset.
     Unreachable { url: String, reason: String },

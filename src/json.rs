@@ -37,7 +37,9 @@ pub const MAX_NESTING: usize = 64;
 /// project does not declare. Missing required fields are an error.
 pub fn parse<M: MessageFull>(json: &str) -> Result<M, String> {
     if nesting(json) > MAX_NESTING {
-        return Err(format!("arrays or objects nest more than {MAX_NESTING} levels deep"));
+        return Err(format!(
+            "arrays or objects nest more than {MAX_NESTING} levels deep"
+        ));
     }
     let options = protobuf_json_mapping::ParseOptions {
         ignore_unknown_fields: true,
@@ -232,7 +234,10 @@ mod tests {
     #[test]
     fn bytes_and_strings_survive_a_round_trip() {
         let mut status = TaskStatus::new();
-        status.task_id.mut_or_insert_default().set_value("tab\t\"quoted\" \u{1}".into());
+        status
+            .task_id
+            .mut_or_insert_default()
+            .set_value("tab\t\"quoted\" \u{1}".into());
         status.set_state(crate::proto::mesos::TaskState::TASK_RUNNING);
         status.set_uuid(vec![0, 1, 2, 250, 251, 252, 253]);
         let json = print(&status);
@@ -243,11 +248,18 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused_before_parsing() {
-        let deep = format!(r#"{{"task_id":{{"value":"1"}},"x":{}{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(
+            r#"{{"task_id":{{"value":"1"}},"x":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         let err = parse::<TaskStatus>(&deep).unwrap_err();
         assert!(err.contains("nest"), "{err}");
         // Brackets inside strings are text, not nesting.
-        let text = format!(r#"{{"task_id":{{"value":"{}"}},"state":"TASK_RUNNING"}}"#, "[".repeat(500));
+        let text = format!(
+            r#"{{"task_id":{{"value":"{}"}},"state":"TASK_RUNNING"}}"#,
+            "[".repeat(500)
+        );
         assert!(parse::<TaskStatus>(&text).is_ok());
     }
 

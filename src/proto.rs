@@ -28,6 +28,13 @@ pub fn is_terminal(state: mesos::TaskState) -> bool {
     use mesos::TaskState::*;
     matches!(
         state,
-        TASK_FINISHED | TASK_FAILED | TASK_KILLED | TASK_ERROR | TASK_LOST | TASK_DROPPED | TASK_GONE | TASK_GONE_BY_OPERATOR
+        TASK_FINISHED
+            | TASK_FAILED
+            | TASK_KILLED
+            | TASK_ERROR
+            | TASK_LOST
+            | TASK_DROPPED
+            | TASK_GONE
+            | TASK_GONE_BY_OPERATOR
     )
 }

@@ -43,6 +43,8 @@ pub const DEFAULT_MAX_RECORD_LEN: usize = 16 * 1024 * 1024;
 
 /// What can be wrong with a RecordIO stream.
 #[derive(Debug)]
+// Variant fields are named for what they hold; the variants are documented.
+#[allow(missing_docs)]
 pub enum RecordIoError {
     /// A record header did not start with a decimal digit.
     InvalidLength { found: u8 },

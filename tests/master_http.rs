@@ -18,7 +18,8 @@ impl Answer {
     fn header(&self, name: &str) -> Option<String> {
         self.head.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name).then(|| value.trim().to_string())
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
         })
     }
 }
@@ -27,7 +28,9 @@ impl Answer {
 /// moment and then cut off.
 fn send(address: SocketAddr, request: &[u8]) -> Answer {
     let mut stream = TcpStream::connect(address).expect("connect to the embedded master");
-    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     stream.write_all(request).unwrap();
     let mut received = Vec::new();
     let mut buf = [0u8; 4096];
@@ -42,8 +45,16 @@ fn send(address: SocketAddr, request: &[u8]) -> Answer {
     }
     let text = String::from_utf8_lossy(&received).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    Answer { status, head: head.to_string(), body: body.to_string() }
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Answer {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
 }
 
 fn post(address: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> Answer {
@@ -58,7 +69,8 @@ fn post(address: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> Answer {
 }
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
-const SUBSCRIBE: &str = r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"ada","name":"raw http test"}}}"#;
+const SUBSCRIBE: &str =
+    r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"ada","name":"raw http test"}}}"#;
 
 fn cluster() -> Cluster {
     Cluster::start(ClusterConfig::default()).expect("the embedded cluster starts")
@@ -67,8 +79,14 @@ fn cluster() -> Cluster {
 /// Subscribes with JSON and returns the answer, the stream id and the
 /// framework id taken from the SUBSCRIBED event.
 fn subscribe(address: SocketAddr) -> (Answer, String, String) {
-    let answer = post(address, &[JSON, ("Accept", "application/json")], SUBSCRIBE.as_bytes());
-    let stream_id = answer.header("Mesos-Stream-Id").expect("a Mesos-Stream-Id header");
+    let answer = post(
+        address,
+        &[JSON, ("Accept", "application/json")],
+        SUBSCRIBE.as_bytes(),
+    );
+    let stream_id = answer
+        .header("Mesos-Stream-Id")
+        .expect("a Mesos-Stream-Id header");
     let marker = r#""framework_id":{"value":""#;
     let start = answer.body.find(marker).expect("a SUBSCRIBED event") + marker.len();
     let framework_id = answer.body[start..].split('"').next().unwrap().to_string();
@@ -80,14 +98,36 @@ fn subscribe_in_json_streams_subscribed_and_offers() {
     let cluster = cluster();
     let (answer, stream_id, framework_id) = subscribe(cluster.master_address());
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.header("Content-Type").as_deref(), Some("application/json"));
-    assert_eq!(answer.header("Transfer-Encoding").as_deref(), Some("chunked"));
+    assert_eq!(
+        answer.header("Content-Type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        answer.header("Transfer-Encoding").as_deref(),
+        Some("chunked")
+    );
     assert!(!stream_id.is_empty() && !framework_id.is_empty());
-    assert!(answer.body.contains(r#""type":"SUBSCRIBED""#), "{}", answer.body);
-    assert!(answer.body.contains(r#""heartbeat_interval_seconds":15"#), "{}", answer.body);
+    assert!(
+        answer.body.contains(r#""type":"SUBSCRIBED""#),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains(r#""heartbeat_interval_seconds":15"#),
+        "{}",
+        answer.body
+    );
     // The free resources are offered straight away.
-    assert!(answer.body.contains(r#""type":"OFFERS""#), "{}", answer.body);
-    assert!(answer.body.contains(r#""begin":31000,"end":32000"#), "{}", answer.body);
+    assert!(
+        answer.body.contains(r#""type":"OFFERS""#),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains(r#""begin":31000,"end":32000"#),
+        "{}",
+        answer.body
+    );
 }
 
 #[test]
@@ -95,7 +135,10 @@ fn a_missing_accept_header_means_json() {
     let cluster = cluster();
     let answer = post(cluster.master_address(), &[JSON], SUBSCRIBE.as_bytes());
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.header("Content-Type").as_deref(), Some("application/json"));
+    assert_eq!(
+        answer.header("Content-Type").as_deref(),
+        Some("application/json")
+    );
 }
 
 #[test]
@@ -103,7 +146,9 @@ fn subscribe_in_protobuf_with_a_chunked_request_body() {
     let cluster = cluster();
     // Call { type: SUBSCRIBE (field 2 = 1), subscribe (field 3) {
     //   framework_info (field 1) { user (1): "u", name (2): "n" } } }
-    let call: &[u8] = &[0x10, 0x01, 0x1a, 0x08, 0x0a, 0x06, 0x0a, 0x01, b'u', 0x12, 0x01, b'n'];
+    let call: &[u8] = &[
+        0x10, 0x01, 0x1a, 0x08, 0x0a, 0x06, 0x0a, 0x01, b'u', 0x12, 0x01, b'n',
+    ];
     let mut request = format!(
         "POST /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
          Accept: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
@@ -114,7 +159,10 @@ fn subscribe_in_protobuf_with_a_chunked_request_body() {
     request.extend_from_slice(b"\r\n0\r\n\r\n");
     let answer = send(cluster.master_address(), &request);
     assert_eq!(answer.status, 200, "{}", answer.head);
-    assert_eq!(answer.header("Content-Type").as_deref(), Some("application/x-protobuf"));
+    assert_eq!(
+        answer.header("Content-Type").as_deref(),
+        Some("application/x-protobuf")
+    );
     // The first chunk holds the first RecordIO record: `<length>\n` and an
     // Event whose first field is `type: SUBSCRIBED` (field 1 = 1).
     let chunk = answer.body.split_once("\r\n").unwrap().1;
@@ -125,7 +173,10 @@ fn subscribe_in_protobuf_with_a_chunked_request_body() {
 #[test]
 fn methods_other_than_post_get_405() {
     let cluster = cluster();
-    let answer = send(cluster.master_address(), b"GET /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let answer = send(
+        cluster.master_address(),
+        b"GET /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(answer.status, 405);
     assert_eq!(answer.header("Allow").as_deref(), Some("POST"));
 }
@@ -137,7 +188,11 @@ fn content_type_problems_get_400_and_415() {
     let missing = post(address, &[], SUBSCRIBE.as_bytes());
     assert_eq!(missing.status, 400);
     assert!(missing.body.contains("Content-Type"), "{}", missing.body);
-    let unsupported = post(address, &[("Content-Type", "text/plain")], SUBSCRIBE.as_bytes());
+    let unsupported = post(
+        address,
+        &[("Content-Type", "text/plain")],
+        SUBSCRIBE.as_bytes(),
+    );
     assert_eq!(unsupported.status, 415);
 }
 
@@ -148,7 +203,11 @@ fn malformed_calls_get_400_with_a_reason() {
     let garbage = post(address, &[JSON], b"{\"type\": ");
     assert_eq!(garbage.status, 400);
     assert!(garbage.body.contains("Failed to parse"), "{}", garbage.body);
-    let bad_protobuf = post(address, &[("Content-Type", "application/x-protobuf")], &[0xff, 0xff, 0xff]);
+    let bad_protobuf = post(
+        address,
+        &[("Content-Type", "application/x-protobuf")],
+        &[0xff, 0xff, 0xff],
+    );
     assert_eq!(bad_protobuf.status, 400);
     let no_type = post(address, &[JSON], b"{}");
     assert_eq!(no_type.status, 400);
@@ -159,10 +218,22 @@ fn malformed_calls_get_400_with_a_reason() {
 fn subscribe_rules_get_400_and_406() {
     let cluster = cluster();
     let address = cluster.master_address();
-    let with_stream_id = post(address, &[JSON, ("Mesos-Stream-Id", "abc")], SUBSCRIBE.as_bytes());
+    let with_stream_id = post(
+        address,
+        &[JSON, ("Mesos-Stream-Id", "abc")],
+        SUBSCRIBE.as_bytes(),
+    );
     assert_eq!(with_stream_id.status, 400);
-    assert!(with_stream_id.body.contains("Mesos-Stream-Id"), "{}", with_stream_id.body);
-    let not_acceptable = post(address, &[JSON, ("Accept", "text/html")], SUBSCRIBE.as_bytes());
+    assert!(
+        with_stream_id.body.contains("Mesos-Stream-Id"),
+        "{}",
+        with_stream_id.body
+    );
+    let not_acceptable = post(
+        address,
+        &[JSON, ("Accept", "text/html")],
+        SUBSCRIBE.as_bytes(),
+    );
     assert_eq!(not_acceptable.status, 406);
 }
 
@@ -172,30 +243,59 @@ fn calls_must_name_a_subscribed_framework_and_its_stream() {
     let address = cluster.master_address();
     let (_, stream_id, framework_id) = subscribe(address);
     let decline = |framework: &str| {
-        format!(r#"{{"framework_id":{{"value":"{framework}"}},"type":"DECLINE","decline":{{"offer_ids":[]}}}}"#)
+        format!(
+            r#"{{"framework_id":{{"value":"{framework}"}},"type":"DECLINE","decline":{{"offer_ids":[]}}}}"#
+        )
     };
 
-    let no_framework = post(address, &[JSON, ("Mesos-Stream-Id", &stream_id)], br#"{"type":"DECLINE","decline":{}}"#);
+    let no_framework = post(
+        address,
+        &[JSON, ("Mesos-Stream-Id", &stream_id)],
+        br#"{"type":"DECLINE","decline":{}}"#,
+    );
     assert_eq!(no_framework.status, 400);
-    assert!(no_framework.body.contains("framework_id"), "{}", no_framework.body);
+    assert!(
+        no_framework.body.contains("framework_id"),
+        "{}",
+        no_framework.body
+    );
 
-    let unknown = post(address, &[JSON, ("Mesos-Stream-Id", &stream_id)], decline("nobody").as_bytes());
+    let unknown = post(
+        address,
+        &[JSON, ("Mesos-Stream-Id", &stream_id)],
+        decline("nobody").as_bytes(),
+    );
     assert_eq!(unknown.status, 403);
 
     let no_stream = post(address, &[JSON], decline(&framework_id).as_bytes());
     assert_eq!(no_stream.status, 400);
-    assert!(no_stream.body.contains("Mesos-Stream-Id"), "{}", no_stream.body);
+    assert!(
+        no_stream.body.contains("Mesos-Stream-Id"),
+        "{}",
+        no_stream.body
+    );
 
-    let wrong_stream = post(address, &[JSON, ("Mesos-Stream-Id", "not-it")], decline(&framework_id).as_bytes());
+    let wrong_stream = post(
+        address,
+        &[JSON, ("Mesos-Stream-Id", "not-it")],
+        decline(&framework_id).as_bytes(),
+    );
     assert_eq!(wrong_stream.status, 400);
 
-    let accepted = post(address, &[JSON, ("Mesos-Stream-Id", &stream_id)], decline(&framework_id).as_bytes());
+    let accepted = post(
+        address,
+        &[JSON, ("Mesos-Stream-Id", &stream_id)],
+        decline(&framework_id).as_bytes(),
+    );
     assert_eq!(accepted.status, 202, "{}", accepted.body);
 }
 
 #[test]
 fn a_framework_whose_stream_closed_is_not_subscribed() {
-    let config = ClusterConfig { heartbeat_interval: Duration::from_millis(100), ..ClusterConfig::default() };
+    let config = ClusterConfig {
+        heartbeat_interval: Duration::from_millis(100),
+        ..ClusterConfig::default()
+    };
     let cluster = Cluster::start(config).unwrap();
     let address = cluster.master_address();
     // Our `send` hangs up after reading; without a failover timeout the
@@ -205,7 +305,12 @@ fn a_framework_whose_stream_closed_is_not_subscribed() {
     let call = format!(r#"{{"framework_id":{{"value":"{framework_id}"}},"type":"REVIVE"}}"#);
     let mut status = 0;
     for _ in 0..50 {
-        status = post(address, &[JSON, ("Mesos-Stream-Id", &stream_id)], call.as_bytes()).status;
+        status = post(
+            address,
+            &[JSON, ("Mesos-Stream-Id", &stream_id)],
+            call.as_bytes(),
+        )
+        .status;
         if status == 403 {
             break;
         }

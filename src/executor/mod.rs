@@ -41,7 +41,6 @@ pub mod reconnect;
 pub mod updates;
 pub mod work;
 
-
 #[cfg(test)]
 mod tests;
 

@@ -16,9 +16,9 @@
 //! failed; bad data never panics.
 
 use super::client::AgentClient;
-use crate::{invert, task_data};
 use crate::proto::mesos::{TaskInfo, TaskState};
 use crate::proto::task_data::TaskData;
+use crate::{invert, task_data};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -400,7 +400,10 @@ mod tests {
         );
         let upload = server.seen.recv().expect("an upload");
         assert_eq!(upload.method, "POST");
-        assert_eq!(upload.url, "/upload/cat-inverted.png", "the executor adds the extension");
+        assert_eq!(
+            upload.url, "/upload/cat-inverted.png",
+            "the executor adds the extension"
+        );
         assert_eq!(upload.token.as_deref(), Some("secret"));
         assert_eq!(upload.content_type.as_deref(), Some("image/png"));
         let inverted = image::load_from_memory(&upload.body)

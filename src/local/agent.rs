@@ -18,7 +18,8 @@ use super::resources::Resources;
 use super::{Shared, State};
 use crate::proto::executor::{call, event, Call, Event};
 use crate::proto::mesos::{
-    task_status, AgentInfo, ExecutorID, ExecutorInfo, FrameworkInfo, TaskInfo, TaskState, TaskStatus,
+    task_status, AgentInfo, ExecutorID, ExecutorInfo, FrameworkInfo, TaskInfo, TaskState,
+    TaskStatus,
 };
 use crate::proto::scheduler;
 use std::collections::{HashMap, VecDeque};
@@ -89,7 +90,12 @@ struct Launch {
 }
 
 impl Agent {
-    pub(super) fn new(id: String, address: SocketAddr, total: Resources, work_dir: PathBuf) -> Agent {
+    pub(super) fn new(
+        id: String,
+        address: SocketAddr,
+        total: Resources,
+        work_dir: PathBuf,
+    ) -> Agent {
         Agent {
             id,
             address,
@@ -113,7 +119,11 @@ impl Agent {
             .collect()
     }
 
-    pub(super) fn executor_info(&self, framework_id: &str, executor_id: &str) -> Option<&ExecutorInfo> {
+    pub(super) fn executor_info(
+        &self,
+        framework_id: &str,
+        executor_id: &str,
+    ) -> Option<&ExecutorInfo> {
         self.executors
             .get(&(framework_id.to_string(), executor_id.to_string()))
             .map(|e| &e.info)
@@ -133,7 +143,10 @@ pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>) {
             return http::respond_error(request, HttpError::bad_request(message));
         }
     };
-    let key = (call.framework_id.value().to_string(), call.executor_id.value().to_string());
+    let key = (
+        call.framework_id.value().to_string(),
+        call.executor_id.value().to_string(),
+    );
     let result = match call.type_() {
         call::Type::SUBSCRIBE => {
             return match http::negotiate_accept(&request) {
@@ -141,10 +154,12 @@ pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>) {
                 Err(err) => http::respond_error(request, err),
             };
         }
-        call::Type::UPDATE if call.update.is_some() => {
-            shared.lock().executor_update(&key, call.update.status.clone().unwrap_or_default())
+        call::Type::UPDATE if call.update.is_some() => shared
+            .lock()
+            .executor_update(&key, call.update.status.clone().unwrap_or_default()),
+        call::Type::MESSAGE if call.message.is_some() => {
+            shared.lock().executor_message(&key, call.message.data())
         }
-        call::Type::MESSAGE if call.message.is_some() => shared.lock().executor_message(&key, call.message.data()),
         call::Type::HEARTBEAT => Ok(()),
         call::Type::UPDATE => Err(HttpError::bad_request("Expecting 'update' to be present")),
         call::Type::MESSAGE => Err(HttpError::bad_request("Expecting 'message' to be present")),
@@ -156,7 +171,13 @@ pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>) {
     }
 }
 
-fn subscribe(request: Request, shared: &Arc<Shared>, key: Key, call: &Call, accept: crate::content_type::ContentType) {
+fn subscribe(
+    request: Request,
+    shared: &Arc<Shared>,
+    key: Key,
+    call: &Call,
+    accept: crate::content_type::ContentType,
+) {
     let (sender, events) = channel();
     let (generation, heartbeat) = {
         let mut state = shared.lock();
@@ -185,13 +206,19 @@ fn subscribe(request: Request, shared: &Arc<Shared>, key: Key, call: &Call, acce
 }
 
 impl State {
-    fn subscribe_executor(&mut self, key: &Key, subscribe: &call::Subscribe, sender: Sender<Event>) -> Result<u64, HttpError> {
+    fn subscribe_executor(
+        &mut self,
+        key: &Key,
+        subscribe: &call::Subscribe,
+        sender: Sender<Event>,
+    ) -> Result<u64, HttpError> {
         let agent_info = self.agent_info();
-        let executor = self
-            .agent
-            .executors
-            .get_mut(key)
-            .ok_or_else(|| HttpError::bad_request(format!("Executor '{}' of framework '{}' cannot be found", key.1, key.0)))?;
+        let executor = self.agent.executors.get_mut(key).ok_or_else(|| {
+            HttpError::bad_request(format!(
+                "Executor '{}' of framework '{}' cannot be found",
+                key.1, key.0
+            ))
+        })?;
         executor.generation += 1;
         executor.subscribed_once = true;
         let mut subscribed = Event::new();
@@ -200,7 +227,10 @@ impl State {
         details.executor_info = Some(executor.info.clone()).into();
         details.framework_info = Some(executor.framework_info.clone()).into();
         details.agent_info = Some(agent_info).into();
-        details.container_id.mut_or_insert_default().set_value(executor.container_id.clone());
+        details
+            .container_id
+            .mut_or_insert_default()
+            .set_value(executor.container_id.clone());
         let _ = sender.send(subscribed);
         for task in executor.queued.drain(..) {
             let mut launch = Event::new();
@@ -224,7 +254,9 @@ impl State {
         let mut info = AgentInfo::new();
         info.set_hostname(self.agent.address.ip().to_string());
         info.set_port(i32::from(self.agent.address.port()));
-        info.id.mut_or_insert_default().set_value(self.agent.id.clone());
+        info.id
+            .mut_or_insert_default()
+            .set_value(self.agent.id.clone());
         info.resources = self.agent.total.to_protos(None);
         info
     }
@@ -232,14 +264,23 @@ impl State {
     /// An `UPDATE` call: checked as Mesos checks it, then queued for the
     /// scheduler.
     fn executor_update(&mut self, key: &Key, mut status: TaskStatus) -> Result<(), HttpError> {
-        if !self.agent.executors.get(key).is_some_and(|e| e.events.is_some()) {
+        let subscribed = self
+            .agent
+            .executors
+            .get(key)
+            .is_some_and(|e| e.events.is_some());
+        if !subscribed {
             return Err(HttpError::new(403, "Executor is not subscribed"));
         }
         if status.uuid().len() != 16 {
-            return Err(HttpError::bad_request("Expecting 'uuid' to be a 16-byte UUID"));
+            return Err(HttpError::bad_request(
+                "Expecting 'uuid' to be a 16-byte UUID",
+            ));
         }
         if status.state() == TaskState::TASK_STAGING {
-            return Err(HttpError::bad_request("Received TASK_STAGING from the executor, which is not allowed"));
+            return Err(HttpError::bad_request(
+                "Received TASK_STAGING from the executor, which is not allowed",
+            ));
         }
         let task_id = status.task_id.value().to_string();
         let task_key = (key.0.clone(), task_id.clone());
@@ -249,7 +290,10 @@ impl State {
                 key.1
             )));
         }
-        status.executor_id.mut_or_insert_default().set_value(key.1.clone());
+        status
+            .executor_id
+            .mut_or_insert_default()
+            .set_value(key.1.clone());
         self.queue_update(&key.0, status, true);
         Ok(())
     }
@@ -258,21 +302,41 @@ impl State {
         let mut event = scheduler::Event::new();
         event.set_type(scheduler::event::Type::MESSAGE);
         let message = event.message.mut_or_insert_default();
-        message.agent_id.mut_or_insert_default().set_value(self.agent.id.clone());
-        message.executor_id.mut_or_insert_default().set_value(key.1.clone());
+        message
+            .agent_id
+            .mut_or_insert_default()
+            .set_value(self.agent.id.clone());
+        message
+            .executor_id
+            .mut_or_insert_default()
+            .set_value(key.1.clone());
         message.set_data(data.to_vec());
         self.send_to_framework(&key.0, event);
         Ok(())
     }
 
     /// Hands a task to its executor, starting the executor if needed.
-    pub(super) fn agent_launch_task(&mut self, framework_id: &str, framework: &FrameworkInfo, task: TaskInfo) {
+    pub(super) fn agent_launch_task(
+        &mut self,
+        framework_id: &str,
+        framework: &FrameworkInfo,
+        task: TaskInfo,
+    ) {
         let mut info = task.executor.clone().unwrap_or_default();
-        info.framework_id.mut_or_insert_default().set_value(framework_id.to_string());
-        let key = (framework_id.to_string(), info.executor_id.value().to_string());
+        info.framework_id
+            .mut_or_insert_default()
+            .set_value(framework_id.to_string());
+        let key = (
+            framework_id.to_string(),
+            info.executor_id.value().to_string(),
+        );
         let task_key = (framework_id.to_string(), task.task_id.value().to_string());
         self.agent.task_executors.insert(task_key, key.1.clone());
-        log::info!("Launching task {} on executor {}", task.task_id.value(), key.1);
+        log::info!(
+            "Launching task {} on executor {}",
+            task.task_id.value(),
+            key.1
+        );
         if let Some(executor) = self.agent.executors.get_mut(&key) {
             match &executor.events {
                 Some(events) => {
@@ -324,7 +388,12 @@ impl State {
     }
 
     /// The environment a Mesos agent gives an HTTP executor.
-    fn executor_environment(&self, key: &Key, framework: &FrameworkInfo, sandbox: &Path) -> Vec<(String, String)> {
+    fn executor_environment(
+        &self,
+        key: &Key,
+        framework: &FrameworkInfo,
+        sandbox: &Path,
+    ) -> Vec<(String, String)> {
         let grace = self.config.executor_shutdown_grace_period.as_secs_f64();
         let sandbox = sandbox.display().to_string();
         [
@@ -334,10 +403,16 @@ impl State {
             ("MESOS_SLAVE_ID", self.agent.id.clone()),
             ("MESOS_DIRECTORY", sandbox.clone()),
             ("MESOS_SANDBOX", sandbox),
-            ("MESOS_CHECKPOINT", if framework.checkpoint() { "1" } else { "0" }.into()),
+            (
+                "MESOS_CHECKPOINT",
+                if framework.checkpoint() { "1" } else { "0" }.into(),
+            ),
             ("MESOS_RECOVERY_TIMEOUT", "15mins".into()),
             ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs".into()),
-            ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", format!("{grace}secs")),
+            (
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                format!("{grace}secs"),
+            ),
             ("MESOS_HTTP_COMMAND_EXECUTOR", "0".into()),
         ]
         .into_iter()
@@ -354,15 +429,29 @@ impl State {
         let Some(executor) = self.agent.executors.get_mut(&key) else {
             return;
         };
-        if let Some(position) = executor.queued.iter().position(|t| t.task_id.value() == task_id) {
+        if let Some(position) = executor
+            .queued
+            .iter()
+            .position(|t| t.task_id.value() == task_id)
+        {
             // The executor never saw the task, so the agent answers for it.
             executor.queued.remove(position);
-            let status = self.agent_status(task_id, &key.1, TaskState::TASK_KILLED, task_status::Reason::REASON_TASK_KILLED_DURING_LAUNCH, "Killed before the executor started it");
+            let status = self.agent_status(
+                task_id,
+                &key.1,
+                TaskState::TASK_KILLED,
+                task_status::Reason::REASON_TASK_KILLED_DURING_LAUNCH,
+                "Killed before the executor started it",
+            );
             self.queue_update(framework_id, status, false);
         } else if let Some(events) = &executor.events {
             let mut kill = Event::new();
             kill.set_type(event::Type::KILL);
-            kill.kill.mut_or_insert_default().task_id.mut_or_insert_default().set_value(task_id.to_string());
+            kill.kill
+                .mut_or_insert_default()
+                .task_id
+                .mut_or_insert_default()
+                .set_value(task_id.to_string());
             let _ = events.send(kill);
         }
     }
@@ -382,12 +471,20 @@ impl State {
         }
     }
 
-    pub(super) fn send_framework_message(&mut self, framework_id: &str, executor_id: &str, data: &[u8]) {
+    pub(super) fn send_framework_message(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        data: &[u8],
+    ) {
         let key = (framework_id.to_string(), executor_id.to_string());
         if let Some(Some(events)) = self.agent.executors.get(&key).map(|e| &e.events) {
             let mut message = Event::new();
             message.set_type(event::Type::MESSAGE);
-            message.message.mut_or_insert_default().set_data(data.to_vec());
+            message
+                .message
+                .mut_or_insert_default()
+                .set_data(data.to_vec());
             let _ = events.send(message);
         }
     }
@@ -395,17 +492,30 @@ impl State {
     /// A status the agent makes itself (the executor cannot speak for a task
     /// it never had, or once it is gone). It carries a uuid: the scheduler
     /// acknowledges it like any agent update.
-    fn agent_status(&mut self, task_id: &str, executor_id: &str, state: TaskState, reason: task_status::Reason, message: &str) -> TaskStatus {
+    fn agent_status(
+        &mut self,
+        task_id: &str,
+        executor_id: &str,
+        state: TaskState,
+        reason: task_status::Reason,
+        message: &str,
+    ) -> TaskStatus {
         self.agent.next_uuid += 1;
         let mut uuid = self.agent.next_uuid.to_be_bytes().to_vec();
         uuid.extend_from_slice(&now_seconds().to_bits().to_be_bytes());
         let mut status = TaskStatus::new();
-        status.task_id.mut_or_insert_default().set_value(task_id.to_string());
+        status
+            .task_id
+            .mut_or_insert_default()
+            .set_value(task_id.to_string());
         status.set_state(state);
         status.set_source(task_status::Source::SOURCE_AGENT);
         status.set_reason(reason);
         status.set_message(message.to_string());
-        status.executor_id.mut_or_insert_default().set_value(executor_id.to_string());
+        status
+            .executor_id
+            .mut_or_insert_default()
+            .set_value(executor_id.to_string());
         status.set_timestamp(now_seconds());
         status.set_uuid(uuid);
         status
@@ -414,7 +524,10 @@ impl State {
     /// The status update manager: queues an update per task and sends it
     /// when every earlier update of that task has been acknowledged.
     fn queue_update(&mut self, framework_id: &str, mut status: TaskStatus, from_executor: bool) {
-        status.agent_id.mut_or_insert_default().set_value(self.agent.id.clone());
+        status
+            .agent_id
+            .mut_or_insert_default()
+            .set_value(self.agent.id.clone());
         let key = (framework_id.to_string(), status.task_id.value().to_string());
         let queue = self.agent.updates.entry(key.clone()).or_default();
         if queue.iter().any(|u| u.status.uuid() == status.uuid()) {
@@ -462,11 +575,15 @@ impl State {
         if let Some(executor_id) = self.agent.task_executors.get(&key).cloned() {
             if acked.from_executor {
                 let executor_key = (framework_id.to_string(), executor_id);
-                if let Some(Some(events)) = self.agent.executors.get(&executor_key).map(|e| &e.events) {
+                if let Some(Some(events)) =
+                    self.agent.executors.get(&executor_key).map(|e| &e.events)
+                {
                     let mut event = Event::new();
                     event.set_type(event::Type::ACKNOWLEDGED);
                     let ack = event.acknowledged.mut_or_insert_default();
-                    ack.task_id.mut_or_insert_default().set_value(task_id.to_string());
+                    ack.task_id
+                        .mut_or_insert_default()
+                        .set_value(task_id.to_string());
                     ack.set_uuid(uuid.to_vec());
                     let _ = events.send(event);
                 }
@@ -503,8 +620,11 @@ impl State {
         let registration = self.config.executor_registration_timeout;
         let grace = self.config.executor_shutdown_grace_period;
         for ((framework_id, executor_id), executor) in &self.agent.executors {
-            let unregistered = !executor.subscribed_once && executor.started.elapsed() > registration;
-            let overdue = executor.shutdown_requested.is_some_and(|t| t.elapsed() > grace);
+            let unregistered =
+                !executor.subscribed_once && executor.started.elapsed() > registration;
+            let overdue = executor
+                .shutdown_requested
+                .is_some_and(|t| t.elapsed() > grace);
             if (unregistered || overdue) && !executor.kill.swap(true, Ordering::SeqCst) {
                 log::warn!("Killing executor {executor_id} of framework {framework_id}");
             }
@@ -529,22 +649,37 @@ impl State {
             .filter(|((fw, task), eid)| {
                 fw == &key.0
                     && *eid == &key.1
-                    && self.master.tasks.get(&(fw.clone(), task.clone())).is_some_and(|t| !is_terminal(t.state))
-                    && !self.agent.updates.get(&(fw.clone(), task.clone())).is_some_and(|q| q.iter().any(|u| is_terminal(u.status.state())))
+                    && self
+                        .master
+                        .tasks
+                        .get(&(fw.clone(), task.clone()))
+                        .is_some_and(|t| !is_terminal(t.state))
+                    && !self
+                        .agent
+                        .updates
+                        .get(&(fw.clone(), task.clone()))
+                        .is_some_and(|q| q.iter().any(|u| is_terminal(u.status.state())))
             })
             .map(|((_, task), _)| task.clone())
             .collect();
         for task_id in orphans {
             let message = format!("Executor {description}");
             let reason = task_status::Reason::REASON_EXECUTOR_TERMINATED;
-            let update = self.agent_status(&task_id, &key.1, TaskState::TASK_FAILED, reason, &message);
+            let update =
+                self.agent_status(&task_id, &key.1, TaskState::TASK_FAILED, reason, &message);
             self.queue_update(&key.0, update, false);
         }
         let mut failure = scheduler::Event::new();
         failure.set_type(scheduler::event::Type::FAILURE);
         let details = failure.failure.mut_or_insert_default();
-        details.agent_id.mut_or_insert_default().set_value(self.agent.id.clone());
-        details.executor_id.mut_or_insert_default().set_value(key.1.clone());
+        details
+            .agent_id
+            .mut_or_insert_default()
+            .set_value(self.agent.id.clone());
+        details
+            .executor_id
+            .mut_or_insert_default()
+            .set_value(key.1.clone());
         if let Some(code) = status {
             details.set_status(code);
         }
@@ -565,7 +700,9 @@ impl State {
             self.shutdown_executor(framework_id, &executor_id);
         }
         self.agent.updates.retain(|(fw, _), _| fw != framework_id);
-        self.agent.task_executors.retain(|(fw, _), _| fw != framework_id);
+        self.agent
+            .task_executors
+            .retain(|(fw, _), _| fw != framework_id);
     }
 
     /// Stops everything, for the cluster's shutdown.
@@ -628,7 +765,9 @@ fn run_executor(shared: &Arc<Shared>, launch: Launch) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let code = child.try_wait().ok().flatten().and_then(|s| s.code());
-    shared.lock().executor_exited(&launch.key, code, &description);
+    shared
+        .lock()
+        .executor_exited(&launch.key, code, &description);
 }
 
 fn fail_queued_tasks(state: &mut State, key: &Key, message: &str) {
@@ -636,7 +775,12 @@ fn fail_queued_tasks(state: &mut State, key: &Key, message: &str) {
         .agent
         .executors
         .get(key)
-        .map(|e| e.queued.iter().map(|t| t.task_id.value().to_string()).collect())
+        .map(|e| {
+            e.queued
+                .iter()
+                .map(|t| t.task_id.value().to_string())
+                .collect()
+        })
         .unwrap_or_default();
     for task_id in queued {
         let reason = task_status::Reason::REASON_CONTAINER_LAUNCH_FAILED;
@@ -659,8 +803,12 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
 
 /// Makes the sandbox and fetches the URIs into it, as Mesos's fetcher does.
 fn prepare_sandbox(launch: &Launch) -> Result<(), String> {
-    std::fs::create_dir_all(&launch.sandbox)
-        .map_err(|err| format!("could not create sandbox {}: {err}", launch.sandbox.display()))?;
+    std::fs::create_dir_all(&launch.sandbox).map_err(|err| {
+        format!(
+            "could not create sandbox {}: {err}",
+            launch.sandbox.display()
+        )
+    })?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(120)))
         .build()
@@ -668,23 +816,42 @@ fn prepare_sandbox(launch: &Launch) -> Result<(), String> {
     for uri in &launch.command.uris {
         let url = uri.value();
         let name = match uri.output_file() {
-            "" => url.split('?').next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string(),
+            "" => url
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string(),
             name => name.to_string(),
         };
         if name.is_empty() || name.contains('/') || name == ".." || name == "." {
             return Err(format!("cannot derive a file name from URI {url}"));
         }
         let path = launch.sandbox.join(&name);
-        let response = agent.get(url).call().map_err(|err| format!("failed to fetch {url}: {err}"))?;
-        let mut reader = response.into_body().into_with_config().limit(MAX_FETCH_BYTES).reader();
-        let mut file = std::fs::File::create(&path).map_err(|err| format!("could not write {}: {err}", path.display()))?;
-        std::io::copy(&mut reader, &mut file).map_err(|err| format!("failed to fetch {url}: {err}"))?;
+        let response = agent
+            .get(url)
+            .call()
+            .map_err(|err| format!("failed to fetch {url}: {err}"))?;
+        let mut reader = response
+            .into_body()
+            .into_with_config()
+            .limit(MAX_FETCH_BYTES)
+            .reader();
+        let mut file = std::fs::File::create(&path)
+            .map_err(|err| format!("could not write {}: {err}", path.display()))?;
+        std::io::copy(&mut reader, &mut file)
+            .map_err(|err| format!("failed to fetch {url}: {err}"))?;
         if uri.executable() {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
                 .map_err(|err| format!("could not make {} executable: {err}", path.display()))?;
         }
-        log::info!("Fetched {url} into the sandbox of executor {}", launch.key.1);
+        log::info!(
+            "Fetched {url} into the sandbox of executor {}",
+            launch.key.1
+        );
     }
     Ok(())
 }

@@ -56,7 +56,10 @@ pub fn read_call_request(request: &mut Request) -> Result<(ContentType, Vec<u8>)
     if request.method() != &Method::Post {
         return Err(HttpError::new(
             405,
-            format!("Expecting one of {{ 'POST' }}, but received '{}'", request.method()),
+            format!(
+                "Expecting one of {{ 'POST' }}, but received '{}'",
+                request.method()
+            ),
         ));
     }
     let content_type = match header(request, "Content-Type") {
@@ -118,7 +121,13 @@ pub fn negotiate_accept(request: &Request) -> Result<ContentType, HttpError> {
 
 /// Answers with an error status and its reason as plain text.
 pub fn respond_error(request: Request, error: HttpError) {
-    log::debug!("{} {} -> {} {}", request.method(), request.url(), error.status, error.message);
+    log::debug!(
+        "{} {} -> {} {}",
+        request.method(),
+        request.url(),
+        error.status,
+        error.message
+    );
     let mut response = Response::from_string(error.message).with_status_code(error.status);
     response.add_header(text_plain());
     if error.status == 405 {

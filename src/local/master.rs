@@ -134,7 +134,11 @@ pub(super) fn handle_scheduler_call(mut request: Request, shared: &Arc<Shared>) 
 /// The checks Mesos makes on every call before looking at who sent it.
 fn validate(call: &Call) -> Result<(), HttpError> {
     use call::Type::*;
-    let missing = |field: &str| Err(HttpError::bad_request(format!("Expecting '{field}' to be present")));
+    let missing = |field: &str| {
+        Err(HttpError::bad_request(format!(
+            "Expecting '{field}' to be present"
+        )))
+    };
     match call.type_() {
         UNKNOWN => return missing("type"),
         SUBSCRIBE => {
@@ -164,10 +168,17 @@ fn validate(call: &Call) -> Result<(), HttpError> {
         ACKNOWLEDGE if call.acknowledge.is_none() => missing("acknowledge"),
         RECONCILE if call.reconcile.is_none() => missing("reconcile"),
         MESSAGE if call.message.is_none() => missing("message"),
-        ACCEPT_INVERSE_OFFERS | DECLINE_INVERSE_OFFERS | REQUEST | UPDATE_FRAMEWORK
-        | RECONCILE_OPERATIONS | ACKNOWLEDGE_OPERATION_STATUS => Err(HttpError::new(
+        ACCEPT_INVERSE_OFFERS
+        | DECLINE_INVERSE_OFFERS
+        | REQUEST
+        | UPDATE_FRAMEWORK
+        | RECONCILE_OPERATIONS
+        | ACKNOWLEDGE_OPERATION_STATUS => Err(HttpError::new(
             501,
-            format!("{:?} is not supported by the embedded cluster", call.type_()),
+            format!(
+                "{:?} is not supported by the embedded cluster",
+                call.type_()
+            ),
         )),
         _ => Ok(()),
     }
@@ -180,7 +191,10 @@ fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, accept: Conten
     let (framework_id, stream_id, heartbeat) = {
         let mut state = shared.lock();
         let heartbeat = state.config.heartbeat_interval;
-        match state.subscribe_framework(call.subscribe.framework_info.clone().unwrap_or_default(), sender) {
+        match state.subscribe_framework(
+            call.subscribe.framework_info.clone().unwrap_or_default(),
+            sender,
+        ) {
             Ok((framework_id, stream_id)) => (framework_id, stream_id, heartbeat),
             Err(message) => {
                 drop(state);
@@ -188,17 +202,27 @@ fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, accept: Conten
                 let (sender, events) = channel();
                 let _ = sender.send(error_event(&message));
                 drop(sender);
-                let _ = http::stream_events(request, accept, None, events, heartbeat, heartbeat_event);
+                let _ =
+                    http::stream_events(request, accept, None, events, heartbeat, heartbeat_event);
                 return;
             }
         }
     };
     log::info!("Framework {framework_id} subscribed (stream {stream_id}, {accept})");
-    let result = http::stream_events(request, accept, Some(&stream_id), events, heartbeat, heartbeat_event);
+    let result = http::stream_events(
+        request,
+        accept,
+        Some(&stream_id),
+        events,
+        heartbeat,
+        heartbeat_event,
+    );
     if let Err(err) = &result {
         log::info!("Event stream of framework {framework_id} broke: {err}");
     }
-    shared.lock().framework_disconnected(&framework_id, &stream_id);
+    shared
+        .lock()
+        .framework_disconnected(&framework_id, &stream_id);
 }
 
 fn heartbeat_event() -> Event {
@@ -210,7 +234,10 @@ fn heartbeat_event() -> Event {
 fn error_event(message: &str) -> Event {
     let mut event = Event::new();
     event.set_type(event::Type::ERROR);
-    event.error.mut_or_insert_default().set_message(message.to_string());
+    event
+        .error
+        .mut_or_insert_default()
+        .set_message(message.to_string());
     event
 }
 
@@ -227,7 +254,9 @@ impl State {
             Some(id) => id.value().to_string(),
             None => self.ids.next("F"),
         };
-        info.id.mut_or_insert_default().set_value(framework_id.clone());
+        info.id
+            .mut_or_insert_default()
+            .set_value(framework_id.clone());
         let stream_id = self.ids.next("stream-");
         let master_info = self.master_info();
         let framework = self
@@ -253,7 +282,10 @@ impl State {
         let mut subscribed = Event::new();
         subscribed.set_type(event::Type::SUBSCRIBED);
         let details = subscribed.subscribed.mut_or_insert_default();
-        details.framework_id.mut_or_insert_default().set_value(framework_id.clone());
+        details
+            .framework_id
+            .mut_or_insert_default()
+            .set_value(framework_id.clone());
         details.set_heartbeat_interval_seconds(self.config.heartbeat_interval.as_secs_f64());
         details.master_info = Some(master_info).into();
         let _ = sender.send(subscribed);
@@ -327,7 +359,9 @@ impl State {
             ACKNOWLEDGE => {
                 let ack = &call.acknowledge;
                 if ack.uuid().len() != 16 {
-                    return Err(HttpError::bad_request("Failed to parse UUID: expecting 16 bytes"));
+                    return Err(HttpError::bad_request(
+                        "Failed to parse UUID: expecting 16 bytes",
+                    ));
                 }
                 if ack.agent_id.value() != self.agent.id {
                     return Err(HttpError::bad_request(format!(
@@ -340,7 +374,11 @@ impl State {
             RECONCILE => self.reconcile(framework_id, &call.reconcile),
             MESSAGE => {
                 let message = &call.message;
-                self.send_framework_message(framework_id, message.executor_id.value(), message.data());
+                self.send_framework_message(
+                    framework_id,
+                    message.executor_id.value(),
+                    message.data(),
+                );
             }
             other => log::debug!("Ignoring {other:?} from framework {framework_id}"),
         }
@@ -387,8 +425,14 @@ impl State {
         let framework = &self.master.frameworks[&framework_id];
         let mut offer = Offer::new();
         offer.id.mut_or_insert_default().set_value(offer_id.clone());
-        offer.framework_id.mut_or_insert_default().set_value(framework_id.clone());
-        offer.agent_id.mut_or_insert_default().set_value(self.agent.id.clone());
+        offer
+            .framework_id
+            .mut_or_insert_default()
+            .set_value(framework_id.clone());
+        offer
+            .agent_id
+            .mut_or_insert_default()
+            .set_value(self.agent.id.clone());
         offer.set_hostname(self.agent.address.ip().to_string());
         let role = framework.role();
         offer.resources = free.to_protos(Some(&role));
@@ -430,11 +474,17 @@ impl State {
         }
         // As in Mesos: a negative value means the default, zero means no
         // filter, and a filter lasts at most a year.
-        let refuse = if refuse_seconds < 0.0 || refuse_seconds.is_nan() { 5.0 } else { refuse_seconds };
+        let refuse = if refuse_seconds < 0.0 || refuse_seconds.is_nan() {
+            5.0
+        } else {
+            refuse_seconds
+        };
         if refuse > 0.0 {
             let until = Instant::now() + Duration::from_secs_f64(refuse.min(365.0 * 86400.0));
             if let Some(framework) = self.master.frameworks.get_mut(framework_id) {
-                framework.filters.retain(|(_, until)| *until > Instant::now());
+                framework
+                    .filters
+                    .retain(|(_, until)| *until > Instant::now());
                 framework.filters.push((resources.clone(), until));
             }
         }
@@ -450,9 +500,9 @@ impl State {
             .flat_map(|op| op.launch.task_infos.iter().cloned())
             .collect();
         let ids: Vec<&str> = accept.offer_ids.iter().map(|id| id.value()).collect();
-        let invalid = ids.iter().find(|id| {
-            !matches!(self.master.offers.get(**id), Some(o) if o.framework_id == framework_id)
-        });
+        let invalid = ids.iter().find(
+            |id| !matches!(self.master.offers.get(**id), Some(o) if o.framework_id == framework_id),
+        );
         if ids.is_empty() || invalid.is_some() {
             // One bad offer invalidates the whole call. The tasks never
             // started, which Mesos reports as TASK_DROPPED (TASK_LOST to
@@ -487,9 +537,18 @@ impl State {
                     self.launch_task(framework_id, task);
                 }
                 Err(message) => {
-                    log::info!("Refusing task {} of framework {framework_id}: {message}", task.task_id.value());
+                    log::info!(
+                        "Refusing task {} of framework {framework_id}: {message}",
+                        task.task_id.value()
+                    );
                     let reason = task_status::Reason::REASON_TASK_INVALID;
-                    self.master_update(framework_id, task.task_id.value(), TaskState::TASK_ERROR, reason, &message);
+                    self.master_update(
+                        framework_id,
+                        task.task_id.value(),
+                        TaskState::TASK_ERROR,
+                        reason,
+                        &message,
+                    );
                 }
             }
         }
@@ -498,7 +557,12 @@ impl State {
 
     /// The resources a task needs from the offer (its own, plus its
     /// executor's if that executor is not running yet), or why it is invalid.
-    fn validate_task(&self, framework_id: &str, task: &TaskInfo, available: &Resources) -> Result<Resources, String> {
+    fn validate_task(
+        &self,
+        framework_id: &str,
+        task: &TaskInfo,
+        available: &Resources,
+    ) -> Result<Resources, String> {
         let task_id = task.task_id.value();
         if task_id.is_empty() {
             return Err("Task has an empty TaskID".into());
@@ -508,7 +572,10 @@ impl State {
             return Err(format!("Task has duplicate ID: {task_id}"));
         }
         if task.agent_id.value() != self.agent.id {
-            return Err(format!("Task uses an unknown agent {}", task.agent_id.value()));
+            return Err(format!(
+                "Task uses an unknown agent {}",
+                task.agent_id.value()
+            ));
         }
         let Some(executor) = task.executor.as_ref() else {
             return Err("The embedded cluster runs tasks with an ExecutorInfo only (command tasks are not supported)".into());
@@ -519,10 +586,14 @@ impl State {
         if executor.command.is_none() {
             return Err("ExecutorInfo has no command".into());
         }
-        let mut needed = Resources::from_protos(&task.resources).map_err(|e| format!("Task has invalid resources: {e}"))?;
-        let executor_resources =
-            Resources::from_protos(&executor.resources).map_err(|e| format!("Executor has invalid resources: {e}"))?;
-        match self.agent.executor_info(framework_id, executor.executor_id.value()) {
+        let mut needed = Resources::from_protos(&task.resources)
+            .map_err(|e| format!("Task has invalid resources: {e}"))?;
+        let executor_resources = Resources::from_protos(&executor.resources)
+            .map_err(|e| format!("Executor has invalid resources: {e}"))?;
+        match self
+            .agent
+            .executor_info(framework_id, executor.executor_id.value())
+        {
             Some(running) if !same_executor(running, executor) => {
                 return Err(format!(
                     "ExecutorInfo for executor '{}' differs from the one already running",
@@ -531,7 +602,9 @@ impl State {
             }
             Some(_) => {}
             None => {
-                if executor_resources.scalar("cpus") <= 0.0 || executor_resources.scalar("mem") <= 0.0 {
+                if executor_resources.scalar("cpus") <= 0.0
+                    || executor_resources.scalar("mem") <= 0.0
+                {
                     return Err(format!(
                         "Executor '{}' must declare cpus and mem resources of its own",
                         executor.executor_id.value()
@@ -586,14 +659,27 @@ impl State {
 
     /// An update that the master makes itself. Mesos sends these without a
     /// uuid, and frameworks must not acknowledge them.
-    fn master_update(&mut self, framework_id: &str, task_id: &str, state: TaskState, reason: task_status::Reason, message: &str) {
+    fn master_update(
+        &mut self,
+        framework_id: &str,
+        task_id: &str,
+        state: TaskState,
+        reason: task_status::Reason,
+        message: &str,
+    ) {
         let mut status = TaskStatus::new();
-        status.task_id.mut_or_insert_default().set_value(task_id.to_string());
+        status
+            .task_id
+            .mut_or_insert_default()
+            .set_value(task_id.to_string());
         status.set_state(state);
         status.set_source(task_status::Source::SOURCE_MASTER);
         status.set_reason(reason);
         status.set_message(message.to_string());
-        status.agent_id.mut_or_insert_default().set_value(self.agent.id.clone());
+        status
+            .agent_id
+            .mut_or_insert_default()
+            .set_value(self.agent.id.clone());
         status.set_timestamp(now_seconds());
         self.forward_status(framework_id, status);
     }
@@ -623,7 +709,11 @@ impl State {
                 .map(|((_, id), _)| id.clone())
                 .collect()
         } else {
-            reconcile.tasks.iter().map(|t| t.task_id.value().to_string()).collect()
+            reconcile
+                .tasks
+                .iter()
+                .map(|t| t.task_id.value().to_string())
+                .collect()
         };
         for task_id in task_ids {
             let key = (framework_id.to_string(), task_id.clone());
@@ -637,7 +727,10 @@ impl State {
             status.set_source(task_status::Source::SOURCE_MASTER);
             status.set_reason(reason);
             status.set_message(message.into());
-            status.agent_id.mut_or_insert_default().set_value(self.agent.id.clone());
+            status
+                .agent_id
+                .mut_or_insert_default()
+                .set_value(self.agent.id.clone());
             status.set_timestamp(now_seconds());
             let mut event = Event::new();
             event.set_type(event::Type::UPDATE);
@@ -671,7 +764,9 @@ impl State {
             let deadline = Instant::now() + Duration::from_secs_f64(timeout.min(365.0 * 86400.0));
             self.framework_mut(framework_id).failover_deadline = Some(deadline);
         } else {
-            log::info!("Framework {framework_id} disconnected without a failover timeout; removing it");
+            log::info!(
+                "Framework {framework_id} disconnected without a failover timeout; removing it"
+            );
             self.remove_framework(framework_id);
         }
     }
@@ -721,7 +816,9 @@ impl State {
         }
         self.agent_remove_framework(framework_id);
         self.master.frameworks.remove(framework_id);
-        self.master.removed_frameworks.insert(framework_id.to_string());
+        self.master
+            .removed_frameworks
+            .insert(framework_id.to_string());
     }
 
     /// Closes every scheduler stream; used when the cluster stops.
@@ -734,7 +831,10 @@ impl State {
 
 /// Mesos compares a new task's ExecutorInfo with the running executor's;
 /// the framework id may be filled in by the master, so it is not compared.
-fn same_executor(a: &crate::proto::mesos::ExecutorInfo, b: &crate::proto::mesos::ExecutorInfo) -> bool {
+fn same_executor(
+    a: &crate::proto::mesos::ExecutorInfo,
+    b: &crate::proto::mesos::ExecutorInfo,
+) -> bool {
     let mut a = a.clone();
     let mut b = b.clone();
     a.framework_id.clear();
@@ -748,4 +848,3 @@ pub(super) fn now_seconds() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
-

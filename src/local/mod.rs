@@ -9,10 +9,10 @@
 //! installed: it speaks the same v1 HTTP APIs on loopback, so the scheduler
 //! and executor binaries cannot tell it from a real cluster.
 //!
-//! - The **master** ([`master`]) serves `/api/v1/scheduler`: it registers
+//! - The **master** (`master.rs`) serves `/api/v1/scheduler`: it registers
 //!   frameworks, offers the agent's free resources, validates launches,
 //!   forwards status updates and acknowledgements.
-//! - The **agent** ([`agent`]) serves `/api/v1/executor`: it makes a sandbox
+//! - The **agent** (`agent.rs`) serves `/api/v1/executor`: it makes a sandbox
 //!   per executor, fetches its URIs, starts it as a child process with the
 //!   `MESOS_*` environment a real agent sets, and relays its status updates.
 //!
@@ -80,6 +80,8 @@ impl Default for ClusterConfig {
 
 /// Why the embedded cluster could not start.
 #[derive(Debug)]
+// Variant fields are named for what they hold; the variants are documented.
+#[allow(missing_docs)]
 pub enum ClusterError {
     /// The `--resources` text is not valid Mesos resource syntax.
     Resources(resources::ResourceError),
@@ -130,7 +132,9 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug in this module; the state
         // is still usable for shutting down, so carry on with it.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -228,7 +232,10 @@ impl Cluster {
             threads.push(spawn("local-ticker", move || tick(&shared)));
         }
         log::info!("Embedded Mesos master listening on {master_address}");
-        log::info!("Embedded Mesos agent listening on {agent_address} with {}", shared.lock().agent.total);
+        log::info!(
+            "Embedded Mesos agent listening on {agent_address} with {}",
+            shared.lock().agent.total
+        );
         Ok(Cluster {
             master_address,
             agent_address,

@@ -63,9 +63,14 @@ impl ImageBatch {
         let mut sources = config.images.clone();
         let mut demo_dir = None;
         if sources.is_empty() {
-            let dir = std::env::temp_dir().join(format!("mesos-tutorial-demo-{}", std::process::id()));
-            let paths = crate::demo_images::write_demo_images(&dir)
-                .map_err(|err| SchedulerError::Images(format!("could not write the demo images to {}: {err}", dir.display())))?;
+            let dir =
+                std::env::temp_dir().join(format!("mesos-tutorial-demo-{}", std::process::id()));
+            let paths = crate::demo_images::write_demo_images(&dir).map_err(|err| {
+                SchedulerError::Images(format!(
+                    "could not write the demo images to {}: {err}",
+                    dir.display()
+                ))
+            })?;
             log::info!("No --images given: using {} demo images", paths.len());
             sources = paths.iter().map(|p| p.display().to_string()).collect();
             demo_dir = Some(dir);
@@ -79,10 +84,20 @@ impl ImageBatch {
             } else {
                 let path = Path::new(source);
                 if !path.is_file() {
-                    return Err(SchedulerError::Images(format!("{source} is neither an http(s) URL nor a readable file")));
+                    return Err(SchedulerError::Images(format!(
+                        "{source} is neither an http(s) URL nor a readable file"
+                    )));
                 }
-                let extension = path.extension().and_then(|e| e.to_str()).map(safe_name).unwrap_or_default();
-                let served = if extension.is_empty() { name.clone() } else { format!("{name}.{extension}") };
+                let extension = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(safe_name)
+                    .unwrap_or_default();
+                let served = if extension.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name}.{extension}")
+                };
                 server.serve_file(&served, path)?
             };
             images.push(Image {
@@ -93,7 +108,11 @@ impl ImageBatch {
                 state: ImageState::Queued,
             });
         }
-        log::info!("{} images to invert; results go to {}", images.len(), config.output_dir.display());
+        log::info!(
+            "{} images to invert; results go to {}",
+            images.len(),
+            config.output_dir.display()
+        );
         Ok(ImageBatch {
             queue: (0..images.len()).collect(),
             images,
@@ -140,14 +159,21 @@ impl ImageBatch {
                 .map(|s| s.uploaded())
                 .unwrap_or_default()
                 .into_iter()
-                .find(|(name, _)| name.strip_prefix(&image.output_stem).is_some_and(|rest| rest.starts_with('.')));
+                .find(|(name, _)| {
+                    name.strip_prefix(&image.output_stem)
+                        .is_some_and(|rest| rest.starts_with('.'))
+                });
             match stored {
                 Some((_, path)) => {
                     image.state = ImageState::Done(path);
                     log::info!("{}", self.summary());
                     return;
                 }
-                None => log::warn!("Task {} finished but no upload of {} arrived", status.task_id.value(), image.name),
+                None => log::warn!(
+                    "Task {} finished but no upload of {} arrived",
+                    status.task_id.value(),
+                    image.name
+                ),
             }
         }
         let reason = match status.message() {
@@ -155,7 +181,12 @@ impl ImageBatch {
             message => format!("{state:?}: {message}"),
         };
         if image.attempts < self.max_attempts {
-            log::info!("Retrying {} (attempt {} of {} failed)", image.name, image.attempts, self.max_attempts);
+            log::info!(
+                "Retrying {} (attempt {} of {} failed)",
+                image.name,
+                image.attempts,
+                self.max_attempts
+            );
             image.state = ImageState::Queued;
             self.queue.push_back(index);
         } else {
@@ -171,17 +202,29 @@ impl ImageBatch {
 
     /// Whether every image is inverted or failed for good.
     pub fn done(&self) -> bool {
-        self.images.iter().all(|i| matches!(i.state, ImageState::Done(_) | ImageState::Failed(_)))
+        self.images
+            .iter()
+            .all(|i| matches!(i.state, ImageState::Done(_) | ImageState::Failed(_)))
     }
 
     /// Whether every image was inverted.
     pub fn all_succeeded(&self) -> bool {
-        self.images.iter().all(|i| matches!(i.state, ImageState::Done(_)))
+        self.images
+            .iter()
+            .all(|i| matches!(i.state, ImageState::Done(_)))
     }
 
     fn counts(&self) -> (usize, usize) {
-        let done = self.images.iter().filter(|i| matches!(i.state, ImageState::Done(_))).count();
-        let failed = self.images.iter().filter(|i| matches!(i.state, ImageState::Failed(_))).count();
+        let done = self
+            .images
+            .iter()
+            .filter(|i| matches!(i.state, ImageState::Done(_)))
+            .count();
+        let failed = self
+            .images
+            .iter()
+            .filter(|i| matches!(i.state, ImageState::Failed(_)))
+            .count();
         (done, failed)
     }
 
@@ -206,7 +249,9 @@ impl ImageBatch {
                     name: image.name.clone(),
                     original_url: image.url.clone(),
                     result_name: match &image.state {
-                        ImageState::Done(path) => path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                        ImageState::Done(path) => {
+                            path.file_name().map(|n| n.to_string_lossy().into_owned())
+                        }
                         _ => None,
                     },
                     status: self.status_text(image),
@@ -228,14 +273,20 @@ impl ImageBatch {
     /// The final table: image, attempts, result, output path or error.
     pub fn print_table(&self) {
         println!("{}", self.summary());
-        println!("{:<28} {:>8}  {:<7} output or error", "image", "attempts", "result");
+        println!(
+            "{:<28} {:>8}  {:<7} output or error",
+            "image", "attempts", "result"
+        );
         for image in &self.images {
             let (result, detail) = match &image.state {
                 ImageState::Done(path) => ("done", path.display().to_string()),
                 ImageState::Failed(reason) => ("FAILED", reason.clone()),
                 _ => ("pending", String::new()),
             };
-            println!("{:<28} {:>8}  {:<7} {detail}", image.name, image.attempts, result);
+            println!(
+                "{:<28} {:>8}  {:<7} {detail}",
+                image.name, image.attempts, result
+            );
         }
     }
 }
@@ -251,18 +302,35 @@ impl Drop for ImageBatch {
 /// A readable, file-system-safe name from a URL or path: its last segment
 /// without extension, only letters, digits, `-` and `_`, at most 40 chars.
 fn file_stem(source: &str) -> String {
-    let last = source.split(['?', '#']).next().unwrap_or("").trim_end_matches('/').rsplit(['/', '\\']).next().unwrap_or("");
+    let last = source
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("");
     let stem = match last.rsplit_once('.') {
         Some((stem, _)) if !stem.is_empty() => stem,
         _ => last,
     };
     let name = safe_name(stem);
-    if name.is_empty() { "image".into() } else { name }
+    if name.is_empty() {
+        "image".into()
+    } else {
+        name
+    }
 }
 
 fn safe_name(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect()
 }

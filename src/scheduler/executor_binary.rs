@@ -17,17 +17,23 @@ pub fn find(explicit: Option<&Path>) -> Result<PathBuf, String> {
         return if path.is_file() {
             Ok(path.to_path_buf())
         } else {
-            Err(format!("--executor {} does not exist or is not a file", path.display()))
+            Err(format!(
+                "--executor {} does not exist or is not a file",
+                path.display()
+            ))
         };
     }
-    let current = std::env::current_exe().map_err(|err| format!("cannot locate the scheduler binary: {err}"))?;
+    let current = std::env::current_exe()
+        .map_err(|err| format!("cannot locate the scheduler binary: {err}"))?;
     let directory = current.parent().unwrap_or(Path::new("."));
     let beside = directory.join("executor");
     if beside.is_file() {
         return Ok(beside);
     }
     // `cargo run` tells the program where cargo and the package are.
-    if let (Ok(cargo), Ok(manifest_dir)) = (std::env::var("CARGO"), std::env::var("CARGO_MANIFEST_DIR")) {
+    if let (Ok(cargo), Ok(manifest_dir)) =
+        (std::env::var("CARGO"), std::env::var("CARGO_MANIFEST_DIR"))
+    {
         build_with_cargo(&cargo, Path::new(&manifest_dir), directory)?;
         if beside.is_file() {
             return Ok(beside);
@@ -56,6 +62,8 @@ fn build_with_cargo(cargo: &str, manifest_dir: &Path, target_dir: &Path) -> Resu
     if status.success() {
         Ok(())
     } else {
-        Err(format!("building the executor failed ({status}); run `cargo build --bin executor` to see why"))
+        Err(format!(
+            "building the executor failed ({status}); run `cargo build --bin executor` to see why"
+        ))
     }
 }

@@ -11,7 +11,10 @@
 
 use crate::content_type::ContentType;
 use crate::http_api::{ApiError, Endpoint, StreamError};
-use crate::proto::mesos::{offer, AgentID, Filters, FrameworkID, FrameworkInfo, Offer, OfferID, TaskID, TaskInfo, TaskStatus};
+use crate::proto::mesos::{
+    offer, AgentID, Filters, FrameworkID, FrameworkInfo, Offer, OfferID, TaskID, TaskInfo,
+    TaskStatus,
+};
 use crate::proto::scheduler::{call, Call, Event};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
@@ -50,7 +53,11 @@ pub struct MasterConnection {
 
 impl MasterConnection {
     /// Subscribes to the master at `master` (`host:port` or a URL).
-    pub fn subscribe(master: &str, content_type: ContentType, framework: FrameworkInfo) -> Result<MasterConnection, ApiError> {
+    pub fn subscribe(
+        master: &str,
+        content_type: ContentType,
+        framework: FrameworkInfo,
+    ) -> Result<MasterConnection, ApiError> {
         let endpoint = Endpoint::new(&scheduler_url(master), content_type);
         let mut call = Call::new();
         call.set_type(call::Type::SUBSCRIBE);
@@ -77,7 +84,10 @@ impl MasterConnection {
                     RecvTimeoutError::Timeout => EventError::Silent(limit),
                     RecvTimeoutError::Disconnected => EventError::Stream(StreamError::Closed),
                 })?,
-                None => self.events.recv().map_err(|_| EventError::Stream(StreamError::Closed))?,
+                None => self
+                    .events
+                    .recv()
+                    .map_err(|_| EventError::Stream(StreamError::Closed))?,
             };
             match received {
                 Ok(event) => return Ok(event),
@@ -122,10 +132,17 @@ impl MasterConnection {
 
     /// `ACCEPT` with one `LAUNCH` operation: runs `tasks` on the offer's
     /// resources. What the tasks leave unused is declined, with the filter.
-    pub fn launch(&self, offer: &Offer, tasks: Vec<TaskInfo>, refuse_seconds: f64) -> Result<(), ApiError> {
+    pub fn launch(
+        &self,
+        offer: &Offer,
+        tasks: Vec<TaskInfo>,
+        refuse_seconds: f64,
+    ) -> Result<(), ApiError> {
         self.send(call::Type::ACCEPT, |call| {
             let accept = call.accept.mut_or_insert_default();
-            accept.offer_ids.push(offer.id.as_ref().cloned().unwrap_or_default());
+            accept
+                .offer_ids
+                .push(offer.id.as_ref().cloned().unwrap_or_default());
             let mut operation = offer::Operation::new();
             operation.set_type(offer::operation::Type::LAUNCH);
             operation.launch.mut_or_insert_default().task_infos = tasks;
@@ -195,8 +212,17 @@ mod tests {
 
     #[test]
     fn master_addresses_become_scheduler_urls() {
-        assert_eq!(scheduler_url("127.0.0.1:5050"), "http://127.0.0.1:5050/api/v1/scheduler");
-        assert_eq!(scheduler_url("http://m:5050/"), "http://m:5050/api/v1/scheduler");
-        assert_eq!(scheduler_url("https://m:5050"), "https://m:5050/api/v1/scheduler");
+        assert_eq!(
+            scheduler_url("127.0.0.1:5050"),
+            "http://127.0.0.1:5050/api/v1/scheduler"
+        );
+        assert_eq!(
+            scheduler_url("http://m:5050/"),
+            "http://m:5050/api/v1/scheduler"
+        );
+        assert_eq!(
+            scheduler_url("https://m:5050"),
+            "https://m:5050/api/v1/scheduler"
+        );
     }
 }

@@ -61,7 +61,9 @@ pub enum Step {
 pub struct Config {
     /// The master's address, `host:port` or a URL.
     pub master: String,
+    /// Which workshop step to run.
     pub step: Step,
+    /// How calls and events are encoded.
     pub content_type: ContentType,
     /// `FrameworkInfo.name`, shown in the master's UI.
     pub name: String,
@@ -73,8 +75,11 @@ pub struct Config {
     pub executor: Option<PathBuf>,
     /// The file server's address, which the agent must be able to reach.
     pub address: String,
+    /// The file server's port; 0 picks a free one.
     pub port: u16,
+    /// CPUs per task.
     pub task_cpus: f64,
+    /// Memory per task, in MB.
     pub task_mem: f64,
     /// Step 2: stop after this many tasks finished.
     pub tasks: Option<usize>,
@@ -84,8 +89,11 @@ pub struct Config {
     pub refuse_seconds: f64,
     /// Step 3: image URLs and local files; empty means the demo images.
     pub images: Vec<String>,
+    /// Step 3: where inverted images are written.
     pub output_dir: PathBuf,
+    /// Step 3: attempts per image before it fails for good.
     pub max_attempts: u32,
+    /// Step 3: keep the results page up after the batch.
     pub keep_serving: bool,
 }
 
@@ -111,7 +119,9 @@ impl fmt::Display for SchedulerError {
         match self {
             SchedulerError::Master(err) => write!(f, "{err}"),
             SchedulerError::Events(err) => write!(f, "lost the master: {err}"),
-            SchedulerError::Removed(message) => write!(f, "the master removed this framework: {message}"),
+            SchedulerError::Removed(message) => {
+                write!(f, "the master removed this framework: {message}")
+            }
             SchedulerError::Server(err) => write!(f, "file server: {err}"),
             SchedulerError::Executor(message) => write!(f, "{message}"),
             SchedulerError::Images(message) => write!(f, "{message}"),
@@ -148,29 +158,44 @@ pub fn run(config: &Config) -> Result<bool, SchedulerError> {
     // from it, and in step 3 the executor uploads results to it.
     let server = match config.step {
         Step::Register => None,
-        _ => Some(FileServer::start(&format!("{}:{}", config.address, config.port), &config.address)?),
+        _ => Some(FileServer::start(
+            &format!("{}:{}", config.address, config.port),
+            &config.address,
+        )?),
     };
     let mut plan = None;
     let mut work = Work::Register;
     if let Some(server) = &server {
-        let executor = executor_binary::find(config.executor.as_deref()).map_err(SchedulerError::Executor)?;
+        let executor =
+            executor_binary::find(config.executor.as_deref()).map_err(SchedulerError::Executor)?;
         let executor_url = server.serve_file("executor", &executor)?;
-        log::info!("Serving the executor {} at {executor_url}", executor.display());
-        plan = Some(TaskPlan::new(&executor_url, config.task_cpus, config.task_mem));
+        log::info!(
+            "Serving the executor {} at {executor_url}",
+            executor.display()
+        );
+        plan = Some(TaskPlan::new(
+            &executor_url,
+            config.task_cpus,
+            config.task_mem,
+        ));
         work = match config.step {
             Step::Launch => Work::Launch(NoopTasks::new(config.tasks, config.task_millis)),
             _ => Work::Images(ImageBatch::prepare(config, server)?),
         };
     }
 
-    let mut master = MasterConnection::subscribe(&config.master, config.content_type, framework_info(config))?;
+    let mut master =
+        MasterConnection::subscribe(&config.master, config.content_type, framework_info(config))?;
     let mut suppressed = false;
     loop {
         let event = master.next_event().map_err(SchedulerError::Events)?;
         match event.type_() {
             event::Type::SUBSCRIBED => {
                 let subscribed = &event.subscribed;
-                master.subscribed(subscribed.framework_id.clone().unwrap_or_default(), subscribed.heartbeat_interval_seconds());
+                master.subscribed(
+                    subscribed.framework_id.clone().unwrap_or_default(),
+                    subscribed.heartbeat_interval_seconds(),
+                );
                 log::info!("Registered with framework ID {}", master.framework_id());
             }
             event::Type::OFFERS => {
@@ -186,15 +211,28 @@ pub fn run(config: &Config) -> Result<bool, SchedulerError> {
                         // filter) returns the resources to the master at
                         // once; holding it would keep them from everyone,
                         // since Mesos sets no offer timeout by default.
-                        log::info!("Declining offer {} for {} s", offer.id.value(), config.refuse_seconds);
-                        master.decline(vec![offer.id.clone().unwrap_or_default()], config.refuse_seconds)?;
+                        log::info!(
+                            "Declining offer {} for {} s",
+                            offer.id.value(),
+                            config.refuse_seconds
+                        );
+                        master.decline(
+                            vec![offer.id.clone().unwrap_or_default()],
+                            config.refuse_seconds,
+                        )?;
                     } else {
-                        log::info!("Launching {} tasks for offer {}", tasks.len(), offer.id.value());
+                        log::info!(
+                            "Launching {} tasks for offer {}",
+                            tasks.len(),
+                            offer.id.value()
+                        );
                         master.launch(offer, tasks, config.refuse_seconds)?;
                     }
                 }
             }
-            event::Type::RESCIND => log::info!("Offer {} was rescinded", event.rescind.offer_id.value()),
+            event::Type::RESCIND => {
+                log::info!("Offer {} was rescinded", event.rescind.offer_id.value())
+            }
             event::Type::UPDATE => {
                 let status = &event.update.status;
                 log_update(status);
@@ -211,9 +249,15 @@ pub fn run(config: &Config) -> Result<bool, SchedulerError> {
                     master.acknowledge(status)?;
                 }
             }
-            event::Type::MESSAGE => log::info!("Message from executor {}: {} bytes", event.message.executor_id.value(), event.message.data().len()),
+            event::Type::MESSAGE => log::info!(
+                "Message from executor {}: {} bytes",
+                event.message.executor_id.value(),
+                event.message.data().len()
+            ),
             event::Type::FAILURE => log_failure(&event),
-            event::Type::ERROR => return Err(SchedulerError::Removed(event.error.message().to_string())),
+            event::Type::ERROR => {
+                return Err(SchedulerError::Removed(event.error.message().to_string()))
+            }
             event::Type::HEARTBEAT => log::debug!("Heartbeat"),
             other => log::debug!("Ignoring event {other:?}"),
         }
@@ -226,8 +270,19 @@ pub fn run(config: &Config) -> Result<bool, SchedulerError> {
             }
             if batch.wants_offers() == suppressed {
                 suppressed = !suppressed;
-                if suppressed { master.suppress()? } else { master.revive()? }
-                log::info!("{} offers", if suppressed { "Suppressing" } else { "Reviving" });
+                if suppressed {
+                    master.suppress()?
+                } else {
+                    master.revive()?
+                }
+                log::info!(
+                    "{} offers",
+                    if suppressed {
+                        "Suppressing"
+                    } else {
+                        "Reviving"
+                    }
+                );
             }
         }
         let done = match &work {
@@ -299,7 +354,11 @@ fn log_offer(offer: &Offer) {
 }
 
 fn log_update(status: &TaskStatus) {
-    let mut line = format!("task {} is in state {:?}", status.task_id.value(), status.state());
+    let mut line = format!(
+        "task {} is in state {:?}",
+        status.task_id.value(),
+        status.state()
+    );
     if !status.message().is_empty() {
         line.push_str(&format!(": {}", status.message()));
     }
@@ -313,7 +372,12 @@ fn log_update(status: &TaskStatus) {
 fn log_failure(event: &Event) {
     let failure = &event.failure;
     if failure.executor_id.is_some() {
-        log::warn!("Executor {} on agent {} exited with status {}", failure.executor_id.value(), failure.agent_id.value(), failure.status());
+        log::warn!(
+            "Executor {} on agent {} exited with status {}",
+            failure.executor_id.value(),
+            failure.agent_id.value(),
+            failure.status()
+        );
     } else {
         log::warn!("Agent {} was lost", failure.agent_id.value());
     }

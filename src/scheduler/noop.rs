@@ -51,7 +51,11 @@ impl NoopTasks {
                 self.next_id += 1;
                 log::info!("Prepared task {task_id} with offer {}", offer.id.value());
                 self.running.insert(task_id.clone());
-                plan.task(offer, &task_id, task_data::encode(&task_data::noop(self.task_millis)))
+                plan.task(
+                    offer,
+                    &task_id,
+                    task_data::encode(&task_data::noop(self.task_millis)),
+                )
             })
             .collect()
     }
@@ -65,10 +69,9 @@ impl NoopTasks {
                 self.running.remove(task_id);
                 self.finished.insert(task_id.to_string());
             }
-            state if crate::proto::is_terminal(state) => {
-                if self.running.remove(task_id) {
-                    self.failed.insert(task_id.to_string());
-                }
+            // A task we no longer track (a duplicate update) is not counted.
+            state if crate::proto::is_terminal(state) && self.running.remove(task_id) => {
+                self.failed.insert(task_id.to_string());
             }
             _ => {}
         }
@@ -81,7 +84,8 @@ impl NoopTasks {
 
     /// Whether `--tasks` tasks have finished.
     pub fn done(&self) -> bool {
-        self.target.is_some_and(|target| self.finished.len() >= target)
+        self.target
+            .is_some_and(|target| self.finished.len() >= target)
     }
 }
 
@@ -106,7 +110,10 @@ mod tests {
 
     fn status(task_id: &str, state: TaskState) -> TaskStatus {
         let mut status = TaskStatus::new();
-        status.task_id.mut_or_insert_default().set_value(task_id.into());
+        status
+            .task_id
+            .mut_or_insert_default()
+            .set_value(task_id.into());
         status.set_state(state);
         status
     }

@@ -12,7 +12,9 @@
 //! - resources must be used under the role they were offered to, so each
 //!   resource we ask for carries the offer's `allocation_info`.
 
-use crate::proto::mesos::{command_info, value, CommandInfo, ExecutorInfo, Offer, Resource, TaskInfo};
+use crate::proto::mesos::{
+    command_info, value, CommandInfo, ExecutorInfo, Offer, Resource, TaskInfo,
+};
 
 /// Every task of this framework runs in one executor per agent, with this
 /// id (as in the Go tutorial). Tasks that carry an identical `ExecutorInfo`
@@ -48,11 +50,21 @@ impl TaskPlan {
         command.set_value("./executor".into());
         command.set_shell(true);
         let mut executor = ExecutorInfo::new();
-        executor.executor_id.mut_or_insert_default().set_value(EXECUTOR_ID.into());
+        executor
+            .executor_id
+            .mut_or_insert_default()
+            .set_value(EXECUTOR_ID.into());
         executor.set_name("Tutorial executor (Rust)".into());
         executor.command = Some(command).into();
-        executor.resources = vec![scalar_resource("cpus", EXECUTOR_CPUS, None), scalar_resource("mem", EXECUTOR_MEM, None)];
-        TaskPlan { executor, cpus, mem }
+        executor.resources = vec![
+            scalar_resource("cpus", EXECUTOR_CPUS, None),
+            scalar_resource("mem", EXECUTOR_MEM, None),
+        ];
+        TaskPlan {
+            executor,
+            cpus,
+            mem,
+        }
     }
 
     /// How many tasks (at most `wanted`) fit in this offer.
@@ -73,21 +85,36 @@ impl TaskPlan {
     }
 
     fn executor_running(&self, offer: &Offer) -> bool {
-        offer.executor_ids.iter().any(|id| id.value() == EXECUTOR_ID)
+        offer
+            .executor_ids
+            .iter()
+            .any(|id| id.value() == EXECUTOR_ID)
     }
 
     /// One task on this offer's agent.
     pub fn task(&self, offer: &Offer, task_id: &str, data: Vec<u8>) -> TaskInfo {
-        let role = offer.resources.first().and_then(|r| r.allocation_info.as_ref()).map(|a| a.role());
+        let role = offer
+            .resources
+            .first()
+            .and_then(|r| r.allocation_info.as_ref())
+            .map(|a| a.role());
         let mut task = TaskInfo::new();
         task.set_name(format!("task {task_id}"));
-        task.task_id.mut_or_insert_default().set_value(task_id.to_string());
+        task.task_id
+            .mut_or_insert_default()
+            .set_value(task_id.to_string());
         task.agent_id = offer.agent_id.clone();
-        task.resources = vec![scalar_resource("cpus", self.cpus, role), scalar_resource("mem", self.mem, role)];
+        task.resources = vec![
+            scalar_resource("cpus", self.cpus, role),
+            scalar_resource("mem", self.mem, role),
+        ];
         let mut executor = self.executor.clone();
         for resource in &mut executor.resources {
             if let Some(role) = role {
-                resource.allocation_info.mut_or_insert_default().set_role(role.to_string());
+                resource
+                    .allocation_info
+                    .mut_or_insert_default()
+                    .set_role(role.to_string());
             }
         }
         task.executor = Some(executor).into();
@@ -103,7 +130,10 @@ fn scalar_resource(name: &str, amount: f64, role: Option<&str>) -> Resource {
     resource.set_type(value::Type::SCALAR);
     resource.scalar.mut_or_insert_default().set_value(amount);
     if let Some(role) = role {
-        resource.allocation_info.mut_or_insert_default().set_role(role.to_string());
+        resource
+            .allocation_info
+            .mut_or_insert_default()
+            .set_role(role.to_string());
     }
     resource
 }
@@ -124,7 +154,12 @@ pub fn describe_resources(resources: &[Resource]) -> String {
         let text = match resource.type_() {
             value::Type::SCALAR => format!("{}", resource.scalar.value()),
             value::Type::RANGES => {
-                let ranges: Vec<String> = resource.ranges.range.iter().map(|r| format!("{}-{}", r.begin(), r.end())).collect();
+                let ranges: Vec<String> = resource
+                    .ranges
+                    .range
+                    .iter()
+                    .map(|r| format!("{}-{}", r.begin(), r.end()))
+                    .collect();
                 format!("[{}]", ranges.join(","))
             }
             value::Type::SET => format!("{{{}}}", resource.set.item.join(",")),
@@ -141,8 +176,14 @@ mod tests {
 
     fn offer(cpus: f64, mem: f64, executor_running: bool) -> Offer {
         let mut offer = Offer::new();
-        offer.agent_id.mut_or_insert_default().set_value("agent-1".into());
-        offer.resources = vec![scalar_resource("cpus", cpus, Some("*")), scalar_resource("mem", mem, Some("*"))];
+        offer
+            .agent_id
+            .mut_or_insert_default()
+            .set_value("agent-1".into());
+        offer.resources = vec![
+            scalar_resource("cpus", cpus, Some("*")),
+            scalar_resource("mem", mem, Some("*")),
+        ];
         if executor_running {
             let mut id = crate::proto::mesos::ExecutorID::new();
             id.set_value(EXECUTOR_ID.into());
@@ -173,7 +214,10 @@ mod tests {
         let task = plan.task(&offer(2.0, 1024.0, false), "7", b"data".to_vec());
         assert_eq!(task.agent_id.value(), "agent-1");
         assert_eq!(task.task_id.value(), "7");
-        assert!(task.resources.iter().all(|r| r.allocation_info.role() == "*"));
+        assert!(task
+            .resources
+            .iter()
+            .all(|r| r.allocation_info.role() == "*"));
         assert_eq!(scalar(&task.resources, "cpus"), 1.0);
         assert_eq!(task.executor.executor_id.value(), EXECUTOR_ID);
         assert!(task.executor.command.uris[0].executable());
@@ -190,6 +234,9 @@ mod tests {
         range.set_end(32000);
         ports.ranges.mut_or_insert_default().range.push(range);
         resources.push(ports);
-        assert_eq!(describe_resources(&resources), "cpus 2, mem 1024, ports [31000-32000]");
+        assert_eq!(
+            describe_resources(&resources),
+            "cpus 2, mem 1024, ports [31000-32000]"
+        );
     }
 }
