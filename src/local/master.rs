@@ -208,7 +208,6 @@ fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, accept: Conten
             }
         }
     };
-    log::info!("Framework {framework_id} subscribed (stream {stream_id}, {accept})");
     let result = http::stream_events(
         request,
         accept,
@@ -290,6 +289,7 @@ impl State {
         details.master_info = Some(master_info).into();
         let _ = sender.send(subscribed);
         framework.events = Some(sender);
+        log::info!("Framework {framework_id} subscribed (stream {stream_id})");
         self.allocate();
         Ok((framework_id, stream_id))
     }
