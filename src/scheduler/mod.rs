@@ -26,122 +26,21 @@
 //! 3. `images`: one task per image until the batch is done ([`batch`]).
 
 pub mod batch;
+mod config;
 pub mod executor_binary;
 pub mod master;
 pub mod noop;
 pub mod tasks;
 
-use crate::content_type::ContentType;
-use crate::http_api::ApiError;
 use crate::proto::is_terminal;
 use crate::proto::mesos::{framework_info, FrameworkInfo, Offer, TaskState, TaskStatus};
 use crate::proto::scheduler::{event, Event};
-use crate::server::{FileServer, ServerError};
+use crate::server::FileServer;
 use batch::ImageBatch;
-use master::{EventError, MasterConnection};
+pub use config::{Config, SchedulerError, Step};
+use master::MasterConnection;
 use noop::NoopTasks;
-use std::fmt;
-use std::path::PathBuf;
 use tasks::TaskPlan;
-
-/// The workshop step to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Step 1: register and log offers.
-    Register,
-    /// Step 2: launch no-op tasks.
-    Launch,
-    /// Step 3: invert a batch of images.
-    Images,
-}
-
-/// Everything the scheduler needs to know; `bin/scheduler.rs` fills it from
-/// the command line.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// The master's address, `host:port` or a URL.
-    pub master: String,
-    /// Which workshop step to run.
-    pub step: Step,
-    /// How calls and events are encoded.
-    pub content_type: ContentType,
-    /// `FrameworkInfo.name`, shown in the master's UI.
-    pub name: String,
-    /// `FrameworkInfo.user`: the Unix user tasks run as.
-    pub user: String,
-    /// The role whose resources we are offered.
-    pub role: String,
-    /// The executor binary; `None` looks for it next to the scheduler.
-    pub executor: Option<PathBuf>,
-    /// The file server's address, which the agent must be able to reach.
-    pub address: String,
-    /// The file server's port; 0 picks a free one.
-    pub port: u16,
-    /// CPUs per task.
-    pub task_cpus: f64,
-    /// Memory per task, in MB.
-    pub task_mem: f64,
-    /// Step 2: stop after this many tasks finished.
-    pub tasks: Option<usize>,
-    /// Step 2: how long each no-op task works.
-    pub task_millis: u32,
-    /// How long declined resources stay away from us.
-    pub refuse_seconds: f64,
-    /// Step 3: image URLs and local files; empty means the demo images.
-    pub images: Vec<String>,
-    /// Step 3: where inverted images are written.
-    pub output_dir: PathBuf,
-    /// Step 3: attempts per image before it fails for good.
-    pub max_attempts: u32,
-    /// Step 3: keep the results page up after the batch.
-    pub keep_serving: bool,
-}
-
-/// Why the scheduler stopped early.
-#[derive(Debug)]
-pub enum SchedulerError {
-    /// A call to the master failed.
-    Master(ApiError),
-    /// The event stream ended or went silent.
-    Events(EventError),
-    /// The master sent an `ERROR` event: it gave up on this framework.
-    Removed(String),
-    /// The file server could not start or store results.
-    Server(ServerError),
-    /// The executor binary could not be found or built.
-    Executor(String),
-    /// The images to process could not be prepared.
-    Images(String),
-}
-
-impl fmt::Display for SchedulerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SchedulerError::Master(err) => write!(f, "{err}"),
-            SchedulerError::Events(err) => write!(f, "lost the master: {err}"),
-            SchedulerError::Removed(message) => {
-                write!(f, "the master removed this framework: {message}")
-            }
-            SchedulerError::Server(err) => write!(f, "file server: {err}"),
-            SchedulerError::Executor(message) => write!(f, "{message}"),
-            SchedulerError::Images(message) => write!(f, "{message}"),
-        }
-    }
-}
-
-impl std::error::Error for SchedulerError {}
-
-impl From<ApiError> for SchedulerError {
-    fn from(err: ApiError) -> Self {
-        SchedulerError::Master(err)
-    }
-}
-
-impl From<ServerError> for SchedulerError {
-    fn from(err: ServerError) -> Self {
-        SchedulerError::Server(err)
-    }
-}
 
 /// What the current step does with offers and updates.
 enum Work {
