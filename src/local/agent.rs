@@ -764,7 +764,12 @@ fn run_executor(shared: &Arc<Shared>, launch: Launch) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let code = child.try_wait().ok().flatten().and_then(|s| s.code());
+    // Mesos reports the raw wait status, which also covers death by signal.
+    let code = child
+        .try_wait()
+        .ok()
+        .flatten()
+        .map(std::os::unix::process::ExitStatusExt::into_raw);
     shared
         .lock()
         .executor_exited(&launch.key, code, &description);

@@ -194,10 +194,15 @@ impl Cluster {
                 (dir.clone(), Some(dir))
             }
         };
-        std::fs::create_dir_all(&work_dir).map_err(|err| ClusterError::WorkDir {
-            path: work_dir.clone(),
-            reason: err.to_string(),
-        })?;
+        // A directory we were given must be usable now. A temporary one is
+        // made with the first sandbox, so a run that launches nothing (step
+        // 1, ended with Ctrl+C) leaves nothing behind.
+        if temporary_work_dir.is_none() {
+            std::fs::create_dir_all(&work_dir).map_err(|err| ClusterError::WorkDir {
+                path: work_dir.clone(),
+                reason: err.to_string(),
+            })?;
+        }
 
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

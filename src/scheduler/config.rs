@@ -106,4 +106,3 @@ impl From<ServerError> for SchedulerError {
         SchedulerError::Server(err)
     }
 }
-
