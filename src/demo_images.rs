@@ -230,7 +230,7 @@ mod tests {
             let dir = std::env::temp_dir().join(format!(
                 "demo-images-{label}-{}-{}",
                 std::process::id(),
-                crate::server::random_token()
+                crate::random::token()
             ));
             TempDir(dir)
         }

@@ -34,7 +34,7 @@ use crate::recordio::{RecordIoError, RecordIoReader};
 use protobuf::MessageFull;
 use std::fmt;
 use std::io::Read;
-use std::sync::mpsc;
+use std::sync::{mpsc, RwLock};
 use std::time::Duration;
 
 /// The header that ties a scheduler's calls to its subscription.
@@ -141,19 +141,26 @@ pub struct Subscription<E> {
 
 /// One Mesos HTTP API endpoint, such as a master's `/api/v1/scheduler`.
 pub struct Endpoint {
-    url: String,
+    /// Changes when a master redirects us to the leader.
+    url: RwLock<String>,
     content_type: ContentType,
+    /// `Basic ...`, sent with every request when the cluster requires it.
+    authorization: Option<String>,
     calls: ureq::Agent,
     streams: ureq::Agent,
 }
+
+/// How many redirects one request follows: a master points to the leader,
+/// which answers; more hops mean the masters disagree about who leads.
+const MAX_REDIRECTS: usize = 3;
 
 impl Endpoint {
     /// An endpoint at `url` that sends and receives `content_type`.
     pub fn new(url: &str, content_type: ContentType) -> Endpoint {
         // Redirects are not followed by the HTTP library: a Mesos redirect
-        // means "send the same POST to the leader", which must be decided
-        // (and the body re-sent) by us. Statuses are not errors either: we
-        // read Mesos's message from the body.
+        // means "send the same POST to the leader", body and all, which we
+        // do ourselves. Statuses are not errors either: we read Mesos's
+        // message from the body.
         let base = || {
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -167,16 +174,26 @@ impl Endpoint {
             .build()
             .into();
         Endpoint {
-            url: url.to_string(),
+            url: RwLock::new(url.to_string()),
             content_type,
+            authorization: None,
             calls,
             streams,
         }
     }
 
-    /// The endpoint's URL.
-    pub fn url(&self) -> &str {
-        &self.url
+    /// Sends HTTP basic authentication with every request, as a Mesos
+    /// master started with `--authenticate_http_frameworks` requires.
+    pub fn with_basic_auth(mut self, principal: &str, secret: &str) -> Endpoint {
+        let mut encoded = String::new();
+        crate::json::base64_encode(format!("{principal}:{secret}").as_bytes(), &mut encoded);
+        self.authorization = Some(format!("Basic {encoded}"));
+        self
+    }
+
+    /// The endpoint's URL (the leader's, after a redirect).
+    pub fn url(&self) -> String {
+        self.url.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The content type used for calls and asked for events.
@@ -191,15 +208,7 @@ impl Endpoint {
         C: MessageFull,
         E: MessageFull + Send + 'static,
     {
-        let body = self.content_type.encode(call);
-        let response = self
-            .streams
-            .post(&self.url)
-            .header("Content-Type", self.content_type.mime())
-            // Without an explicit Accept, Mesos answers in JSON.
-            .header("Accept", self.content_type.mime())
-            .send(&body[..])
-            .map_err(|err| self.unreachable(err))?;
+        let response = self.post(&self.streams, &self.content_type.encode(call), None)?;
         if response.status().as_u16() != 200 {
             return Err(self.rejected(response));
         }
@@ -215,7 +224,7 @@ impl Endpoint {
             .name(thread_name.to_string())
             .spawn(move || read_events(reader, content_type, sender))
             .map_err(|err| ApiError::Unreachable {
-                url: self.url.clone(),
+                url: self.url(),
                 reason: format!("could not start the event reader thread: {err}"),
             })?;
         Ok(Subscription { stream_id, events })
@@ -223,18 +232,7 @@ impl Endpoint {
 
     /// Sends any call but `SUBSCRIBE` and expects `202 Accepted`.
     pub fn call<C: MessageFull>(&self, call: &C, stream_id: Option<&str>) -> Result<(), ApiError> {
-        let body = self.content_type.encode(call);
-        let mut request = self
-            .calls
-            .post(&self.url)
-            .header("Content-Type", self.content_type.mime())
-            .header("Accept", self.content_type.mime());
-        if let Some(stream_id) = stream_id {
-            request = request.header(STREAM_ID_HEADER, stream_id);
-        }
-        let mut response = request
-            .send(&body[..])
-            .map_err(|err| self.unreachable(err))?;
+        let mut response = self.post(&self.calls, &self.content_type.encode(call), stream_id)?;
         match response.status().as_u16() {
             // Drain the (empty) body so the connection can be reused.
             200 | 202 => {
@@ -249,23 +247,50 @@ impl Endpoint {
         }
     }
 
-    fn unreachable(&self, err: ureq::Error) -> ApiError {
-        ApiError::Unreachable {
-            url: self.url.clone(),
-            reason: err.to_string(),
+    /// POSTs `body`, following the master's redirects to the leader.
+    fn post(
+        &self,
+        agent: &ureq::Agent,
+        body: &[u8],
+        stream_id: Option<&str>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ApiError> {
+        for _ in 0..=MAX_REDIRECTS {
+            let url = self.url();
+            let mut request = agent
+                .post(&url)
+                .header("Content-Type", self.content_type.mime())
+                // Without an explicit Accept, Mesos answers in JSON.
+                .header("Accept", self.content_type.mime());
+            if let Some(stream_id) = stream_id {
+                request = request.header(STREAM_ID_HEADER, stream_id);
+            }
+            if let Some(authorization) = &self.authorization {
+                request = request.header("Authorization", authorization);
+            }
+            let response = request.send(body).map_err(|err| ApiError::Unreachable {
+                url: url.clone(),
+                reason: err.to_string(),
+            })?;
+            let location = header(&response, "Location");
+            match (response.status().as_u16(), location) {
+                (307, Some(location)) => {
+                    let leader = resolve_location(&url, &location);
+                    log::info!(
+                        "{url} is not the leading master; following the redirect to {leader}"
+                    );
+                    *self.url.write().unwrap_or_else(|e| e.into_inner()) = leader;
+                }
+                _ => return Ok(response),
+            }
         }
+        Err(ApiError::Redirected {
+            url: self.url(),
+            location: format!("more than {MAX_REDIRECTS} redirects"),
+        })
     }
 
     fn rejected(&self, mut response: ureq::http::Response<ureq::Body>) -> ApiError {
         let status = response.status().as_u16();
-        if status == 307 {
-            if let Some(location) = header(&response, "Location") {
-                return ApiError::Redirected {
-                    url: self.url.clone(),
-                    location,
-                };
-            }
-        }
         let message = response
             .body_mut()
             .with_config()
@@ -274,10 +299,28 @@ impl Endpoint {
             .read_to_string()
             .unwrap_or_default();
         ApiError::Rejected {
-            url: self.url.clone(),
+            url: self.url(),
             status,
             message: message.trim().to_string(),
         }
+    }
+}
+
+/// Mesos sends `Location: //host:port/api/v1/scheduler` (no scheme); keep
+/// the scheme we used. A path-only location keeps our host.
+fn resolve_location(current: &str, location: &str) -> String {
+    let scheme = current.split("://").next().unwrap_or("http");
+    if let Some(rest) = location.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if location.starts_with('/') {
+        let host = current
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or("");
+        format!("{scheme}://{host}{location}")
+    } else {
+        location.to_string()
     }
 }
 
@@ -312,5 +355,27 @@ fn read_events<E: MessageFull>(
         if sender.send(item).is_err() || fatal {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_locations_keep_our_scheme() {
+        let current = "https://m1:5050/api/v1/scheduler";
+        assert_eq!(
+            resolve_location(current, "//m2:5050/api/v1/scheduler"),
+            "https://m2:5050/api/v1/scheduler"
+        );
+        assert_eq!(
+            resolve_location(current, "/api/v1/scheduler"),
+            "https://m1:5050/api/v1/scheduler"
+        );
+        assert_eq!(
+            resolve_location(current, "http://m3:5050/x"),
+            "http://m3:5050/x"
+        );
     }
 }

@@ -173,7 +173,8 @@ fn print_string(value: &str, out: &mut String) {
     out.push('"');
 }
 
-fn base64_encode(bytes: &[u8], out: &mut String) {
+/// Appends the standard Base64 encoding (with padding) of `bytes`.
+pub fn base64_encode(bytes: &[u8], out: &mut String) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for chunk in bytes.chunks(3) {
         let b = [

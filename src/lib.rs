@@ -76,6 +76,7 @@ pub mod json;
 pub mod local;
 pub mod oversized;
 pub mod proto;
+pub mod random;
 pub mod recordio;
 pub mod scheduler;
 pub mod server;

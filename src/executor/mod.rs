@@ -65,8 +65,6 @@ use std::time::{Duration, Instant};
 pub enum ExecutorError {
     /// The environment is not one a Mesos agent sets up.
     Environment(EnvError),
-    /// `/dev/urandom` cannot be read, and every status update needs a UUID.
-    Randomness(std::io::Error),
     /// The first `SUBSCRIBE` failed.
     Subscribe(ApiError),
     /// The connection to the agent broke and the framework does not
@@ -89,10 +87,6 @@ impl fmt::Display for ExecutorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExecutorError::Environment(err) => write!(f, "{err}"),
-            ExecutorError::Randomness(err) => write!(
-                f,
-                "cannot read /dev/urandom, which status update UUIDs need: {err}"
-            ),
             ExecutorError::Subscribe(err) => {
                 write!(
                     f,
@@ -123,8 +117,6 @@ pub fn run_from_env() -> Result<(), ExecutorError> {
 
 /// Runs the executor until the agent shuts it down (`Ok`) or is lost.
 pub fn run(config: Config) -> Result<(), ExecutorError> {
-    // Fail now, with a clear message, rather than at the first update.
-    updates::new_uuid().map_err(ExecutorError::Randomness)?;
     let mut executor = Executor {
         agent: Arc::new(AgentClient::new(&config)),
         tasks: HashMap::new(),

@@ -16,7 +16,7 @@
 //!   while; that is just one more try.
 
 use super::client::AgentClient;
-use super::{updates, Config, ExecutorError};
+use super::{Config, ExecutorError};
 use crate::http_api::Subscription;
 use crate::proto::executor::Event;
 use std::time::{Duration, Instant};
@@ -52,10 +52,7 @@ pub fn subscribe_again(
 /// A random duration between zero and `max`. Random, so that the many
 /// executors of a restarted agent do not all knock at the same moment.
 fn random_pause(max: Duration) -> Duration {
-    match updates::random_bytes::<8>() {
-        Ok(bytes) => max.mul_f64(u64::from_le_bytes(bytes) as f64 / u64::MAX as f64),
-        Err(_) => max / 2,
-    }
+    max.mul_f64(crate::random::fraction())
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@
 use crate::proto::executor::call::Update;
 use crate::proto::mesos::{TaskID, TaskInfo, TaskState};
 use std::collections::BTreeSet;
-use std::io::{self, Read};
 
 /// Unacknowledged tasks and updates, in the order they happened.
 #[derive(Debug, Default)]
@@ -102,24 +101,6 @@ pub fn is_terminal(state: TaskState) -> bool {
             | TASK_GONE
             | TASK_GONE_BY_OPERATOR
     )
-}
-
-/// A fresh random (version 4) UUID, as the 16 raw bytes Mesos expects in
-/// `TaskStatus.uuid`.
-pub fn new_uuid() -> io::Result<[u8; 16]> {
-    let mut uuid = random_bytes::<16>()?;
-    // RFC 4122: the high nibble of byte 6 is the version (4: random), the
-    // two high bits of byte 8 are the variant (binary 10).
-    uuid[6] = (uuid[6] & 0x0f) | 0x40;
-    uuid[8] = (uuid[8] & 0x3f) | 0x80;
-    Ok(uuid)
-}
-
-/// `N` random bytes from the operating system.
-pub fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
-    let mut bytes = [0u8; N];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -277,17 +258,6 @@ mod tests {
             book.record_launch(task("a"));
             book.record_update(update("a", state, 1));
             assert!(book.is_active("a"), "{state:?}");
-        }
-    }
-
-    #[test]
-    fn uuids_are_random_version_4() {
-        let first = new_uuid().expect("/dev/urandom");
-        let second = new_uuid().expect("/dev/urandom");
-        assert_ne!(first, second);
-        for uuid in [first, second] {
-            assert_eq!(uuid[6] >> 4, 4, "version nibble of {uuid:02x?}");
-            assert_eq!(uuid[8] >> 6, 0b10, "variant bits of {uuid:02x?}");
         }
     }
 }

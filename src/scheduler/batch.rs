@@ -58,7 +58,7 @@ impl ImageBatch {
     /// Reads `--images` (URLs and local files, which the file server then
     /// serves), or makes the demo images, and opens the upload endpoint.
     pub fn prepare(config: &Config, server: &FileServer) -> Result<ImageBatch, SchedulerError> {
-        let token = crate::server::random_token();
+        let token = crate::random::token();
         server.accept_uploads(&config.output_dir, &token)?;
         let mut sources = config.images.clone();
         let mut demo_dir = None;

@@ -38,7 +38,6 @@
 
 mod page;
 mod paths;
-mod random;
 mod requests;
 mod upload;
 
@@ -47,7 +46,6 @@ mod tests;
 
 pub use page::{progress_line, ImageRow, Progress};
 pub use paths::{is_safe_name, MAX_NAME_LEN};
-pub use random::random_token;
 
 use log::{debug, info, warn};
 use std::collections::HashMap;

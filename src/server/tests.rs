@@ -2,6 +2,7 @@
 //! executors and a browser see.
 
 use super::*;
+use crate::random::token as random_token;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;

@@ -18,7 +18,8 @@
 //!    simply replaces the file.
 
 use super::requests::text;
-use super::{lock, random_token, ServerError, Shared};
+use super::{lock, ServerError, Shared};
+use crate::random::token as random_token;
 use log::{info, warn};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
