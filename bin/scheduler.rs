@@ -193,8 +193,20 @@ fn main() -> ExitCode {
         keep_serving: args.keep_serving,
     };
     match scheduler::run(&config) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(outcome) => {
+            let code = if outcome.succeeded {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            };
+            if config.keep_serving {
+                // The batch is over: stop the cluster (and its executors'
+                // sandboxes) before serving the results indefinitely.
+                drop(_cluster.take());
+                outcome.serve_results();
+            }
+            code
+        }
         Err(err) => {
             eprintln!("error: {err}");
             ExitCode::from(2)

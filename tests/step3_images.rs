@@ -273,8 +273,8 @@ fn the_results_page_links_originals_and_results() {
     let page_url = line
         .split("Results: ")
         .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
         .expect("the line has a URL")
-        .trim()
         .to_string();
     let base = page_url.trim_end_matches('/').to_string();
     assert!(base.starts_with("http://127.0.0.1:"), "{page_url}");

@@ -194,6 +194,7 @@ fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, accept: Conten
         match state.subscribe_framework(
             call.subscribe.framework_info.clone().unwrap_or_default(),
             sender,
+            accept,
         ) {
             Ok((framework_id, stream_id)) => (framework_id, stream_id, heartbeat),
             Err(message) => {
@@ -245,6 +246,7 @@ impl State {
         &mut self,
         mut info: FrameworkInfo,
         sender: Sender<Event>,
+        accept: ContentType,
     ) -> Result<(String, String), String> {
         let framework_id = match info.id.as_ref() {
             Some(id) if self.master.removed_frameworks.contains(id.value()) => {
@@ -289,7 +291,7 @@ impl State {
         details.master_info = Some(master_info).into();
         let _ = sender.send(subscribed);
         framework.events = Some(sender);
-        log::info!("Framework {framework_id} subscribed (stream {stream_id})");
+        log::info!("Framework {framework_id} subscribed (stream {stream_id}, {accept})");
         self.allocate();
         Ok((framework_id, stream_id))
     }

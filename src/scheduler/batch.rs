@@ -190,6 +190,11 @@ impl ImageBatch {
             image.state = ImageState::Queued;
             self.queue.push_back(index);
         } else {
+            log::warn!(
+                "Giving up on {} after {} attempts: {reason}",
+                image.name,
+                image.attempts
+            );
             image.state = ImageState::Failed(reason);
         }
         log::info!("{}", self.summary());

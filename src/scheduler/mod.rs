@@ -50,9 +50,8 @@ enum Work {
 }
 
 /// Runs the scheduler until its step is done (steps 2 and 3) or forever
-/// (step 1, and step 2 without `--tasks`). Returns whether all work
-/// succeeded.
-pub fn run(config: &Config) -> Result<bool, SchedulerError> {
+/// (step 1, and step 2 without `--tasks`).
+pub fn run(config: &Config) -> Result<Outcome, SchedulerError> {
     // Steps 2 and 3 need the file server: the agent fetches our executor
     // from it, and in step 3 the executor uploads results to it.
     let server = match config.step {
@@ -195,37 +194,69 @@ pub fn run(config: &Config) -> Result<bool, SchedulerError> {
             break;
         }
     }
-    finish(work, server, config)
+    Ok(finish(work, server, config))
 }
 
-/// The end of the run: step 3 prints its table and may keep serving the
-/// results page.
-fn finish(work: Work, server: Option<FileServer>, config: &Config) -> Result<bool, SchedulerError> {
-    let succeeded = match &work {
-        Work::Images(batch) => {
-            batch.print_table();
-            batch.all_succeeded()
-        }
-        Work::Launch(noop) => {
-            log::info!("{} tasks finished", noop.finished());
-            true
-        }
-        Work::Register => true,
-    };
-    if let Some(server) = server {
-        if let Work::Images(batch) = &work {
-            server.set_progress(batch.progress());
-            log::info!("Results: {}/", server.base_url());
-        }
-        if config.keep_serving {
-            log::info!("Serving the results until Ctrl+C (--keep-serving)");
+/// How a run ended: whether all work succeeded, and (with
+/// `--keep-serving`) the results page, still up.
+pub struct Outcome {
+    /// Whether every task (step 2) or image (step 3) succeeded.
+    pub succeeded: bool,
+    results: Option<(FileServer, ImageBatch)>,
+}
+
+impl Outcome {
+    /// Keeps the results page up until the process is stopped. The caller
+    /// releases everything else (such as an embedded cluster) first.
+    pub fn serve_results(self) {
+        if let Some((server, _batch)) = self.results {
+            log::info!(
+                "Results: {}/ (serving until Ctrl+C, --keep-serving)",
+                server.base_url()
+            );
             loop {
                 std::thread::park();
             }
         }
-        server.shutdown();
     }
-    Ok(succeeded)
+}
+
+/// The end of the run: step 3 prints its table and may keep its results
+/// page (the server, and the batch whose originals it serves).
+fn finish(work: Work, server: Option<FileServer>, config: &Config) -> Outcome {
+    match work {
+        Work::Images(batch) => {
+            batch.print_table();
+            let succeeded = batch.all_succeeded();
+            let server = server.expect("step 3 always runs the file server");
+            server.set_progress(batch.progress());
+            if config.keep_serving {
+                return Outcome {
+                    succeeded,
+                    results: Some((server, batch)),
+                };
+            }
+            log::info!(
+                "Outputs are in {}; add --keep-serving to browse them side by side",
+                config.output_dir.display()
+            );
+            Outcome {
+                succeeded,
+                results: None,
+            }
+        }
+        Work::Launch(noop) => {
+            log::info!("{} tasks finished", noop.finished());
+            Outcome {
+                succeeded: true,
+                results: None,
+            }
+        }
+        Work::Register => Outcome {
+            succeeded: true,
+            results: None,
+        },
+    }
 }
 
 /// What we tell the master about ourselves.
