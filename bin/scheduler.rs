@@ -97,6 +97,24 @@ struct Args {
     #[argh(switch)]
     keep_serving: bool,
 
+    /// seconds the master keeps our tasks after we disconnect (default: 0,
+    /// as Mesos: they die with the connection)
+    #[argh(option, default = "0.0")]
+    failover_timeout: f64,
+
+    /// a file that keeps the framework id, so that a restarted scheduler
+    /// comes back as the same framework (use with --failover-timeout)
+    #[argh(option)]
+    framework_id_file: Option<PathBuf>,
+
+    /// the principal to authenticate as (HTTP basic authentication)
+    #[argh(option)]
+    principal: Option<String>,
+
+    /// a file holding the principal's secret
+    #[argh(option)]
+    secret_file: Option<PathBuf>,
+
     /// with --master local: the embedded agent's resources, in Mesos's
     /// syntax
     #[argh(option, default = "String::from(DEFAULT_RESOURCES)")]
@@ -138,6 +156,24 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    }
+    let secret = match (&args.principal, &args.secret_file) {
+        (Some(_), Some(path)) => match std::fs::read_to_string(path) {
+            Ok(secret) => Some(secret.trim().to_string()),
+            Err(err) => {
+                eprintln!("error: cannot read --secret-file {}: {err}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => None,
+        _ => {
+            eprintln!("error: --principal and --secret-file go together");
+            return ExitCode::from(2);
+        }
+    };
+    if !(args.failover_timeout >= 0.0 && args.failover_timeout.is_finite()) {
+        eprintln!("error: --failover-timeout must be a number of seconds, 0 or more");
+        return ExitCode::from(2);
     }
     let user = args
         .user
@@ -191,6 +227,10 @@ fn main() -> ExitCode {
         output_dir: args.output_dir,
         max_attempts: args.max_attempts,
         keep_serving: args.keep_serving,
+        failover_timeout: args.failover_timeout,
+        framework_id_file: args.framework_id_file,
+        principal: args.principal,
+        secret,
     };
     match scheduler::run(&config) {
         Ok(outcome) => {

@@ -200,6 +200,20 @@ impl ImageBatch {
         log::info!("{}", self.summary());
     }
 
+    /// The tasks launched and not yet ended.
+    pub fn running(&self) -> Vec<String> {
+        self.tasks.keys().cloned().collect()
+    }
+
+    /// The running tasks died with the framework: their images go back in
+    /// the queue (the attempt counts).
+    pub fn forget_running(&mut self) {
+        for (_, index) in self.tasks.drain() {
+            self.images[index].state = ImageState::Queued;
+            self.queue.push_back(index);
+        }
+    }
+
     /// Whether images are waiting for resources.
     pub fn wants_offers(&self) -> bool {
         !self.queue.is_empty()

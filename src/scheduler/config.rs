@@ -59,6 +59,14 @@ pub struct Config {
     pub max_attempts: u32,
     /// Step 3: keep the results page up after the batch.
     pub keep_serving: bool,
+    /// How long the master keeps our tasks after we disconnect (seconds).
+    pub failover_timeout: f64,
+    /// Where the framework id is kept between runs of the scheduler.
+    pub framework_id_file: Option<PathBuf>,
+    /// Who we authenticate as (HTTP basic authentication).
+    pub principal: Option<String>,
+    /// The principal's secret.
+    pub secret: Option<String>,
 }
 
 /// Why the scheduler stopped early.
@@ -94,6 +102,23 @@ impl fmt::Display for SchedulerError {
 }
 
 impl std::error::Error for SchedulerError {}
+
+impl SchedulerError {
+    /// Whether this error means the connection to the master is gone, so
+    /// that subscribing again is the cure: a broken or silent event stream,
+    /// a master that cannot be reached, or one that no longer knows our
+    /// subscription (it restarted).
+    pub fn connection_lost(&self) -> bool {
+        match self {
+            SchedulerError::Events(_) => true,
+            SchedulerError::Master(ApiError::Unreachable { .. }) => true,
+            SchedulerError::Master(ApiError::Rejected { status, .. }) => {
+                matches!(status, 403 | 503)
+            }
+            _ => false,
+        }
+    }
+}
 
 impl From<ApiError> for SchedulerError {
     fn from(err: ApiError) -> Self {

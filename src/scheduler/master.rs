@@ -58,7 +58,18 @@ impl MasterConnection {
         content_type: ContentType,
         framework: FrameworkInfo,
     ) -> Result<MasterConnection, ApiError> {
-        let endpoint = Endpoint::new(&scheduler_url(master), content_type);
+        Self::subscribe_to(
+            Endpoint::new(&scheduler_url(master), content_type),
+            framework,
+        )
+    }
+
+    /// Subscribes through an endpoint set up by the caller (for example
+    /// with authentication).
+    pub fn subscribe_to(
+        endpoint: Endpoint,
+        framework: FrameworkInfo,
+    ) -> Result<MasterConnection, ApiError> {
         let mut call = Call::new();
         call.set_type(call::Type::SUBSCRIBE);
         // Re-subscribing as an existing framework names it twice, as Mesos
@@ -70,7 +81,8 @@ impl MasterConnection {
             endpoint,
             stream_id: subscription.stream_id,
             events: subscription.events,
-            framework_id: FrameworkID::new(),
+            // Until SUBSCRIBED says otherwise: the id we asked for, if any.
+            framework_id: call.framework_id.clone().unwrap_or_default(),
             silence_limit: None,
         })
     }
@@ -104,6 +116,11 @@ impl MasterConnection {
         if heartbeat_seconds > 0.0 && heartbeat_seconds.is_finite() {
             self.silence_limit = Some(Duration::from_secs_f64(heartbeat_seconds * 5.0));
         }
+    }
+
+    /// The id the master gave this framework, as a message, once known.
+    pub fn framework_id_message(&self) -> Option<FrameworkID> {
+        (!self.framework_id.value().is_empty()).then(|| self.framework_id.clone())
     }
 
     /// The id the master gave this framework.
@@ -168,6 +185,22 @@ impl MasterConnection {
             let kill = call.kill.mut_or_insert_default();
             kill.task_id = Some(task_id).into();
             kill.agent_id = Some(agent_id).into();
+        })
+    }
+
+    /// `RECONCILE`: asks for the latest state of these tasks. The answers
+    /// arrive as `UPDATE` events from the master (without a uuid); a task the
+    /// master does not know comes back `TASK_LOST`.
+    pub fn reconcile(&self, task_ids: &[String]) -> Result<(), ApiError> {
+        self.send(call::Type::RECONCILE, |call| {
+            let reconcile = call.reconcile.mut_or_insert_default();
+            for task_id in task_ids {
+                let mut task = call::reconcile::Task::new();
+                task.task_id
+                    .mut_or_insert_default()
+                    .set_value(task_id.clone());
+                reconcile.tasks.push(task);
+            }
         })
     }
 

@@ -28,12 +28,13 @@
 pub mod batch;
 mod config;
 pub mod executor_binary;
+pub mod failover;
 pub mod master;
 pub mod noop;
 pub mod tasks;
 
 use crate::proto::is_terminal;
-use crate::proto::mesos::{framework_info, FrameworkInfo, Offer, TaskState, TaskStatus};
+use crate::proto::mesos::{Offer, TaskState, TaskStatus};
 use crate::proto::scheduler::{event, Event};
 use crate::server::FileServer;
 use batch::ImageBatch;
@@ -82,119 +83,193 @@ pub fn run(config: &Config) -> Result<Outcome, SchedulerError> {
         };
     }
 
-    let mut master =
-        MasterConnection::subscribe(&config.master, config.content_type, framework_info(config))?;
+    let mut master = failover::subscribe(config, failover::load_framework_id(config), true)?;
     let mut suppressed = false;
     loop {
-        let event = master.next_event().map_err(SchedulerError::Events)?;
-        match event.type_() {
-            event::Type::SUBSCRIBED => {
-                let subscribed = &event.subscribed;
-                master.subscribed(
-                    subscribed.framework_id.clone().unwrap_or_default(),
-                    subscribed.heartbeat_interval_seconds(),
-                );
-                log::info!("Registered with framework ID {}", master.framework_id());
-            }
-            event::Type::OFFERS => {
-                for offer in &event.offers.offers {
-                    log_offer(offer);
-                    let tasks = match (&mut work, &plan) {
-                        (Work::Launch(noop), Some(plan)) => noop.tasks_for(offer, plan),
-                        (Work::Images(batch), Some(plan)) => batch.tasks_for(offer, plan),
-                        _ => Vec::new(),
-                    };
-                    if tasks.is_empty() {
-                        // Step 1 never uses an offer. Declining it (with a
-                        // filter) returns the resources to the master at
-                        // once; holding it would keep them from everyone,
-                        // since Mesos sets no offer timeout by default.
-                        log::info!(
-                            "Declining offer {} for {} s",
-                            offer.id.value(),
-                            config.refuse_seconds
-                        );
-                        master.decline(
-                            vec![offer.id.clone().unwrap_or_default()],
-                            config.refuse_seconds,
-                        )?;
-                    } else {
-                        log::info!(
-                            "Launching {} tasks for offer {}",
-                            tasks.len(),
-                            offer.id.value()
-                        );
-                        master.launch(offer, tasks, config.refuse_seconds)?;
-                    }
-                }
-            }
-            event::Type::RESCIND => {
-                log::info!("Offer {} was rescinded", event.rescind.offer_id.value())
-            }
-            event::Type::UPDATE => {
-                let status = &event.update.status;
-                log_update(status);
-                match &mut work {
-                    Work::Launch(noop) => noop.update(status),
-                    Work::Images(batch) => batch.update(status, server.as_ref()),
-                    Work::Register => {}
-                }
-                // Updates from the agent or executor carry a uuid and are
-                // resent until acknowledged. The master's own updates
-                // (reconciliation, invalid launches) have none, and must not
-                // be acknowledged.
-                if status.has_uuid() {
-                    master.acknowledge(status)?;
-                }
-            }
-            event::Type::MESSAGE => log::info!(
-                "Message from executor {}: {} bytes",
-                event.message.executor_id.value(),
-                event.message.data().len()
+        let reaction = match master.next_event() {
+            Ok(event) => react(
+                &event,
+                config,
+                &mut master,
+                &mut work,
+                plan.as_ref(),
+                server.as_ref(),
+                &mut suppressed,
             ),
-            event::Type::FAILURE => log_failure(&event),
-            event::Type::ERROR => {
-                return Err(SchedulerError::Removed(event.error.message().to_string()))
-            }
-            event::Type::HEARTBEAT => log::debug!("Heartbeat"),
-            other => log::debug!("Ignoring event {other:?}"),
-        }
-
-        // A framework with nothing left to launch suppresses offers, and
-        // revives them when work comes back.
-        if let Work::Images(batch) = &work {
-            if let Some(server) = &server {
-                server.set_progress(batch.progress());
-            }
-            if batch.wants_offers() == suppressed {
-                suppressed = !suppressed;
-                if suppressed {
-                    master.suppress()?
-                } else {
-                    master.revive()?
-                }
-                log::info!(
-                    "{} offers",
-                    if suppressed {
-                        "Suppressing"
-                    } else {
-                        "Reviving"
-                    }
-                );
-            }
-        }
-        let done = match &work {
-            Work::Register => false,
-            Work::Launch(noop) => noop.done(),
-            Work::Images(batch) => batch.done(),
+            Err(err) => Err(SchedulerError::Events(err)),
         };
-        if done {
-            master.teardown()?;
-            log::info!("All done; the framework is torn down");
-            break;
+        match reaction {
+            Ok(false) => {}
+            Ok(true) => break,
+            Err(err) if err.connection_lost() => {
+                log::warn!("Lost the master: {err}");
+                // Within the failover timeout the master keeps our framework
+                // and its tasks, so we come back as the same framework.
+                // Without one, our tasks died with the connection.
+                let id = if config.failover_timeout > 0.0 {
+                    master.framework_id_message()
+                } else {
+                    work.forget_running();
+                    None
+                };
+                master = failover::subscribe(config, id, false)?;
+                suppressed = false;
+            }
+            Err(err) => {
+                if matches!(err, SchedulerError::Removed(_)) {
+                    failover::save_framework_id(config, None);
+                }
+                return Err(err);
+            }
         }
     }
+    failover::save_framework_id(config, None);
     Ok(finish(work, server, config))
+}
+
+/// Reacts to one event: one arm per Mesos event type. Returns whether the
+/// step's work is done.
+#[allow(clippy::too_many_arguments)]
+fn react(
+    event: &Event,
+    config: &Config,
+    master: &mut MasterConnection,
+    work: &mut Work,
+    plan: Option<&TaskPlan>,
+    server: Option<&FileServer>,
+    suppressed: &mut bool,
+) -> Result<bool, SchedulerError> {
+    match event.type_() {
+        event::Type::SUBSCRIBED => {
+            let subscribed = &event.subscribed;
+            let id = subscribed.framework_id.value().to_string();
+            // The same id as before: a re-subscription, after which Mesos
+            // wants us to reconcile what we believe is running.
+            let resumed = master.framework_id() == id;
+            master.subscribed(
+                subscribed.framework_id.clone().unwrap_or_default(),
+                subscribed.heartbeat_interval_seconds(),
+            );
+            log::info!("Registered with framework ID {id}");
+            failover::save_framework_id(config, Some(&id));
+            let running = work.running();
+            if resumed && !running.is_empty() {
+                log::info!("Reconciling {} tasks after re-subscribing", running.len());
+                master.reconcile(&running)?;
+            }
+        }
+        event::Type::OFFERS => {
+            for offer in &event.offers.offers {
+                log_offer(offer);
+                let tasks = match (&mut *work, plan) {
+                    (Work::Launch(noop), Some(plan)) => noop.tasks_for(offer, plan),
+                    (Work::Images(batch), Some(plan)) => batch.tasks_for(offer, plan),
+                    _ => Vec::new(),
+                };
+                if tasks.is_empty() {
+                    // Step 1 never uses an offer. Declining it (with a
+                    // filter) returns the resources to the master at
+                    // once; holding it would keep them from everyone,
+                    // since Mesos sets no offer timeout by default.
+                    log::info!(
+                        "Declining offer {} for {} s",
+                        offer.id.value(),
+                        config.refuse_seconds
+                    );
+                    master.decline(
+                        vec![offer.id.clone().unwrap_or_default()],
+                        config.refuse_seconds,
+                    )?;
+                } else {
+                    log::info!(
+                        "Launching {} tasks for offer {}",
+                        tasks.len(),
+                        offer.id.value()
+                    );
+                    master.launch(offer, tasks, config.refuse_seconds)?;
+                }
+            }
+        }
+        event::Type::RESCIND => {
+            log::info!("Offer {} was rescinded", event.rescind.offer_id.value())
+        }
+        event::Type::UPDATE => {
+            let status = &event.update.status;
+            log_update(status);
+            match work {
+                Work::Launch(noop) => noop.update(status),
+                Work::Images(batch) => batch.update(status, server),
+                Work::Register => {}
+            }
+            // Updates from the agent or executor carry a uuid and are
+            // resent until acknowledged. The master's own updates
+            // (reconciliation, invalid launches) have none, and must not
+            // be acknowledged.
+            if status.has_uuid() {
+                master.acknowledge(status)?;
+            }
+        }
+        event::Type::MESSAGE => log::info!(
+            "Message from executor {}: {} bytes",
+            event.message.executor_id.value(),
+            event.message.data().len()
+        ),
+        event::Type::FAILURE => log_failure(&event),
+        event::Type::ERROR => {
+            return Err(SchedulerError::Removed(event.error.message().to_string()))
+        }
+        event::Type::HEARTBEAT => log::debug!("Heartbeat"),
+        other => log::debug!("Ignoring event {other:?}"),
+    }
+
+    // A framework with nothing left to launch suppresses offers, and
+    // revives them when work comes back.
+    if let Work::Images(batch) = &*work {
+        if let Some(server) = server {
+            server.set_progress(batch.progress());
+        }
+        if batch.wants_offers() == *suppressed {
+            *suppressed = !*suppressed;
+            if *suppressed {
+                master.suppress()?;
+                log::info!("Suppressing offers");
+            } else {
+                master.revive()?;
+                log::info!("Reviving offers");
+            }
+        }
+    }
+    let done = match &*work {
+        Work::Register => false,
+        Work::Launch(noop) => noop.done(),
+        Work::Images(batch) => batch.done(),
+    };
+    if done {
+        master.teardown()?;
+        log::info!("All done; the framework is torn down");
+    }
+    Ok(done)
+}
+
+impl Work {
+    /// The tasks we believe are running, to reconcile.
+    fn running(&self) -> Vec<String> {
+        match self {
+            Work::Register => Vec::new(),
+            Work::Launch(noop) => noop.running(),
+            Work::Images(batch) => batch.running(),
+        }
+    }
+
+    /// Our running tasks died with the framework: forget them, so that
+    /// their work is launched again.
+    fn forget_running(&mut self) {
+        match self {
+            Work::Register => {}
+            Work::Launch(noop) => noop.forget_running(),
+            Work::Images(batch) => batch.forget_running(),
+        }
+    }
 }
 
 /// How a run ended: whether all work succeeded, and (with
@@ -257,20 +332,6 @@ fn finish(work: Work, server: Option<FileServer>, config: &Config) -> Outcome {
             results: None,
         },
     }
-}
-
-/// What we tell the master about ourselves.
-fn framework_info(config: &Config) -> FrameworkInfo {
-    let mut info = FrameworkInfo::new();
-    info.set_user(config.user.clone());
-    info.set_name(config.name.clone());
-    // MULTI_ROLE: offers say which role they are for, and our tasks must
-    // use resources under that role (see `tasks.rs`).
-    info.roles.push(config.role.clone());
-    let mut capability = framework_info::Capability::new();
-    capability.set_type(framework_info::capability::Type::MULTI_ROLE);
-    info.capabilities.push(capability);
-    info
 }
 
 fn log_offer(offer: &Offer) {

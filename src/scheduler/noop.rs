@@ -77,6 +77,17 @@ impl NoopTasks {
         }
     }
 
+    /// The tasks launched and not yet ended.
+    pub fn running(&self) -> Vec<String> {
+        self.running.iter().cloned().collect()
+    }
+
+    /// Forgets the running tasks (they died with the framework), so that
+    /// new ones take their place.
+    pub fn forget_running(&mut self) {
+        self.running.clear();
+    }
+
     /// How many tasks finished.
     pub fn finished(&self) -> usize {
         self.finished.len()
