@@ -214,7 +214,7 @@ fn react(
             event.message.executor_id.value(),
             event.message.data().len()
         ),
-        event::Type::FAILURE => log_failure(&event),
+        event::Type::FAILURE => log_failure(event),
         event::Type::ERROR => {
             return Err(SchedulerError::Removed(event.error.message().to_string()))
         }
