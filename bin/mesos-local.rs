@@ -34,6 +34,16 @@ struct Args {
     #[argh(option)]
     work_dir: Option<PathBuf>,
 
+    /// act as a master that is not the leader: redirect every scheduler call
+    /// to this HOST:PORT
+    #[argh(option)]
+    redirect_to: Option<String>,
+
+    /// require HTTP basic authentication from schedulers; the file holds
+    /// one `principal secret` pair per line
+    #[argh(option)]
+    credentials: Option<PathBuf>,
+
     /// seconds between heartbeats on idle event streams (default: 15)
     #[argh(option, default = "15.0")]
     heartbeat_interval: f64,
@@ -46,12 +56,24 @@ fn main() -> ExitCode {
         eprintln!("error: --heartbeat-interval must be a positive number of seconds");
         return ExitCode::from(2);
     }
+    let credentials = match &args.credentials {
+        None => Vec::new(),
+        Some(path) => match read_credentials(path) {
+            Ok(credentials) => credentials,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let config = ClusterConfig {
         master_bind: format!("{}:{}", args.ip, args.port),
         agent_bind: format!("{}:{}", args.ip, args.agent_port),
         resources: args.resources,
         heartbeat_interval: Duration::from_secs_f64(args.heartbeat_interval),
         work_dir: args.work_dir,
+        redirect_to: args.redirect_to,
+        credentials,
         ..ClusterConfig::default()
     };
     let _cluster = match Cluster::start(config) {
@@ -69,4 +91,37 @@ fn main() -> ExitCode {
     loop {
         std::thread::park();
     }
+}
+
+/// Reads `principal secret` pairs, one per line (blank lines and `#`
+/// comments skipped).
+fn read_credentials(path: &std::path::Path) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("cannot read --credentials {}: {err}", path.display()))?;
+    let mut credentials = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once(char::is_whitespace) {
+            Some((principal, secret)) => {
+                credentials.push((principal.to_string(), secret.trim().to_string()))
+            }
+            None => {
+                return Err(format!(
+                    "{}:{}: expected `principal secret`",
+                    path.display(),
+                    number + 1
+                ))
+            }
+        }
+    }
+    if credentials.is_empty() {
+        return Err(format!(
+            "--credentials {} holds no `principal secret` line",
+            path.display()
+        ));
+    }
+    Ok(credentials)
 }

@@ -195,7 +195,15 @@ fn subscribe(
         event.set_type(event::Type::HEARTBEAT);
         event
     };
-    let _ = http::stream_events(request, accept, None, events, heartbeat, heartbeat_event);
+    let _ = http::stream_events(
+        request,
+        accept,
+        None,
+        events,
+        heartbeat,
+        heartbeat_event,
+        || false,
+    );
     let mut state = shared.lock();
     if let Some(executor) = state.agent.executors.get_mut(&key) {
         if executor.generation == generation {
@@ -593,6 +601,20 @@ impl State {
             self.agent.task_executors.remove(&key);
         }
         self.send_front_update(&key);
+    }
+
+    /// Resends every pending update of a framework at once.
+    pub(super) fn resend_updates(&mut self, framework_id: &str) {
+        let keys: Vec<Key> = self
+            .agent
+            .updates
+            .keys()
+            .filter(|(fw, _)| fw == framework_id)
+            .cloned()
+            .collect();
+        for key in keys {
+            self.send_front_update(&key);
+        }
     }
 
     /// Resends updates that were not acknowledged in time, with backoff.

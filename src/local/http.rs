@@ -25,6 +25,10 @@ pub const MAX_CALL_BODY: usize = 4 * 1024 * 1024;
 pub struct HttpError {
     pub status: u16,
     pub message: String,
+    /// For `307`: where the client should send the request instead.
+    pub location: Option<String>,
+    /// For `401`: ask for basic authentication.
+    pub authenticate: bool,
 }
 
 impl HttpError {
@@ -32,6 +36,8 @@ impl HttpError {
         HttpError {
             status,
             message: message.into(),
+            location: None,
+            authenticate: false,
         }
     }
 
@@ -133,6 +139,15 @@ pub fn respond_error(request: Request, error: HttpError) {
     if error.status == 405 {
         response.add_header(Header::from_bytes("Allow", "POST").expect("a valid header"));
     }
+    if let Some(location) = &error.location {
+        if let Ok(header) = Header::from_bytes("Location", location.as_bytes()) {
+            response.add_header(header);
+        }
+    }
+    if error.authenticate {
+        let challenge = Header::from_bytes("WWW-Authenticate", r#"Basic realm="mesos""#);
+        response.add_header(challenge.expect("a valid header"));
+    }
     let _ = request.respond(response);
 }
 
@@ -156,7 +171,8 @@ fn text_plain() -> Header {
 /// Writes a never-ending `200 OK` response of RecordIO-framed events until
 /// `events` closes or the client goes away. Between events, `heartbeat`
 /// makes an event to send after `interval` of silence, which is how both
-/// sides notice a dead connection. Returns why the stream ended.
+/// sides notice a dead connection; `silenced` can hold the stream back.
+/// Returns why the stream ended.
 pub fn stream_events<E: MessageFull>(
     request: Request,
     content_type: ContentType,
@@ -164,6 +180,7 @@ pub fn stream_events<E: MessageFull>(
     events: Receiver<E>,
     interval: Duration,
     heartbeat: impl Fn() -> E,
+    silenced: impl Fn() -> bool,
 ) -> io::Result<()> {
     let mut writer = request.into_writer();
     let mut head = format!(
@@ -178,6 +195,11 @@ pub fn stream_events<E: MessageFull>(
     writer.write_all(head.as_bytes())?;
     writer.flush()?;
     loop {
+        // A silenced stream (a test knob) holds events and heartbeats back,
+        // as a hung master would, without closing the connection.
+        while silenced() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let event = match events.recv_timeout(interval) {
             Ok(event) => event,
             Err(RecvTimeoutError::Timeout) => heartbeat(),

@@ -32,6 +32,10 @@ pub(super) struct Master {
     pub(super) tasks: HashMap<(String, String), Task>,
     /// Resources neither offered nor in use.
     pub(super) free: Resources,
+    /// After a simulated restart: calls get `503` until then.
+    down_until: Option<Instant>,
+    /// While set, event streams are held back (a hung master).
+    silent_until: Option<Instant>,
 }
 
 pub(super) struct Framework {
@@ -84,6 +88,8 @@ impl Master {
             offers: HashMap::new(),
             tasks: HashMap::new(),
             free: total,
+            down_until: None,
+            silent_until: None,
         }
     }
 }
@@ -92,6 +98,9 @@ pub(super) use crate::proto::is_terminal;
 
 /// Entry point of `/api/v1/scheduler`.
 pub(super) fn handle_scheduler_call(mut request: Request, shared: &Arc<Shared>) {
+    if let Err(err) = check_availability(&request, shared) {
+        return http::respond_error(request, err);
+    }
     let (content_type, body) = match http::read_call_request(&mut request) {
         Ok(parts) => parts,
         Err(err) => return http::respond_error(request, err),
@@ -129,6 +138,95 @@ pub(super) fn handle_scheduler_call(mut request: Request, shared: &Arc<Shared>) 
         Ok(()) => http::respond_accepted(request),
         Err(err) => http::respond_error(request, err),
     }
+}
+
+/// What a master checks before it even reads a call: is it the leader (if
+/// not, `307` to the leader, whose address Mesos sends without a scheme), is
+/// the caller authenticated (`401`), has it finished recovering (`503`).
+fn check_availability(request: &Request, shared: &Shared) -> Result<(), HttpError> {
+    let state = shared.lock();
+    if let Some(leader) = &state.config.redirect_to {
+        let mut error = HttpError::new(
+            307,
+            format!("Not the leading master; the leader is {leader}"),
+        );
+        error.location = Some(format!("//{leader}/api/v1/scheduler"));
+        return Err(error);
+    }
+    if !state.config.credentials.is_empty() {
+        let given = http::header(request, "Authorization").unwrap_or_default();
+        let accepted = state.config.credentials.iter().any(|(principal, secret)| {
+            let mut expected = String::from("Basic ");
+            crate::json::base64_encode(format!("{principal}:{secret}").as_bytes(), &mut expected);
+            given == expected
+        });
+        if !accepted {
+            let mut error = HttpError::new(
+                401,
+                "Authentication required: send HTTP basic credentials of a known principal",
+            );
+            error.authenticate = true;
+            return Err(error);
+        }
+    }
+    if state
+        .master
+        .down_until
+        .is_some_and(|until| Instant::now() < until)
+    {
+        return Err(HttpError::new(
+            503,
+            "Master has not finished recovery (the embedded master is restarting)",
+        ));
+    }
+    Ok(())
+}
+
+/// The embedded cluster's test knobs, under `/local/` (not a Mesos API):
+/// `POST /local/restart-master?downtime_ms=N` closes every scheduler stream
+/// and answers `503` for N ms, as a failing-over master would;
+/// `POST /local/silence?ms=N` holds every stream back for N ms, as a hung
+/// master would.
+pub(super) fn handle_knob(request: Request, shared: &Arc<Shared>) {
+    if request.method() != &tiny_http::Method::Post {
+        return http::respond_error(request, HttpError::new(405, "Use POST"));
+    }
+    let url = request.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let millis = query
+        .split('&')
+        .find_map(|pair| {
+            pair.split_once('=')
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        .min(600_000);
+    let duration = Duration::from_millis(millis);
+    let mut state = shared.lock();
+    match path {
+        "/local/restart-master" => {
+            log::info!(
+                "Restarting the master: dropping every scheduler connection, down for {millis} ms"
+            );
+            state.master.down_until = Some(Instant::now() + duration);
+            for framework in state.master.frameworks.values_mut() {
+                framework.events = None;
+            }
+        }
+        "/local/silence" => {
+            log::info!("Holding every scheduler stream back for {millis} ms");
+            state.master.silent_until = Some(Instant::now() + duration);
+        }
+        _ => {
+            drop(state);
+            return http::respond_error(
+                request,
+                HttpError::new(404, "Unknown knob; see src/local/master.rs"),
+            );
+        }
+    }
+    drop(state);
+    http::respond_text(request, 200, "OK");
 }
 
 /// The checks Mesos makes on every call before looking at who sent it.
@@ -203,8 +301,15 @@ fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, accept: Conten
                 let (sender, events) = channel();
                 let _ = sender.send(error_event(&message));
                 drop(sender);
-                let _ =
-                    http::stream_events(request, accept, None, events, heartbeat, heartbeat_event);
+                let _ = http::stream_events(
+                    request,
+                    accept,
+                    None,
+                    events,
+                    heartbeat,
+                    heartbeat_event,
+                    || silenced(shared),
+                );
                 return;
             }
         }
@@ -216,6 +321,7 @@ fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, accept: Conten
         events,
         heartbeat,
         heartbeat_event,
+        || silenced(shared),
     );
     if let Err(err) = &result {
         log::info!("Event stream of framework {framework_id} broke: {err}");
@@ -223,6 +329,15 @@ fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, accept: Conten
     shared
         .lock()
         .framework_disconnected(&framework_id, &stream_id);
+}
+
+/// Whether the master's streams are held back (the `/local/silence` knob).
+fn silenced(shared: &Shared) -> bool {
+    shared
+        .lock()
+        .master
+        .silent_until
+        .is_some_and(|until| Instant::now() < until)
 }
 
 fn heartbeat_event() -> Event {
@@ -292,6 +407,9 @@ impl State {
         let _ = sender.send(subscribed);
         framework.events = Some(sender);
         log::info!("Framework {framework_id} subscribed (stream {stream_id}, {accept})");
+        // A framework that comes back gets its pending updates now, rather
+        // than at the next retry (a new one has none).
+        self.resend_updates(&framework_id);
         self.allocate();
         Ok((framework_id, stream_id))
     }

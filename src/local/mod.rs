@@ -60,6 +60,12 @@ pub struct ClusterConfig {
     /// Where sandboxes are made; `None` makes a temporary directory that is
     /// removed when the cluster stops.
     pub work_dir: Option<PathBuf>,
+    /// Act as a master that is not the leader: answer every scheduler call
+    /// with a redirect to this `host:port`.
+    pub redirect_to: Option<String>,
+    /// When not empty, scheduler calls must authenticate as one of these
+    /// (principal, secret) pairs with HTTP basic authentication.
+    pub credentials: Vec<(String, String)>,
 }
 
 impl Default for ClusterConfig {
@@ -74,6 +80,8 @@ impl Default for ClusterConfig {
             executor_registration_timeout: Duration::from_secs(60),
             executor_shutdown_grace_period: Duration::from_secs(5),
             work_dir: None,
+            redirect_to: None,
+            credentials: Vec::new(),
         }
     }
 }
@@ -317,6 +325,7 @@ fn route(request: tiny_http::Request, shared: &Arc<Shared>) {
         "/api/v1/scheduler" => master::handle_scheduler_call(request, shared),
         "/api/v1/executor" => agent::handle_executor_call(request, shared),
         "/health" => http::respond_text(request, 200, "OK"),
+        knob if knob.starts_with("/local/") => master::handle_knob(request, shared),
         _ => http::respond_error(
             request,
             http::HttpError::new(404, format!("No endpoint at {path}; this is an embedded Mesos cluster serving /api/v1/scheduler and /api/v1/executor")),
