@@ -233,11 +233,11 @@ impl Cluster {
         });
 
         let mut threads = Vec::new();
-        for (server, role) in [(&master_server, "master"), (&agent_server, "agent")] {
+        for (server, role) in [(&master_server, Role::Master), (&agent_server, Role::Agent)] {
             let server = Arc::clone(server);
             let shared = Arc::clone(&shared);
-            threads.push(spawn(&format!("local-{role}-http"), move || {
-                accept_requests(&server, &shared)
+            threads.push(spawn(&format!("local-{role:?}-http"), move || {
+                accept_requests(&server, &shared, role)
             }));
         }
         {
@@ -301,7 +301,14 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
 
 /// Takes requests off a listener and handles each on its own thread, since
 /// a subscription occupies its thread for as long as it lives.
-fn accept_requests(server: &tiny_http::Server, shared: &Arc<Shared>) {
+/// Which process a listener plays: each serves only its own API.
+#[derive(Clone, Copy, Debug)]
+enum Role {
+    Master,
+    Agent,
+}
+
+fn accept_requests(server: &tiny_http::Server, shared: &Arc<Shared>, role: Role) {
     while let Ok(request) = server.recv() {
         if shared.stopping.load(Ordering::SeqCst) {
             break;
@@ -309,28 +316,31 @@ fn accept_requests(server: &tiny_http::Server, shared: &Arc<Shared>) {
         let shared = Arc::clone(shared);
         let spawned = std::thread::Builder::new()
             .name("local-request".into())
-            .spawn(move || route(request, &shared));
+            .spawn(move || route(request, &shared, role));
         if let Err(err) = spawned {
             log::error!("could not start a request thread: {err}");
         }
     }
 }
 
-fn route(request: tiny_http::Request, shared: &Arc<Shared>) {
+fn route(request: tiny_http::Request, shared: &Arc<Shared>, role: Role) {
     if crate::oversized::announces_more_than(&request, http::MAX_CALL_BODY as u64) {
         return crate::oversized::refuse(request, http::MAX_CALL_BODY as u64);
     }
     let path = request.url().split('?').next().unwrap_or("").to_string();
-    match path.as_str() {
-        "/api/v1/scheduler" => master::handle_scheduler_call(request, shared),
-        "/api/v1/executor" => agent::handle_executor_call(request, shared),
-        "/health" => http::respond_text(request, 200, "OK"),
-        knob if knob.starts_with("/local/") => master::handle_knob(request, shared),
-        _ => http::respond_error(
-            request,
-            http::HttpError::new(404, format!("No endpoint at {path}; this is an embedded Mesos cluster serving /api/v1/scheduler and /api/v1/executor")),
-        ),
+    match (role, path.as_str()) {
+        (Role::Master, "/api/v1/scheduler") => master::handle_scheduler_call(request, shared),
+        (Role::Master, knob) if knob.starts_with("/local/") => master::handle_knob(request, shared),
+        (Role::Agent, "/api/v1/executor") => agent::handle_executor_call(request, shared),
+        (_, "/health") => http::respond_text(request, 200, "OK"),
+        (Role::Master, _) => not_found(request, &path, "the scheduler API, /api/v1/scheduler"),
+        (Role::Agent, _) => not_found(request, &path, "the executor API, /api/v1/executor"),
     }
+}
+
+fn not_found(request: tiny_http::Request, path: &str, serves: &str) {
+    let message = format!("No endpoint at {path}; this embedded Mesos listener serves {serves}");
+    http::respond_error(request, http::HttpError::new(404, message));
 }
 
 /// The cluster's clock: offers free resources, expires filters, resends
