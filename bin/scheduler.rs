@@ -102,6 +102,11 @@ struct Args {
     #[argh(option, default = "0.0")]
     failover_timeout: f64,
 
+    /// ask agents to checkpoint our tasks, so that our executors survive an
+    /// agent restart
+    #[argh(switch)]
+    checkpoint: bool,
+
     /// a file that keeps the framework id, so that a restarted scheduler
     /// comes back as the same framework (use with --failover-timeout)
     #[argh(option)]
@@ -228,6 +233,7 @@ fn main() -> ExitCode {
         max_attempts: args.max_attempts,
         keep_serving: args.keep_serving,
         failover_timeout: args.failover_timeout,
+        checkpoint: args.checkpoint,
         framework_id_file: args.framework_id_file,
         principal: args.principal,
         secret,

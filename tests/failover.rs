@@ -343,3 +343,59 @@ fn wrong_credentials_are_a_clear_error_and_right_ones_work() {
     right.wait_for("Registered with framework ID");
     right.wait_for("Received offer");
 }
+
+#[test]
+fn after_an_agent_restart_a_checkpointing_executor_resubscribes_and_delivers_its_update() {
+    let dir = TempDir::new("agent-restart");
+    let (mut cluster, port) = cluster(&dir.0, &[]);
+    let mut scheduler = scheduler(
+        &dir.0,
+        port,
+        &[
+            "--step",
+            "launch",
+            "--tasks",
+            "2",
+            "--task-millis",
+            "1000",
+            "--checkpoint",
+            "--failover-timeout",
+            "30",
+        ],
+    );
+    scheduler.wait_for("task 1 is in state TASK_RUNNING");
+    // Task 1 finishes while the agent is down: its TASK_FINISHED cannot be
+    // delivered and stays with the executor, unacknowledged.
+    knob(port, "/local/restart-agent?downtime_ms=1500");
+    let (status, log) = scheduler.finish();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("task 1 is in state TASK_FINISHED"), "{log}");
+    assert!(log.contains("2 tasks finished"), "{log}");
+    assert!(!log.contains("TASK_FAILED"), "no task was lost: {log}");
+    let line = cluster.wait_for("re-subscribed with");
+    assert!(
+        !line.contains("with 0 unacknowledged updates"),
+        "the executor resent its update: {line}"
+    );
+}
+
+#[test]
+fn after_an_agent_restart_a_framework_without_checkpointing_loses_its_tasks_and_goes_on() {
+    let dir = TempDir::new("agent-restart-plain");
+    let (_cluster, port) = cluster(&dir.0, &[]);
+    let mut scheduler = scheduler(
+        &dir.0,
+        port,
+        &["--step", "launch", "--tasks", "2", "--task-millis", "1000"],
+    );
+    scheduler.wait_for("task 1 is in state TASK_RUNNING");
+    knob(port, "/local/restart-agent?downtime_ms=300");
+    let failed = scheduler.wait_for("task 1 is in state TASK_FAILED");
+    assert!(failed.contains("Executor"), "{failed}");
+    let (status, log) = scheduler.finish();
+    assert!(
+        status.success(),
+        "the scheduler launches new tasks instead: {log}"
+    );
+    assert!(log.contains("2 tasks finished"), "{log}");
+}

@@ -51,6 +51,8 @@ pub(super) struct Agent {
     task_executors: HashMap<Key, String>,
     /// Per task, the updates not yet acknowledged; the front one is sent.
     updates: HashMap<Key, VecDeque<PendingUpdate>>,
+    /// After a simulated restart: executor calls get `503` until then.
+    down_until: Option<Instant>,
     /// Executors to start once the lock is released.
     pending_launches: Vec<Launch>,
     threads: Vec<JoinHandle<()>>,
@@ -104,6 +106,7 @@ impl Agent {
             executors: HashMap::new(),
             task_executors: HashMap::new(),
             updates: HashMap::new(),
+            down_until: None,
             pending_launches: Vec::new(),
             threads: Vec::new(),
             next_uuid: 0,
@@ -132,6 +135,19 @@ impl Agent {
 
 /// Entry point of `/api/v1/executor`.
 pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>) {
+    let down = shared
+        .lock()
+        .agent
+        .down_until
+        .is_some_and(|until| Instant::now() < until);
+    if down {
+        // What a restarting agent answers while it recovers its state.
+        let err = HttpError::new(
+            503,
+            "Agent has not finished recovery (the embedded agent is restarting)",
+        );
+        return http::respond_error(request, err);
+    }
     let (content_type, body) = match http::read_call_request(&mut request) {
         Ok(parts) => parts,
         Err(err) => return http::respond_error(request, err),
@@ -250,6 +266,16 @@ impl State {
         let generation = executor.generation;
         // A re-subscribing executor resends what it never saw acknowledged;
         // updates we already hold are not forwarded twice.
+        if !subscribe.unacknowledged_updates.is_empty()
+            || !subscribe.unacknowledged_tasks.is_empty()
+        {
+            log::info!(
+                "Executor {} re-subscribed with {} unacknowledged updates and {} unacknowledged tasks",
+                key.1,
+                subscribe.unacknowledged_updates.len(),
+                subscribe.unacknowledged_tasks.len()
+            );
+        }
         for update in &subscribe.unacknowledged_updates {
             if let Some(status) = update.status.as_ref() {
                 let _ = self.executor_update(key, status.clone());
@@ -725,6 +751,28 @@ impl State {
         self.agent
             .task_executors
             .retain(|(fw, _), _| fw != framework_id);
+    }
+
+    /// Simulates an agent restart: every executor loses its connection, the
+    /// agent answers `503` for `downtime`, and it forgets the executor
+    /// updates it had not yet passed on (a crashed agent would). Executors
+    /// of checkpointing frameworks subscribe again and resend them; the
+    /// others exit, and their tasks fail.
+    pub(super) fn restart_agent(&mut self, downtime: Duration) {
+        log::info!(
+            "Restarting the agent: dropping every executor connection, down for {} ms",
+            downtime.as_millis()
+        );
+        self.agent.down_until = Some(Instant::now() + downtime);
+        for executor in self.agent.executors.values_mut() {
+            executor.events = None;
+        }
+        for queue in self.agent.updates.values_mut() {
+            // The front update was already passed on; the rest were not.
+            let mut kept: VecDeque<PendingUpdate> = queue.drain(..1).collect();
+            kept.extend(queue.drain(..).filter(|update| !update.from_executor));
+            *queue = kept;
+        }
     }
 
     /// Stops everything, for the cluster's shutdown.

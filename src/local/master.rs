@@ -186,7 +186,8 @@ fn check_availability(request: &Request, shared: &Shared) -> Result<(), HttpErro
 /// `POST /local/restart-master?downtime_ms=N` closes every scheduler stream
 /// and answers `503` for N ms, as a failing-over master would;
 /// `POST /local/silence?ms=N` holds every stream back for N ms, as a hung
-/// master would.
+/// master would; `POST /local/restart-agent?downtime_ms=N` restarts the
+/// agent (see `agent.rs`).
 pub(super) fn handle_knob(request: Request, shared: &Arc<Shared>) {
     if request.method() != &tiny_http::Method::Post {
         return http::respond_error(request, HttpError::new(405, "Use POST"));
@@ -213,6 +214,7 @@ pub(super) fn handle_knob(request: Request, shared: &Arc<Shared>) {
                 framework.events = None;
             }
         }
+        "/local/restart-agent" => state.restart_agent(duration),
         "/local/silence" => {
             log::info!("Holding every scheduler stream back for {millis} ms");
             state.master.silent_until = Some(Instant::now() + duration);

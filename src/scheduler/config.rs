@@ -61,6 +61,9 @@ pub struct Config {
     pub keep_serving: bool,
     /// How long the master keeps our tasks after we disconnect (seconds).
     pub failover_timeout: f64,
+    /// Whether agents checkpoint our tasks and updates, so that executors
+    /// survive an agent restart.
+    pub checkpoint: bool,
     /// Where the framework id is kept between runs of the scheduler.
     pub framework_id_file: Option<PathBuf>,
     /// Who we authenticate as (HTTP basic authentication).

@@ -99,6 +99,7 @@ fn framework_info(config: &Config, id: Option<FrameworkID>) -> FrameworkInfo {
     info.set_user(config.user.clone());
     info.set_name(config.name.clone());
     info.set_failover_timeout(config.failover_timeout);
+    info.set_checkpoint(config.checkpoint);
     if let Some(principal) = &config.principal {
         info.set_principal(principal.clone());
     }
