@@ -17,7 +17,7 @@
 //! ended *and* the agent has confirmed every last word about it.
 
 use crate::proto::executor::call::Update;
-use crate::proto::mesos::{TaskID, TaskInfo, TaskState};
+use crate::proto::mesos::{TaskID, TaskInfo};
 use std::collections::BTreeSet;
 
 /// Unacknowledged tasks and updates, in the order they happened.
@@ -87,25 +87,12 @@ impl Updates {
     }
 }
 
-/// Whether a task in this state is over for good.
-pub fn is_terminal(state: TaskState) -> bool {
-    use TaskState::*;
-    matches!(
-        state,
-        TASK_FINISHED
-            | TASK_FAILED
-            | TASK_KILLED
-            | TASK_ERROR
-            | TASK_LOST
-            | TASK_DROPPED
-            | TASK_GONE
-            | TASK_GONE_BY_OPERATOR
-    )
-}
+pub use crate::proto::is_terminal;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::mesos::TaskState;
 
     fn task(id: &str) -> TaskInfo {
         let mut task = TaskInfo::new();

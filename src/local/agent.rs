@@ -13,7 +13,7 @@
 //! delivery, in miniature.
 
 use super::http::{self, HttpError};
-use super::master::{is_terminal, now_seconds};
+use super::master::{is_terminal, now_seconds, task_status};
 use super::resources::Resources;
 use super::{Shared, State};
 use crate::proto::executor::{call, event, Call, Event};
@@ -537,20 +537,12 @@ impl State {
         self.agent.next_uuid += 1;
         let mut uuid = self.agent.next_uuid.to_be_bytes().to_vec();
         uuid.extend_from_slice(&now_seconds().to_bits().to_be_bytes());
-        let mut status = TaskStatus::new();
-        status
-            .task_id
-            .mut_or_insert_default()
-            .set_value(task_id.to_string());
-        status.set_state(state);
-        status.set_source(task_status::Source::SOURCE_AGENT);
-        status.set_reason(reason);
-        status.set_message(message.to_string());
+        let source = task_status::Source::SOURCE_AGENT;
+        let mut status = task_status(task_id, state, source, reason, message, &self.agent.id);
         status
             .executor_id
             .mut_or_insert_default()
             .set_value(executor_id.to_string());
-        status.set_timestamp(now_seconds());
         status.set_uuid(uuid);
         status
     }

@@ -789,20 +789,8 @@ impl State {
         reason: task_status::Reason,
         message: &str,
     ) {
-        let mut status = TaskStatus::new();
-        status
-            .task_id
-            .mut_or_insert_default()
-            .set_value(task_id.to_string());
-        status.set_state(state);
-        status.set_source(task_status::Source::SOURCE_MASTER);
-        status.set_reason(reason);
-        status.set_message(message.to_string());
-        status
-            .agent_id
-            .mut_or_insert_default()
-            .set_value(self.agent.id.clone());
-        status.set_timestamp(now_seconds());
+        let source = task_status::Source::SOURCE_MASTER;
+        let status = task_status(task_id, state, source, reason, message, &self.agent.id);
         self.forward_status(framework_id, status);
     }
 
@@ -843,21 +831,7 @@ impl State {
                 Some(task) => (task.state, "Reconciliation: latest task state"),
                 None => (TaskState::TASK_LOST, "Reconciliation: task is unknown"),
             };
-            let mut status = TaskStatus::new();
-            status.task_id.mut_or_insert_default().set_value(task_id);
-            status.set_state(state);
-            status.set_source(task_status::Source::SOURCE_MASTER);
-            status.set_reason(reason);
-            status.set_message(message.into());
-            status
-                .agent_id
-                .mut_or_insert_default()
-                .set_value(self.agent.id.clone());
-            status.set_timestamp(now_seconds());
-            let mut event = Event::new();
-            event.set_type(event::Type::UPDATE);
-            event.update.mut_or_insert_default().status = Some(status).into();
-            self.send_to_framework(framework_id, event);
+            self.master_update(framework_id, &task_id, state, reason, message);
         }
     }
 
@@ -962,6 +936,32 @@ fn same_executor(
     a.framework_id.clear();
     b.framework_id.clear();
     a == b
+}
+
+/// A status update about a task, as the master or the agent makes it.
+pub(super) fn task_status(
+    task_id: &str,
+    state: TaskState,
+    source: task_status::Source,
+    reason: task_status::Reason,
+    message: &str,
+    agent_id: &str,
+) -> TaskStatus {
+    let mut status = TaskStatus::new();
+    status
+        .task_id
+        .mut_or_insert_default()
+        .set_value(task_id.to_string());
+    status.set_state(state);
+    status.set_source(source);
+    status.set_reason(reason);
+    status.set_message(message.to_string());
+    status
+        .agent_id
+        .mut_or_insert_default()
+        .set_value(agent_id.to_string());
+    status.set_timestamp(now_seconds());
+    status
 }
 
 pub(super) fn now_seconds() -> f64 {
