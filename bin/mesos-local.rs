@@ -44,6 +44,14 @@ struct Args {
     #[argh(option)]
     credentials: Option<PathBuf>,
 
+    /// serve the master over TLS with this PEM certificate (chain)
+    #[argh(option)]
+    tls_cert: Option<PathBuf>,
+
+    /// the PEM private key for --tls-cert
+    #[argh(option)]
+    tls_key: Option<PathBuf>,
+
     /// seconds between heartbeats on idle event streams (default: 15)
     #[argh(option, default = "15.0")]
     heartbeat_interval: f64,
@@ -66,6 +74,21 @@ fn main() -> ExitCode {
             }
         },
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match (std::fs::read(cert), std::fs::read(key)) {
+            (Ok(cert), Ok(key)) => Some((cert, key)),
+            (Err(err), _) | (_, Err(err)) => {
+                eprintln!("error: cannot read --tls-cert/--tls-key: {err}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("error: --tls-cert and --tls-key go together");
+            return ExitCode::from(2);
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let config = ClusterConfig {
         master_bind: format!("{}:{}", args.ip, args.port),
         agent_bind: format!("{}:{}", args.ip, args.agent_port),
@@ -74,6 +97,7 @@ fn main() -> ExitCode {
         work_dir: args.work_dir,
         redirect_to: args.redirect_to,
         credentials,
+        tls,
         ..ClusterConfig::default()
     };
     let _cluster = match Cluster::start(config) {
@@ -83,11 +107,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    log::info!(
-        "Ready. Point a scheduler at it with --master {}:{}",
-        args.ip,
-        args.port
-    );
+    let master = match scheme {
+        "https" => format!("https://{}:{}", args.ip, args.port),
+        _ => format!("{}:{}", args.ip, args.port),
+    };
+    log::info!("Ready. Point a scheduler at it with --master {master}");
     loop {
         std::thread::park();
     }

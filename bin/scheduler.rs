@@ -112,6 +112,11 @@ struct Args {
     #[argh(option)]
     framework_id_file: Option<PathBuf>,
 
+    /// a PEM file of certificate authorities to trust for an https://
+    /// master (default: the system's)
+    #[argh(option)]
+    ca_file: Option<PathBuf>,
+
     /// the principal to authenticate as (HTTP basic authentication)
     #[argh(option)]
     principal: Option<String>,
@@ -235,6 +240,7 @@ fn main() -> ExitCode {
         failover_timeout: args.failover_timeout,
         checkpoint: args.checkpoint,
         framework_id_file: args.framework_id_file,
+        ca_file: args.ca_file,
         principal: args.principal,
         secret,
     };

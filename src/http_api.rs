@@ -36,6 +36,7 @@ use std::fmt;
 use std::io::Read;
 use std::sync::{mpsc, RwLock};
 use std::time::Duration;
+use ureq::tls::{RootCerts, TlsConfig};
 
 /// The header that ties a scheduler's calls to its subscription.
 pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
@@ -155,24 +156,10 @@ pub struct Endpoint {
 const MAX_REDIRECTS: usize = 3;
 
 impl Endpoint {
-    /// An endpoint at `url` that sends and receives `content_type`.
+    /// An endpoint at `url` that sends and receives `content_type`. An
+    /// `https://` URL is verified against the system's root certificates.
     pub fn new(url: &str, content_type: ContentType) -> Endpoint {
-        // Redirects are not followed by the HTTP library: a Mesos redirect
-        // means "send the same POST to the leader", body and all, which we
-        // do ourselves. Statuses are not errors either: we read Mesos's
-        // message from the body.
-        let base = || {
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .timeout_connect(Some(CONNECT_TIMEOUT))
-                .user_agent(concat!("mesos-tutorial/", env!("CARGO_PKG_VERSION")))
-        };
-        let calls = base().timeout_global(Some(CALL_TIMEOUT)).build().into();
-        let streams = base()
-            .timeout_recv_response(Some(CONNECT_TIMEOUT))
-            .build()
-            .into();
+        let (calls, streams) = http_agents(RootCerts::PlatformVerifier);
         Endpoint {
             url: RwLock::new(url.to_string()),
             content_type,
@@ -180,6 +167,31 @@ impl Endpoint {
             calls,
             streams,
         }
+    }
+
+    /// Trusts the certificate authorities in a PEM file (for a cluster with a
+    /// private CA) instead of the system's.
+    pub fn with_ca_file(mut self, path: &std::path::Path) -> Result<Endpoint, String> {
+        let pem = std::fs::read(path)
+            .map_err(|err| format!("cannot read --ca-file {}: {err}", path.display()))?;
+        let mut certificates = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(certificate)) => certificates.push(certificate),
+                Ok(_) => {}
+                Err(err) => {
+                    return Err(format!(
+                        "--ca-file {} is not valid PEM: {err}",
+                        path.display()
+                    ))
+                }
+            }
+        }
+        if certificates.is_empty() {
+            return Err(format!("--ca-file {} holds no certificate", path.display()));
+        }
+        (self.calls, self.streams) = http_agents(RootCerts::new_with_certs(&certificates));
+        Ok(self)
     }
 
     /// Sends HTTP basic authentication with every request, as a Mesos
@@ -304,6 +316,29 @@ impl Endpoint {
             message: message.trim().to_string(),
         }
     }
+}
+
+/// The HTTP clients of an endpoint: one for calls, with a time limit, and
+/// one for subscriptions, whose bodies are meant to never end.
+fn http_agents(roots: RootCerts) -> (ureq::Agent, ureq::Agent) {
+    // Redirects are not followed by the HTTP library: a Mesos redirect means
+    // "send the same POST to the leader", body and all, which we do
+    // ourselves. Statuses are not errors either: we read Mesos's message
+    // from the body.
+    let base = || {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .tls_config(TlsConfig::builder().root_certs(roots.clone()).build())
+            .user_agent(concat!("mesos-tutorial/", env!("CARGO_PKG_VERSION")))
+    };
+    let calls = base().timeout_global(Some(CALL_TIMEOUT)).build().into();
+    let streams = base()
+        .timeout_recv_response(Some(CONNECT_TIMEOUT))
+        .build()
+        .into();
+    (calls, streams)
 }
 
 /// Mesos sends `Location: //host:port/api/v1/scheduler` (no scheme); keep

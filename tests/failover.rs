@@ -9,7 +9,9 @@
 //!   is;
 //! - a master that stops sending heartbeats is noticed and left;
 //! - a master that requires authentication refuses a wrong secret with an
-//!   error that names the flag to fix.
+//!   error that names the flag to fix;
+//! - an agent restart: executors of checkpointing frameworks come back;
+//! - a master behind TLS is trusted only through the CA the user names.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -397,5 +399,106 @@ fn after_an_agent_restart_a_framework_without_checkpointing_loses_its_tasks_and_
         status.success(),
         "the scheduler launches new tasks instead: {log}"
     );
+    assert!(log.contains("2 tasks finished"), "{log}");
+}
+
+/// A private certificate authority (`ca.pem`) and a server certificate for
+/// 127.0.0.1 signed by it (`cert.pem`, `key.pem`), made now with the
+/// `openssl` command-line tool.
+fn make_certificates(dir: &Path) {
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=Workshop test CA",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "cert.pem",
+        ],
+    ];
+    for args in steps {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("the openssl command-line tool is needed to make test certificates");
+        assert!(status.success(), "openssl {args:?} failed");
+    }
+}
+
+#[test]
+fn a_master_behind_tls_is_trusted_through_the_ca_file() {
+    let dir = TempDir::new("tls");
+    make_certificates(&dir.0);
+    let (_cluster, port) = cluster(&dir.0, &["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
+    let master = format!("https://127.0.0.1:{port}");
+    let scheduler = env!("CARGO_BIN_EXE_scheduler");
+
+    // Not signed by an authority the system trusts: refused, and said so.
+    let mut untrusted = Process::start(
+        scheduler,
+        &["--master", &master, "--step", "register"],
+        &dir.0,
+    );
+    let (status, log) = untrusted.finish();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.to_lowercase().contains("certificate"), "{log}");
+
+    let args = [
+        "--master",
+        &master,
+        "--ca-file",
+        "ca.pem",
+        "--step",
+        "launch",
+        "--tasks",
+        "2",
+    ];
+    let mut trusted = Process::start(scheduler, &args, &dir.0);
+    let (status, log) = trusted.finish();
+    assert!(status.success(), "{log}");
     assert!(log.contains("2 tasks finished"), "{log}");
 }

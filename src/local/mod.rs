@@ -66,6 +66,9 @@ pub struct ClusterConfig {
     /// When not empty, scheduler calls must authenticate as one of these
     /// (principal, secret) pairs with HTTP basic authentication.
     pub credentials: Vec<(String, String)>,
+    /// Serve the scheduler API over TLS with this PEM certificate chain and
+    /// private key (the agent's executor API stays plain HTTP on loopback).
+    pub tls: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Default for ClusterConfig {
@@ -82,6 +85,7 @@ impl Default for ClusterConfig {
             work_dir: None,
             redirect_to: None,
             credentials: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -180,7 +184,12 @@ impl Cluster {
                     reason: err.to_string(),
                 })
         };
-        let master_server = bind(&config.master_bind)?;
+        let master_server = match &config.tls {
+            None => bind(&config.master_bind)?,
+            Some((certificate, private_key)) => {
+                bind_tls(&config.master_bind, certificate, private_key)?
+            }
+        };
         let agent_server = bind(&config.agent_bind)?;
         let address_of = |server: &tiny_http::Server| {
             server
@@ -244,7 +253,12 @@ impl Cluster {
             let shared = Arc::clone(&shared);
             threads.push(spawn("local-ticker", move || tick(&shared)));
         }
-        log::info!("Embedded Mesos master listening on {master_address}");
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        log::info!("Embedded Mesos master listening on {scheme}://{master_address}");
         log::info!(
             "Embedded Mesos agent listening on {agent_address} with {}",
             shared.lock().agent.total
@@ -290,6 +304,34 @@ impl Drop for Cluster {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// Listens with TLS. tiny_http panics on a key file without a usable key,
+/// so the PEM is checked first.
+fn bind_tls(
+    address: &str,
+    certificate: &[u8],
+    private_key: &[u8],
+) -> Result<Arc<tiny_http::Server>, ClusterError> {
+    let key = String::from_utf8_lossy(private_key);
+    if !key.contains("-----BEGIN PRIVATE KEY-----")
+        && !key.contains("-----BEGIN RSA PRIVATE KEY-----")
+    {
+        return Err(ClusterError::Bind {
+            address: address.to_string(),
+            reason: "the TLS key must be an unencrypted PKCS#8 or RSA private key in PEM".into(),
+        });
+    }
+    let config = tiny_http::SslConfig {
+        certificate: certificate.to_vec(),
+        private_key: private_key.to_vec(),
+    };
+    tiny_http::Server::https(address, config)
+        .map(Arc::new)
+        .map_err(|err| ClusterError::Bind {
+            address: address.to_string(),
+            reason: err.to_string(),
+        })
 }
 
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {

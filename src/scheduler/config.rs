@@ -66,6 +66,9 @@ pub struct Config {
     pub checkpoint: bool,
     /// Where the framework id is kept between runs of the scheduler.
     pub framework_id_file: Option<PathBuf>,
+    /// Certificate authorities to trust for an `https://` master, instead
+    /// of the system's.
+    pub ca_file: Option<PathBuf>,
     /// Who we authenticate as (HTTP basic authentication).
     pub principal: Option<String>,
     /// The principal's secret.
@@ -87,6 +90,8 @@ pub enum SchedulerError {
     Executor(String),
     /// The images to process could not be prepared.
     Images(String),
+    /// The TLS settings (`--ca-file`) are unusable.
+    Tls(String),
 }
 
 impl fmt::Display for SchedulerError {
@@ -100,6 +105,7 @@ impl fmt::Display for SchedulerError {
             SchedulerError::Server(err) => write!(f, "file server: {err}"),
             SchedulerError::Executor(message) => write!(f, "{message}"),
             SchedulerError::Images(message) => write!(f, "{message}"),
+            SchedulerError::Tls(message) => write!(f, "{message}"),
         }
     }
 }

@@ -68,6 +68,11 @@ pub fn subscribe(
     let deadline = Instant::now() + budget;
     loop {
         let mut endpoint = Endpoint::new(&scheduler_url(&config.master), config.content_type);
+        if let Some(ca_file) = &config.ca_file {
+            endpoint = endpoint
+                .with_ca_file(ca_file)
+                .map_err(SchedulerError::Tls)?;
+        }
         if let (Some(principal), Some(secret)) = (&config.principal, &config.secret) {
             endpoint = endpoint.with_basic_auth(principal, secret);
         }
