@@ -1,0 +1,894 @@
+//! Hardening, part 2: the two servers against clients that misbehave.
+//!
+//! The file server listens on an address every agent can reach, and the
+//! embedded master and agent listen on loopback for any local program. Real
+//! clients are well behaved; these tests are not. They speak raw TCP to the
+//! real servers, so that they can send what no HTTP library would: paths that
+//! try to climb out of the served names, bodies that announce a petabyte,
+//! requests cut in half, bytes that are not HTTP at all, and clients that stop
+//! in the middle. After each attack the server must still answer a normal
+//! request, which shows it neither crashed nor got stuck.
+
+use mesos_tutorial::local::{Cluster, ClusterConfig};
+use mesos_tutorial::server::{FileServer, MAX_UPLOAD_BYTES};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long any one exchange may take before the test calls it a hang. Far
+/// above what a request needs: a guard, not a timing assertion.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A directory under the system's temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> TempDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "hardening-{label}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The names in the directory, sorted.
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("list the directory")
+            .map(|entry| {
+                entry
+                    .expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An HTTP response as read off the socket.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Opens a connection whose reads and writes give up after [`DEADLINE`].
+fn connect(address: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&address, DEADLINE).expect("connect to the server");
+    stream
+        .set_read_timeout(Some(DEADLINE))
+        .expect("read timeout");
+    stream
+        .set_write_timeout(Some(DEADLINE))
+        .expect("write timeout");
+    stream
+}
+
+/// Sends raw bytes and reads one response (skipping interim `1xx` ones).
+/// `None` if the server closed the connection without a complete answer.
+fn exchange(address: SocketAddr, request: &[u8]) -> Option<Answer> {
+    let mut stream = connect(address);
+    // A server may answer and close before reading everything we send.
+    let _ = stream.write_all(request);
+    read_answer(&mut stream)
+}
+
+/// Reads one final response: status line and headers, then a body framed by
+/// `Content-Length`, by chunks, or by the end of the connection.
+fn read_answer(stream: &mut TcpStream) -> Option<Answer> {
+    let mut received = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(end) = find(&received, b"\r\n\r\n") {
+                break end + 4;
+            }
+            let mut buffer = [0u8; 4096];
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&received[..head_end]).into_owned();
+        let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+        received.drain(..head_end);
+        if (100..200).contains(&status) {
+            continue;
+        }
+        let mut answer = Answer {
+            status,
+            head,
+            body: Vec::new(),
+        };
+        let length = answer
+            .header("Content-Length")
+            .and_then(|v| v.parse::<usize>().ok());
+        let chunked = answer
+            .header("Transfer-Encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let complete = |received: &[u8]| match (length, chunked) {
+            (Some(length), _) => received.len() >= length,
+            (None, true) => find(received, b"0\r\n\r\n").is_some(),
+            (None, false) => false,
+        };
+        while !complete(&received) {
+            let mut buffer = [0u8; 65536];
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+        if let Some(length) = length {
+            received.truncate(length);
+        }
+        answer.body = received;
+        return Some(answer);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// A complete request with `Connection: close`, so the exchange ends.
+fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut text =
+        format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("Content-Length"))
+    {
+        text.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    text.push_str("\r\n");
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+fn get(address: SocketAddr, target: &str) -> Answer {
+    exchange(address, &request("GET", target, &[], b""))
+        .unwrap_or_else(|| panic!("no answer to GET {target}"))
+}
+
+// ---------------------------------------------------------------------------
+// The file server
+// ---------------------------------------------------------------------------
+
+const SERVED: &[u8] = b"the one registered file\n";
+const SECRET: &[u8] = b"a file nobody registered\n";
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// A file server that serves one file, `known.txt`, from a folder that also
+/// holds a file it does not serve, `secret.txt`, next to another folder
+/// outside it with `outside.txt`; uploads go to a third folder.
+struct Site {
+    server: FileServer,
+    address: SocketAddr,
+    served: TempDir,
+    outside: TempDir,
+    uploads: TempDir,
+}
+
+impl Site {
+    fn start() -> Site {
+        let served = TempDir::new("served");
+        let outside = TempDir::new("outside");
+        let uploads = TempDir::new("uploads");
+        std::fs::write(served.path().join("known.txt"), SERVED).expect("write known.txt");
+        std::fs::write(served.path().join("secret.txt"), SECRET).expect("write secret.txt");
+        std::fs::write(outside.path().join("outside.txt"), SECRET).expect("write outside.txt");
+        let server = FileServer::start("127.0.0.1:0", "127.0.0.1").expect("start the file server");
+        server
+            .serve_file("known.txt", &served.path().join("known.txt"))
+            .expect("register known.txt");
+        server
+            .accept_uploads(uploads.path(), TOKEN)
+            .expect("accept uploads");
+        let address = server
+            .base_url()
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the base URL names host:port");
+        Site {
+            server,
+            address,
+            served,
+            outside,
+            uploads,
+        }
+    }
+
+    /// The server still answers a plain request with the registered file.
+    fn assert_still_serving(&self) {
+        let answer = get(self.address, "/files/known.txt");
+        assert_eq!(
+            (answer.status, &answer.body[..]),
+            (200, SERVED),
+            "{answer:?}"
+        );
+    }
+
+    fn upload(&self, name: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        exchange(
+            self.address,
+            &request("POST", &format!("/upload/{name}"), headers, body),
+        )
+        .unwrap_or_else(|| panic!("no answer to the upload of {name}"))
+    }
+}
+
+#[test]
+fn path_tricks_never_reach_unregistered_files() {
+    let site = Site::start();
+    let outside = site.outside.path().join("outside.txt");
+    let served = site.served.path().join("secret.txt");
+    let long = format!("/files/{}", "a/../".repeat(20_000));
+    let tricks = [
+        "/files/secret.txt".to_string(),
+        "/files/../secret.txt".into(),
+        "/files/./secret.txt".into(),
+        "/files/known.txt/../secret.txt".into(),
+        "/files/%2e%2e/secret.txt".into(),
+        "/files/%2e%2e%2fsecret.txt".into(),
+        "/files/..%2f..%2f..%2fetc%2fpasswd".into(),
+        "/files/%252e%252e%252fsecret.txt".into(),
+        "/files/..\\secret.txt".into(),
+        "/files/..%5csecret.txt".into(),
+        "/files/secret.txt%00".into(),
+        "/files/known.txt%00.png".into(),
+        "/files/known.txt%00/../secret.txt".into(),
+        format!("/files/{}", outside.display()),
+        format!("/files/{}", served.display()),
+        format!(
+            "/files/%2f{}",
+            outside.display().to_string().trim_start_matches('/')
+        ),
+        format!("/files//{}", outside.display()),
+        "/files/%ff%fe".into(),
+        "/files/%".into(),
+        "/output/../secret.txt".into(),
+        "/output/%2e%2e%2fsecret.txt".into(),
+        format!("/output/{}", outside.display()),
+        "/../secret.txt".into(),
+        "/secret.txt".into(),
+        "/etc/passwd".into(),
+        "//etc/passwd".into(),
+        "http://127.0.0.1/files/secret.txt".into(),
+        "*".into(),
+        long,
+        format!("/files/{}", "%2e".repeat(30_000)),
+    ];
+    for target in &tricks {
+        for method in ["GET", "HEAD"] {
+            let shown = &target[..target.len().min(80)];
+            let answer = exchange(site.address, &request(method, target, &[], b""))
+                .unwrap_or_else(|| panic!("no answer to {method} {shown}"));
+            assert!(
+                matches!(answer.status, 400 | 404 | 414 | 431),
+                "{method} {shown} got {}",
+                answer.status
+            );
+            assert!(
+                find(&answer.body, SECRET).is_none(),
+                "{method} {shown} leaked a file"
+            );
+        }
+    }
+    site.assert_still_serving();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_is_served_only_when_registered_by_name() {
+    let site = Site::start();
+    let link = site.served.path().join("link.txt");
+    std::os::unix::fs::symlink(site.outside.path().join("outside.txt"), &link)
+        .expect("make a symlink");
+    for target in ["/files/link.txt", "/output/link.txt"] {
+        let answer = get(site.address, target);
+        assert_eq!(answer.status, 404, "{target}: {answer:?}");
+    }
+    // Registering is the framework's explicit choice; then it is served.
+    site.server
+        .serve_file("link.txt", &link)
+        .expect("register the link");
+    let answer = get(site.address, "/files/link.txt");
+    assert_eq!((answer.status, &answer.body[..]), (200, SECRET));
+}
+
+#[test]
+fn a_file_placed_in_the_output_folder_is_not_served_unless_uploaded() {
+    let site = Site::start();
+    std::fs::write(site.uploads.path().join("planted.png"), SECRET).expect("plant a file");
+    assert_eq!(get(site.address, "/output/planted.png").status, 404);
+}
+
+#[test]
+fn refused_uploads_store_nothing() {
+    let site = Site::start();
+    let body = b"not really a png";
+    let wrong_token = "f".repeat(TOKEN.len());
+    let wrong_case = TOKEN.to_uppercase();
+    // Without the right token: refused whatever the name.
+    let tokens = [
+        None,
+        Some(""),
+        Some(&wrong_token[..]),
+        Some(&TOKEN[1..]),
+        Some(&wrong_case),
+    ];
+    for token in tokens {
+        let headers: Vec<(&str, &str)> = token.map(|t| ("x-upload-token", t)).into_iter().collect();
+        let answer = site.upload("a.png", &headers, body);
+        assert_eq!(answer.status, 403, "token {token:?}: {answer:?}");
+    }
+    // With the right token but a name that is not a plain file name.
+    let names = [
+        "..%2fescape.png",
+        "%2e%2e",
+        ".hidden",
+        "a%2fb.png",
+        "a%5cb.png",
+        "a%00b.png",
+        "%ff.png",
+        "",
+        "a%20b.png",
+        &"n".repeat(129),
+    ];
+    for name in names {
+        let answer = site.upload(name, &[("X-Upload-Token", TOKEN)], body);
+        assert_eq!(answer.status, 400, "name {name:?}: {answer:?}");
+    }
+
+    // A client that announces more than it sends, then stops sending.
+    let mut stream = connect(site.address);
+    let head = request(
+        "POST",
+        "/upload/short.png",
+        &[("X-Upload-Token", TOKEN), ("Content-Length", "100000")],
+        b"only a little",
+    );
+    stream.write_all(&head).expect("send a short upload");
+    stream.shutdown(Shutdown::Write).expect("stop sending");
+    let answer = read_answer(&mut stream).expect("an answer to a short upload");
+    assert_eq!(answer.status, 400, "{answer:?}");
+
+    assert_eq!(site.uploads.entries(), Vec::<String>::new());
+    assert!(site.server.uploaded().is_empty());
+    site.assert_still_serving();
+}
+
+#[test]
+fn oversized_uploads_get_413_and_store_nothing() {
+    let site = Site::start();
+    let limit = MAX_UPLOAD_BYTES.to_string();
+    let over = (MAX_UPLOAD_BYTES + 1).to_string();
+
+    // Over the limit by one byte: refused from the header alone. The client
+    // asks for `100 Continue` first, as curl does for large bodies, and so
+    // never has to send the body.
+    let answer = site.upload(
+        "big.png",
+        &[
+            ("X-Upload-Token", TOKEN),
+            ("Content-Length", &over),
+            ("Expect", "100-continue"),
+        ],
+        b"",
+    );
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert!(answer.text().contains(&limit), "{}", answer.text());
+
+    // Absurd lengths, which a server must not try to allocate or read.
+    for absurd in ["1000000000000000", "18446744073709551615"] {
+        let answer = site.upload(
+            "huge.png",
+            &[("X-Upload-Token", TOKEN), ("Content-Length", absurd)],
+            b"",
+        );
+        assert_eq!(answer.status, 413, "Content-Length {absurd}: {answer:?}");
+    }
+
+    // A chunked body announces nothing: the server counts as it reads.
+    let mut stream = connect(site.address);
+    stream
+        .write_all(
+            format!(
+                "POST /upload/chunked.png HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+                 X-Upload-Token: {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .expect("send the head");
+    let chunk = vec![b'x'; 1 << 20];
+    let chunks = MAX_UPLOAD_BYTES / chunk.len() as u64 + 2;
+    let sent_all = (0..chunks).all(|_| {
+        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+        framed.extend_from_slice(&chunk);
+        framed.extend_from_slice(b"\r\n");
+        stream.write_all(&framed).is_ok()
+    });
+    if sent_all {
+        let _ = stream.write_all(b"0\r\n\r\n");
+    }
+    let answer = read_answer(&mut stream).expect("an answer to the chunked upload");
+    assert_eq!(answer.status, 413, "{answer:?}");
+
+    assert_eq!(site.uploads.entries(), Vec::<String>::new());
+    assert!(site.server.uploaded().is_empty());
+    site.assert_still_serving();
+}
+
+#[test]
+fn wrong_methods_get_405_with_the_allowed_ones() {
+    let site = Site::start();
+    let cases = [
+        ("POST", "/files/known.txt", "GET, HEAD"),
+        ("PUT", "/files/known.txt", "GET, HEAD"),
+        ("DELETE", "/files/known.txt", "GET, HEAD"),
+        ("POST", "/", "GET, HEAD"),
+        ("DELETE", "/output/a.png", "GET, HEAD"),
+        ("GET", "/upload/a.png", "POST"),
+        ("PUT", "/upload/a.png", "POST"),
+        ("OPTIONS", "/upload/a.png", "POST"),
+        ("BREW", "/upload/a.png", "POST"),
+    ];
+    for (method, target, allow) in cases {
+        let answer = exchange(
+            site.address,
+            &request(method, target, &[("X-Upload-Token", TOKEN)], b"body"),
+        )
+        .unwrap_or_else(|| panic!("no answer to {method} {target}"));
+        assert_eq!(answer.status, 405, "{method} {target}");
+        assert_eq!(answer.header("Allow"), Some(allow), "{method} {target}");
+    }
+    assert_eq!(site.uploads.entries(), Vec::<String>::new());
+    site.assert_still_serving();
+}
+
+#[test]
+fn sixty_four_concurrent_uploads_are_all_stored_intact() {
+    let site = Site::start();
+    let address = site.address;
+    let content = |i: usize| -> Vec<u8> {
+        (0..20_000 + i * 97)
+            .map(|j| (j * 31 + i * 7) as u8)
+            .collect()
+    };
+    let uploads: Vec<_> = (0..64)
+        .map(|i| {
+            std::thread::Builder::new()
+                .name(format!("uploader-{i}"))
+                .spawn(move || {
+                    let body = content(i);
+                    let answer = exchange(
+                        address,
+                        &request(
+                            "POST",
+                            &format!("/upload/result-{i}.png"),
+                            &[("X-Upload-Token", TOKEN)],
+                            &body,
+                        ),
+                    );
+                    answer.map(|answer| answer.status)
+                })
+                .expect("start an uploader")
+        })
+        .collect();
+    for (i, upload) in uploads.into_iter().enumerate() {
+        let status = upload.join().expect("the uploader finished");
+        assert_eq!(status, Some(201), "upload {i}");
+    }
+    let mut names: Vec<String> = site
+        .server
+        .uploaded()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..64).map(|i| format!("result-{i}.png")).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(
+        site.uploads.entries(),
+        expected,
+        "no temporary files are left"
+    );
+    for i in 0..64 {
+        let stored = std::fs::read(site.uploads.path().join(format!("result-{i}.png")))
+            .expect("read a stored upload");
+        assert!(stored == content(i), "upload {i} was stored corrupted");
+        let served = get(address, &format!("/output/result-{i}.png"));
+        assert!(
+            served.status == 200 && served.body == content(i),
+            "serving upload {i}"
+        );
+    }
+}
+
+/// Clients that stall are closed by their guard before the server stops, so
+/// that no worker is left waiting on them.
+struct Stalled(Vec<TcpStream>);
+
+impl Drop for Stalled {
+    fn drop(&mut self) {
+        for stream in &self.0 {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn clients_stalled_in_their_headers_do_not_block_others() {
+    let site = Site::start();
+    let mut stalled = Stalled(Vec::new());
+    // More stalled clients than the server has workers. tiny_http reads each
+    // connection's head on a thread of its own and hands only complete
+    // requests to the workers, so these hold none of them.
+    for _ in 0..8 {
+        let mut stream = connect(site.address);
+        for byte in b"GET /files/known.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: y" {
+            stream.write_all(&[*byte]).expect("send one byte");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stalled.0.push(stream);
+    }
+    site.assert_still_serving();
+    drop(stalled);
+}
+
+#[test]
+#[ignore = "bug: four clients that stop sending a request body hold all four file-server \
+            workers (no read timeout); other clients then get no answer"]
+fn clients_stalled_in_their_bodies_do_not_block_others() {
+    let site = Site::start();
+    let mut stalled = Stalled(Vec::new());
+    // More stalled clients than the server has workers. The bodies are
+    // announced large, since tiny_http reads a body under 1 KiB itself before
+    // handing the request to a worker.
+    for _ in 0..8 {
+        let mut stream = connect(site.address);
+        stream
+            .write_all(b"POST /upload/slow.png HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\nx")
+            .expect("send the head");
+        stalled.0.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut probe = connect(site.address);
+    probe
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    probe
+        .write_all(&request("GET", "/files/known.txt", &[], b""))
+        .expect("send the probe");
+    let answer = read_answer(&mut probe);
+    drop(stalled);
+    let answer = answer.expect("the server answers while other clients stall");
+    assert_eq!(answer.status, 200);
+}
+
+/// The resident memory of this process, in bytes, from `/proc/self/statm`.
+#[cfg(target_os = "linux")]
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|pages| pages.parse().ok())
+        .expect("statm's second field counts resident pages");
+    pages * 4096
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "bug: tiny_http buffers a request line or header line of any length, so one \
+            client can make a server allocate without bound"]
+fn an_endless_header_line_is_not_buffered_without_bound() {
+    let site = Site::start();
+    let before = resident_bytes();
+    let mut stream = connect(site.address);
+    stream
+        .write_all(b"GET /files/known.txt HTTP/1.1\r\nX-Endless: ")
+        .expect("send the head");
+    // 128 MiB of one header line; a server with a header limit answers or
+    // closes the connection long before the end.
+    let piece = vec![b'a'; 1 << 20];
+    let mut sent = 0;
+    while sent < 128 && stream.write_all(&piece).is_ok() {
+        sent += 1;
+    }
+    // Let the server's connection thread take in what was sent.
+    std::thread::sleep(Duration::from_millis(500));
+    let grown = resident_bytes().saturating_sub(before);
+    let _ = stream.shutdown(Shutdown::Both);
+    site.assert_still_serving();
+    assert!(
+        grown < 32 << 20,
+        "the server grew by {} MiB while reading {sent} MiB of one header line",
+        grown >> 20
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The embedded master and agent
+// ---------------------------------------------------------------------------
+
+fn cluster() -> Cluster {
+    Cluster::start(ClusterConfig::default()).expect("start the embedded cluster")
+}
+
+/// Each listener of the cluster with the API it serves.
+fn apis(cluster: &Cluster) -> [(SocketAddr, &'static str); 2] {
+    [
+        (cluster.master_address(), "/api/v1/scheduler"),
+        (cluster.agent_address(), "/api/v1/executor"),
+    ]
+}
+
+fn assert_healthy(address: SocketAddr) {
+    let answer = get(address, "/health");
+    assert_eq!((answer.status, answer.text().as_str()), (200, "OK"));
+}
+
+fn post_call(address: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> Option<Answer> {
+    exchange(
+        address,
+        &request("POST", path, &[("Content-Type", content_type)], body),
+    )
+}
+
+#[test]
+fn a_petabyte_announced_gets_413_and_the_cluster_lives_on() {
+    let cluster = cluster();
+    for (address, path) in apis(&cluster) {
+        for length in ["1000000000000000", "18446744073709551615"] {
+            let answer = exchange(
+                address,
+                &request(
+                    "POST",
+                    path,
+                    &[
+                        ("Content-Type", "application/json"),
+                        ("Content-Length", length),
+                    ],
+                    b"{",
+                ),
+            )
+            .unwrap_or_else(|| panic!("no answer to a body of {length} bytes"));
+            assert_eq!(answer.status, 413, "{path} with {length}: {answer:?}");
+        }
+        assert_healthy(address);
+    }
+}
+
+#[test]
+fn garbage_half_requests_and_old_http_do_not_crash_the_cluster() {
+    let cluster = cluster();
+    let mut noise: Vec<Vec<u8>> = vec![
+        b"\x00\x01\x02\x03\xff\xfe\r\n\r\n".to_vec(),
+        b"\r\n\r\n\r\n".to_vec(),
+        b"GET /health\r\n".to_vec(),
+        b"GET /health HTTP/0.9\r\n\r\n".to_vec(),
+        b"GET /health HTTP/9.9\r\n\r\n".to_vec(),
+        b"GET\r\n\r\n".to_vec(),
+        b"POST /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nContent-Le".to_vec(),
+        b"POST /api/v1/scheduler HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"type\":".to_vec(),
+        b"POST /api/v1/executor HTTP/1.1\r\nContent-Length: -5\r\n\r\n".to_vec(),
+        b"POST /api/v1/executor HTTP/1.1\r\nContent-Length: 12abc\r\n\r\n".to_vec(),
+        b"POST /api/v1/scheduler HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+        b"POST /api/v1/scheduler HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n"
+            .to_vec(),
+        b"GET /health HTTP/1.1\r\nNo colon here\r\n\r\n".to_vec(),
+        "GET /health HTTP/1.1\r\nX-Name: \u{e9}t\u{e9}\r\n\r\n".as_bytes().to_vec(),
+    ];
+    noise.push({
+        let mut many = b"GET /health HTTP/1.1\r\n".to_vec();
+        for i in 0..5_000 {
+            many.extend_from_slice(format!("X-Header-{i}: {i}\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        many
+    });
+    for (address, _) in apis(&cluster) {
+        for bytes in &noise {
+            let mut stream = connect(address);
+            let _ = stream.write_all(bytes);
+            // The client goes away after what it sent: half requests end here.
+            let _ = stream.shutdown(Shutdown::Write);
+            let answer = read_answer(&mut stream);
+            if let Some(answer) = answer {
+                assert!(answer.status >= 200, "{answer:?}");
+            }
+            assert_healthy(address);
+        }
+    }
+}
+
+/// JSON nested 100 000 levels deep, which a recursive parser cannot survive.
+fn deep_json(prefix: &str) -> Vec<u8> {
+    let depth = 100_000;
+    format!("{prefix}{}{}}}", "[".repeat(depth), "]".repeat(depth)).into_bytes()
+}
+
+#[test]
+fn deeply_nested_json_calls_get_400() {
+    let cluster = cluster();
+    for (address, path) in apis(&cluster) {
+        for body in [
+            b"[".repeat(100_000),
+            deep_json(r#"{"type":"SUBSCRIBE","subscribe":"#),
+            deep_json(r#"{"unknown":"#),
+        ] {
+            let answer = post_call(address, path, "application/json", &body)
+                .unwrap_or_else(|| panic!("no answer from {path}"));
+            assert_eq!(answer.status, 400, "{path}: {}", answer.text());
+        }
+        assert_healthy(address);
+    }
+}
+
+#[test]
+#[ignore = "bug: a JSON call that hides deep nesting behind a single-quoted string aborts \
+            the whole process (stack overflow in a request thread)"]
+fn deeply_nested_json_behind_a_single_quoted_string_gets_400() {
+    let cluster = cluster();
+    for (address, path) in apis(&cluster) {
+        let body = deep_json(r#"{"note":'"',"unknown":"#);
+        let answer = post_call(address, path, "application/json", &body)
+            .unwrap_or_else(|| panic!("no answer from {path}"));
+        assert_eq!(answer.status, 400, "{path}: {}", answer.text());
+        assert_healthy(address);
+    }
+}
+
+#[test]
+fn a_thousand_bad_calls_leave_the_cluster_answering() {
+    let cluster = cluster();
+    let master = cluster.master_address();
+    let path = "/api/v1/scheduler";
+    for (i, (address, path)) in apis(&cluster).into_iter().cycle().take(1000).enumerate() {
+        let answer = match i % 10 {
+            0 | 1 => post_call(address, path, "application/x-protobuf", &[0xff, 0x01, i as u8]),
+            2 | 3 => post_call(address, path, "application/json", b"{\"type\":"),
+            4 | 5 => post_call(address, path, "text/plain", b"hello"),
+            6 => post_call(
+                address,
+                path,
+                "application/json",
+                br#"{"type":"DECLINE","framework_id":{"value":"nobody"}}"#,
+            ),
+            7 => post_call(
+                address,
+                path,
+                "application/json",
+                br#"{"type":"UPDATE","framework_id":{"value":"nobody"},"executor_id":{"value":"x"}}"#,
+            ),
+            _ => exchange(address, &request("PUT", path, &[], b"")),
+        };
+        let answer = answer.unwrap_or_else(|| panic!("no answer to bad call {i} to {path}"));
+        assert!(
+            (400..500).contains(&answer.status),
+            "bad call {i} to {path} got {}: {}",
+            answer.status,
+            answer.text()
+        );
+    }
+    assert_healthy(cluster.agent_address());
+    // A proper subscription still works: 200 and a SUBSCRIBED event.
+    let subscribe =
+        br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"ada","name":"hardening"}}}"#;
+    let mut stream = connect(master);
+    stream
+        .write_all(&request(
+            "POST",
+            path,
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json"),
+            ],
+            subscribe,
+        ))
+        .expect("send SUBSCRIBE");
+    let mut received = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while find(&received, b"SUBSCRIBED").is_none() && Instant::now() < deadline {
+        let mut buffer = [0u8; 4096];
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("SUBSCRIBED"), "{text}");
+}
+
+/// How many threads and open file descriptors this process has.
+#[cfg(target_os = "linux")]
+fn threads_and_descriptors() -> (usize, usize) {
+    let count = |dir: &str| {
+        std::fs::read_dir(dir)
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+    (count("/proc/self/task"), count("/proc/self/fd"))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "bug: every request refused by oversized::refuse leaks a blocked tiny_http thread \
+            and its socket, so repeated oversized requests grow both without bound"]
+fn oversized_requests_leave_no_threads_or_sockets_behind() {
+    let site = Site::start();
+    let cluster = cluster();
+    let targets = [
+        (site.address, "/upload/a.png"),
+        (cluster.master_address(), "/api/v1/scheduler"),
+        (cluster.agent_address(), "/api/v1/executor"),
+    ];
+    // Warm up: each server's first connections start threads it keeps.
+    for (address, _) in targets {
+        let _ = exchange(address, &request("GET", "/", &[], b""));
+    }
+    let before = threads_and_descriptors();
+    let requests = 100;
+    for (address, path) in targets {
+        for _ in 0..requests {
+            let answer = exchange(
+                address,
+                &request("POST", path, &[("Content-Length", "1000000000000000")], b""),
+            );
+            assert_eq!(answer.map(|answer| answer.status), Some(413));
+        }
+    }
+    // Give the servers a moment to close what they are done with.
+    std::thread::sleep(Duration::from_millis(500));
+    let after = threads_and_descriptors();
+    let (threads, descriptors) = (
+        after.0 - before.0.min(after.0),
+        after.1 - before.1.min(after.1),
+    );
+    assert!(
+        threads < 30 && descriptors < 30,
+        "{} oversized requests left {threads} more threads and {descriptors} more open \
+         descriptors",
+        3 * requests
+    );
+}
