@@ -380,7 +380,7 @@ fn read_events<E: MessageFull>(
             Ok(Some(record)) => {
                 log::trace!("event record of {} bytes", record.len());
                 content_type
-                    .decode::<E>(record, "event")
+                    .decode::<E>(record, "Mesos event")
                     .map_err(StreamError::Decode)
             }
             Ok(None) => Err(StreamError::Closed),

@@ -56,22 +56,24 @@ pub fn parse<M: MessageFull>(json: &str) -> Result<M, String> {
     })
 }
 
-/// The deepest nesting of `[` and `{` outside strings.
+/// The deepest nesting of `[` and `{` outside strings. The parser also
+/// accepts single-quoted strings, so a string ends only at the quote that
+/// opened it (otherwise `'"'` would hide every bracket after it).
 fn nesting(text: &str) -> usize {
     let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
+    let (mut quote, mut escaped): (Option<u8>, bool) = (None, false);
     for byte in text.bytes() {
-        if in_string {
+        if let Some(open) = quote {
             match byte {
                 _ if escaped => escaped = false,
                 b'\\' => escaped = true,
-                b'"' => in_string = false,
+                _ if byte == open => quote = None,
                 _ => {}
             }
             continue;
         }
         match byte {
-            b'"' => in_string = true,
+            b'"' | b'\'' => quote = Some(byte),
             b'[' | b'{' => {
                 depth += 1;
                 deepest = deepest.max(depth);
@@ -262,6 +264,13 @@ mod tests {
             "[".repeat(500)
         );
         assert!(parse::<TaskStatus>(&text).is_ok());
+        // A single-quoted string is a string too, and hides nothing.
+        let hidden = format!(
+            r#"{{"note":'"',"x":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(parse::<TaskStatus>(&hidden).unwrap_err().contains("nest"));
     }
 
     #[test]

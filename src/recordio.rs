@@ -168,15 +168,21 @@ impl<R: Read> RecordIoReader<R> {
                 consumed += 1;
                 match byte {
                     b'0'..=b'9' => {
-                        len = len * 10 + u64::from(byte - b'0');
                         digits += 1;
-                        // Checked per digit, so the number never overflows.
-                        if len > self.max_record_len as u64 {
-                            self.input.consume(consumed);
-                            return Err(RecordIoError::TooLarge {
-                                len,
-                                max: self.max_record_len,
-                            });
+                        // Checked per digit: a length above the limit, or
+                        // too long for any integer, is refused at once.
+                        let next = len
+                            .checked_mul(10)
+                            .and_then(|len| len.checked_add(u64::from(byte - b'0')));
+                        match next {
+                            Some(next) if next <= self.max_record_len as u64 => len = next,
+                            _ => {
+                                self.input.consume(consumed);
+                                return Err(RecordIoError::TooLarge {
+                                    len: next.unwrap_or(u64::MAX),
+                                    max: self.max_record_len,
+                                });
+                            }
                         }
                     }
                     b'\n' if digits > 0 => {

@@ -550,8 +550,6 @@ fn the_scheduler_in_json_skips_bad_records_and_resubscribes() {
 }
 
 #[test]
-#[ignore = "bug: a JSON event that hides deep nesting behind a single-quoted string aborts \
-            the scheduler (stack overflow in the event reader thread)"]
 fn the_scheduler_in_json_survives_deeply_nested_events() {
     let master = FakePeer::start(ContentType::Json, is_scheduler_subscribe);
     let mut scheduler = start_scheduler(&master, "json");
@@ -739,8 +737,6 @@ fn the_executor_reports_a_broken_stream_clearly_without_checkpointing() {
 }
 
 #[test]
-#[ignore = "bug: a task payload that hides deep nesting behind a single-quoted string aborts \
-            the executor (stack overflow in the task thread) instead of failing the task"]
 fn the_executor_fails_a_task_whose_data_nests_deeply() {
     let agent = FakePeer::start(ContentType::Protobuf, is_executor_subscribe);
     let sandbox = TempDir::new("executor-sandbox");

@@ -765,8 +765,6 @@ fn deeply_nested_json_calls_get_400() {
 }
 
 #[test]
-#[ignore = "bug: a JSON call that hides deep nesting behind a single-quoted string aborts \
-            the whole process (stack overflow in a request thread)"]
 fn deeply_nested_json_behind_a_single_quoted_string_gets_400() {
     let cluster = cluster();
     for (address, path) in apis(&cluster) {
