@@ -333,7 +333,15 @@ fn http_agents(roots: RootCerts) -> (ureq::Agent, ureq::Agent) {
             .tls_config(TlsConfig::builder().root_certs(roots.clone()).build())
             .user_agent(concat!("mesos-tutorial/", env!("CARGO_PKG_VERSION")))
     };
-    let calls = base().timeout_global(Some(CALL_TIMEOUT)).build().into();
+    // Each phase of a call is bounded on its own: ureq's whole-request
+    // timeout would resolve the host on a new thread for every call.
+    let calls = base()
+        .timeout_send_request(Some(CALL_TIMEOUT))
+        .timeout_send_body(Some(CALL_TIMEOUT))
+        .timeout_recv_response(Some(CALL_TIMEOUT))
+        .timeout_recv_body(Some(CALL_TIMEOUT))
+        .build()
+        .into();
     let streams = base()
         .timeout_recv_response(Some(CONNECT_TIMEOUT))
         .build()

@@ -127,8 +127,17 @@ impl<R: Read> RecordIoReader<R> {
             None => return Ok(None),
         };
         self.record.clear();
-        // `take` + `read_to_end` grows the buffer only as bytes really arrive,
-        // so a large announced length costs nothing until it is sent.
+        // The common case: the whole record is already buffered.
+        let buffered = self.input.buffer();
+        if buffered.len() as u64 >= len {
+            let len = len as usize;
+            self.record.extend_from_slice(&buffered[..len]);
+            self.input.consume(len);
+            return Ok(Some(&self.record));
+        }
+        // Otherwise `take` + `read_to_end` grows the buffer only as bytes
+        // really arrive, so a large announced length costs nothing until it
+        // is sent.
         let received = (&mut self.input)
             .take(len)
             .read_to_end(&mut self.record)

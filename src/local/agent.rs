@@ -166,7 +166,16 @@ pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>) {
     let result = match call.type_() {
         call::Type::SUBSCRIBE => {
             return match http::negotiate_accept(&request) {
-                Ok(accept) => subscribe(request, shared, key, &call, accept),
+                Ok(accept) => {
+                    // The stream holds its thread for as long as it lives.
+                    let shared = Arc::clone(shared);
+                    let stream = std::thread::Builder::new()
+                        .name("local-executor-stream".into())
+                        .spawn(move || subscribe(request, &shared, key, &call, accept));
+                    if let Err(err) = stream {
+                        log::error!("could not start a stream thread: {err}");
+                    }
+                }
                 Err(err) => http::respond_error(request, err),
             };
         }

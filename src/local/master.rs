@@ -122,7 +122,16 @@ pub(super) fn handle_scheduler_call(mut request: Request, shared: &Arc<Shared>) 
             return http::respond_error(request, HttpError::bad_request(err));
         }
         return match http::negotiate_accept(&request) {
-            Ok(accept) => subscribe(request, shared, &call, accept),
+            Ok(accept) => {
+                // The stream holds its thread for as long as it lives.
+                let shared = Arc::clone(shared);
+                let stream = std::thread::Builder::new()
+                    .name("local-scheduler-stream".into())
+                    .spawn(move || subscribe(request, &shared, &call, accept));
+                if let Err(err) = stream {
+                    log::error!("could not start a stream thread: {err}");
+                }
+            }
             Err(err) => http::respond_error(request, err),
         };
     }

@@ -243,11 +243,13 @@ impl Cluster {
 
         let mut threads = Vec::new();
         for (server, role) in [(&master_server, Role::Master), (&agent_server, Role::Agent)] {
-            let server = Arc::clone(server);
-            let shared = Arc::clone(&shared);
-            threads.push(spawn(&format!("local-{role:?}-http"), move || {
-                accept_requests(&server, &shared, role)
-            }));
+            for _ in 0..WORKERS {
+                let server = Arc::clone(server);
+                let shared = Arc::clone(&shared);
+                threads.push(spawn(&format!("local-{role:?}-http"), move || {
+                    accept_requests(&server, &shared, role)
+                }));
+            }
         }
         {
             let shared = Arc::clone(&shared);
@@ -294,7 +296,10 @@ impl Drop for Cluster {
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.shared.lock().stop();
         for server in &self.servers {
-            server.unblock();
+            // Each call wakes one worker blocked in `recv`.
+            for _ in 0..WORKERS {
+                server.unblock();
+            }
         }
         for thread in self.threads.drain(..) {
             let _ = thread.join();
@@ -350,10 +355,26 @@ enum Role {
     Agent,
 }
 
+/// Threads taking requests off each listener.
+const WORKERS: usize = 4;
+/// tiny_http has read a body this small before it hands the request over,
+/// so handling it cannot stall on a slow client.
+const PREREAD_BODY: usize = 1024;
+
+/// Takes requests off a listener. Small calls are handled right here; a
+/// larger body (which a slow client could take its time to send) gets a
+/// thread of its own, and so does every subscription's event stream.
 fn accept_requests(server: &tiny_http::Server, shared: &Arc<Shared>, role: Role) {
     while let Ok(request) = server.recv() {
         if shared.stopping.load(Ordering::SeqCst) {
             break;
+        }
+        if request
+            .body_length()
+            .is_some_and(|length| length <= PREREAD_BODY)
+        {
+            route(request, shared, role);
+            continue;
         }
         let shared = Arc::clone(shared);
         let spawned = std::thread::Builder::new()
