@@ -159,7 +159,7 @@ fn update_event(number: usize) -> Event {
         .task_id
         .mut_or_insert_default()
         .set_value(format!("task-{task}"));
-    status.set_state(if number % 2 == 0 {
+    status.set_state(if number.is_multiple_of(2) {
         TaskState::TASK_RUNNING
     } else {
         TaskState::TASK_FINISHED
