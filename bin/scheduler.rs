@@ -142,6 +142,49 @@ fn parse_step(value: &str) -> Result<Step, String> {
     }
 }
 
+/// Refuses flags that would make the run hang or misbehave: a task of zero
+/// CPUs "fits" an offer without end, zero attempts never run, and an
+/// address of "anywhere" cannot be fetched from.
+fn check_numbers(args: &Args) -> Result<(), String> {
+    let positive = |value: f64| value > 0.0 && value.is_finite();
+    let non_negative = |value: f64| value >= 0.0 && value.is_finite();
+    if !positive(args.task_cpus) {
+        return Err(format!(
+            "--task-cpus must be more than 0 (got {})",
+            args.task_cpus
+        ));
+    }
+    if !positive(args.task_mem) {
+        return Err(format!(
+            "--task-mem must be more than 0 MB (got {})",
+            args.task_mem
+        ));
+    }
+    if !non_negative(args.refuse_seconds) {
+        return Err("--refuse-seconds must be a number of seconds, 0 or more".into());
+    }
+    if !non_negative(args.failover_timeout) {
+        return Err("--failover-timeout must be a number of seconds, 0 or more".into());
+    }
+    if args.max_attempts == 0 {
+        return Err("--max-attempts must be at least 1".into());
+    }
+    // The address goes into the URLs that agents fetch from and executors
+    // upload to, so it must be one they can connect to.
+    if args
+        .address
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified())
+    {
+        return Err(format!(
+            "--address {} would listen everywhere, but agents need an address to connect \
+             to: give this machine's address as the agents reach it",
+            args.address
+        ));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args: Args = argh::from_env();
@@ -155,18 +198,31 @@ fn main() -> ExitCode {
         .collect();
     if let Some(path) = &args.images_file {
         match std::fs::read_to_string(path) {
-            Ok(text) => images.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(String::from),
-            ),
+            Ok(text) => {
+                let before = images.len();
+                images.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(String::from),
+                );
+                // An empty list must not silently turn into the demo set.
+                if images.len() == before {
+                    eprintln!(
+                        "error: --images-file {} lists no image (one URL or path per line)",
+                        path.display()
+                    );
+                    return ExitCode::from(2);
+                }
+            }
             Err(err) => {
                 eprintln!("error: cannot read --images-file {}: {err}", path.display());
                 return ExitCode::from(2);
             }
         }
     }
+    // A principal alone names the framework (FrameworkInfo.principal) on a
+    // master that does not authenticate; a secret needs a principal.
     let secret = match (&args.principal, &args.secret_file) {
         (Some(_), Some(path)) => match std::fs::read_to_string(path) {
             Ok(secret) => Some(secret.trim().to_string()),
@@ -175,14 +231,14 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        (None, None) => None,
-        _ => {
-            eprintln!("error: --principal and --secret-file go together");
+        (_, None) => None,
+        (None, Some(_)) => {
+            eprintln!("error: --secret-file needs --principal, the name the secret belongs to");
             return ExitCode::from(2);
         }
     };
-    if !(args.failover_timeout >= 0.0 && args.failover_timeout.is_finite()) {
-        eprintln!("error: --failover-timeout must be a number of seconds, 0 or more");
+    if let Err(message) = check_numbers(&args) {
+        eprintln!("error: {message}");
         return ExitCode::from(2);
     }
     let user = args

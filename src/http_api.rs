@@ -41,6 +41,15 @@ use ureq::tls::{RootCerts, TlsConfig};
 /// The header that ties a scheduler's calls to its subscription.
 pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
 
+/// `text` with its scheme in lower case if it is an `http://` or
+/// `https://` URL, whatever the case it was typed in (schemes are
+/// case-insensitive, `HTTP://host` is a valid URL); `None` otherwise.
+pub fn http_url(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    matches!(scheme.as_str(), "http" | "https").then(|| format!("{scheme}://{rest}"))
+}
+
 /// How long a call may take before we give up on it.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long connecting, and waiting for the subscribe response's headers,
@@ -85,7 +94,7 @@ impl fmt::Display for ApiError {
                     write!(f, ": {message}")?;
                 }
                 match status {
-                    401 => write!(f, " (authentication required: set --principal and --secret-file)"),
+                    401 => write!(f, " (authentication failed: the master needs the credentials of --principal and --secret-file, and refused the ones sent, if any)"),
                     403 => write!(f, " (not allowed: check --principal, --role, or whether the framework was removed)"),
                     _ => Ok(()),
                 }
@@ -404,6 +413,18 @@ fn read_events<E: MessageFull>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_urls_are_recognised_in_any_case() {
+        assert_eq!(
+            http_url("HTTP://h/a.png").as_deref(),
+            Some("http://h/a.png")
+        );
+        assert_eq!(http_url("Https://h:1/x").as_deref(), Some("https://h:1/x"));
+        assert_eq!(http_url("ftp://h/a.png"), None);
+        assert_eq!(http_url("/tmp/a.png"), None);
+        assert_eq!(http_url("C:\\a.png"), None);
+    }
 
     #[test]
     fn redirect_locations_keep_our_scheme() {

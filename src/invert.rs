@@ -210,6 +210,14 @@ pub fn invert_image(bytes: &[u8], limits: &Limits) -> Result<Inverted, InvertErr
         }
     };
 
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // The JPEG decoder paints the missing part of a cut-off file grey
+        // and reports success; a half-downloaded photo must fail instead.
+        return Err(InvertError::Corrupt(
+            "the JPEG data ends before its end-of-image marker".into(),
+        ));
+    }
+
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(limits.max_width);
     decoder_limits.max_image_height = Some(limits.max_height);
@@ -244,6 +252,20 @@ pub fn invert_image(bytes: &[u8], limits: &Limits) -> Result<Inverted, InvertErr
         width: picture.width(),
         height: picture.height(),
     })
+}
+
+/// Whether a JPEG file reaches its end-of-image marker (`FF D9`) after its
+/// last scan. Inside a scan every `FF` data byte is followed by `00` or a
+/// restart marker, so neither the start-of-scan marker (`FF DA`) nor `FF D9`
+/// can appear there by chance: a file cut off inside its last scan has no
+/// `FF D9` after the last `FF DA`. A thumbnail earlier in the file, or bytes
+/// after the marker, do not change the answer.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    match bytes.windows(2).rposition(|pair| pair == [0xFF, 0xDA]) {
+        Some(scan) => bytes[scan..].windows(2).any(|pair| pair == [0xFF, 0xD9]),
+        // No scan at all: the decoder reports what is wrong.
+        None => true,
+    }
 }
 
 /// Inverts a decoded image in its own colour type.
@@ -433,6 +455,35 @@ mod tests {
         let err = invert_image(&bytes[..bytes.len() / 2], &Limits::default()).unwrap_err();
         assert!(matches!(err, InvertError::Corrupt(_)), "{err:?}");
         assert!(err.to_string().contains("truncated or corrupt"), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_reported_as_corrupt() {
+        let bytes = encode(
+            &DynamicImage::ImageRgb8(rgb_noise(64, 48)),
+            ImageFormat::Jpeg,
+        );
+        assert!(invert_image(&bytes, &Limits::default()).is_ok());
+        for cut in [bytes.len() - 2, bytes.len() * 3 / 4, bytes.len() / 2] {
+            let err = invert_image(&bytes[..cut], &Limits::default()).unwrap_err();
+            assert!(
+                matches!(err, InvertError::Corrupt(_)),
+                "cut at {cut}: {err}"
+            );
+            assert!(err.to_string().contains("end-of-image"), "{err}");
+        }
+        // Bytes after the end-of-image marker are tolerated, as viewers do.
+        let mut padded = bytes.clone();
+        padded.extend_from_slice(&[0, 0, 0, 0]);
+        assert!(invert_image(&padded, &Limits::default()).is_ok());
+    }
+
+    /// A picture whose pixels vary, so that its JPEG has a real scan.
+    fn rgb_noise(width: u32, height: u32) -> RgbImage {
+        RgbImage::from_fn(width, height, |x, y| {
+            let v = (x * 31 + y * 17) as u8;
+            Rgb([v, v.wrapping_mul(3), v ^ 0x5a])
+        })
     }
 
     #[test]

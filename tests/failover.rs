@@ -222,6 +222,18 @@ fn restart_mid_batch(failover_timeout: &str) -> String {
         .map(|i| format!("{:03}-picture-{i}-inverted.png", i + 1))
         .collect();
     assert_eq!(names, expected, "every image exactly once, nothing else");
+    // Each image ran once: with a failover timeout its task survived the
+    // restart; without one it died with the framework, which does not use
+    // up an attempt of the image.
+    let rows: Vec<&str> = log
+        .lines()
+        .filter(|line| line.starts_with("0") && line.contains("picture-"))
+        .collect();
+    assert_eq!(rows.len(), 10, "one table row per image:\n{log}");
+    for row in rows {
+        let words: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(words.get(1..3), Some(&["1", "done"][..]), "{row}");
+    }
     log
 }
 
@@ -501,4 +513,95 @@ fn a_master_behind_tls_is_trusted_through_the_ca_file() {
     let (status, log) = trusted.finish();
     assert!(status.success(), "{log}");
     assert!(log.contains("2 tasks finished"), "{log}");
+}
+
+/// The step 2 arguments of the restart tests: slow tasks, so that some are
+/// running when the scheduler is killed.
+fn slow_tasks(id_file: &str) -> Vec<&str> {
+    vec![
+        "--step",
+        "launch",
+        "--tasks",
+        "4",
+        "--task-millis",
+        "1500",
+        "--task-cpus",
+        "0.5",
+        "--failover-timeout",
+        "60",
+        "--framework-id-file",
+        id_file,
+    ]
+}
+
+#[test]
+fn a_restarted_scheduler_process_takes_over_its_framework() {
+    let dir = TempDir::new("takeover");
+    let (_cluster, port) = cluster(&dir.0, &[]);
+    let id_file = dir.0.join("framework-id");
+    let id_arg = id_file.display().to_string();
+
+    let mut first = scheduler(&dir.0, port, &slow_tasks(&id_arg));
+    let registered = first.wait_for("Registered with framework ID");
+    let id = registered.rsplit(' ').next().unwrap().to_string();
+    first.wait_for("is in state TASK_RUNNING");
+    // Killed mid-run: its tasks and its executor stay behind, kept by the
+    // master for the failover timeout.
+    drop(first);
+    assert_eq!(
+        std::fs::read_to_string(&id_file).unwrap().trim(),
+        id,
+        "the id stays for the next process"
+    );
+
+    let mut second = scheduler(&dir.0, port, &slow_tasks(&id_arg));
+    let (status, log) = second.finish();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains(&format!("Registered with framework ID {id}")),
+        "the same framework:\n{log}"
+    );
+    // The old executor serves the dead process's file server, so it is
+    // shut down, and the old tasks with it; the new tasks' ids differ.
+    assert!(
+        log.contains("executor of an earlier scheduler process"),
+        "{log}"
+    );
+    assert!(log.contains("4 tasks finished"), "{log}");
+    assert!(!log.contains("TASK_ERROR"), "no launch was refused:\n{log}");
+    assert!(!id_file.exists(), "a finished framework forgets its id");
+}
+
+#[test]
+fn a_scheduler_replaced_by_a_newer_one_stops_and_keeps_the_id() {
+    let dir = TempDir::new("replaced");
+    let (_cluster, port) = cluster(&dir.0, &[]);
+    let id_file = dir.0.join("framework-id");
+    let id_arg = id_file.display().to_string();
+    let register = [
+        "--step",
+        "register",
+        "--failover-timeout",
+        "60",
+        "--framework-id-file",
+        &id_arg,
+    ];
+    let mut first = scheduler(&dir.0, port, &register);
+    let registered = first.wait_for("Registered with framework ID");
+    let id = registered.rsplit(' ').next().unwrap().to_string();
+
+    let mut second = scheduler(&dir.0, port, &register);
+    second.wait_for(&format!("Registered with framework ID {id}"));
+    // Mesos tells the replaced scheduler with an ERROR event.
+    let (status, log) = first.finish();
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("another scheduler took over this framework"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&id_file).unwrap().trim(),
+        id,
+        "the newer scheduler still needs the id"
+    );
 }

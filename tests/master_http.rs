@@ -318,3 +318,130 @@ fn a_framework_whose_stream_closed_is_not_subscribed() {
     }
     assert_eq!(status, 403);
 }
+
+/// A subscription kept open, whose events are read as text.
+struct EventStream {
+    stream: TcpStream,
+    text: String,
+}
+
+impl EventStream {
+    fn open(address: SocketAddr) -> EventStream {
+        let mut stream = TcpStream::connect(address).expect("connect to the embedded master");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let request = format!(
+            "POST /api/v1/scheduler HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             Accept: application/json\r\nContent-Length: {}\r\n\r\n{SUBSCRIBE}",
+            SUBSCRIBE.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        EventStream {
+            stream,
+            text: String::new(),
+        }
+    }
+
+    /// Reads until `needle` appears after byte `from` of everything read,
+    /// and returns where it starts.
+    fn wait_for(&mut self, needle: &str, from: usize) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(at) = self.text.get(from..).and_then(|rest| rest.find(needle)) {
+                return from + at;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in the events: {}",
+                &self.text[from.min(self.text.len())..]
+            );
+            match self.stream.read(&mut buf) {
+                Ok(0) => panic!("the master closed the stream: {}", self.text),
+                Ok(n) => self.text.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// The first `"<key>":{"value":"…"}` at or after byte `from`.
+    fn value_after(&mut self, key: &str, from: usize) -> String {
+        let marker = format!(r#""{key}":{{"value":""#);
+        let start = self.wait_for(&marker, from) + marker.len();
+        self.wait_for("\"", start);
+        self.text[start..].split('"').next().unwrap().to_string()
+    }
+}
+
+#[test]
+fn a_launch_that_reuses_a_live_task_id_is_refused_and_leaves_that_task_alone() {
+    let cluster = cluster();
+    let address = cluster.master_address();
+    let mut events = EventStream::open(address);
+    let stream_id = {
+        events.wait_for("\r\n\r\n", 0);
+        let head = events.text.split("\r\n\r\n").next().unwrap().to_string();
+        let answer = Answer {
+            status: 200,
+            head,
+            body: String::new(),
+        };
+        answer.header("Mesos-Stream-Id").expect("a stream id")
+    };
+    let framework_id = events.value_after("framework_id", 0);
+    // An executor that never subscribes keeps its task STAGING: enough to
+    // hold a live task id for the test.
+    let task = |agent: &str| {
+        format!(
+            r#"{{"name":"t","task_id":{{"value":"task-1"}},"agent_id":{{"value":"{agent}"}},
+            "resources":[{{"name":"cpus","type":"SCALAR","scalar":{{"value":0.5}}}},
+                         {{"name":"mem","type":"SCALAR","scalar":{{"value":64}}}}],
+            "executor":{{"executor_id":{{"value":"sleeper"}},
+                         "command":{{"value":"sleep 30","shell":true}},
+                         "resources":[{{"name":"cpus","type":"SCALAR","scalar":{{"value":0.1}}}},
+                                      {{"name":"mem","type":"SCALAR","scalar":{{"value":32}}}}]}}}}"#
+        )
+    };
+    let accept = |offer: &str, agent: &str| {
+        format!(
+            r#"{{"framework_id":{{"value":"{framework_id}"}},"type":"ACCEPT","accept":{{
+            "offer_ids":[{{"value":"{offer}"}}],
+            "operations":[{{"type":"LAUNCH","launch":{{"task_infos":[{}]}}}}],
+            "filters":{{"refuse_seconds":0}}}}}}"#,
+            task(agent)
+        )
+    };
+    let call = |body: String| {
+        let answer = post(
+            address,
+            &[JSON, ("Mesos-Stream-Id", &stream_id)],
+            body.as_bytes(),
+        );
+        assert_eq!(answer.status, 202, "{}", answer.body);
+    };
+
+    let first_offer = events.wait_for(r#""type":"OFFERS""#, 0);
+    let offer = events.value_after("id", first_offer);
+    let agent = events.value_after("agent_id", first_offer);
+    call(accept(&offer, &agent));
+
+    let second_offer = events.wait_for(r#""type":"OFFERS""#, first_offer + 1);
+    let offer = events.value_after("id", second_offer);
+    call(accept(&offer, &agent));
+    let refused = events.wait_for("TASK_ERROR", second_offer);
+    events.wait_for("duplicate", refused);
+
+    // The master still records the first task as it was, not as the
+    // refused duplicate.
+    call(format!(
+        r#"{{"framework_id":{{"value":"{framework_id}"}},"type":"RECONCILE",
+        "reconcile":{{"tasks":[{{"task_id":{{"value":"task-1"}}}}]}}}}"#
+    ));
+    let reconciled = events.wait_for("REASON_RECONCILIATION", refused);
+    let update = events.text[..reconciled]
+        .rfind(r#""type":"UPDATE""#)
+        .expect("the reconciliation update");
+    let state = &events.text[update..reconciled];
+    assert!(state.contains("TASK_STAGING"), "{state}");
+}

@@ -219,6 +219,16 @@ fn a_killed_task_ends_in_task_killed() {
         killed.has_uuid(),
         "an executor's update carries a uuid, which was acknowledged: {killed:?}"
     );
+    // Both updates were acknowledged, so the agent holds none of them.
+    let deadline = Instant::now() + STEP_LIMIT;
+    while framework._cluster.unacknowledged_updates() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the agent still waits for {} acknowledgements",
+            framework._cluster.unacknowledged_updates()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     framework
         .master

@@ -156,12 +156,19 @@ fn bad_images_fail_after_their_attempts_while_the_others_succeed() {
         image::load_from_memory(&whole[..whole.len() / 2]).is_err(),
         "half a PNG does not decode"
     );
+    // A JPEG decoder fills a cut-off scan with grey and calls it a success:
+    // the executor must notice the missing end itself.
+    let cut_jpeg = workspace.path("cut.jpg");
+    let whole_jpeg =
+        fs::read(workspace.write_demo_jpeg("whole.jpg", 96, 64, 9)).expect("read the whole JPEG");
+    fs::write(&cut_jpeg, &whole_jpeg[..whole_jpeg.len() * 3 / 4]).expect("write the cut JPEG");
 
     let images = [
         good_png.display().to_string(),
         notes.display().to_string(),
         unreachable,
         truncated.display().to_string(),
+        cut_jpeg.display().to_string(),
         good_jpeg.display().to_string(),
     ];
     let mut scheduler = Scheduler::start(
@@ -177,7 +184,7 @@ fn bad_images_fail_after_their_attempts_while_the_others_succeed() {
         finished.dump()
     );
     assert!(
-        finished.stderr.contains("2/5 images done, 3 failed"),
+        finished.stderr.contains("2/6 images done, 4 failed"),
         "{}",
         finished.dump()
     );
@@ -190,13 +197,14 @@ fn bad_images_fail_after_their_attempts_while_the_others_succeed() {
             "002-notes",
             "003-x",
             "004-truncated",
-            "005-good"
+            "005-cut",
+            "006-good"
         ],
         "{}",
         finished.dump()
     );
 
-    for row in [&rows[0], &rows[4]] {
+    for row in [&rows[0], &rows[5]] {
         assert_eq!((row.attempts, row.result.as_str()), (1, "done"), "{row:?}");
     }
     // Each failure says what went wrong, in the executor's words.
@@ -217,9 +225,10 @@ fn bad_images_fail_after_their_attempts_while_the_others_succeed() {
     says(&rows[1], &["not a png or jpeg image"]);
     says(&rows[2], &["could not download", "connection refused"]);
     says(&rows[3], &["truncated or corrupt"]);
+    says(&rows[4], &["truncated or corrupt", "end-of-image"]);
 
     // The log shows each bad image tried twice and then given up.
-    for (number, row) in [(2, &rows[1]), (3, &rows[2]), (4, &rows[3])] {
+    for (number, row) in [(2, &rows[1]), (3, &rows[2]), (4, &rows[3]), (5, &rows[4])] {
         let retried = format!("Retrying {} (attempt 1 of 2 failed)", row.image);
         assert!(
             finished.stderr.contains(&retried),
@@ -246,11 +255,49 @@ fn bad_images_fail_after_their_attempts_while_the_others_succeed() {
     let expected = expected_outputs(&images);
     assert_eq!(
         workspace.outputs(),
-        BTreeSet::from([expected[0].clone(), expected[4].clone()])
+        BTreeSet::from([expected[0].clone(), expected[5].clone()])
     );
     assert_inverted(&good_png, &workspace.output_dir().join(&expected[0]));
-    assert_inverted(&good_jpeg, &workspace.output_dir().join(&expected[4]));
+    assert_inverted(&good_jpeg, &workspace.output_dir().join(&expected[5]));
     assert_nothing_left_behind(&workspace);
+}
+
+#[test]
+fn flags_that_cannot_work_are_refused_before_anything_runs() {
+    let workspace = Workspace::new("flags");
+    let empty_list = workspace.path("empty.txt");
+    fs::write(&empty_list, "# nothing yet\n\n").expect("write the empty list");
+    let empty_list = empty_list.display().to_string();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--task-cpus", "0"], "--task-cpus must be more than 0"),
+        (&["--task-mem", "-5"], "--task-mem must be more than 0"),
+        (
+            &["--max-attempts", "0"],
+            "--max-attempts must be at least 1",
+        ),
+        (&["--images-file", &empty_list], "lists no image"),
+        (&["--address", "0.0.0.0"], "agents need an address"),
+        (
+            &["--secret-file", &empty_list],
+            "--secret-file needs --principal",
+        ),
+    ];
+    for (flags, message) in cases {
+        let output = Command::new(SCHEDULER)
+            .args(flags)
+            .arg("--output-dir")
+            .arg(workspace.output_dir())
+            .env("TMPDIR", workspace.scheduler_tmp())
+            .output()
+            .expect("run the scheduler");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(message), "{flags:?}: {stderr}");
+        assert!(
+            !stderr.contains("Started an embedded Mesos master"),
+            "{flags:?} started a cluster: {stderr}"
+        );
+    }
 }
 
 #[test]
@@ -290,11 +337,10 @@ fn the_results_page_links_originals_and_results() {
         .collect();
     let mut results = 0;
     for source in &sources {
-        let url = if source.starts_with("http://") {
-            source.clone()
-        } else {
-            format!("{base}{source}")
-        };
+        // Links are relative, so the page also works through a forwarded
+        // port (a Vagrant VM, an SSH tunnel).
+        assert!(source.starts_with('/'), "{source} is not a relative link");
+        let url = format!("{base}{source}");
         let bytes = get(&url);
         image::load_from_memory(&bytes)
             .unwrap_or_else(|err| panic!("{url} is not an image: {err}"));

@@ -260,9 +260,13 @@ impl Executor {
     }
 
     /// After `SHUTDOWN`: handle events until every terminal update is
-    /// acknowledged, or the agent's grace period is over.
+    /// acknowledged, or the agent's grace period is nearly over. The agent
+    /// kills the executor when the period ends, so we stop waiting a little
+    /// earlier (a tenth of it, at most a second) to exit on our own terms.
     fn wait_for_acknowledgements(&mut self, subscription: &Subscription<Event>) {
-        let deadline = Instant::now() + self.config.shutdown_grace_period;
+        let grace = self.config.shutdown_grace_period;
+        let margin = (grace / 10).min(Duration::from_secs(1));
+        let deadline = Instant::now() + grace.saturating_sub(margin);
         while !self.agent.all_terminal_acknowledged() {
             let left = deadline.saturating_duration_since(Instant::now());
             match subscription.events.recv_timeout(left) {

@@ -70,7 +70,26 @@ pub fn start(
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("task-{}", task.task_id.value()))
-        .spawn(move || report(&agent, &task, run_task(&task, &kill)))
+        .spawn(move || report(&agent, &task, guarded(|| run_task(&task, &kill))))
+}
+
+/// Runs `work`, turning a panic into a failure. A bug in the work (or in a
+/// decoder it calls) must still end the task with a status: a thread that
+/// died silently would leave the task RUNNING forever and the batch
+/// waiting for it.
+fn guarded(work: impl FnOnce() -> Outcome) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .unwrap_or_else(|panic| Outcome::Failed(panic_message(panic.as_ref())))
+}
+
+/// The text of a caught panic, for the task's failure message.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    format!("the executor hit a bug while running the task ({detail}); please report it")
 }
 
 /// Runs one task to its end. `kill` is set by the main thread when the
@@ -80,7 +99,7 @@ pub fn run_task(task: &TaskInfo, kill: &AtomicBool) -> Outcome {
         .map_err(|err| Stop::Failed(format!("could not read the task's data: {err}")))
         .and_then(|data| {
             if task_data::is_image(&data) {
-                invert_and_upload(&data, kill)
+                invert_and_upload(&data, &decoder_limits(task), kill)
             } else {
                 sleep(&data, kill)
             }
@@ -89,6 +108,28 @@ pub fn run_task(task: &TaskInfo, kill: &AtomicBool) -> Outcome {
         Ok(message) => Outcome::Finished(message),
         Err(Stop::Failed(message)) => Outcome::Failed(message),
         Err(Stop::Killed) => Outcome::Killed,
+    }
+}
+
+/// Decoder limits that fit the task's memory. On a real agent the
+/// container is killed when it exceeds the memory its tasks asked for, so
+/// the decoder may use at most half of the task's `mem` (the encoded copy
+/// and the download need the rest), and never more than the default limit.
+fn decoder_limits(task: &TaskInfo) -> invert::Limits {
+    let defaults = invert::Limits::default();
+    let mem_mb: f64 = task
+        .resources
+        .iter()
+        .filter(|r| r.name() == "mem")
+        .map(|r| r.scalar.value())
+        .sum();
+    if mem_mb <= 0.0 {
+        return defaults;
+    }
+    let half = (mem_mb * 1024.0 * 1024.0 / 2.0) as u64;
+    invert::Limits {
+        max_alloc: half.min(defaults.max_alloc),
+        ..defaults
     }
 }
 
@@ -129,7 +170,11 @@ fn sleep(data: &TaskData, kill: &AtomicBool) -> Result<String, Stop> {
 }
 
 /// Step 3: download, invert, upload.
-fn invert_and_upload(data: &TaskData, kill: &AtomicBool) -> Result<String, Stop> {
+fn invert_and_upload(
+    data: &TaskData,
+    limits: &invert::Limits,
+    kill: &AtomicBool,
+) -> Result<String, Stop> {
     let http: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .timeout_global(Some(TRANSFER_TIMEOUT))
@@ -140,8 +185,18 @@ fn invert_and_upload(data: &TaskData, kill: &AtomicBool) -> Result<String, Stop>
     check_kill(kill)?;
     let original = download(&http, &data.image_url, DOWNLOAD_LIMIT)?;
     check_kill(kill)?;
-    let inverted = invert::invert_image(&original, &invert::Limits::default())
-        .map_err(|err| format!("could not invert the image from {}: {err}", data.image_url))?;
+    let inverted = invert::invert_image(&original, limits).map_err(|err| {
+        let hint = match err {
+            invert::InvertError::TooLarge(_) => {
+                " (the decoder may use half of the task's memory: raise --task-mem)"
+            }
+            _ => "",
+        };
+        format!(
+            "could not invert the image from {}: {err}{hint}",
+            data.image_url
+        )
+    })?;
     check_kill(kill)?;
     upload(&http, data, &inverted)?;
     Ok(format!(
@@ -333,6 +388,37 @@ mod tests {
                 let _ = thread.join();
             }
         }
+    }
+
+    #[test]
+    fn a_panicking_task_fails_with_the_panic_message() {
+        let outcome = guarded(|| panic!("decoder bug at row 7"));
+        match outcome {
+            Outcome::Failed(message) => {
+                assert!(message.contains("decoder bug at row 7"), "{message}")
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        let formatted = guarded(|| panic!("{} and {}", "this", "that"));
+        assert!(matches!(formatted, Outcome::Failed(m) if m.contains("this and that")));
+        assert_eq!(guarded(|| Outcome::Killed), Outcome::Killed);
+    }
+
+    #[test]
+    fn the_decoder_may_use_half_of_the_tasks_memory() {
+        let mut task = task_with(b"{}");
+        assert_eq!(decoder_limits(&task), invert::Limits::default());
+        let mut mem = crate::proto::mesos::Resource::new();
+        mem.set_name("mem".into());
+        mem.set_type(crate::proto::mesos::value::Type::SCALAR);
+        mem.scalar.mut_or_insert_default().set_value(128.0);
+        task.resources.push(mem);
+        assert_eq!(decoder_limits(&task).max_alloc, 64 * 1024 * 1024);
+        task.resources[0]
+            .scalar
+            .mut_or_insert_default()
+            .set_value(1e9);
+        assert_eq!(decoder_limits(&task), invert::Limits::default());
     }
 
     #[test]

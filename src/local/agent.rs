@@ -22,7 +22,7 @@ use crate::proto::mesos::{
     TaskStatus,
 };
 use crate::proto::scheduler;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -70,6 +70,11 @@ struct Executor {
     subscribed_once: bool,
     /// Tasks waiting for the executor to subscribe.
     queued: Vec<TaskInfo>,
+    /// The uuids of this executor's updates that the scheduler has
+    /// acknowledged: an executor that missed the `ACKNOWLEDGED` event (its
+    /// connection dropped) sends the update again, and must be answered
+    /// with `ACKNOWLEDGED` again rather than have it delivered twice.
+    acknowledged: HashSet<Vec<u8>>,
     started: Instant,
     shutdown_requested: Option<Instant>,
     kill: Arc<AtomicBool>,
@@ -325,6 +330,32 @@ impl State {
                 "Received TASK_STAGING from the executor, which is not allowed",
             ));
         }
+        // Mesos's own checks on an executor's UPDATE call.
+        if status.executor_id.is_some() && status.executor_id.value() != key.1 {
+            return Err(HttpError::bad_request(format!(
+                "ExecutorID in Call: {} does not match ExecutorID in TaskStatus: {}",
+                key.1,
+                status.executor_id.value()
+            )));
+        }
+        if status.source() != task_status::Source::SOURCE_EXECUTOR {
+            return Err(HttpError::bad_request(format!(
+                "Received Call from executor '{}' of framework '{}' with invalid source, \
+                 expecting 'SOURCE_EXECUTOR'",
+                key.1, key.0
+            )));
+        }
+        if let Some(executor) = self.agent.executors.get(key) {
+            if executor.acknowledged.contains(status.uuid()) {
+                log::debug!(
+                    "Update {:?} of task {} was acknowledged already; acknowledging it again",
+                    status.state(),
+                    status.task_id.value()
+                );
+                send_acknowledged(executor, status.task_id.value(), status.uuid());
+                return Ok(());
+            }
+        }
         let task_id = status.task_id.value().to_string();
         let task_key = (key.0.clone(), task_id.clone());
         if self.agent.task_executors.get(&task_key) != Some(&key.1) {
@@ -423,6 +454,7 @@ impl State {
                 generation: 0,
                 subscribed_once: false,
                 queued: vec![task],
+                acknowledged: HashSet::new(),
                 started: Instant::now(),
                 shutdown_requested: None,
                 kill,
@@ -439,6 +471,15 @@ impl State {
     ) -> Vec<(String, String)> {
         let grace = self.config.executor_shutdown_grace_period.as_secs_f64();
         let sandbox = sandbox.display().to_string();
+        // As a Mesos agent does, the recovery settings are only given to the
+        // executors of checkpointing frameworks: only those are waited for
+        // when the agent restarts; the others shut down when it goes away.
+        let recovery = framework.checkpoint().then(|| {
+            [
+                ("MESOS_RECOVERY_TIMEOUT", "15mins".to_string()),
+                ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs".to_string()),
+            ]
+        });
         [
             ("MESOS_FRAMEWORK_ID", key.0.clone()),
             ("MESOS_EXECUTOR_ID", key.1.clone()),
@@ -450,8 +491,6 @@ impl State {
                 "MESOS_CHECKPOINT",
                 if framework.checkpoint() { "1" } else { "0" }.into(),
             ),
-            ("MESOS_RECOVERY_TIMEOUT", "15mins".into()),
-            ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs".into()),
             (
                 "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
                 format!("{grace}secs"),
@@ -459,6 +498,7 @@ impl State {
             ("MESOS_HTTP_COMMAND_EXECUTOR", "0".into()),
         ]
         .into_iter()
+        .chain(recovery.into_iter().flatten())
         .map(|(name, value)| (name.to_string(), value))
         .collect()
     }
@@ -569,6 +609,7 @@ impl State {
             return;
         }
         let retry = self.config.update_retry_interval;
+        let state = status.state();
         queue.push_back(PendingUpdate {
             status,
             from_executor,
@@ -577,6 +618,10 @@ impl State {
         });
         if queue.len() == 1 {
             self.send_front_update(&key);
+        } else if is_terminal(state) {
+            // The framework hears of the end in order, after it has
+            // acknowledged the earlier updates; the master learns of it now.
+            self.task_state(&key.0, &key.1, state);
         }
     }
 
@@ -592,6 +637,12 @@ impl State {
 
     /// An `ACKNOWLEDGE` from the scheduler: the front update of the task is
     /// done; the executor hears of it, and the next update goes out.
+    ///
+    /// A real Mesos agent sends `ACKNOWLEDGED` to the executor as soon as
+    /// its status update manager has recorded (checkpointed) the update.
+    /// This agent keeps no checkpoint, so it waits for the scheduler's
+    /// acknowledgement instead: a stricter order, under which an executor
+    /// that forgot an unacknowledged update would be caught by the tests.
     pub(super) fn acknowledge(&mut self, framework_id: &str, task_id: &str, uuid: &[u8]) {
         let key = (framework_id.to_string(), task_id.to_string());
         let Some(queue) = self.agent.updates.get_mut(&key) else {
@@ -610,17 +661,9 @@ impl State {
         if let Some(executor_id) = self.agent.task_executors.get(&key).cloned() {
             if acked.from_executor {
                 let executor_key = (framework_id.to_string(), executor_id);
-                if let Some(Some(events)) =
-                    self.agent.executors.get(&executor_key).map(|e| &e.events)
-                {
-                    let mut event = Event::new();
-                    event.set_type(event::Type::ACKNOWLEDGED);
-                    let ack = event.acknowledged.mut_or_insert_default();
-                    ack.task_id
-                        .mut_or_insert_default()
-                        .set_value(task_id.to_string());
-                    ack.set_uuid(uuid.to_vec());
-                    let _ = events.send(event);
+                if let Some(executor) = self.agent.executors.get_mut(&executor_key) {
+                    executor.acknowledged.insert(uuid.to_vec());
+                    send_acknowledged(executor, task_id, uuid);
                 }
             }
         }
@@ -628,6 +671,11 @@ impl State {
             self.agent.task_executors.remove(&key);
         }
         self.send_front_update(&key);
+    }
+
+    /// How many updates wait for an acknowledgement, across all tasks.
+    pub(super) fn unacknowledged_updates(&self) -> usize {
+        self.agent.updates.values().map(VecDeque::len).sum()
     }
 
     /// Resends every pending update of a framework at once.
@@ -787,6 +835,21 @@ impl State {
 }
 
 /// Starts the threads for executors that `ACCEPT` created.
+/// Tells a subscribed executor that its update `uuid` is acknowledged.
+fn send_acknowledged(executor: &Executor, task_id: &str, uuid: &[u8]) {
+    let Some(events) = &executor.events else {
+        return;
+    };
+    let mut event = Event::new();
+    event.set_type(event::Type::ACKNOWLEDGED);
+    let ack = event.acknowledged.mut_or_insert_default();
+    ack.task_id
+        .mut_or_insert_default()
+        .set_value(task_id.to_string());
+    ack.set_uuid(uuid.to_vec());
+    let _ = events.send(event);
+}
+
 pub(super) fn start_pending_executors(shared: &Arc<Shared>) {
     let mut state = shared.lock();
     let launches: Vec<Launch> = state.agent.pending_launches.drain(..).collect();

@@ -398,7 +398,8 @@ impl State {
                 filters: Vec::new(),
                 failover_deadline: None,
             });
-        if let Some(old) = framework.events.take() {
+        let replaced = framework.events.take();
+        if let Some(old) = &replaced {
             // A second subscription replaces the first: the old scheduler
             // is told, and its stream is closed.
             let _ = old.send(error_event("Framework failed over"));
@@ -418,6 +419,11 @@ impl State {
         let _ = sender.send(subscribed);
         framework.events = Some(sender);
         log::info!("Framework {framework_id} subscribed (stream {stream_id}, {accept})");
+        if replaced.is_some() {
+            // Offers sent on the old stream may never have arrived; as
+            // Mesos does on failover, they are taken back and made anew.
+            self.recover_all_offers(&framework_id);
+        }
         // A framework that comes back gets its pending updates now, rather
         // than at the next retry (a new one has none).
         self.resend_updates(&framework_id);
@@ -772,16 +778,34 @@ impl State {
     pub(super) fn forward_status(&mut self, framework_id: &str, status: TaskStatus) {
         let key = (framework_id.to_string(), status.task_id.value().to_string());
         if let Some(task) = self.master.tasks.get_mut(&key) {
-            let was_terminal = is_terminal(task.state);
-            task.state = status.state();
             task.last_status = Some(status.clone());
-            // The master frees a task's resources when it learns that the
-            // task ended, not when the update is acknowledged.
-            if !was_terminal && is_terminal(task.state) {
-                let resources = std::mem::take(&mut task.resources);
-                self.master.free.add(&resources);
-            }
         }
+        self.task_state(framework_id, status.task_id.value(), status.state());
+        self.send_update(framework_id, status);
+    }
+
+    /// Records the latest state of a task. An ended task stays ended: the
+    /// agent may report the end (see `queue_update` in agent.rs) before the
+    /// framework has acknowledged the updates that come before it. The
+    /// master frees a task's resources as soon as it learns that the task
+    /// ended, not when the update is acknowledged, as Mesos does with the
+    /// `latest_state` the agent sends along with each update.
+    pub(super) fn task_state(&mut self, framework_id: &str, task_id: &str, state: TaskState) {
+        let key = (framework_id.to_string(), task_id.to_string());
+        let Some(task) = self.master.tasks.get_mut(&key) else {
+            return;
+        };
+        if is_terminal(task.state) {
+            return;
+        }
+        task.state = state;
+        if is_terminal(state) {
+            let resources = std::mem::take(&mut task.resources);
+            self.master.free.add(&resources);
+        }
+    }
+
+    fn send_update(&self, framework_id: &str, status: TaskStatus) {
         let mut event = Event::new();
         event.set_type(event::Type::UPDATE);
         event.update.mut_or_insert_default().status = Some(status).into();
@@ -789,7 +813,11 @@ impl State {
     }
 
     /// An update that the master makes itself. Mesos sends these without a
-    /// uuid, and frameworks must not acknowledge them.
+    /// uuid, and frameworks must not acknowledge them. They report on a
+    /// launch that was refused, a task the master does not know, or the
+    /// state it already records, so they change no task's record: a
+    /// refused launch that reuses the id of a running task must not end
+    /// that task or free its resources.
     fn master_update(
         &mut self,
         framework_id: &str,
@@ -800,7 +828,7 @@ impl State {
     ) {
         let source = task_status::Source::SOURCE_MASTER;
         let status = task_status(task_id, state, source, reason, message, &self.agent.id);
-        self.forward_status(framework_id, status);
+        self.send_update(framework_id, status);
     }
 
     fn kill_task(&mut self, framework_id: &str, task_id: &str) {
@@ -844,6 +872,20 @@ impl State {
         }
     }
 
+    /// Takes back every offer the framework holds, without a filter: the
+    /// scheduler that got them is gone, or was replaced by a new one.
+    fn recover_all_offers(&mut self, framework_id: &str) {
+        let offers: Vec<String> = self
+            .master
+            .offers
+            .iter()
+            .filter(|(_, o)| o.framework_id == framework_id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let offers: Vec<&str> = offers.iter().map(String::as_str).collect();
+        self.recover_offers(framework_id, &offers, 0.0);
+    }
+
     /// The scheduler's event stream ended. Without a failover timeout Mesos
     /// removes the framework (and kills its tasks) at once.
     fn framework_disconnected(&mut self, framework_id: &str, stream_id: &str) {
@@ -855,15 +897,7 @@ impl State {
         }
         framework.events = None;
         let timeout = framework.info.failover_timeout();
-        let offers: Vec<String> = self
-            .master
-            .offers
-            .iter()
-            .filter(|(_, o)| o.framework_id == framework_id)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let offers: Vec<&str> = offers.iter().map(String::as_str).collect();
-        self.recover_offers(framework_id, &offers, 0.0);
+        self.recover_all_offers(framework_id);
         if timeout > 0.0 {
             log::info!("Framework {framework_id} disconnected; it has {timeout} s to fail over");
             let deadline = Instant::now() + Duration::from_secs_f64(timeout.min(365.0 * 86400.0));

@@ -15,6 +15,7 @@
 use super::tasks::TaskPlan;
 use super::{Config, SchedulerError};
 use crate::proto::is_terminal;
+use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
 use crate::server::{FileServer, ImageRow, Progress};
 use crate::task_data;
@@ -45,11 +46,18 @@ enum ImageState {
 pub struct ImageBatch {
     images: Vec<Image>,
     queue: VecDeque<usize>,
-    /// Which image each launched task works on.
-    tasks: HashMap<String, usize>,
+    /// Which image each launched task works on, and on which agent.
+    tasks: HashMap<String, (usize, String)>,
+    /// Put before every task id: empty for a new framework, a fresh prefix
+    /// for a scheduler that took over a framework from an earlier process,
+    /// since Mesos wants task ids unique over the framework's whole life.
+    id_prefix: String,
     max_attempts: u32,
     upload_token: String,
     upload_base: String,
+    /// The file server's own address, which the results page leaves out of
+    /// its links so that they also work through a forwarded port.
+    server_base: String,
     /// Demo images live in a temporary folder removed with the batch.
     demo_dir: Option<PathBuf>,
 }
@@ -63,14 +71,16 @@ impl ImageBatch {
         let mut sources = config.images.clone();
         let mut demo_dir = None;
         if sources.is_empty() {
-            let dir =
-                std::env::temp_dir().join(format!("mesos-tutorial-demo-{}", std::process::id()));
-            let paths = crate::demo_images::write_demo_images(&dir).map_err(|err| {
-                SchedulerError::Images(format!(
-                    "could not write the demo images to {}: {err}",
-                    dir.display()
-                ))
-            })?;
+            let dir = demo_dir_path();
+            let paths = create_private_dir(&dir)
+                .and_then(|()| crate::demo_images::write_demo_images(&dir))
+                .map_err(|err| {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    SchedulerError::Images(format!(
+                        "could not write the demo images to {}: {err}",
+                        dir.display()
+                    ))
+                })?;
             log::info!("No --images given: using {} demo images", paths.len());
             sources = paths.iter().map(|p| p.display().to_string()).collect();
             demo_dir = Some(dir);
@@ -79,8 +89,8 @@ impl ImageBatch {
         for (index, source) in sources.iter().enumerate() {
             let base = file_stem(source);
             let name = format!("{:03}-{base}", index + 1);
-            let url = if source.starts_with("http://") || source.starts_with("https://") {
-                source.clone()
+            let url = if let Some(url) = crate::http_api::http_url(source) {
+                url
             } else {
                 let path = Path::new(source);
                 if !path.is_file() {
@@ -100,8 +110,10 @@ impl ImageBatch {
                 };
                 server.serve_file(&served, path)?
             };
+            let output_stem = format!("{name}-inverted");
+            server.expect_upload(&output_stem);
             images.push(Image {
-                output_stem: format!("{name}-inverted"),
+                output_stem,
                 name,
                 url,
                 attempts: 0,
@@ -117,27 +129,79 @@ impl ImageBatch {
             queue: (0..images.len()).collect(),
             images,
             tasks: HashMap::new(),
+            id_prefix: String::new(),
             max_attempts: config.max_attempts.max(1),
             upload_token: token,
             upload_base: server.upload_url(""),
+            server_base: server.base_url(),
             demo_dir,
         })
+    }
+
+    /// Continues the batch of an earlier scheduler process whose framework
+    /// this one took over (`--framework-id-file`): images whose result is
+    /// already in `output_dir` are done, and task ids get a fresh prefix.
+    /// The earlier process's tasks are not adopted: their executor is shut
+    /// down (see [`TaskPlan::stale_executor`]), since it uploads to a file
+    /// server that is gone.
+    pub fn continue_earlier_run(&mut self, output_dir: &Path, server: &FileServer) {
+        self.id_prefix = format!("{}-", &crate::random::token()[..6]);
+        let mut found = 0;
+        for image in &mut self.images {
+            let result = ["png", "jpg"]
+                .iter()
+                .map(|extension| format!("{}.{extension}", image.output_stem))
+                .find(|name| output_dir.join(name).is_file());
+            if let Some(name) = result {
+                let path = output_dir.join(&name);
+                server.record_upload(&name, &path);
+                image.state = ImageState::Done(path);
+                found += 1;
+            }
+        }
+        self.queue
+            .retain(|&index| matches!(self.images[index].state, ImageState::Queued));
+        log::info!(
+            "Continuing an earlier run: {found} images were done already; new task ids start with {}",
+            self.id_prefix
+        );
     }
 
     /// Tasks for this offer: the next queued images, as many as fit.
     pub fn tasks_for(&mut self, offer: &Offer, plan: &TaskPlan) -> Vec<TaskInfo> {
         let count = plan.fit(offer, self.queue.len());
-        let mut tasks = Vec::with_capacity(count);
+        let mut work = Vec::with_capacity(count);
+        let mut indexes = HashMap::with_capacity(count);
         for index in self.queue.drain(..count) {
             let image = &mut self.images[index];
             image.attempts += 1;
             image.state = ImageState::Running;
-            let task_id = format!("image-{}-attempt-{}", index + 1, image.attempts);
+            let task_id = format!(
+                "{}image-{}-attempt-{}",
+                self.id_prefix,
+                index + 1,
+                image.attempts
+            );
             let upload_url = format!("{}{}", self.upload_base, image.output_stem);
             let data = task_data::image(&image.url, &upload_url, &self.upload_token);
             log::info!("Prepared task {task_id} for {}", image.url);
-            self.tasks.insert(task_id.clone(), index);
-            tasks.push(plan.task(offer, &task_id, task_data::encode(&data)));
+            indexes.insert(task_id.clone(), index);
+            work.push((task_id, task_data::encode(&data)));
+        }
+        let tasks = plan.tasks(offer, work);
+        let agent = offer.agent_id.value().to_string();
+        for task in &tasks {
+            if let Some(index) = indexes.remove(task.task_id.value()) {
+                self.tasks
+                    .insert(task.task_id.value().to_string(), (index, agent.clone()));
+            }
+        }
+        // Whatever did not fit after all goes back, its attempt unused.
+        for (_, index) in indexes {
+            let image = &mut self.images[index];
+            image.attempts -= 1;
+            image.state = ImageState::Queued;
+            self.queue.push_front(index);
         }
         tasks
     }
@@ -150,7 +214,7 @@ impl ImageBatch {
             return;
         }
         // Each task's terminal update counts once, even if delivered twice.
-        let Some(index) = self.tasks.remove(status.task_id.value()) else {
+        let Some((index, _)) = self.tasks.remove(status.task_id.value()) else {
             return;
         };
         let image = &mut self.images[index];
@@ -180,6 +244,12 @@ impl ImageBatch {
             "" => format!("{state:?}"),
             message => format!("{state:?}: {message}"),
         };
+        if status.reason() == Reason::REASON_INVALID_OFFERS {
+            // The master refused the launch because the offer was gone
+            // (rescinded, or used twice): the task never ran, so the image
+            // has not used up an attempt.
+            image.attempts -= 1;
+        }
         if image.attempts < self.max_attempts {
             log::info!(
                 "Retrying {} (attempt {} of {} failed)",
@@ -200,16 +270,22 @@ impl ImageBatch {
         log::info!("{}", self.summary());
     }
 
-    /// The tasks launched and not yet ended.
-    pub fn running(&self) -> Vec<String> {
-        self.tasks.keys().cloned().collect()
+    /// The tasks launched and not yet ended, with their agents.
+    pub fn running(&self) -> Vec<(String, String)> {
+        self.tasks
+            .iter()
+            .map(|(task, (_, agent))| (task.clone(), agent.clone()))
+            .collect()
     }
 
     /// The running tasks died with the framework: their images go back in
-    /// the queue (the attempt counts).
+    /// the queue. The attempt does not count, since the image is not what
+    /// failed, and an image is never queued beyond its last attempt.
     pub fn forget_running(&mut self) {
-        for (_, index) in self.tasks.drain() {
-            self.images[index].state = ImageState::Queued;
+        for (_, (index, _)) in self.tasks.drain() {
+            let image = &mut self.images[index];
+            image.attempts = image.attempts.saturating_sub(1);
+            image.state = ImageState::Queued;
             self.queue.push_back(index);
         }
     }
@@ -266,7 +342,12 @@ impl ImageBatch {
                 .iter()
                 .map(|image| ImageRow {
                     name: image.name.clone(),
-                    original_url: image.url.clone(),
+                    original_url: image
+                        .url
+                        .strip_prefix(&self.server_base)
+                        .filter(|path| path.starts_with('/'))
+                        .unwrap_or(&image.url)
+                        .to_string(),
                     result_name: match &image.state {
                         ImageState::Done(path) => {
                             path.file_name().map(|n| n.to_string_lossy().into_owned())
@@ -316,6 +397,43 @@ impl Drop for ImageBatch {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// A fresh, unguessable folder for the demo images. Folders left by
+/// earlier runs that were killed (whose process is gone) are removed first.
+fn demo_dir_path() -> PathBuf {
+    const PREFIX: &str = "mesos-tutorial-demo-";
+    let temp = std::env::temp_dir();
+    if let Ok(entries) = std::fs::read_dir(&temp) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owner = name
+                .strip_prefix(PREFIX)
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            // Only Linux tells us cheaply whether a process is alive.
+            let gone = owner.is_some_and(|pid| {
+                cfg!(target_os = "linux") && !Path::new(&format!("/proc/{pid}")).exists()
+            });
+            if gone {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    temp.join(format!(
+        "{PREFIX}{}-{}",
+        std::process::id(),
+        crate::random::token()
+    ))
+}
+
+/// Creates a folder that must not exist yet, readable only by us, so that
+/// no other user can swap the images we serve.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
 }
 
 /// A readable, file-system-safe name from a URL or path: its last segment

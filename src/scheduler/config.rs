@@ -84,6 +84,9 @@ pub enum SchedulerError {
     Events(EventError),
     /// The master sent an `ERROR` event: it gave up on this framework.
     Removed(String),
+    /// The master sent an `ERROR` event because another scheduler process
+    /// subscribed as this framework and replaced this one.
+    FailedOver(String),
     /// The file server could not start or store results.
     Server(ServerError),
     /// The executor binary could not be found or built.
@@ -102,6 +105,10 @@ impl fmt::Display for SchedulerError {
             SchedulerError::Removed(message) => {
                 write!(f, "the master removed this framework: {message}")
             }
+            SchedulerError::FailedOver(message) => write!(
+                f,
+                "another scheduler took over this framework ({message}); this one stops"
+            ),
             SchedulerError::Server(err) => write!(f, "file server: {err}"),
             SchedulerError::Executor(message) => write!(f, "{message}"),
             SchedulerError::Images(message) => write!(f, "{message}"),
@@ -113,6 +120,17 @@ impl fmt::Display for SchedulerError {
 impl std::error::Error for SchedulerError {}
 
 impl SchedulerError {
+    /// What an `ERROR` event means. Mesos sends one when it removes the
+    /// framework, and ("Framework failed over") to the scheduler that a
+    /// newer one with the same framework id replaced.
+    pub fn from_error_event(message: &str) -> SchedulerError {
+        if message.to_ascii_lowercase().contains("failed over") {
+            SchedulerError::FailedOver(message.to_string())
+        } else {
+            SchedulerError::Removed(message.to_string())
+        }
+    }
+
     /// Whether this error means the connection to the master is gone, so
     /// that subscribing again is the cure: a broken or silent event stream,
     /// a master that cannot be reached, or one that no longer knows our
@@ -121,9 +139,15 @@ impl SchedulerError {
         match self {
             SchedulerError::Events(_) => true,
             SchedulerError::Master(ApiError::Unreachable { .. }) => true,
-            SchedulerError::Master(ApiError::Rejected { status, .. }) => {
-                matches!(status, 403 | 503)
-            }
+            // A master that restarted or failed over no longer knows our
+            // subscription ("Framework is not subscribed", "Framework
+            // cannot be found"); any other 403 is a refusal to report.
+            SchedulerError::Master(ApiError::Rejected {
+                status: 403,
+                message,
+                ..
+            }) => message.contains("not subscribed") || message.contains("cannot be found"),
+            SchedulerError::Master(ApiError::Rejected { status, .. }) => *status == 503,
             _ => false,
         }
     }

@@ -52,6 +52,62 @@ impl Backoff {
     }
 }
 
+/// Reconciliation until every task asked about has an answer. Mesos answers
+/// a `RECONCILE` once and may lose it (a master failing over in between), so
+/// its reconciliation guide says to ask again, with backoff, about the tasks
+/// that got no answer.
+pub struct Reconciliation {
+    /// Task id to agent id, for the tasks without an answer yet.
+    pending: std::collections::HashMap<String, String>,
+    next_at: Instant,
+    backoff: Backoff,
+}
+
+impl Default for Reconciliation {
+    fn default() -> Reconciliation {
+        Reconciliation {
+            pending: Default::default(),
+            next_at: Instant::now(),
+            backoff: Backoff::new(RECONCILE_FIRST_WAIT, RECONCILE_MAX_WAIT),
+        }
+    }
+}
+
+/// The first wait for reconciliation answers before asking again.
+const RECONCILE_FIRST_WAIT: Duration = Duration::from_secs(2);
+/// Waits for reconciliation answers grow up to this.
+const RECONCILE_MAX_WAIT: Duration = Duration::from_secs(60);
+
+impl Reconciliation {
+    /// Starts over (after a subscription) with these (task id, agent id)
+    /// and returns them, to be sent now.
+    pub fn start(&mut self, tasks: Vec<(String, String)>) -> Vec<(String, String)> {
+        *self = Reconciliation::default();
+        self.pending = tasks.iter().cloned().collect();
+        self.next_at = Instant::now() + self.backoff.next_wait();
+        tasks
+    }
+
+    /// Any update about a task answers for it.
+    pub fn answered(&mut self, task_id: &str) {
+        self.pending.remove(task_id);
+    }
+
+    /// The tasks to ask about again, once it is time.
+    pub fn due(&mut self) -> Option<Vec<(String, String)>> {
+        if self.pending.is_empty() || Instant::now() < self.next_at {
+            return None;
+        }
+        self.next_at = Instant::now() + self.backoff.next_wait();
+        Some(
+            self.pending
+                .iter()
+                .map(|(task, agent)| (task.clone(), agent.clone()))
+                .collect(),
+        )
+    }
+}
+
 /// Subscribes to the master, as framework `id` if given, retrying while the
 /// master is unreachable or not ready. A master that cannot be reached at
 /// all on the first attempt is an error at once: most likely `--master` is
@@ -156,6 +212,27 @@ pub fn save_framework_id(config: &Config, id: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconciliation_asks_again_until_every_task_is_answered() {
+        let mut reconciliation = Reconciliation::default();
+        assert_eq!(reconciliation.due(), None, "nothing to ask about");
+        let tasks = vec![
+            ("a".to_string(), "agent".to_string()),
+            ("b".into(), "agent".into()),
+        ];
+        assert_eq!(reconciliation.start(tasks.clone()), tasks);
+        assert_eq!(reconciliation.due(), None, "not before the first wait");
+        reconciliation.next_at = Instant::now();
+        reconciliation.answered("a");
+        assert_eq!(
+            reconciliation.due(),
+            Some(vec![("b".to_string(), "agent".to_string())])
+        );
+        reconciliation.answered("b");
+        reconciliation.next_at = Instant::now();
+        assert_eq!(reconciliation.due(), None, "every task has its answer");
+    }
 
     #[test]
     fn backoff_grows_to_its_cap_with_jitter() {

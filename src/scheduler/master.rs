@@ -19,6 +19,9 @@ use crate::proto::scheduler::{call, Call, Event};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
+/// How long to wait for `SUBSCRIBED` before the heartbeat interval is known.
+const FIRST_EVENT_LIMIT: Duration = Duration::from_secs(30);
+
 /// Why waiting for the next event failed.
 #[derive(Debug)]
 pub enum EventError {
@@ -47,7 +50,8 @@ pub struct MasterConnection {
     stream_id: Option<String>,
     events: Receiver<Result<Event, StreamError>>,
     framework_id: FrameworkID,
-    /// After SUBSCRIBED: how long without any event means the master is gone.
+    /// How long without any event means the master is gone: five heartbeat
+    /// intervals after SUBSCRIBED, [`FIRST_EVENT_LIMIT`] before.
     silence_limit: Option<Duration>,
 }
 
@@ -83,7 +87,9 @@ impl MasterConnection {
             events: subscription.events,
             // Until SUBSCRIBED says otherwise: the id we asked for, if any.
             framework_id: call.framework_id.clone().unwrap_or_default(),
-            silence_limit: None,
+            // Mesos sends SUBSCRIBED at once; a stream that stays silent
+            // this long after answering 200 is as dead as a silent one later.
+            silence_limit: Some(FIRST_EVENT_LIMIT),
         })
     }
 
@@ -188,19 +194,41 @@ impl MasterConnection {
         })
     }
 
-    /// `RECONCILE`: asks for the latest state of these tasks. The answers
-    /// arrive as `UPDATE` events from the master (without a uuid); a task the
-    /// master does not know comes back `TASK_LOST`.
-    pub fn reconcile(&self, task_ids: &[String]) -> Result<(), ApiError> {
+    /// `RECONCILE`: asks for the latest state of these tasks, given as
+    /// (task id, agent id). The answers arrive as `UPDATE` events from the
+    /// master (without a uuid); a task the master does not know comes back
+    /// `TASK_LOST`. With no task at all ("implicit" reconciliation) the
+    /// master answers for every unfinished task of the framework, which is
+    /// how a scheduler learns of tasks it did not know about.
+    pub fn reconcile(&self, tasks: &[(String, String)]) -> Result<(), ApiError> {
         self.send(call::Type::RECONCILE, |call| {
             let reconcile = call.reconcile.mut_or_insert_default();
-            for task_id in task_ids {
+            for (task_id, agent_id) in tasks {
                 let mut task = call::reconcile::Task::new();
                 task.task_id
                     .mut_or_insert_default()
                     .set_value(task_id.clone());
+                // The agent lets the master answer for a task it has not
+                // heard of yet from that agent (it may be re-registering).
+                if !agent_id.is_empty() {
+                    task.agent_id
+                        .mut_or_insert_default()
+                        .set_value(agent_id.clone());
+                }
                 reconcile.tasks.push(task);
             }
+        })
+    }
+
+    /// `SHUTDOWN`: stops an executor and every task it runs.
+    pub fn shutdown_executor(&self, executor_id: &str, agent_id: AgentID) -> Result<(), ApiError> {
+        self.send(call::Type::SHUTDOWN, |call| {
+            let shutdown = call.shutdown.mut_or_insert_default();
+            shutdown
+                .executor_id
+                .mut_or_insert_default()
+                .set_value(executor_id.to_string());
+            shutdown.agent_id = Some(agent_id).into();
         })
     }
 
@@ -232,10 +260,9 @@ fn refuse_filter(refuse_seconds: f64) -> Filters {
 /// API's URL.
 pub fn scheduler_url(master: &str) -> String {
     let master = master.trim_end_matches('/');
-    if master.starts_with("http://") || master.starts_with("https://") {
-        format!("{master}/api/v1/scheduler")
-    } else {
-        format!("http://{master}/api/v1/scheduler")
+    match crate::http_api::http_url(master) {
+        Some(url) => format!("{url}/api/v1/scheduler"),
+        None => format!("http://{master}/api/v1/scheduler"),
     }
 }
 

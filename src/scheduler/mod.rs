@@ -34,11 +34,13 @@ pub mod noop;
 pub mod tasks;
 
 use crate::proto::is_terminal;
+use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{Offer, TaskState, TaskStatus};
 use crate::proto::scheduler::{event, Event};
 use crate::server::FileServer;
 use batch::ImageBatch;
 pub use config::{Config, SchedulerError, Step};
+use failover::Reconciliation;
 use master::MasterConnection;
 use noop::NoopTasks;
 use tasks::TaskPlan;
@@ -83,8 +85,22 @@ pub fn run(config: &Config) -> Result<Outcome, SchedulerError> {
         };
     }
 
-    let mut master = failover::subscribe(config, failover::load_framework_id(config), true)?;
-    let mut suppressed = false;
+    let earlier_id = failover::load_framework_id(config);
+    if earlier_id.is_some() {
+        // We take over the framework of an earlier scheduler process.
+        match (&mut work, &server) {
+            (Work::Launch(noop), _) => noop.continue_earlier_run(),
+            (Work::Images(batch), Some(server)) => {
+                batch.continue_earlier_run(&config.output_dir, server)
+            }
+            _ => {}
+        }
+    }
+    let mut master = failover::subscribe(config, earlier_id, true)?;
+    let mut state = State {
+        suppressed: false,
+        reconciliation: Reconciliation::default(),
+    };
     loop {
         let reaction = match master.next_event() {
             Ok(event) => react(
@@ -94,7 +110,7 @@ pub fn run(config: &Config) -> Result<Outcome, SchedulerError> {
                 &mut work,
                 plan.as_ref(),
                 server.as_ref(),
-                &mut suppressed,
+                &mut state,
             ),
             Err(err) => Err(SchedulerError::Events(err)),
         };
@@ -113,9 +129,12 @@ pub fn run(config: &Config) -> Result<Outcome, SchedulerError> {
                     None
                 };
                 master = failover::subscribe(config, id, false)?;
-                suppressed = false;
+                state.suppressed = false;
             }
             Err(err) => {
+                // A framework that was removed is gone for good; one that a
+                // newer scheduler process took over lives on under that
+                // process, which needs the id.
                 if matches!(err, SchedulerError::Removed(_)) {
                     failover::save_framework_id(config, None);
                 }
@@ -125,6 +144,14 @@ pub fn run(config: &Config) -> Result<Outcome, SchedulerError> {
     }
     failover::save_framework_id(config, None);
     Ok(finish(work, server, config))
+}
+
+/// What the event loop keeps between events, besides the work itself.
+struct State {
+    /// Whether we asked the master to stop sending offers.
+    suppressed: bool,
+    /// The tasks we asked about after re-subscribing, until answered.
+    reconciliation: Reconciliation,
 }
 
 /// Reacts to one event: one arm per Mesos event type. Returns whether the
@@ -137,8 +164,12 @@ fn react(
     work: &mut Work,
     plan: Option<&TaskPlan>,
     server: Option<&FileServer>,
-    suppressed: &mut bool,
+    state: &mut State,
 ) -> Result<bool, SchedulerError> {
+    if let Some(missing) = missing_part(event) {
+        log::warn!("Ignoring a {:?} event without its {missing}", event.type_());
+        return Ok(false);
+    }
     match event.type_() {
         event::Type::SUBSCRIBED => {
             let subscribed = &event.subscribed;
@@ -152,15 +183,34 @@ fn react(
             );
             log::info!("Registered with framework ID {id}");
             failover::save_framework_id(config, Some(&id));
-            let running = work.running();
-            if resumed && !running.is_empty() {
-                log::info!("Reconciling {} tasks after re-subscribing", running.len());
-                master.reconcile(&running)?;
+            if resumed {
+                // Updates may have been lost while we were away. Mesos's
+                // advice: ask about the tasks we know (explicit), then
+                // about all of them (implicit), to learn of any we do not.
+                let known = state.reconciliation.start(work.running());
+                log::info!("Reconciling {} tasks after re-subscribing", known.len());
+                if !known.is_empty() {
+                    master.reconcile(&known)?;
+                }
+                master.reconcile(&[])?;
             }
         }
         event::Type::OFFERS => {
             for offer in &event.offers.offers {
                 log_offer(offer);
+                if plan.is_some_and(|plan| plan.stale_executor(offer)) {
+                    log::warn!(
+                        "Agent {} still runs the executor of an earlier scheduler process; \
+                         shutting it down before launching there",
+                        offer.agent_id.value()
+                    );
+                    master.shutdown_executor(
+                        tasks::EXECUTOR_ID,
+                        offer.agent_id.clone().unwrap_or_default(),
+                    )?;
+                    master.decline(vec![offer.id.clone().unwrap_or_default()], 1.0)?;
+                    continue;
+                }
                 let tasks = match (&mut *work, plan) {
                     (Work::Launch(noop), Some(plan)) => noop.tasks_for(offer, plan),
                     (Work::Images(batch), Some(plan)) => batch.tasks_for(offer, plan),
@@ -196,6 +246,23 @@ fn react(
         event::Type::UPDATE => {
             let status = &event.update.status;
             log_update(status);
+            state.reconciliation.answered(status.task_id.value());
+            if status.reason() == Reason::REASON_RECONCILIATION
+                && !is_terminal(status.state())
+                && !work.knows(status.task_id.value())
+            {
+                // Implicit reconciliation found a task of an earlier
+                // scheduler process: it reports to a file server that is
+                // gone, so it cannot deliver; end it.
+                log::warn!(
+                    "Killing task {}, left by an earlier scheduler process",
+                    status.task_id.value()
+                );
+                master.kill(
+                    status.task_id.clone().unwrap_or_default(),
+                    status.agent_id.clone().unwrap_or_default(),
+                )?;
+            }
             match work {
                 Work::Launch(noop) => noop.update(status),
                 Work::Images(batch) => batch.update(status, server),
@@ -215,22 +282,27 @@ fn react(
             event.message.data().len()
         ),
         event::Type::FAILURE => log_failure(event),
-        event::Type::ERROR => {
-            return Err(SchedulerError::Removed(event.error.message().to_string()))
-        }
+        event::Type::ERROR => return Err(SchedulerError::from_error_event(event.error.message())),
         event::Type::HEARTBEAT => log::debug!("Heartbeat"),
         other => log::debug!("Ignoring event {other:?}"),
     }
+    if let Some(unanswered) = state.reconciliation.due() {
+        log::info!(
+            "Reconciling {} tasks still without an answer",
+            unanswered.len()
+        );
+        master.reconcile(&unanswered)?;
+    }
 
+    if let (Work::Images(batch), Some(server)) = (&*work, server) {
+        server.set_progress(batch.progress());
+    }
     // A framework with nothing left to launch suppresses offers, and
     // revives them when work comes back.
-    if let Work::Images(batch) = &*work {
-        if let Some(server) = server {
-            server.set_progress(batch.progress());
-        }
-        if batch.wants_offers() == *suppressed {
-            *suppressed = !*suppressed;
-            if *suppressed {
+    if let Some(wants_offers) = work.wants_offers() {
+        if wants_offers == state.suppressed {
+            state.suppressed = !state.suppressed;
+            if state.suppressed {
                 master.suppress()?;
                 log::info!("Suppressing offers");
             } else {
@@ -252,13 +324,28 @@ fn react(
 }
 
 impl Work {
-    /// The tasks we believe are running, to reconcile.
-    fn running(&self) -> Vec<String> {
+    /// The tasks we believe are running, with their agents, to reconcile.
+    fn running(&self) -> Vec<(String, String)> {
         match self {
             Work::Register => Vec::new(),
             Work::Launch(noop) => noop.running(),
             Work::Images(batch) => batch.running(),
         }
+    }
+
+    /// Whether there is work waiting for offers; `None` for step 1, which
+    /// looks at offers without ever wanting them.
+    fn wants_offers(&self) -> Option<bool> {
+        match self {
+            Work::Register => None,
+            Work::Launch(noop) => Some(noop.wants_offers()),
+            Work::Images(batch) => Some(batch.wants_offers()),
+        }
+    }
+
+    /// Whether this task is one of ours that has not ended.
+    fn knows(&self, task_id: &str) -> bool {
+        self.running().iter().any(|(task, _)| task == task_id)
     }
 
     /// Our running tasks died with the framework: forget them, so that
@@ -312,8 +399,9 @@ fn finish(work: Work, server: Option<FileServer>, config: &Config) -> Outcome {
                 };
             }
             log::info!(
-                "Outputs are in {}; add --keep-serving to browse them side by side",
-                config.output_dir.display()
+                "Outputs are in {}; results page {}/ (add --keep-serving to keep it up)",
+                config.output_dir.display(),
+                server.base_url()
             );
             Outcome {
                 succeeded,
@@ -331,6 +419,23 @@ fn finish(work: Work, server: Option<FileServer>, config: &Config) -> Outcome {
             succeeded: true,
             results: None,
         },
+    }
+}
+
+/// The part of an event that its type requires and that is missing, if
+/// any. Protobuf cannot enforce it (`subscribed` is optional on the wire),
+/// and a broken or hostile peer must not make us act on defaults: an empty
+/// framework id, an update of task "".
+fn missing_part(event: &Event) -> Option<&'static str> {
+    match event.type_() {
+        event::Type::SUBSCRIBED if event.subscribed.framework_id.is_none() => Some("framework id"),
+        event::Type::UPDATE
+            if event.update.status.task_id.is_none() || event.update.status.state.is_none() =>
+        {
+            Some("task status")
+        }
+        event::Type::RESCIND if event.rescind.offer_id.is_none() => Some("offer id"),
+        _ => None,
     }
 }
 
@@ -371,5 +476,46 @@ fn log_failure(event: &Event) {
         );
     } else {
         log::warn!("Agent {} was lost", failure.agent_id.value());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_without_their_required_part_are_recognised() {
+        let mut event = Event::new();
+        event.set_type(event::Type::SUBSCRIBED);
+        assert_eq!(missing_part(&event), Some("framework id"));
+        event
+            .subscribed
+            .mut_or_insert_default()
+            .framework_id
+            .mut_or_insert_default()
+            .set_value("F1".into());
+        assert_eq!(missing_part(&event), None);
+
+        let mut update = Event::new();
+        update.set_type(event::Type::UPDATE);
+        assert_eq!(missing_part(&update), Some("task status"));
+        let status = update
+            .update
+            .mut_or_insert_default()
+            .status
+            .mut_or_insert_default();
+        status.task_id.mut_or_insert_default().set_value("t".into());
+        assert_eq!(missing_part(&update), Some("task status"), "no state");
+        let status = update
+            .update
+            .mut_or_insert_default()
+            .status
+            .mut_or_insert_default();
+        status.set_state(TaskState::TASK_RUNNING);
+        assert_eq!(missing_part(&update), None);
+
+        let mut heartbeat = Event::new();
+        heartbeat.set_type(event::Type::HEARTBEAT);
+        assert_eq!(missing_part(&heartbeat), None);
     }
 }

@@ -11,12 +11,15 @@
 use super::tasks::TaskPlan;
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
 use crate::task_data;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The task table of step 2.
 pub struct NoopTasks {
     next_id: u64,
-    running: HashSet<String>,
+    /// Put before every task id (see `ImageBatch::continue_earlier_run`).
+    id_prefix: String,
+    /// The tasks launched and not yet ended, with their agents.
+    running: HashMap<String, String>,
     finished: HashSet<String>,
     failed: HashSet<String>,
     /// Stop after this many tasks finished (`--tasks`); `None` runs forever.
@@ -30,7 +33,8 @@ impl NoopTasks {
     pub fn new(target: Option<usize>, task_millis: u32) -> NoopTasks {
         NoopTasks {
             next_id: 1,
-            running: HashSet::new(),
+            id_prefix: String::new(),
+            running: HashMap::new(),
             finished: HashSet::new(),
             failed: HashSet::new(),
             target,
@@ -45,47 +49,67 @@ impl NoopTasks {
             None => usize::MAX,
         };
         let count = plan.fit(offer, wanted);
-        (0..count)
+        let data = task_data::encode(&task_data::noop(self.task_millis));
+        let work = (0..count)
             .map(|_| {
-                let task_id = self.next_id.to_string();
+                let task_id = format!("{}{}", self.id_prefix, self.next_id);
                 self.next_id += 1;
                 log::info!("Prepared task {task_id} with offer {}", offer.id.value());
-                self.running.insert(task_id.clone());
-                plan.task(
-                    offer,
-                    &task_id,
-                    task_data::encode(&task_data::noop(self.task_millis)),
-                )
+                (task_id, data.clone())
             })
-            .collect()
+            .collect();
+        let tasks = plan.tasks(offer, work);
+        for task in &tasks {
+            self.running.insert(
+                task.task_id.value().to_string(),
+                offer.agent_id.value().to_string(),
+            );
+        }
+        tasks
+    }
+
+    /// Takes over the framework of an earlier scheduler process: new task
+    /// ids get a fresh prefix, so that none repeats one of its ids.
+    pub fn continue_earlier_run(&mut self) {
+        self.id_prefix = format!("{}-", &crate::random::token()[..6]);
     }
 
     /// Records a status update. Terminal states end the task; a task that
     /// did not finish is not retried, the next offer simply launches more.
     pub fn update(&mut self, status: &TaskStatus) {
         let task_id = status.task_id.value();
-        match status.state() {
-            TaskState::TASK_FINISHED => {
-                self.running.remove(task_id);
-                self.finished.insert(task_id.to_string());
-            }
-            // A task we no longer track (a duplicate update) is not counted.
-            state if crate::proto::is_terminal(state) && self.running.remove(task_id) => {
-                self.failed.insert(task_id.to_string());
-            }
-            _ => {}
+        // A task we no longer track (a duplicate update, or a task of an
+        // earlier scheduler process) is not counted.
+        let state = status.state();
+        if !crate::proto::is_terminal(state) || self.running.remove(task_id).is_none() {
+            return;
+        }
+        if state == TaskState::TASK_FINISHED {
+            self.finished.insert(task_id.to_string());
+        } else {
+            self.failed.insert(task_id.to_string());
         }
     }
 
-    /// The tasks launched and not yet ended.
-    pub fn running(&self) -> Vec<String> {
-        self.running.iter().cloned().collect()
+    /// The tasks launched and not yet ended, with their agents.
+    pub fn running(&self) -> Vec<(String, String)> {
+        self.running
+            .iter()
+            .map(|(task, agent)| (task.clone(), agent.clone()))
+            .collect()
     }
 
     /// Forgets the running tasks (they died with the framework), so that
     /// new ones take their place.
     pub fn forget_running(&mut self) {
         self.running.clear();
+    }
+
+    /// Whether more tasks are to be launched: always without `--tasks`,
+    /// otherwise while finished and running tasks are fewer than asked.
+    pub fn wants_offers(&self) -> bool {
+        self.target
+            .is_none_or(|target| self.finished.len() + self.running.len() < target)
     }
 
     /// How many tasks finished.

@@ -5,16 +5,22 @@
 //! executor that runs it, and `data` for that executor. Steps 2 and 3 both
 //! use this file; they differ only in what `data` says.
 //!
-//! Two Mesos rules shape the arithmetic:
+//! Three Mesos rules shape the arithmetic:
 //! - the executor needs resources of its own, on top of its tasks', but
 //!   only while it is not already running on the agent (the offer lists the
 //!   framework's running executors in `executor_ids`);
-//! - resources must be used under the role they were offered to, so each
-//!   resource we ask for carries the offer's `allocation_info`.
+//! - a task may only use resources exactly as they were offered: the same
+//!   role (`allocation_info`), the same reservation. So a task's resources
+//!   are cut out of the offer's own `Resource` entries, never written anew;
+//! - every task for a running executor must carry the very `ExecutorInfo`
+//!   that started it, resources included, or the master refuses the task.
+//!   So the plan remembers, per agent, the `ExecutorInfo` it launched there.
 
 use crate::proto::mesos::{
     command_info, value, CommandInfo, ExecutorInfo, Offer, Resource, TaskInfo,
 };
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Every task of this framework runs in one executor per agent, with this
 /// id (as in the Go tutorial). Tasks that carry an identical `ExecutorInfo`
@@ -33,6 +39,9 @@ pub struct TaskPlan {
     executor: ExecutorInfo,
     cpus: f64,
     mem: f64,
+    /// The `ExecutorInfo` (with the resources cut for it) that this plan
+    /// launched on each agent, by agent id.
+    launched: Mutex<HashMap<String, ExecutorInfo>>,
 }
 
 impl TaskPlan {
@@ -56,19 +65,25 @@ impl TaskPlan {
             .set_value(EXECUTOR_ID.into());
         executor.set_name("Tutorial executor (Rust)".into());
         executor.command = Some(command).into();
-        executor.resources = vec![
-            scalar_resource("cpus", EXECUTOR_CPUS, None),
-            scalar_resource("mem", EXECUTOR_MEM, None),
-        ];
         TaskPlan {
             executor,
             cpus,
             mem,
+            launched: Mutex::default(),
         }
+    }
+
+    fn launched(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExecutorInfo>> {
+        self.launched.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How many tasks (at most `wanted`) fit in this offer.
     pub fn fit(&self, offer: &Offer, wanted: usize) -> usize {
+        // A task of no resources would "fit" without end; Mesos refuses
+        // such tasks anyway.
+        if !(self.cpus > 0.0 && self.mem > 0.0) {
+            return 0;
+        }
         let mut cpus = scalar(&offer.resources, "cpus");
         let mut mem = scalar(&offer.resources, "mem");
         if !self.executor_running(offer) {
@@ -91,36 +106,129 @@ impl TaskPlan {
             .any(|id| id.value() == EXECUTOR_ID)
     }
 
-    /// One task on this offer's agent.
+    /// Whether the offer's agent runs an executor of ours that this plan
+    /// did not launch: one left by an earlier scheduler process of the same
+    /// framework (`--framework-id-file`). Its `ExecutorInfo` names that
+    /// process's file server, so no task of ours can join it; it must be
+    /// shut down before this agent can run our tasks.
+    pub fn stale_executor(&self, offer: &Offer) -> bool {
+        self.executor_running(offer) && !self.launched().contains_key(offer.agent_id.value())
+    }
+
+    /// One task on this offer's agent, cut from the whole offer. For
+    /// several tasks on one offer use [`TaskPlan::tasks`].
     pub fn task(&self, offer: &Offer, task_id: &str, data: Vec<u8>) -> TaskInfo {
-        let role = offer
-            .resources
-            .first()
-            .and_then(|r| r.allocation_info.as_ref())
-            .map(|a| a.role());
+        let mut tasks = self.tasks(offer, vec![(task_id.to_string(), data)]);
+        tasks.pop().unwrap_or_else(|| {
+            // It does not fit: ask anyway, the master says why it refuses.
+            let mut task = self.describe(offer, task_id, Vec::new(), self.executor.clone());
+            task.resources = vec![
+                scalar_resource("cpus", self.cpus, None),
+                scalar_resource("mem", self.mem, None),
+            ];
+            task
+        })
+    }
+
+    /// Tasks with these ids and data on this offer's agent, as many as fit,
+    /// each with resources cut from what the earlier ones left. The first
+    /// task also pays for the executor if it does not run there yet.
+    pub fn tasks(&self, offer: &Offer, work: Vec<(String, Vec<u8>)>) -> Vec<TaskInfo> {
+        let mut left: Vec<Resource> = offer.resources.clone();
+        let agent = offer.agent_id.value().to_string();
+        let mut launched = self.launched();
+        let executor = match launched.get(&agent) {
+            Some(executor) if self.executor_running(offer) => executor.clone(),
+            _ => {
+                let mut executor = self.executor.clone();
+                let cpus = take(&mut left, "cpus", EXECUTOR_CPUS);
+                let mem = take(&mut left, "mem", EXECUTOR_MEM);
+                let (Some(cpus), Some(mem)) = (cpus, mem) else {
+                    return Vec::new();
+                };
+                executor.resources = [cpus, mem].concat();
+                executor
+            }
+        };
+        let mut tasks = Vec::new();
+        for (task_id, data) in work {
+            let (Some(cpus), Some(mem)) = (
+                take(&mut left, "cpus", self.cpus),
+                take(&mut left, "mem", self.mem),
+            ) else {
+                break;
+            };
+            let mut task = self.describe(offer, &task_id, data, executor.clone());
+            task.resources = [cpus, mem].concat();
+            tasks.push(task);
+        }
+        if !tasks.is_empty() {
+            launched.insert(agent, executor);
+        }
+        tasks
+    }
+
+    fn describe(
+        &self,
+        offer: &Offer,
+        task_id: &str,
+        data: Vec<u8>,
+        executor: ExecutorInfo,
+    ) -> TaskInfo {
         let mut task = TaskInfo::new();
         task.set_name(format!("task {task_id}"));
         task.task_id
             .mut_or_insert_default()
             .set_value(task_id.to_string());
         task.agent_id = offer.agent_id.clone();
-        task.resources = vec![
-            scalar_resource("cpus", self.cpus, role),
-            scalar_resource("mem", self.mem, role),
-        ];
-        let mut executor = self.executor.clone();
-        for resource in &mut executor.resources {
-            if let Some(role) = role {
-                resource
-                    .allocation_info
-                    .mut_or_insert_default()
-                    .set_role(role.to_string());
-            }
-        }
         task.executor = Some(executor).into();
         task.set_data(data);
         task
     }
+}
+
+/// Cuts `amount` of the scalar resource `name` out of `left`: copies of the
+/// offered entries (role, reservation and all), each holding the part taken
+/// from it. `None`, and `left` untouched, if there is not enough.
+fn take(left: &mut [Resource], name: &str, amount: f64) -> Option<Vec<Resource>> {
+    let matching = |r: &Resource| r.name() == name && r.type_() == value::Type::SCALAR;
+    let available: f64 = left
+        .iter()
+        .filter(|r| matching(r))
+        .map(|r| r.scalar.value())
+        .sum();
+    if available + EPSILON < amount {
+        return None;
+    }
+    let mut needed = amount;
+    let mut taken = Vec::new();
+    for resource in left.iter_mut().filter(|r| matching(r)) {
+        if needed <= EPSILON {
+            break;
+        }
+        let here = resource.scalar.value();
+        let part = here.min(needed);
+        if part <= EPSILON {
+            continue;
+        }
+        let mut piece = resource.clone();
+        // Mesos counts scalars in thousandths; round to stay exact.
+        piece
+            .scalar
+            .mut_or_insert_default()
+            .set_value(thousandths(part));
+        resource
+            .scalar
+            .mut_or_insert_default()
+            .set_value(thousandths(here - part));
+        needed -= part;
+        taken.push(piece);
+    }
+    Some(taken)
+}
+
+fn thousandths(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
 }
 
 /// A scalar resource such as `cpus:1`, offered to `role` if given.
@@ -173,6 +281,7 @@ pub fn describe_resources(resources: &[Resource]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::mesos::resource;
 
     fn offer(cpus: f64, mem: f64, executor_running: bool) -> Offer {
         let mut offer = Offer::new();
@@ -221,6 +330,80 @@ mod tests {
         assert_eq!(scalar(&task.resources, "cpus"), 1.0);
         assert_eq!(task.executor.executor_id.value(), EXECUTOR_ID);
         assert!(task.executor.command.uris[0].executable());
+    }
+
+    fn with_agent(mut offer: Offer, agent: &str) -> Offer {
+        offer
+            .agent_id
+            .mut_or_insert_default()
+            .set_value(agent.into());
+        offer
+    }
+
+    #[test]
+    fn tasks_are_cut_from_the_offered_entries_reservations_and_all() {
+        let mut offer = offer(0.0, 1024.0, false);
+        let mut reserved = scalar_resource("cpus", 0.6, Some("web"));
+        let mut reservation = resource::ReservationInfo::new();
+        reservation.set_type(resource::reservation_info::Type::STATIC);
+        reservation.set_role("web".into());
+        reserved.reservations.push(reservation);
+        offer.resources[0] = reserved;
+        offer
+            .resources
+            .push(scalar_resource("cpus", 1.4, Some("web")));
+        let plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
+        let work = (1..=4).map(|i| (i.to_string(), Vec::new())).collect();
+
+        let tasks = plan.tasks(&offer, work);
+        // 2 cpus: 0.1 for the executor and three tasks of 0.5; a fourth does not fit.
+        assert_eq!(tasks.len(), 3);
+        let executor = &tasks[0].executor.resources;
+        assert_eq!(scalar(executor, "cpus"), 0.1);
+        assert_eq!(executor[0].reservations[0].role(), "web");
+        // The first task takes the rest of the reserved entry, the others
+        // the unreserved one; each piece keeps its entry's details.
+        assert_eq!(tasks[0].resources[0].reservations.len(), 1);
+        assert_eq!(scalar(&tasks[0].resources, "cpus"), 0.5);
+        for task in &tasks[1..] {
+            assert!(task.resources[0].reservations.is_empty());
+            assert_eq!(scalar(&task.resources, "cpus"), 0.5);
+        }
+        for task in &tasks {
+            assert_eq!(scalar(&task.resources, "mem"), 100.0);
+            assert!(task
+                .resources
+                .iter()
+                .filter(|r| r.name() == "cpus")
+                .all(|r| r.allocation_info.role() == "web"));
+        }
+    }
+
+    #[test]
+    fn an_agent_keeps_the_executor_info_it_was_launched_with() {
+        let plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
+        let first = plan.tasks(&offer(2.0, 1024.0, false), vec![("1".into(), Vec::new())]);
+        let again = plan.tasks(&offer(1.0, 512.0, true), vec![("2".into(), Vec::new())]);
+        assert_eq!(again[0].executor, first[0].executor);
+        assert!(!plan.stale_executor(&offer(1.0, 512.0, true)));
+        // An executor of ours that this plan never launched there.
+        let elsewhere = with_agent(offer(1.0, 512.0, true), "agent-2");
+        assert!(plan.stale_executor(&elsewhere));
+        assert!(!plan.stale_executor(&with_agent(offer(1.0, 512.0, false), "agent-2")));
+    }
+
+    #[test]
+    fn nothing_is_cut_when_the_executor_does_not_fit() {
+        let plan = TaskPlan::new("http://server/executor", 0.05, 10.0);
+        let tasks = plan.tasks(&offer(0.05, 1024.0, false), vec![("1".into(), Vec::new())]);
+        assert!(tasks.is_empty());
+        assert_eq!(plan.fit(&offer(0.05, 1024.0, false), 1), 0);
+    }
+
+    #[test]
+    fn tasks_without_resources_never_fit() {
+        let plan = TaskPlan::new("http://server/executor", 0.0, 128.0);
+        assert_eq!(plan.fit(&offer(2.0, 1024.0, true), usize::MAX), 0);
     }
 
     #[test]

@@ -78,6 +78,9 @@ struct Shared {
     files: Mutex<HashMap<String, PathBuf>>,
     uploads: Mutex<Option<UploadTarget>>,
     uploaded: Mutex<Vec<(String, PathBuf)>>,
+    /// Once non-empty, the only names (without extension) that uploads may
+    /// use: see [`FileServer::expect_upload`].
+    expected_uploads: Mutex<std::collections::HashSet<String>>,
     progress: Mutex<Progress>,
     max_upload_bytes: u64,
     stopping: AtomicBool,
@@ -174,6 +177,7 @@ impl FileServer {
             files: Mutex::default(),
             uploads: Mutex::default(),
             uploaded: Mutex::default(),
+            expected_uploads: Mutex::default(),
             progress: Mutex::default(),
             max_upload_bytes,
             stopping: AtomicBool::new(false),
@@ -232,6 +236,25 @@ impl FileServer {
         });
         info!("accepting uploads into {}", output_dir.display());
         Ok(())
+    }
+
+    /// Narrows uploads to the results a framework waits for: once this is
+    /// called, an upload is stored only if its name is an expected `stem`
+    /// plus an image extension (`.png`, `.jpg` or `.jpeg`); any other name
+    /// gets `404`, even with the right token. The executor adds the
+    /// extension, since only it learns the image's format.
+    pub fn expect_upload(&self, stem: &str) {
+        lock(&self.shared.expected_uploads).insert(stem.to_owned());
+    }
+
+    /// Lists a result that is already in the output directory (stored by an
+    /// earlier scheduler process of the same framework) as if it had been
+    /// uploaded now, so that the results page links it.
+    pub fn record_upload(&self, name: &str, path: &Path) {
+        let mut uploaded = lock(&self.shared.uploaded);
+        if !uploaded.iter().any(|(stored, _)| stored == name) {
+            uploaded.push((name.to_owned(), path.to_path_buf()));
+        }
     }
 
     /// Where an executor uploads the result called `name`:

@@ -248,6 +248,25 @@ fn uploads_without_the_right_token_are_forbidden_and_not_stored() {
 }
 
 #[test]
+fn once_names_are_expected_no_other_upload_is_stored() {
+    let output = TempDir::new("expected");
+    let server = start();
+    server.accept_uploads(&output.0, "t").unwrap();
+    server.expect_upload("001-cat-inverted");
+    let agent = agent();
+    for name in ["index.html", "002-dog-inverted.png", "001-cat-inverted.sh"] {
+        let (status, body) = post(&agent, &server.upload_url(name), Some("t"), b"x");
+        assert_eq!(status, 404, "{name}: {body}");
+    }
+    assert!(output.entries().is_empty(), "{:?}", output.entries());
+    let url = server.upload_url("001-cat-inverted.jpg");
+    let (status, body) = post(&agent, &url, Some("t"), b"jpeg");
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(output.entries(), ["001-cat-inverted.jpg"]);
+    server.shutdown();
+}
+
+#[test]
 fn oversized_uploads_are_refused_and_not_stored() {
     let output = TempDir::new("large");
     let server = FileServer::start_with_limit("127.0.0.1:0", "127.0.0.1", 10_000).unwrap();

@@ -72,6 +72,10 @@ pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shar
              and do not start with a dot",
         );
     };
+    if !is_expected(&name, &lock(&shared.expected_uploads)) {
+        warn!("refused an upload of {name}: no task of this run produces that name");
+        return text(404, &format!("no task of this run uploads {name}"));
+    }
     let limit = shared.max_upload_bytes;
     let declared = request.body_length();
     if declared.is_some_and(|length| length as u64 > limit) {
@@ -102,6 +106,18 @@ pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shar
             text(500, &format!("could not store {name}: {err}"))
         }
     }
+}
+
+/// Whether `name` is one the framework waits for: with no expectations
+/// set, any safe name is; otherwise an expected stem plus an image
+/// extension.
+fn is_expected(name: &str, expected: &std::collections::HashSet<String>) -> bool {
+    if expected.is_empty() {
+        return true;
+    }
+    name.rsplit_once('.').is_some_and(|(stem, extension)| {
+        expected.contains(stem) && matches!(extension, "png" | "jpg" | "jpeg")
+    })
 }
 
 fn too_large(limit: u64) -> ResponseBox {
@@ -197,6 +213,19 @@ mod tests {
         assert!(!same_token("abc12", "abc123"));
         assert!(!same_token("abc1234", "abc123"));
         assert!(!same_token("", ""));
+    }
+
+    #[test]
+    fn expected_names_narrow_what_may_be_uploaded() {
+        let mut expected = std::collections::HashSet::new();
+        assert!(is_expected("anything.png", &expected));
+        expected.insert("001-cat-inverted".to_string());
+        assert!(is_expected("001-cat-inverted.png", &expected));
+        assert!(is_expected("001-cat-inverted.jpg", &expected));
+        assert!(!is_expected("001-cat-inverted.exe", &expected));
+        assert!(!is_expected("001-cat-inverted.evil.png", &expected));
+        assert!(!is_expected("002-dog-inverted.png", &expected));
+        assert!(!is_expected("001-cat-inverted", &expected));
     }
 
     /// A body that ends with an error, like a connection reset.
