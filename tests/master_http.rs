@@ -327,14 +327,19 @@ struct EventStream {
 
 impl EventStream {
     fn open(address: SocketAddr) -> EventStream {
-        let mut stream = TcpStream::connect(address).expect("connect to the embedded master");
+        EventStream::subscribe(address, "/api/v1/scheduler", SUBSCRIBE)
+    }
+
+    /// POSTs a JSON `SUBSCRIBE` call to `path` and keeps the answer open.
+    fn subscribe(address: SocketAddr, path: &str, call: &str) -> EventStream {
+        let mut stream = TcpStream::connect(address).expect("connect to the embedded cluster");
         stream
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         let request = format!(
-            "POST /api/v1/scheduler HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-             Accept: application/json\r\nContent-Length: {}\r\n\r\n{SUBSCRIBE}",
-            SUBSCRIBE.len()
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             Accept: application/json\r\nContent-Length: {}\r\n\r\n{call}",
+            call.len()
         );
         stream.write_all(request.as_bytes()).unwrap();
         EventStream {
@@ -444,4 +449,116 @@ fn a_launch_that_reuses_a_live_task_id_is_refused_and_leaves_that_task_alone() {
         .expect("the reconciliation update");
     let state = &events.text[update..reconciled];
     assert!(state.contains("TASK_STAGING"), "{state}");
+}
+
+/// POSTs a JSON executor call to the agent and returns the status.
+fn executor_call(agent: SocketAddr, body: &str) -> Answer {
+    let request = format!(
+        "POST /api/v1/executor HTTP/1.1\r\nHost: {agent}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    send(agent, request.as_bytes())
+}
+
+#[test]
+fn an_update_sent_again_after_its_acknowledgement_is_acknowledged_again_not_delivered_twice() {
+    let cluster = cluster();
+    let address = cluster.master_address();
+    let mut events = EventStream::open(address);
+    events.wait_for("\r\n\r\n", 0);
+    let head = events.text.split("\r\n\r\n").next().unwrap().to_string();
+    let stream_id = Answer {
+        status: 200,
+        head,
+        body: String::new(),
+    }
+    .header("Mesos-Stream-Id")
+    .expect("a stream id");
+    let framework_id = events.value_after("framework_id", 0);
+    let offer_at = events.wait_for(r#""type":"OFFERS""#, 0);
+    let offer = events.value_after("id", offer_at);
+    let agent_id = events.value_after("agent_id", offer_at);
+    let call = |body: String| {
+        let answer = post(
+            address,
+            &[JSON, ("Mesos-Stream-Id", &stream_id)],
+            body.as_bytes(),
+        );
+        assert_eq!(answer.status, 202, "{}", answer.body);
+    };
+    // The executor's command never subscribes: this test plays the
+    // executor itself, over the agent's executor API.
+    call(format!(
+        r#"{{"framework_id":{{"value":"{framework_id}"}},"type":"ACCEPT","accept":{{
+        "offer_ids":[{{"value":"{offer}"}}],
+        "operations":[{{"type":"LAUNCH","launch":{{"task_infos":[{{"name":"t",
+          "task_id":{{"value":"task-1"}},"agent_id":{{"value":"{agent_id}"}},
+          "resources":[{{"name":"cpus","type":"SCALAR","scalar":{{"value":0.5}}}},
+                       {{"name":"mem","type":"SCALAR","scalar":{{"value":64}}}}],
+          "executor":{{"executor_id":{{"value":"played"}},
+                       "command":{{"value":"sleep 30","shell":true}},
+                       "resources":[{{"name":"cpus","type":"SCALAR","scalar":{{"value":0.1}}}},
+                                    {{"name":"mem","type":"SCALAR","scalar":{{"value":32}}}}]}}}}]}}}}]}}}}"#
+    ));
+
+    let agent = cluster.agent_address();
+    let ids = format!(
+        r#""framework_id":{{"value":"{framework_id}"}},"executor_id":{{"value":"played"}}"#
+    );
+    let mut executor = EventStream::subscribe(
+        agent,
+        "/api/v1/executor",
+        &format!(r#"{{{ids},"type":"SUBSCRIBE","subscribe":{{}}}}"#),
+    );
+    executor.wait_for(r#""type":"LAUNCH""#, 0);
+    let update = |state: &str, uuid: &str, source: &str, executor_id: &str| {
+        format!(
+            r#"{{"framework_id":{{"value":"{framework_id}"}},"executor_id":{{"value":"played"}},
+            "type":"UPDATE","update":{{"status":{{"task_id":{{"value":"task-1"}},"state":"{state}",
+            "source":"{source}","uuid":"{uuid}","executor_id":{{"value":"{executor_id}"}}}}}}}}"#
+        )
+    };
+    const FIRST: &str = "AQEBAQEBAQEBAQEBAQEBAQ==";
+    const SECOND: &str = "AgICAgICAgICAgICAgICAg==";
+
+    // Mesos's checks on the update itself.
+    let wrong_source = executor_call(
+        agent,
+        &update("TASK_RUNNING", FIRST, "SOURCE_MASTER", "played"),
+    );
+    assert_eq!(wrong_source.status, 400, "{}", wrong_source.body);
+    assert!(
+        wrong_source.body.contains("SOURCE_EXECUTOR"),
+        "{}",
+        wrong_source.body
+    );
+    let wrong_executor = executor_call(
+        agent,
+        &update("TASK_RUNNING", FIRST, "SOURCE_EXECUTOR", "other"),
+    );
+    assert_eq!(wrong_executor.status, 400, "{}", wrong_executor.body);
+
+    let running = update("TASK_RUNNING", FIRST, "SOURCE_EXECUTOR", "played");
+    assert_eq!(executor_call(agent, &running).status, 202);
+    let delivered = events.wait_for("TASK_RUNNING", offer_at);
+    call(format!(
+        r#"{{"framework_id":{{"value":"{framework_id}"}},"type":"ACKNOWLEDGE","acknowledge":{{
+        "agent_id":{{"value":"{agent_id}"}},"task_id":{{"value":"task-1"}},"uuid":"{FIRST}"}}}}"#
+    ));
+    let acknowledged = executor.wait_for(r#""type":"ACKNOWLEDGED""#, 0);
+
+    // The executor missed that (say its connection dropped) and sends the
+    // update again: it hears ACKNOWLEDGED again, the scheduler hears
+    // nothing new.
+    assert_eq!(executor_call(agent, &running).status, 202);
+    executor.wait_for(r#""type":"ACKNOWLEDGED""#, acknowledged + 1);
+    let finished = update("TASK_FINISHED", SECOND, "SOURCE_EXECUTOR", "played");
+    assert_eq!(executor_call(agent, &finished).status, 202);
+    let end = events.wait_for("TASK_FINISHED", delivered);
+    let between = &events.text[delivered + 1..end];
+    assert!(
+        !between.contains("TASK_RUNNING"),
+        "TASK_RUNNING was delivered twice: {between}"
+    );
 }

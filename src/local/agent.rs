@@ -35,6 +35,8 @@ use tiny_http::Request;
 
 /// The largest file the fetcher downloads.
 const MAX_FETCH_BYTES: u64 = 512 * 1024 * 1024;
+/// How many acknowledged update uuids each executor's record keeps.
+const REMEMBERED_ACKNOWLEDGEMENTS: usize = 1024;
 /// Resends of an unacknowledged update back off up to this (Mesos: 10 min).
 const MAX_UPDATE_RETRY: Duration = Duration::from_secs(600);
 
@@ -73,8 +75,11 @@ struct Executor {
     /// The uuids of this executor's updates that the scheduler has
     /// acknowledged: an executor that missed the `ACKNOWLEDGED` event (its
     /// connection dropped) sends the update again, and must be answered
-    /// with `ACKNOWLEDGED` again rather than have it delivered twice.
+    /// with `ACKNOWLEDGED` again rather than have it delivered twice. Only
+    /// the latest [`REMEMBERED_ACKNOWLEDGEMENTS`] are kept: an executor
+    /// resends only what it sent last.
     acknowledged: HashSet<Vec<u8>>,
+    acknowledged_order: VecDeque<Vec<u8>>,
     started: Instant,
     shutdown_requested: Option<Instant>,
     kill: Arc<AtomicBool>,
@@ -455,6 +460,7 @@ impl State {
                 subscribed_once: false,
                 queued: vec![task],
                 acknowledged: HashSet::new(),
+                acknowledged_order: VecDeque::new(),
                 started: Instant::now(),
                 shutdown_requested: None,
                 kill,
@@ -662,7 +668,7 @@ impl State {
             if acked.from_executor {
                 let executor_key = (framework_id.to_string(), executor_id);
                 if let Some(executor) = self.agent.executors.get_mut(&executor_key) {
-                    executor.acknowledged.insert(uuid.to_vec());
+                    executor.remember_acknowledged(uuid);
                     send_acknowledged(executor, task_id, uuid);
                 }
             }
@@ -835,6 +841,19 @@ impl State {
 }
 
 /// Starts the threads for executors that `ACCEPT` created.
+impl Executor {
+    fn remember_acknowledged(&mut self, uuid: &[u8]) {
+        if self.acknowledged.insert(uuid.to_vec()) {
+            self.acknowledged_order.push_back(uuid.to_vec());
+        }
+        if self.acknowledged_order.len() > REMEMBERED_ACKNOWLEDGEMENTS {
+            if let Some(oldest) = self.acknowledged_order.pop_front() {
+                self.acknowledged.remove(&oldest);
+            }
+        }
+    }
+}
+
 /// Tells a subscribed executor that its update `uuid` is acknowledged.
 fn send_acknowledged(executor: &Executor, task_id: &str, uuid: &[u8]) {
     let Some(events) = &executor.events else {

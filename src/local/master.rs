@@ -15,7 +15,7 @@ use crate::proto::mesos::{
     task_status, FrameworkInfo, MasterInfo, Offer, TaskInfo, TaskState, TaskStatus,
 };
 use crate::proto::scheduler::{call, event, Call, Event};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
@@ -30,6 +30,9 @@ pub(super) struct Master {
     removed_frameworks: HashSet<String>,
     offers: HashMap<String, OutstandingOffer>,
     pub(super) tasks: HashMap<(String, String), Task>,
+    /// Per framework, its ended tasks in the order they ended: only the
+    /// last [`MAX_COMPLETED_TASKS`] are remembered.
+    completed: HashMap<String, VecDeque<String>>,
     /// Resources neither offered nor in use.
     pub(super) free: Resources,
     /// After a simulated restart: calls get `503` until then.
@@ -54,6 +57,12 @@ struct OutstandingOffer {
     framework_id: String,
     resources: Resources,
 }
+
+/// How many ended tasks the master remembers per framework, as Mesos's
+/// `--max_completed_tasks_per_framework` (default 1000). Older ones are
+/// forgotten (reconciling one answers `TASK_LOST`, "unknown"), so that a
+/// long-running framework does not grow the master without bound.
+pub const MAX_COMPLETED_TASKS: usize = 1000;
 
 /// A task as the master sees it.
 pub(super) struct Task {
@@ -87,6 +96,7 @@ impl Master {
             removed_frameworks: HashSet::new(),
             offers: HashMap::new(),
             tasks: HashMap::new(),
+            completed: HashMap::new(),
             free: total,
             down_until: None,
             silent_until: None,
@@ -802,6 +812,26 @@ impl State {
         if is_terminal(state) {
             let resources = std::mem::take(&mut task.resources);
             self.master.free.add(&resources);
+            let completed = self
+                .master
+                .completed
+                .entry(framework_id.to_string())
+                .or_default();
+            completed.push_back(task_id.to_string());
+            if completed.len() > MAX_COMPLETED_TASKS {
+                if let Some(oldest) = completed.pop_front() {
+                    // Unless the id was used again for a task still alive.
+                    let key = (framework_id.to_string(), oldest);
+                    if self
+                        .master
+                        .tasks
+                        .get(&key)
+                        .is_some_and(|t| is_terminal(t.state))
+                    {
+                        self.master.tasks.remove(&key);
+                    }
+                }
+            }
         }
     }
 
@@ -953,6 +983,7 @@ impl State {
                 self.master.free.add(&task.resources);
             }
         }
+        self.master.completed.remove(framework_id);
         self.agent_remove_framework(framework_id);
         self.master.frameworks.remove(framework_id);
         self.master

@@ -181,8 +181,10 @@ fn react(
                 subscribed.framework_id.clone().unwrap_or_default(),
                 subscribed.heartbeat_interval_seconds(),
             );
-            log::info!("Registered with framework ID {id}");
+            // Saved before it is announced, so that whoever reads the log
+            // line can rely on the file.
             failover::save_framework_id(config, Some(&id));
+            log::info!("Registered with framework ID {id}");
             if resumed {
                 // Updates may have been lost while we were away. Mesos's
                 // advice: ask about the tasks we know (explicit), then
