@@ -370,6 +370,19 @@ impl EventStream {
         }
     }
 
+    /// The `Mesos-Stream-Id` of the subscription's answer.
+    fn stream_id(&mut self) -> String {
+        self.wait_for("\r\n\r\n", 0);
+        let head = self.text.split("\r\n\r\n").next().unwrap().to_string();
+        Answer {
+            status: 200,
+            head,
+            body: String::new(),
+        }
+        .header("Mesos-Stream-Id")
+        .expect("a stream id")
+    }
+
     /// The first `"<key>":{"value":"…"}` at or after byte `from`.
     fn value_after(&mut self, key: &str, from: usize) -> String {
         let marker = format!(r#""{key}":{{"value":""#);
@@ -384,16 +397,7 @@ fn a_launch_that_reuses_a_live_task_id_is_refused_and_leaves_that_task_alone() {
     let cluster = cluster();
     let address = cluster.master_address();
     let mut events = EventStream::open(address);
-    let stream_id = {
-        events.wait_for("\r\n\r\n", 0);
-        let head = events.text.split("\r\n\r\n").next().unwrap().to_string();
-        let answer = Answer {
-            status: 200,
-            head,
-            body: String::new(),
-        };
-        answer.header("Mesos-Stream-Id").expect("a stream id")
-    };
+    let stream_id = events.stream_id();
     let framework_id = events.value_after("framework_id", 0);
     // An executor that never subscribes keeps its task STAGING: enough to
     // hold a live task id for the test.
@@ -417,14 +421,7 @@ fn a_launch_that_reuses_a_live_task_id_is_refused_and_leaves_that_task_alone() {
             task(agent)
         )
     };
-    let call = |body: String| {
-        let answer = post(
-            address,
-            &[JSON, ("Mesos-Stream-Id", &stream_id)],
-            body.as_bytes(),
-        );
-        assert_eq!(answer.status, 202, "{}", answer.body);
-    };
+    let call = |body: String| accepted(address, &stream_id, body);
 
     let first_offer = events.wait_for(r#""type":"OFFERS""#, 0);
     let offer = events.value_after("id", first_offer);
@@ -451,6 +448,16 @@ fn a_launch_that_reuses_a_live_task_id_is_refused_and_leaves_that_task_alone() {
     assert!(state.contains("TASK_STAGING"), "{state}");
 }
 
+/// POSTs a JSON call on the subscription `stream_id`; it must be accepted.
+fn accepted(address: SocketAddr, stream_id: &str, body: String) {
+    let answer = post(
+        address,
+        &[JSON, ("Mesos-Stream-Id", stream_id)],
+        body.as_bytes(),
+    );
+    assert_eq!(answer.status, 202, "{}", answer.body);
+}
+
 /// POSTs a JSON executor call to the agent and returns the status.
 fn executor_call(agent: SocketAddr, body: &str) -> Answer {
     let request = format!(
@@ -466,27 +473,12 @@ fn an_update_sent_again_after_its_acknowledgement_is_acknowledged_again_not_deli
     let cluster = cluster();
     let address = cluster.master_address();
     let mut events = EventStream::open(address);
-    events.wait_for("\r\n\r\n", 0);
-    let head = events.text.split("\r\n\r\n").next().unwrap().to_string();
-    let stream_id = Answer {
-        status: 200,
-        head,
-        body: String::new(),
-    }
-    .header("Mesos-Stream-Id")
-    .expect("a stream id");
+    let stream_id = events.stream_id();
     let framework_id = events.value_after("framework_id", 0);
     let offer_at = events.wait_for(r#""type":"OFFERS""#, 0);
     let offer = events.value_after("id", offer_at);
     let agent_id = events.value_after("agent_id", offer_at);
-    let call = |body: String| {
-        let answer = post(
-            address,
-            &[JSON, ("Mesos-Stream-Id", &stream_id)],
-            body.as_bytes(),
-        );
-        assert_eq!(answer.status, 202, "{}", answer.body);
-    };
+    let call = |body: String| accepted(address, &stream_id, body);
     // The executor's command never subscribes: this test plays the
     // executor itself, over the agent's executor API.
     call(format!(

@@ -959,18 +959,7 @@ impl State {
     /// Forgets a framework: its offers return, its executors are shut down,
     /// its tasks end, and its event stream closes.
     fn remove_framework(&mut self, framework_id: &str) {
-        let offers: Vec<String> = self
-            .master
-            .offers
-            .iter()
-            .filter(|(_, o)| o.framework_id == framework_id)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in offers {
-            if let Some(offer) = self.master.offers.remove(&id) {
-                self.master.free.add(&offer.resources);
-            }
-        }
+        self.recover_all_offers(framework_id);
         let tasks: Vec<(String, String)> = self
             .master
             .tasks
