@@ -16,7 +16,17 @@
 //!   waits so that many frameworks do not hammer it in step.
 //! - **Reconcile.** Updates may have been missed while disconnected, so after
 //!   re-subscribing the scheduler asks for the state of every task it
-//!   believes is running (`RECONCILE`).
+//!   believes is running (`RECONCILE`), and again for those without an
+//!   answer ([`Reconciliation`]).
+//! - **Take over from an earlier process.** A scheduler restarted with
+//!   `--framework-id-file` finds the earlier process's executor still on
+//!   the agents, pointing at a file server that is gone: it shuts that
+//!   executor down (and with it the orphaned tasks) and uses fresh task ids.
+//!
+//! One limit: the HTTP client cannot close a stream that went silent, so
+//! after a heartbeat timeout the old stream's reader thread lingers until
+//! the operating system gives up on the connection; each re-subscription
+//! opens a new one.
 
 use super::master::{scheduler_url, MasterConnection};
 use super::{Config, SchedulerError};
