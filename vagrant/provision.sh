@@ -50,8 +50,14 @@ install_packages() {
 ensure_container() {
   local name="$1"
   shift
+  # --init: a small init is PID 1, so that `docker stop` reaches the daemon
+  # (the kernel drops signals that PID 1 has no handler for) and processes
+  # the agent leaves behind are reaped. --stop-signal: the mesos-mini image
+  # asks for systemd's stop signal (SIGRTMIN+3), meant for the systemd it
+  # normally boots; the daemons stop cleanly on SIGTERM.
+  local common=(--restart unless-stopped --network host --init --stop-signal SIGTERM)
   local wanted current
-  wanted="$(printf '%s\n' "$@" | sha256sum | cut -c1-16)"
+  wanted="$(printf '%s\n' "${common[@]}" "$@" | sha256sum | cut -c1-16)"
   current="$(docker inspect --format '{{index .Config.Labels "workshop.args"}}' "$name" 2>/dev/null || true)"
   if [ "$current" = "$wanted" ]; then
     if [ "$(docker inspect --format '{{.State.Running}}' "$name")" != "true" ]; then
@@ -65,7 +71,7 @@ ensure_container() {
     docker rm -f "$name" >/dev/null
   fi
   log "starting ${name} from ${MESOS_IMAGE}"
-  docker run -d --name "$name" --restart unless-stopped --network host \
+  docker run -d --name "$name" "${common[@]}" \
     --label "workshop.args=${wanted}" "$@" >/dev/null
 }
 
