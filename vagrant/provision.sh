@@ -128,6 +128,14 @@ if ! sudo -u "${WORKSHOP_USER}" -i bash -c 'command -v cargo' >/dev/null 2>&1; t
 fi
 sudo -u "${WORKSHOP_USER}" -i bash -c 'rustup target add x86_64-unknown-linux-musl' >/dev/null
 
+# Every login shell: builds go to the VM's disk rather than the shared
+# folder (slower, and without hard links), and EXECUTOR names the static
+# executor the README's commands pass to the scheduler.
+cat >/etc/profile.d/mesos-workshop.sh <<'PROFILE'
+export CARGO_TARGET_DIR="$HOME/target"
+export EXECUTOR="$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/executor"
+PROFILE
+
 log "waiting up to ${MESOS_WAIT_SECONDS} s for the Mesos master on 127.0.0.1:5050"
 deadline=$((SECONDS + MESOS_WAIT_SECONDS))
 until curl -sf --max-time 5 http://127.0.0.1:5050/master/health >/dev/null; do
