@@ -61,20 +61,31 @@ const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
 /// Something that went wrong while calling a Mesos HTTP API.
 #[derive(Debug)]
-// Variant fields are named for what they hold; the variants are documented.
-#[allow(missing_docs)]
 pub enum ApiError {
     /// No HTTP answer at all: connection refused, timed out, reset.
-    Unreachable { url: String, reason: String },
+    Unreachable {
+        /// The URL called.
+        url: String,
+        /// What the connection attempt said.
+        reason: String,
+    },
     /// The server answered with a status we did not expect. Mesos puts a
     /// human-readable reason in the body.
     Rejected {
+        /// The URL called.
         url: String,
+        /// The HTTP status of the answer.
         status: u16,
+        /// The answer's body: Mesos's reason, as text.
         message: String,
     },
     /// The master we called is not the leader and points to the one that is.
-    Redirected { url: String, location: String },
+    Redirected {
+        /// The URL called.
+        url: String,
+        /// Where the `Location` header points: the leading master.
+        location: String,
+    },
 }
 
 impl fmt::Display for ApiError {

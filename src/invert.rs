@@ -41,6 +41,21 @@ const JPEG_QUALITY: u8 = 95;
 /// (checked in the assembly of an optimised build): without alpha every byte
 /// is treated alike, and with alpha the pixels are XORed with a constant
 /// mask (`255 ^ v == 255 - v` for a byte, `0 ^ v == v` for alpha).
+///
+/// ```
+/// use mesos_tutorial::invert::invert_pixels;
+///
+/// // Two RGBA pixels: opaque black, and half-transparent orange.
+/// let mut pixels = [0, 0, 0, 255, /**/ 255, 128, 0, 128];
+/// invert_pixels(&mut pixels, 4, true);
+/// // White and half-transparent azure: the alpha bytes are unchanged.
+/// assert_eq!(pixels, [255, 255, 255, 255, /**/ 0, 127, 255, 128]);
+///
+/// // Grey without alpha: every byte is a sample.
+/// let mut grey = [0, 100, 255];
+/// invert_pixels(&mut grey, 1, false);
+/// assert_eq!(grey, [255, 155, 0]);
+/// ```
 pub fn invert_pixels(pixels: &mut [u8], channels: usize, alpha: bool) {
     if !alpha {
         for sample in pixels.iter_mut() {
@@ -199,6 +214,29 @@ pub fn extension(format: ImageFormat) -> &'static str {
 
 /// Decodes a PNG or JPEG image, inverts its colours and encodes it again in
 /// the same format.
+///
+/// ```
+/// use image::{ImageFormat, Rgb, RgbImage};
+/// use mesos_tutorial::invert::{invert_image, Limits};
+/// use std::io::Cursor;
+///
+/// // A 2×1 PNG: a black pixel and an orange one.
+/// let mut picture = RgbImage::new(2, 1);
+/// picture.put_pixel(1, 0, Rgb([255, 128, 0]));
+/// let mut png = Vec::new();
+/// picture.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)?;
+///
+/// let inverted = invert_image(&png, &Limits::default())?;
+/// assert_eq!(inverted.format, ImageFormat::Png);
+/// assert_eq!((inverted.width, inverted.height), (2, 1));
+/// let back = image::load_from_memory(&inverted.bytes)?.to_rgb8();
+/// assert_eq!(back.get_pixel(0, 0), &Rgb([255, 255, 255]));
+/// assert_eq!(back.get_pixel(1, 0), &Rgb([0, 127, 255]));
+///
+/// // Anything but a PNG or a JPEG is refused, whatever its name says.
+/// assert!(invert_image(b"<html>404</html>", &Limits::default()).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn invert_image(bytes: &[u8], limits: &Limits) -> Result<Inverted, InvertError> {
     let format = match image::guess_format(bytes) {
         Ok(format @ (ImageFormat::Png | ImageFormat::Jpeg)) => format,

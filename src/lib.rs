@@ -46,8 +46,14 @@
 //! 4. The plumbing, which a workshop may skip: [`http_api`] (subscriptions
 //!    and calls over HTTP), [`recordio`] (how events are framed),
 //!    [`content_type`] and [`json`] (protobuf and JSON encodings), [`proto`]
-//!    (the generated messages), [`demo_images`], [`oversized`].
+//!    (the generated messages), [`random`] (status update UUIDs, upload
+//!    tokens, backoff jitter), [`demo_images`] (the pictures step 3 inverts
+//!    by default) and [`oversized`] (refusing absurd request bodies).
 //! 5. [`local`]: the embedded master and agent. Nothing above depends on it.
+//!
+//! Every module of the crate is named above. The programs are in `bin/`:
+//! `scheduler`, `executor` (what the agent runs) and `mesos-local` (the
+//! embedded cluster on its own).
 //!
 //! ## The workshop
 //!

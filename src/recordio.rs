@@ -43,17 +43,31 @@ pub const DEFAULT_MAX_RECORD_LEN: usize = 16 * 1024 * 1024;
 
 /// What can be wrong with a RecordIO stream.
 #[derive(Debug)]
-// Variant fields are named for what they hold; the variants are documented.
-#[allow(missing_docs)]
 pub enum RecordIoError {
     /// A record header did not start with a decimal digit.
-    InvalidLength { found: u8 },
+    InvalidLength {
+        /// The byte found instead.
+        found: u8,
+    },
     /// The digits of a length were followed by something other than `\n`.
-    MissingNewline { found: u8 },
+    MissingNewline {
+        /// The byte found instead.
+        found: u8,
+    },
     /// A record announced a length above the limit.
-    TooLarge { len: u64, max: usize },
+    TooLarge {
+        /// The announced length.
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
     /// The stream ended inside a record (in its header or its body).
-    Truncated { expected: u64, received: u64 },
+    Truncated {
+        /// How many bytes the record announced.
+        expected: u64,
+        /// How many of them arrived.
+        received: u64,
+    },
     /// Reading from the underlying stream failed.
     Io(io::Error),
 }

@@ -13,9 +13,13 @@
 //! [`crate::json`]):
 //!
 //! ```text
-//! {"version":1,"image_url":"http://10.0.0.5:43125/files/gradient.png",
-//!  "upload_url":"http://10.0.0.5:43125/upload/gradient.png","upload_token":"9f3c…"}
+//! {"version":1,"image_url":"http://10.0.0.5:43125/files/001-gradient.png",
+//!  "upload_url":"http://10.0.0.5:43125/upload/001-gradient-inverted","upload_token":"9f3c…"}
 //! ```
+//!
+//! The upload URL names the result without an extension: only the executor
+//! knows, once it has downloaded the image, whether it is a PNG or a JPEG,
+//! and it adds `.png` or `.jpg` (see `src/executor/work.rs`).
 //!
 //! - **JSON** rather than protobuf bytes, so that the payload can be read in
 //!   the master's web UI, in `mesos-execute` output and in our own logs, and
@@ -30,6 +34,41 @@
 //! [`TaskData::noop_millis`]. Step 3 tasks fetch an image, invert it and
 //! upload the result. Empty `data` is also a no-op task, because the Go
 //! tutorial's step 2 sent no data at all.
+//!
+//! # Example
+//!
+//! The scheduler's side ([`image()`], [`encode`]) and the executor's
+//! ([`decode`]) of one step 3 task, and the bytes that travel between them
+//! through the master and the agent:
+//!
+//! ```
+//! use mesos_tutorial::task_data::{self, TaskDataError};
+//!
+//! // The scheduler, for the first demo image, served by its file server.
+//! let data = task_data::image(
+//!     "http://127.0.0.1:43125/files/001-gradient.png",
+//!     "http://127.0.0.1:43125/upload/001-gradient-inverted",
+//!     "9f3c2a",
+//! );
+//! let bytes = task_data::encode(&data); // goes into TaskInfo.data
+//! assert_eq!(
+//!     String::from_utf8(bytes.clone()).unwrap(),
+//!     r#"{"version":1,"image_url":"http://127.0.0.1:43125/files/001-gradient.png","upload_url":"http://127.0.0.1:43125/upload/001-gradient-inverted","upload_token":"9f3c2a"}"#
+//! );
+//!
+//! // The executor, from the LAUNCH event the agent sends it.
+//! let received = task_data::decode(&bytes)?;
+//! assert!(task_data::is_image(&received));
+//! assert_eq!(received.image_url, "http://127.0.0.1:43125/files/001-gradient.png");
+//!
+//! // A step 2 task, and a payload this executor must refuse.
+//! assert_eq!(task_data::encode(&task_data::noop(500)), br#"{"version":1,"noop_millis":500}"#);
+//! assert_eq!(
+//!     task_data::decode(br#"{"version":2}"#),
+//!     Err(TaskDataError::UnsupportedVersion(2))
+//! );
+//! # Ok::<(), TaskDataError>(())
+//! ```
 
 use crate::proto::task_data::TaskData;
 use std::fmt;

@@ -92,15 +92,23 @@ impl Default for ClusterConfig {
 
 /// Why the embedded cluster could not start.
 #[derive(Debug)]
-// Variant fields are named for what they hold; the variants are documented.
-#[allow(missing_docs)]
 pub enum ClusterError {
     /// The `--resources` text is not valid Mesos resource syntax.
     Resources(resources::ResourceError),
     /// A listening address could not be bound.
-    Bind { address: String, reason: String },
+    Bind {
+        /// The address asked for.
+        address: String,
+        /// What the operating system (or the TLS setup) said.
+        reason: String,
+    },
     /// The work directory could not be created.
-    WorkDir { path: PathBuf, reason: String },
+    WorkDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the operating system said.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ClusterError {
@@ -125,6 +133,25 @@ impl std::error::Error for ClusterError {}
 
 /// A running embedded cluster. Dropping it stops it: executors are killed,
 /// listeners closed, and a temporary work directory removed.
+///
+/// This is what `--master local` and `mesos-local` run; tests start one
+/// per test:
+///
+/// ```
+/// use mesos_tutorial::local::{Cluster, ClusterConfig};
+/// use std::net::TcpStream;
+///
+/// // The default binds port 0 on 127.0.0.1: the system picks free ports,
+/// // so clusters never collide.
+/// let cluster = Cluster::start(ClusterConfig::default())?;
+/// let master = cluster.master_address();
+/// assert!(master.ip().is_loopback());
+/// assert_ne!(master.port(), 0);
+/// // A scheduler would now run with `--master 127.0.0.1:<port>`.
+/// TcpStream::connect(master)?;
+/// cluster.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Cluster {
     master_address: SocketAddr,
     agent_address: SocketAddr,

@@ -233,8 +233,9 @@ fn react(
                         config.refuse_seconds,
                     )?;
                 } else {
+                    let plural = if tasks.len() == 1 { "" } else { "s" };
                     log::info!(
-                        "Launching {} tasks for offer {}",
+                        "Launching {} task{plural} for offer {}",
                         tasks.len(),
                         offer.id.value()
                     );

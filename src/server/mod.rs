@@ -112,8 +112,10 @@ pub enum ServerError {
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // The scheduler prefixes these with "file server: ", so they
+            // do not name the server again.
             ServerError::Bind { address, source } => {
-                write!(f, "the file server cannot listen on {address}: {source}; ")?;
+                write!(f, "cannot listen on {address}: {source}; ")?;
                 match source.kind() {
                     io::ErrorKind::AddrInUse => write!(
                         f,
@@ -138,7 +140,7 @@ impl fmt::Display for ServerError {
                  --output-dir",
                 path.display()
             ),
-            ServerError::Io(err) => write!(f, "file server I/O error: {err}"),
+            ServerError::Io(err) => write!(f, "I/O error: {err}"),
         }
     }
 }
