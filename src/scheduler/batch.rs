@@ -121,8 +121,9 @@ impl ImageBatch {
             });
         }
         log::info!(
-            "{} images to invert; results go to {}",
+            "{} {} to invert; results go to {}",
             images.len(),
+            if images.len() == 1 { "image" } else { "images" },
             config.output_dir.display()
         );
         Ok(ImageBatch {

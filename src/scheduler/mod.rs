@@ -402,7 +402,7 @@ fn finish(work: Work, server: Option<FileServer>, config: &Config) -> Outcome {
                 };
             }
             log::info!(
-                "Outputs are in {}; results page {}/ (add --keep-serving to keep it up)",
+                "Outputs are in {}; the results page was {}/ (add --keep-serving to keep it up)",
                 config.output_dir.display(),
                 server.base_url()
             );
