@@ -20,10 +20,9 @@
 mod report;
 
 use mesos_tutorial::server::FileServer;
-use report::{best_of, figure, megabytes_per_second, time, Table, Target};
+use report::{best_of, figure, megabytes_per_second, time, Table, Target, TempDir};
 use std::hint::black_box;
 use std::io::Read;
-use std::path::PathBuf;
 use std::time::Duration;
 
 const CLIENTS: usize = 8;
@@ -36,7 +35,7 @@ fn main() {
         (16 * 1024 * 1024, 3, 3)
     };
 
-    let dir = TempDir::create();
+    let dir = TempDir::create("file-server-bench");
     let path = dir.path.join("payload.bin");
     let contents: Vec<u8> = (0..size).map(|i| (i * 13 % 256) as u8).collect();
     std::fs::write(&path, &contents).expect("write the file to serve into the temp dir");
@@ -116,35 +115,6 @@ fn download(agent: &ureq::Agent, url: &str) -> usize {
         match reader.read(&mut buffer).expect("read the body") {
             0 => return received,
             read => received += black_box(read),
-        }
-    }
-}
-
-/// A uniquely named directory under the system's temporary directory,
-/// removed when dropped.
-struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    fn create() -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "file-server-bench-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        TempDir { path }
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if let Err(err) = std::fs::remove_dir_all(&self.path) {
-            eprintln!("could not remove {}: {err}", self.path.display());
         }
     }
 }

@@ -32,8 +32,9 @@
 //! [`ALLOCATION_INTERVAL`]; two more runs show 1 ms and the default
 //! (100 ms) for comparison.
 //!
-//! The executor binary is not built by `cargo bench`; build it first with
-//! `cargo build --release --bin executor`.
+//! The executor is the package's own `executor` binary: cargo builds the
+//! package's binaries before its benchmarks, with the same profile, and
+//! tells each benchmark where they are (`CARGO_BIN_EXE_<name>`).
 
 mod report;
 mod round_trips;
@@ -91,10 +92,7 @@ fn main() {
         round_trip_row(&mut table, name, &best_round_trip(setup));
     }
 
-    let Some(executor) = find_executor() else {
-        table.print();
-        return;
-    };
+    let executor = PathBuf::from(env!("CARGO_BIN_EXE_executor"));
     let default_interval = ClusterConfig::default().allocation_interval;
     for interval in [
         ALLOCATION_INTERVAL,
@@ -181,24 +179,4 @@ fn describe(table: &mut Table, interval: Duration, run: &Run, bare: &RoundTrip) 
         micros(bare.cpu),
         (run.cpu.own + run.cpu.children).as_secs_f64() / run.elapsed.as_secs_f64(),
     ));
-}
-
-/// The executor binary beside this benchmark's own directory:
-/// `target/<profile>/deps/<bench>` finds `target/<profile>/executor`.
-fn find_executor() -> Option<PathBuf> {
-    let current = std::env::current_exe().ok()?;
-    let profile_dir = current.parent()?.parent()?;
-    let executor = profile_dir.join("executor");
-    if executor.is_file() {
-        return Some(executor);
-    }
-    let build = match profile_dir.file_name().and_then(|name| name.to_str()) {
-        Some("release") => "cargo build --release --bin executor",
-        _ => "cargo build --bin executor",
-    };
-    println!(
-        "  SKIPPED the task figures: no executor binary at {}; run `{build}` first",
-        executor.display()
-    );
-    None
 }

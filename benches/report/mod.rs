@@ -135,6 +135,11 @@ pub enum Target {
     Ratio(f64),
     /// The value itself at least this, in the value's unit.
     AtLeast(f64),
+    /// value / limit at most this: for costs such as times, where less is
+    /// better.
+    RatioAtMost(f64),
+    /// The value itself at most this, in the value's unit.
+    AtMost(f64),
     /// No fixed target: the figure is reported.
     Report,
 }
@@ -193,6 +198,8 @@ impl Table {
             let target = match row.target {
                 Target::Ratio(min) => format!("ratio >= {min}"),
                 Target::AtLeast(min) => format!(">= {} {}", number(min), row.value.unit),
+                Target::RatioAtMost(max) => format!("ratio <= {max}"),
+                Target::AtMost(max) => format!("<= {} {}", number(max), row.value.unit),
                 Target::Report => "(report)".to_string(),
             };
             let met = match row_met(row) {
@@ -204,9 +211,11 @@ impl Table {
                 row.name.clone(),
                 show(row.value),
                 row.limit.map_or("-".into(), show),
-                // Rounded down, so that a ratio printed as the target meets it.
-                ratio.map_or("-".into(), |r| {
-                    format!("{:.3}", (r * 1000.0).floor() / 1000.0)
+                // Rounded towards missing the target, so that a ratio
+                // printed as the target meets it.
+                ratio.map_or("-".into(), |r| match row.target {
+                    Target::RatioAtMost(_) => format!("{:.3}", (r * 1000.0).ceil() / 1000.0),
+                    _ => format!("{:.3}", (r * 1000.0).floor() / 1000.0),
                 }),
                 target,
                 met.to_string(),
@@ -246,6 +255,10 @@ fn row_met(row: &Row) -> Option<bool> {
             .limit
             .map(|limit| row.value.amount / limit.amount >= min),
         Target::AtLeast(min) => Some(row.value.amount >= min),
+        Target::RatioAtMost(max) => row
+            .limit
+            .map(|limit| row.value.amount / limit.amount <= max),
+        Target::AtMost(max) => Some(row.value.amount <= max),
         Target::Report => None,
     }
 }
@@ -261,5 +274,35 @@ fn number(amount: f64) -> String {
         a if a >= 100.0 => format!("{amount:.1}"),
         a if a >= 10.0 => format!("{amount:.2}"),
         _ => format!("{amount:.3}"),
+    }
+}
+
+/// A uniquely named directory under the system's temporary directory,
+/// removed with everything in it when dropped.
+pub struct TempDir {
+    pub path: std::path::PathBuf,
+}
+
+impl TempDir {
+    /// Creates `<temp>/<prefix>-<pid>-<nanoseconds>`.
+    pub fn create(prefix: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Err(err) = std::fs::remove_dir_all(&self.path) {
+            eprintln!("could not remove {}: {err}", self.path.display());
+        }
     }
 }
