@@ -27,7 +27,7 @@
 //! **Where the time goes.** The master offers the resources of an ended
 //! task at its next allocation, not at once: Mesos's allocator works in
 //! batches every `--allocation_interval`, and the embedded master does the
-//! same (`ClusterConfig::allocation_interval`, 100 ms in the scheduler's
+//! same (`ClusterConfig::allocation_interval`, 20 ms in the scheduler's
 //! embedded cluster). Until then the task's core is idle. One agent makes
 //! at most one offer per allocation, so a run that needed N offers lasted
 //! at least (N - 1) x the interval; the notes under the table print it. Two more figures separate waiting from

@@ -77,7 +77,7 @@ fn main() {
             launched / OFFER_TASKS,
             (finished - launched).min(OFFER_TASKS),
         );
-        let tasks = batch.tasks_for(&offer, &plan);
+        let tasks = batch.tasks_for(&offer, &plan, &server);
         assert!(!tasks.is_empty(), "the offer holds tasks");
         launched += tasks.len();
         for task in &tasks {

@@ -48,7 +48,10 @@ pub struct ClusterConfig {
     pub resources: String,
     /// How often heartbeats are sent on idle event streams (Mesos: 15 s).
     pub heartbeat_interval: Duration,
-    /// How often the allocator looks for resources to offer.
+    /// How often the allocator looks for resources to offer. Mesos batches
+    /// allocations every second by default (`--allocation_interval`); the
+    /// embedded cluster uses 20 ms, so that resources freed by a finished
+    /// task are offered again before a batch of short tasks notices a gap.
     pub allocation_interval: Duration,
     /// How long an unacknowledged status update waits before it is resent
     /// (Mesos: 10 s).
@@ -78,7 +81,7 @@ impl Default for ClusterConfig {
             agent_bind: "127.0.0.1:0".into(),
             resources: DEFAULT_RESOURCES.into(),
             heartbeat_interval: Duration::from_secs(15),
-            allocation_interval: Duration::from_millis(100),
+            allocation_interval: Duration::from_millis(20),
             update_retry_interval: Duration::from_secs(10),
             executor_registration_timeout: Duration::from_secs(60),
             executor_shutdown_grace_period: Duration::from_secs(5),

@@ -28,12 +28,22 @@ struct Image {
     name: String,
     /// Where the executor downloads it.
     url: String,
-    /// The output file's name without its extension; the executor adds
-    /// `.png` or `.jpg` once it knows the format.
-    output_stem: String,
     attempts: u32,
     state: ImageState,
 }
+
+impl Image {
+    /// The output file's name without its extension; the executor adds
+    /// `.png` or `.jpg` once it knows the format.
+    fn output_stem(&self) -> String {
+        format!("{}-inverted", self.name)
+    }
+}
+
+/// The most images the results page lists; a batch of thousands shows its
+/// first rows and counts the rest, so that the page stays light to build
+/// and to load.
+const MAX_PAGE_ROWS: usize = 500;
 
 enum ImageState {
     Queued,
@@ -60,6 +70,10 @@ pub struct ImageBatch {
     server_base: String,
     /// Demo images live in a temporary folder removed with the batch.
     demo_dir: Option<PathBuf>,
+    /// How many images are done and how many failed for good, kept up to
+    /// date rather than counted, since every update reports them.
+    done: usize,
+    failed: usize,
 }
 
 impl ImageBatch {
@@ -68,9 +82,12 @@ impl ImageBatch {
     pub fn prepare(config: &Config, server: &FileServer) -> Result<ImageBatch, SchedulerError> {
         let token = crate::random::token();
         server.accept_uploads(&config.output_dir, &token)?;
-        let mut sources = config.images.clone();
+        // Only the results of our own tasks may be uploaded; each task's
+        // name is allowed when it is launched.
+        server.expect_uploads_only();
+        let mut demo = Vec::new();
         let mut demo_dir = None;
-        if sources.is_empty() {
+        if config.images.is_empty() {
             let dir = demo_dir_path();
             let paths = create_private_dir(&dir)
                 .and_then(|()| crate::demo_images::write_demo_images(&dir))
@@ -82,10 +99,15 @@ impl ImageBatch {
                     ))
                 })?;
             log::info!("No --images given: using {} demo images", paths.len());
-            sources = paths.iter().map(|p| p.display().to_string()).collect();
+            demo = paths.iter().map(|p| p.display().to_string()).collect();
             demo_dir = Some(dir);
         }
-        let mut images = Vec::new();
+        let sources = if demo.is_empty() {
+            &config.images
+        } else {
+            &demo
+        };
+        let mut images = Vec::with_capacity(sources.len());
         for (index, source) in sources.iter().enumerate() {
             let base = file_stem(source);
             let name = format!("{:03}-{base}", index + 1);
@@ -110,10 +132,7 @@ impl ImageBatch {
                 };
                 server.serve_file(&served, path)?
             };
-            let output_stem = format!("{name}-inverted");
-            server.expect_upload(&output_stem);
             images.push(Image {
-                output_stem,
                 name,
                 url,
                 attempts: 0,
@@ -136,6 +155,8 @@ impl ImageBatch {
             upload_base: server.upload_url(""),
             server_base: server.base_url(),
             demo_dir,
+            done: 0,
+            failed: 0,
         })
     }
 
@@ -149,9 +170,10 @@ impl ImageBatch {
         self.id_prefix = format!("{}-", &crate::random::token()[..6]);
         let mut found = 0;
         for image in &mut self.images {
+            let stem = image.output_stem();
             let result = ["png", "jpg"]
                 .iter()
-                .map(|extension| format!("{}.{extension}", image.output_stem))
+                .map(|extension| format!("{stem}.{extension}"))
                 .find(|name| output_dir.join(name).is_file());
             if let Some(name) = result {
                 let path = output_dir.join(&name);
@@ -160,6 +182,7 @@ impl ImageBatch {
                 found += 1;
             }
         }
+        self.done += found;
         self.queue
             .retain(|&index| matches!(self.images[index].state, ImageState::Queued));
         log::info!(
@@ -168,8 +191,14 @@ impl ImageBatch {
         );
     }
 
-    /// Tasks for this offer: the next queued images, as many as fit.
-    pub fn tasks_for(&mut self, offer: &Offer, plan: &TaskPlan) -> Vec<TaskInfo> {
+    /// Tasks for this offer: the next queued images, as many as fit. The
+    /// file server is told which result each task will upload.
+    pub fn tasks_for(
+        &mut self,
+        offer: &Offer,
+        plan: &TaskPlan,
+        server: &FileServer,
+    ) -> Vec<TaskInfo> {
         let count = plan.fit(offer, self.queue.len());
         let mut work = Vec::with_capacity(count);
         let mut indexes = HashMap::with_capacity(count);
@@ -183,7 +212,9 @@ impl ImageBatch {
                 index + 1,
                 image.attempts
             );
-            let upload_url = format!("{}{}", self.upload_base, image.output_stem);
+            let stem = image.output_stem();
+            server.expect_upload(&stem);
+            let upload_url = format!("{}{stem}", self.upload_base);
             let data = task_data::image(&image.url, &upload_url, &self.upload_token);
             log::info!("Prepared task {task_id} for {}", image.url);
             indexes.insert(task_id.clone(), index);
@@ -220,17 +251,16 @@ impl ImageBatch {
         };
         let image = &mut self.images[index];
         if state == TaskState::TASK_FINISHED {
-            let stored = server
-                .map(|s| s.uploaded())
-                .unwrap_or_default()
-                .into_iter()
-                .find(|(name, _)| {
-                    name.strip_prefix(&image.output_stem)
-                        .is_some_and(|rest| rest.starts_with('.'))
-                });
+            let stem = image.output_stem();
+            let stored = server.and_then(|server| {
+                ["png", "jpg", "jpeg"]
+                    .iter()
+                    .find_map(|extension| server.uploaded_path(&format!("{stem}.{extension}")))
+            });
             match stored {
-                Some((_, path)) => {
+                Some(path) => {
                     image.state = ImageState::Done(path);
+                    self.done += 1;
                     log::info!("{}", self.summary());
                     return;
                 }
@@ -267,6 +297,7 @@ impl ImageBatch {
                 image.attempts
             );
             image.state = ImageState::Failed(reason);
+            self.failed += 1;
         }
         log::info!("{}", self.summary());
     }
@@ -298,49 +329,37 @@ impl ImageBatch {
 
     /// Whether every image is inverted or failed for good.
     pub fn done(&self) -> bool {
-        self.images
-            .iter()
-            .all(|i| matches!(i.state, ImageState::Done(_) | ImageState::Failed(_)))
+        self.done + self.failed == self.images.len()
     }
 
     /// Whether every image was inverted.
     pub fn all_succeeded(&self) -> bool {
-        self.images
-            .iter()
-            .all(|i| matches!(i.state, ImageState::Done(_)))
-    }
-
-    fn counts(&self) -> (usize, usize) {
-        let done = self
-            .images
-            .iter()
-            .filter(|i| matches!(i.state, ImageState::Done(_)))
-            .count();
-        let failed = self
-            .images
-            .iter()
-            .filter(|i| matches!(i.state, ImageState::Failed(_)))
-            .count();
-        (done, failed)
+        self.done == self.images.len()
     }
 
     /// `7/10 images done, 1 failed`.
     pub fn summary(&self) -> String {
-        let (done, failed) = self.counts();
-        format!("{done}/{} images done, {failed} failed", self.images.len())
+        format!(
+            "{}/{} images done, {} failed",
+            self.done,
+            self.images.len(),
+            self.failed
+        )
     }
 
-    /// What the results page shows.
+    /// What the results page shows: the counts, and the first
+    /// [`MAX_PAGE_ROWS`] images.
     pub fn progress(&self) -> Progress {
-        let (done, failed) = self.counts();
         Progress {
             total: self.images.len(),
-            done,
-            failed,
+            done: self.done,
+            failed: self.failed,
             finished: self.done(),
+            not_listed: self.images.len().saturating_sub(MAX_PAGE_ROWS),
             images: self
                 .images
                 .iter()
+                .take(MAX_PAGE_ROWS)
                 .map(|image| ImageRow {
                     name: image.name.clone(),
                     original_url: image

@@ -100,6 +100,7 @@ pub fn run(config: &Config) -> Result<Outcome, SchedulerError> {
     let mut state = State {
         suppressed: false,
         reconciliation: Reconciliation::default(),
+        progress_shown: None,
     };
     loop {
         let reaction = match master.next_event() {
@@ -152,7 +153,12 @@ struct State {
     suppressed: bool,
     /// The tasks we asked about after re-subscribing, until answered.
     reconciliation: Reconciliation,
+    /// When the results page last got the batch's progress.
+    progress_shown: Option<std::time::Instant>,
 }
+
+/// How often, at most, the results page is brought up to date.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Reacts to one event: one arm per Mesos event type. Returns whether the
 /// step's work is done.
@@ -215,7 +221,10 @@ fn react(
                 }
                 let tasks = match (&mut *work, plan) {
                     (Work::Launch(noop), Some(plan)) => noop.tasks_for(offer, plan),
-                    (Work::Images(batch), Some(plan)) => batch.tasks_for(offer, plan),
+                    (Work::Images(batch), Some(plan)) => match server {
+                        Some(server) => batch.tasks_for(offer, plan, server),
+                        None => Vec::new(),
+                    },
                     _ => Vec::new(),
                 };
                 if tasks.is_empty() {
@@ -298,7 +307,15 @@ fn react(
     }
 
     if let (Work::Images(batch), Some(server)) = (&*work, server) {
-        server.set_progress(batch.progress());
+        // The page reloads every 2 s; rebuilding it after every event of
+        // a busy batch would only cost time.
+        let due = state
+            .progress_shown
+            .is_none_or(|shown| shown.elapsed() >= PROGRESS_EVERY);
+        if due || batch.done() {
+            server.set_progress(batch.progress());
+            state.progress_shown = Some(std::time::Instant::now());
+        }
     }
     // A framework with nothing left to launch suppresses offers, and
     // revives them when work comes back.

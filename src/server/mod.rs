@@ -77,10 +77,10 @@ pub struct FileServer {
 struct Shared {
     files: Mutex<HashMap<String, PathBuf>>,
     uploads: Mutex<Option<UploadTarget>>,
-    uploaded: Mutex<Vec<(String, PathBuf)>>,
-    /// Once non-empty, the only names (without extension) that uploads may
-    /// use: see [`FileServer::expect_upload`].
-    expected_uploads: Mutex<std::collections::HashSet<String>>,
+    uploaded: Mutex<upload::Uploads>,
+    /// `Some`: the only names (without extension) that uploads may use,
+    /// see [`FileServer::expect_uploads_only`]; `None`: any safe name.
+    expected_uploads: Mutex<Option<std::collections::HashSet<String>>>,
     progress: Mutex<Progress>,
     max_upload_bytes: u64,
     stopping: AtomicBool,
@@ -240,13 +240,23 @@ impl FileServer {
         Ok(())
     }
 
-    /// Narrows uploads to the results a framework waits for: once this is
-    /// called, an upload is stored only if its name is an expected `stem`
-    /// plus an image extension (`.png`, `.jpg` or `.jpeg`); any other name
-    /// gets `404`, even with the right token. The executor adds the
-    /// extension, since only it learns the image's format.
+    /// Narrows uploads to the results a framework waits for: from now on
+    /// an upload is stored only if its name is a `stem` given to
+    /// [`FileServer::expect_upload`] plus an image extension (`.png`,
+    /// `.jpg` or `.jpeg`); any other name gets `404`, even with the right
+    /// token. The executor adds the extension, since only it learns the
+    /// image's format.
+    pub fn expect_uploads_only(&self) {
+        lock(&self.shared.expected_uploads).get_or_insert_with(Default::default);
+    }
+
+    /// Allows the uploads of one result (see
+    /// [`FileServer::expect_uploads_only`]), for example when its task is
+    /// launched.
     pub fn expect_upload(&self, stem: &str) {
-        lock(&self.shared.expected_uploads).insert(stem.to_owned());
+        lock(&self.shared.expected_uploads)
+            .get_or_insert_with(Default::default)
+            .insert(stem.to_owned());
     }
 
     /// Lists a result that is already in the output directory (stored by an
@@ -254,8 +264,8 @@ impl FileServer {
     /// uploaded now, so that the results page links it.
     pub fn record_upload(&self, name: &str, path: &Path) {
         let mut uploaded = lock(&self.shared.uploaded);
-        if !uploaded.iter().any(|(stored, _)| stored == name) {
-            uploaded.push((name.to_owned(), path.to_path_buf()));
+        if uploaded.get(name).is_none() {
+            uploaded.record(name, path.to_path_buf());
         }
     }
 
@@ -273,7 +283,12 @@ impl FileServer {
     /// The files stored by uploads so far, as (name, path), in the order
     /// they first arrived.
     pub fn uploaded(&self) -> Vec<(String, PathBuf)> {
-        lock(&self.shared.uploaded).clone()
+        lock(&self.shared.uploaded).list()
+    }
+
+    /// Where the upload called `name` was stored, if it arrived.
+    pub fn uploaded_path(&self, name: &str) -> Option<PathBuf> {
+        lock(&self.shared.uploaded).get(name)
     }
 
     /// Stops the worker threads (each finishes the request it is handling)

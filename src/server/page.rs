@@ -23,8 +23,10 @@ pub struct Progress {
     pub failed: usize,
     /// Whether the job is over (the page stops reloading itself).
     pub finished: bool,
-    /// One row per image.
+    /// One row per image, or for the first images of a large job.
     pub images: Vec<ImageRow>,
+    /// How many images have no row (a large job lists only its first).
+    pub not_listed: usize,
 }
 
 /// One image of the job, as a row of the results page.
@@ -87,7 +89,14 @@ pub(super) fn render(progress: &Progress) -> String {
             original = escape(&row.original_url),
         ));
     }
-    page.push_str("</table>\n</body></html>\n");
+    page.push_str("</table>\n");
+    if progress.not_listed > 0 {
+        page.push_str(&format!(
+            "<p>and {} more images, not listed</p>\n",
+            progress.not_listed
+        ));
+    }
+    page.push_str("</body></html>\n");
     page
 }
 
@@ -132,6 +141,19 @@ mod tests {
         let page = render(&progress);
         assert!(page.contains("<p>7/10 images done, 1 failed</p>"), "{page}");
         assert!(page.contains("http-equiv=\"refresh\""));
+    }
+
+    #[test]
+    fn a_large_job_says_how_many_images_are_not_listed() {
+        let progress = Progress {
+            total: 10_000,
+            images: vec![row("a.png", None, "queued")],
+            not_listed: 9_999,
+            ..Progress::default()
+        };
+        let page = render(&progress);
+        assert!(page.contains("and 9999 more images, not listed"), "{page}");
+        assert!(!render(&Progress::default()).contains("not listed"));
     }
 
     #[test]

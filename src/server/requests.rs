@@ -61,10 +61,8 @@ fn answer(mut request: Request, shared: &Shared) {
             file_response(path.as_deref(), &url, &request)
         }
         Route::Output(name) if reading => {
-            let uploaded = lock(&shared.uploaded);
-            let path = name.and_then(|name| uploaded.iter().find(|(n, _)| *n == name).cloned());
-            drop(uploaded);
-            file_response(path.map(|(_, path)| path).as_deref(), &url, &request)
+            let path = name.and_then(|name| lock(&shared.uploaded).get(&name));
+            file_response(path.as_deref(), &url, &request)
         }
         Route::Upload(name) if method == Method::Post => {
             upload::receive(&mut request, name, shared)

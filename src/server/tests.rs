@@ -252,6 +252,14 @@ fn once_names_are_expected_no_other_upload_is_stored() {
     let output = TempDir::new("expected");
     let server = start();
     server.accept_uploads(&output.0, "t").unwrap();
+    server.expect_uploads_only();
+    let (status, _) = post(
+        &agent(),
+        &server.upload_url("001-cat-inverted.png"),
+        Some("t"),
+        b"x",
+    );
+    assert_eq!(status, 404, "nothing is expected yet");
     server.expect_upload("001-cat-inverted");
     let agent = agent();
     for name in ["index.html", "002-dog-inverted.png", "001-cat-inverted.sh"] {
@@ -400,6 +408,7 @@ fn the_results_page_shows_images_whose_links_resolve() {
         done: 1,
         failed: 0,
         finished: false,
+        not_listed: 0,
         images: vec![
             ImageRow {
                 name: "a.png".into(),

@@ -26,6 +26,36 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use tiny_http::{Request, ResponseBox};
 
+/// The results stored so far: by name for lookups, in arrival order for
+/// listing. A batch of thousands of images looks one up per finished task.
+#[derive(Default)]
+pub(super) struct Uploads {
+    order: Vec<(String, PathBuf)>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Uploads {
+    /// Records `name` as stored at `path`; a name stored again keeps its
+    /// place in the order.
+    pub(super) fn record(&mut self, name: &str, path: PathBuf) {
+        match self.index.get(name) {
+            Some(&at) => self.order[at].1 = path,
+            None => {
+                self.index.insert(name.to_owned(), self.order.len());
+                self.order.push((name.to_owned(), path));
+            }
+        }
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<PathBuf> {
+        self.index.get(name).map(|&at| self.order[at].1.clone())
+    }
+
+    pub(super) fn list(&self) -> Vec<(String, PathBuf)> {
+        self.order.clone()
+    }
+}
+
 /// Where uploads go and the token they must carry.
 #[derive(Clone, Debug)]
 pub(super) struct UploadTarget {
@@ -72,7 +102,7 @@ pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shar
              and do not start with a dot",
         );
     };
-    if !is_expected(&name, &lock(&shared.expected_uploads)) {
+    if !is_expected(&name, lock(&shared.expected_uploads).as_ref()) {
         warn!("refused an upload of {name}: no task of this run produces that name");
         return text(404, &format!("no task of this run uploads {name}"));
     }
@@ -86,11 +116,7 @@ pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shar
     match store(request.as_reader(), declared, &target.dir, &name, limit) {
         Ok((path, bytes)) => {
             info!("stored upload {name} ({bytes} bytes) in {}", path.display());
-            let mut uploaded = lock(&shared.uploaded);
-            match uploaded.iter_mut().find(|(stored, _)| *stored == name) {
-                Some(entry) => entry.1 = path,
-                None => uploaded.push((name.clone(), path)),
-            }
+            lock(&shared.uploaded).record(&name, path);
             text(201, &format!("stored {name} ({bytes} bytes)"))
         }
         Err(StoreError::TooLarge) => {
@@ -108,13 +134,12 @@ pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shar
     }
 }
 
-/// Whether `name` is one the framework waits for: with no expectations
-/// set, any safe name is; otherwise an expected stem plus an image
-/// extension.
-fn is_expected(name: &str, expected: &std::collections::HashSet<String>) -> bool {
-    if expected.is_empty() {
+/// Whether `name` is one the framework waits for: without expectations
+/// any safe name is; with them, an expected stem plus an image extension.
+fn is_expected(name: &str, expected: Option<&std::collections::HashSet<String>>) -> bool {
+    let Some(expected) = expected else {
         return true;
-    }
+    };
     name.rsplit_once('.').is_some_and(|(stem, extension)| {
         expected.contains(stem) && matches!(extension, "png" | "jpg" | "jpeg")
     })
@@ -218,14 +243,16 @@ mod tests {
     #[test]
     fn expected_names_narrow_what_may_be_uploaded() {
         let mut expected = std::collections::HashSet::new();
-        assert!(is_expected("anything.png", &expected));
+        assert!(is_expected("anything.png", None));
+        assert!(!is_expected("anything.png", Some(&expected)));
         expected.insert("001-cat-inverted".to_string());
-        assert!(is_expected("001-cat-inverted.png", &expected));
-        assert!(is_expected("001-cat-inverted.jpg", &expected));
-        assert!(!is_expected("001-cat-inverted.exe", &expected));
-        assert!(!is_expected("001-cat-inverted.evil.png", &expected));
-        assert!(!is_expected("002-dog-inverted.png", &expected));
-        assert!(!is_expected("001-cat-inverted", &expected));
+        let expected = Some(&expected);
+        assert!(is_expected("001-cat-inverted.png", expected));
+        assert!(is_expected("001-cat-inverted.jpg", expected));
+        assert!(!is_expected("001-cat-inverted.exe", expected));
+        assert!(!is_expected("001-cat-inverted.evil.png", expected));
+        assert!(!is_expected("002-dog-inverted.png", expected));
+        assert!(!is_expected("001-cat-inverted", expected));
     }
 
     /// A body that ends with an error, like a connection reset.
