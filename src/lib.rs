@@ -46,7 +46,8 @@
 //! 4. The plumbing, which a workshop may skip: [`http_api`] (subscriptions
 //!    and calls over HTTP), [`recordio`] (how events are framed),
 //!    [`content_type`] and [`json`] (protobuf and JSON encodings), [`proto`]
-//!    (the generated messages), [`demo_images`], [`oversized`].
+//!    (the generated messages), [`demo_images`], [`oversized`], and
+//!    [`front_door`] (the limits every client of our HTTP servers keeps to).
 //! 5. [`local`]: the embedded master and agent. Nothing above depends on it.
 //!
 //! ## The workshop
@@ -70,6 +71,7 @@
 pub mod content_type;
 pub mod demo_images;
 pub mod executor;
+pub mod front_door;
 pub mod http_api;
 pub mod invert;
 pub mod json;
