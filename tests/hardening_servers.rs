@@ -906,15 +906,21 @@ fn oversized_requests_leave_no_threads_or_sockets_behind() {
             assert_eq!(answer.map(|answer| answer.status), Some(413));
         }
     }
-    // Give the servers a moment to close what they are done with.
-    std::thread::sleep(Duration::from_millis(500));
-    let after = threads_and_descriptors();
-    let (threads, descriptors) = (
-        after.0 - before.0.min(after.0),
-        after.1 - before.1.min(after.1),
-    );
+    // The other tests of this file run meanwhile, with threads and sockets
+    // of their own, so the counts are sampled for a while and the least
+    // growth kept. A leak of one thread and one socket per refused request
+    // never drops below 300; a third of that is the bar.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut least = (usize::MAX, usize::MAX);
+    while Instant::now() < deadline && (least.0 >= 30 || least.1 >= 30) {
+        std::thread::sleep(Duration::from_millis(100));
+        let after = threads_and_descriptors();
+        least.0 = least.0.min(after.0.saturating_sub(before.0));
+        least.1 = least.1.min(after.1.saturating_sub(before.1));
+    }
+    let (threads, descriptors) = least;
     assert!(
-        threads < 30 && descriptors < 30,
+        threads < 100 && descriptors < 100,
         "{} oversized requests left {threads} more threads and {descriptors} more open \
          descriptors",
         3 * requests
@@ -1144,7 +1150,8 @@ fn one_kept_alive_connection_carries_many_requests() {
     // next request.
     let chunked = format!(
         "POST /upload/kept.png HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Upload-Token: {TOKEN}\r\n\
-         Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;note=x\r\n, kept\r\n0\r\n\r\n"
+         Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;note=x\r\n, kept\r\n0\r\n\
+         X-Trailer: dropped\r\n\r\n"
     );
     let answer = next(chunked.as_bytes());
     assert_eq!(answer.status, 201, "{answer:?}");

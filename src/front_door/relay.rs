@@ -17,6 +17,10 @@
 //! gathered into one.
 
 use super::head::{self, Framing, Refusal};
+use super::pipe::{
+    copy_chunked, copy_exact, copy_until_closed, find, read_more, BodyError, Chunks, Side, Wait,
+    BUFFER_BYTES,
+};
 use super::{Door, Limits};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -27,10 +31,6 @@ use std::time::{Duration, Instant};
 /// passed on, so that the code answering it never waits for a slow client.
 pub const WHOLE_BODY_BYTES: u64 = 64 * 1024;
 
-/// Bytes read from or gathered for a socket at a time.
-const BUFFER_BYTES: usize = 64 * 1024;
-/// The longest chunk-size line or trailer line accepted in a chunked body.
-const MAX_CHUNK_LINE: usize = 4096;
 /// After the front door refuses a request, how long and how much of what
 /// the client still sends it reads and drops, so that the client gets to
 /// read the answer instead of a reset connection.
@@ -43,144 +43,6 @@ enum Stop {
     Refuse(Refusal),
     /// Close without a word: the client left, or the server closed.
     Close,
-}
-
-/// How long a read may wait.
-#[derive(Clone, Copy)]
-enum Wait {
-    Forever,
-    For(Duration),
-    Until(Instant),
-}
-
-/// What goes wrong while passing a body along.
-enum BodyError {
-    /// The sender closed before the body was complete.
-    Ended,
-    /// The body did not arrive before its deadline.
-    TimedOut,
-    /// The chunked framing is broken.
-    Malformed(&'static str),
-    /// The body is larger than allowed.
-    TooLarge,
-    /// Reading from the sender failed.
-    Read,
-    /// Writing to the receiver failed.
-    Write,
-}
-
-/// The socket types a connection joins.
-pub(super) trait Socket {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
-    fn read_some(&self, buffer: &mut [u8]) -> io::Result<usize>;
-    fn write_all_bytes(&self, bytes: &[u8]) -> io::Result<()>;
-}
-
-macro_rules! socket {
-    ($type:ty) => {
-        impl Socket for $type {
-            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-                <$type>::set_read_timeout(self, timeout)
-            }
-            fn read_some(&self, buffer: &mut [u8]) -> io::Result<usize> {
-                (&mut &*self).read(buffer)
-            }
-            fn write_all_bytes(&self, bytes: &[u8]) -> io::Result<()> {
-                (&mut &*self).write_all(bytes)
-            }
-        }
-    };
-}
-socket!(TcpStream);
-socket!(UnixStream);
-
-/// One end of the relay: what was read from a socket and not yet used, and
-/// what is gathered to be written to it.
-struct Side<S: Socket> {
-    socket: S,
-    inbox: Box<[u8]>,
-    start: usize,
-    end: usize,
-    outbox: Vec<u8>,
-    timeout: Option<Duration>,
-}
-
-impl<S: Socket> Side<S> {
-    fn new(socket: S, inbox: usize) -> Side<S> {
-        Side {
-            socket,
-            inbox: vec![0; inbox].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            outbox: Vec::new(),
-            timeout: None,
-        }
-    }
-
-    fn buffered(&self) -> &[u8] {
-        &self.inbox[self.start..self.end]
-    }
-
-    fn consume(&mut self, count: usize) {
-        self.start += count;
-    }
-
-    /// Reads more into the inbox; `Ok(0)` when the peer closed. A wait that
-    /// runs out is an error of kind `TimedOut`.
-    fn fill(&mut self, wait: Wait) -> io::Result<usize> {
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        } else if self.end == self.inbox.len() {
-            self.inbox.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, self.end - self.start);
-        }
-        if self.end == self.inbox.len() {
-            return Err(io::Error::other("the inbox is full"));
-        }
-        let timeout = match wait {
-            Wait::Forever => None,
-            Wait::For(duration) => Some(duration),
-            Wait::Until(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => Some(left),
-                _ => return Err(io::ErrorKind::TimedOut.into()),
-            },
-        };
-        if timeout != self.timeout {
-            self.socket.set_read_timeout(timeout)?;
-            self.timeout = timeout;
-        }
-        loop {
-            match self.socket.read_some(&mut self.inbox[self.end..]) {
-                Ok(read) => {
-                    self.end += read;
-                    return Ok(read);
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    return Err(io::ErrorKind::TimedOut.into())
-                }
-                Err(err) => return Err(err),
-            }
-        }
-    }
-
-    /// Queues bytes for the socket; large amounts go out at once.
-    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.outbox.len() + bytes.len() <= BUFFER_BYTES {
-            self.outbox.extend_from_slice(bytes);
-            return Ok(());
-        }
-        self.flush()?;
-        self.socket.write_all_bytes(bytes)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.outbox.is_empty() {
-            self.socket.write_all_bytes(&self.outbox)?;
-            self.outbox.clear();
-        }
-        Ok(())
-    }
 }
 
 /// Serves one client connection until it ends. `backend` is a fresh
@@ -246,7 +108,7 @@ fn read_request_head(
         }
     }
     // The head deadline counts from its first byte.
-    let deadline = Instant::now() + limits.header_timeout;
+    let deadline = Wait::after(limits.header_timeout);
     let mut searched = 0;
     loop {
         let buffered = client.buffered();
@@ -263,7 +125,7 @@ fn read_request_head(
             break;
         }
         searched = buffered.len().saturating_sub(3);
-        match client.fill(Wait::Until(deadline)) {
+        match client.fill(deadline) {
             Ok(0) => return Err(Stop::Close),
             Ok(_) => {}
             Err(err) if err.kind() == io::ErrorKind::TimedOut => {
@@ -294,7 +156,7 @@ fn forward_request(
     request: &head::RequestHead,
     limits: &Limits,
 ) -> Result<(), Stop> {
-    let deadline = Instant::now() + limits.body_timeout;
+    let deadline = Wait::after(limits.body_timeout);
     let body_error = |error| match error {
         BodyError::Ended | BodyError::Read => Stop::Refuse(Refusal::new(
             400,
@@ -335,17 +197,17 @@ fn forward_request(
                 if left == 0 {
                     break;
                 }
-                read_more(client, Wait::Until(deadline)).map_err(body_error)?;
+                read_more(client, deadline).map_err(body_error)?;
             }
         }
         Framing::Length(length) => {
-            copy_exact(client, backend, length, Wait::Until(deadline)).map_err(body_error)?
+            copy_exact(client, backend, length, deadline).map_err(body_error)?
         }
         Framing::Chunked => copy_chunked(
             client,
             backend,
             Some(request.body_limit),
-            Wait::Until(deadline),
+            deadline,
             Chunks::Reframed,
         )
         .map_err(body_error)?,
@@ -403,189 +265,6 @@ fn relay_response(
     }
 }
 
-/// Reads more from `from`, mapping the outcome for a body.
-fn read_more<S: Socket>(from: &mut Side<S>, wait: Wait) -> Result<(), BodyError> {
-    match from.fill(wait) {
-        Ok(0) => Err(BodyError::Ended),
-        Ok(_) => Ok(()),
-        Err(err) if err.kind() == io::ErrorKind::TimedOut => Err(BodyError::TimedOut),
-        Err(_) => Err(BodyError::Read),
-    }
-}
-
-/// Sends on what `to` has gathered, then reads more from `from`: nothing
-/// waits in our buffers while we wait.
-fn flush_and_read<A: Socket, B: Socket>(
-    from: &mut Side<A>,
-    to: &mut Side<B>,
-    wait: Wait,
-) -> Result<(), BodyError> {
-    to.flush().map_err(|_| BodyError::Write)?;
-    read_more(from, wait)
-}
-
-/// Passes exactly `length` bytes along.
-fn copy_exact<A: Socket, B: Socket>(
-    from: &mut Side<A>,
-    to: &mut Side<B>,
-    mut length: u64,
-    wait: Wait,
-) -> Result<(), BodyError> {
-    while length > 0 {
-        if from.buffered().is_empty() {
-            flush_and_read(from, to, wait)?;
-        }
-        let take = from
-            .buffered()
-            .len()
-            .min(usize::try_from(length).unwrap_or(usize::MAX));
-        to.send(&from.buffered()[..take])
-            .map_err(|_| BodyError::Write)?;
-        from.consume(take);
-        length -= take as u64;
-    }
-    Ok(())
-}
-
-/// Passes everything along until `from` closes.
-fn copy_until_closed<A: Socket, B: Socket>(
-    from: &mut Side<A>,
-    to: &mut Side<B>,
-) -> Result<(), BodyError> {
-    loop {
-        let buffered = from.buffered().len();
-        to.send(from.buffered()).map_err(|_| BodyError::Write)?;
-        from.consume(buffered);
-        match flush_and_read(from, to, Wait::Forever) {
-            Err(BodyError::Ended) => return Ok(()),
-            other => other?,
-        }
-    }
-}
-
-/// How a chunked body is passed along.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Chunks {
-    /// Byte for byte (a response, from `tiny_http`).
-    AsSent,
-    /// Re-framed: each piece of data in hand goes on as a chunk of its own,
-    /// so that `tiny_http` never holds part of a chunk. Its decoder takes a
-    /// connection that ends inside a chunk for the end of the body, so a
-    /// request cut off there (too slow, too large) would look complete to
-    /// the code reading it; cut off between chunks, it is an error.
-    Reframed,
-}
-
-/// Passes a chunked body along, checking its framing and, with a `limit`,
-/// its size: chunk-size lines, chunk data, then trailer lines up to an
-/// empty line (RFC 9112, section 7.1).
-fn copy_chunked<A: Socket, B: Socket>(
-    from: &mut Side<A>,
-    to: &mut Side<B>,
-    limit: Option<u64>,
-    wait: Wait,
-    chunks: Chunks,
-) -> Result<(), BodyError> {
-    let mut total: u64 = 0;
-    loop {
-        let line = take_line(from, to, wait)?;
-        let size = line[..line.len() - 2]
-            .split(|&b| b == b';')
-            .next()
-            .map(|size| size.trim_ascii())
-            .filter(|size| !size.is_empty() && size.len() <= 15)
-            .and_then(|size| std::str::from_utf8(size).ok())
-            .and_then(|size| u64::from_str_radix(size, 16).ok())
-            .ok_or(BodyError::Malformed(
-                "malformed chunk size in a chunked body",
-            ))?;
-        total = total.saturating_add(size);
-        if limit.is_some_and(|limit| total > limit) {
-            return Err(BodyError::TooLarge);
-        }
-        let write = |to: &mut Side<B>, bytes: &[u8]| to.send(bytes).map_err(|_| BodyError::Write);
-        if size == 0 {
-            write(
-                to,
-                if chunks == Chunks::AsSent {
-                    &line
-                } else {
-                    b"0\r\n"
-                },
-            )?;
-            let mut trailers = 0;
-            loop {
-                let line = take_line(from, to, wait)?;
-                write(to, &line)?;
-                trailers += line.len();
-                if line == b"\r\n" {
-                    return Ok(());
-                }
-                if trailers > MAX_CHUNK_LINE {
-                    return Err(BodyError::Malformed(
-                        "the trailer of a chunked body is too long",
-                    ));
-                }
-            }
-        }
-        match chunks {
-            Chunks::AsSent => {
-                write(to, &line)?;
-                copy_exact(from, to, size, wait)?;
-            }
-            Chunks::Reframed => {
-                let mut left = size;
-                while left > 0 {
-                    if from.buffered().is_empty() {
-                        flush_and_read(from, to, wait)?;
-                    }
-                    let take = from
-                        .buffered()
-                        .len()
-                        .min(usize::try_from(left).unwrap_or(usize::MAX));
-                    write(to, format!("{take:x}\r\n").as_bytes())?;
-                    write(to, &from.buffered()[..take])?;
-                    write(to, b"\r\n")?;
-                    from.consume(take);
-                    left -= take as u64;
-                }
-            }
-        }
-        while from.buffered().len() < 2 {
-            flush_and_read(from, to, wait)?;
-        }
-        if &from.buffered()[..2] != b"\r\n" {
-            return Err(BodyError::Malformed("chunk data longer than its size"));
-        }
-        from.consume(2);
-        if chunks == Chunks::AsSent {
-            write(to, b"\r\n")?;
-        }
-    }
-}
-
-/// Takes one line ending with CRLF from `from`.
-fn take_line<A: Socket, B: Socket>(
-    from: &mut Side<A>,
-    to: &mut Side<B>,
-    wait: Wait,
-) -> Result<Vec<u8>, BodyError> {
-    let mut searched = 0;
-    loop {
-        let buffered = from.buffered();
-        if let Some(end) = find(&buffered[searched..], b"\r\n") {
-            let line = buffered[..searched + end + 2].to_vec();
-            from.consume(line.len());
-            return Ok(line);
-        }
-        if buffered.len() > MAX_CHUNK_LINE {
-            return Err(BodyError::Malformed("a line of a chunked body is too long"));
-        }
-        searched = buffered.len().saturating_sub(1);
-        flush_and_read(from, to, wait)?;
-    }
-}
-
 /// A complete answer from the front door itself; it always closes the
 /// connection, since what the client sends next cannot be trusted to start
 /// a request.
@@ -625,7 +304,9 @@ pub(super) fn answer(refusal: &Refusal) -> Vec<u8> {
 /// behind.
 fn wind_down(backend: &UnixStream, wait: Duration) {
     let _ = backend.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + wait;
+    let Some(deadline) = Instant::now().checked_add(wait) else {
+        return;
+    };
     let mut buffer = [0u8; 16 * 1024];
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         if left.is_zero() || backend.set_read_timeout(Some(left)).is_err() {
@@ -688,10 +369,4 @@ pub(super) fn tunnel(client: TcpStream, backend: UnixStream, limits: &Limits) {
         let _ = backend.shutdown(Shutdown::Both);
     }
     let _ = copy_back.join();
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
 }
