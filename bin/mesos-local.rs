@@ -5,7 +5,7 @@
 //! `cargo run --bin scheduler -- --master 127.0.0.1:5050`.
 
 use argh::FromArgs;
-use mesos_tutorial::local::{Cluster, ClusterConfig, DEFAULT_RESOURCES};
+use mesos_tutorial::local::{Cluster, ClusterConfig, Limits, DEFAULT_RESOURCES};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -55,15 +55,52 @@ struct Args {
     /// seconds between heartbeats on idle event streams (default: 15)
     #[argh(option, default = "15.0")]
     heartbeat_interval: f64,
+
+    /// most connections open at once on each port; more are answered
+    /// 503 (default: 256)
+    #[argh(option, default = "Limits::default().max_connections")]
+    max_connections: usize,
+
+    /// most bytes of a request line and headers; more is answered 431
+    /// (default: 16384)
+    #[argh(option, default = "Limits::default().max_header_bytes")]
+    max_header_bytes: usize,
+
+    /// seconds a request head may take to arrive, from its first byte;
+    /// slower is answered 408 (default: 10)
+    #[argh(option, default = "Limits::default().header_timeout.as_secs_f64()")]
+    header_timeout: f64,
+
+    /// seconds a request body may take to arrive after its head; slower is
+    /// answered 408 (default: 60)
+    #[argh(option, default = "Limits::default().body_timeout.as_secs_f64()")]
+    body_timeout: f64,
+
+    /// seconds a connection may stay open with no request in progress
+    /// (default: 60)
+    #[argh(option, default = "Limits::default().idle_timeout.as_secs_f64()")]
+    idle_timeout: f64,
+
+    /// seconds a client may leave a response unread before it is cut off
+    /// (default: 30)
+    #[argh(option, default = "Limits::default().send_timeout.as_secs_f64()")]
+    send_timeout: f64,
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args: Args = argh::from_env();
-    if !(args.heartbeat_interval > 0.0 && args.heartbeat_interval.is_finite()) {
+    let limits = match limits(&args) {
+        Ok(limits) => limits,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(heartbeat_interval) = seconds(args.heartbeat_interval) else {
         eprintln!("error: --heartbeat-interval must be a positive number of seconds");
         return ExitCode::from(2);
-    }
+    };
     let credentials = match &args.credentials {
         None => Vec::new(),
         Some(path) => match read_credentials(path) {
@@ -93,11 +130,12 @@ fn main() -> ExitCode {
         master_bind: format!("{}:{}", args.ip, args.port),
         agent_bind: format!("{}:{}", args.ip, args.agent_port),
         resources: args.resources,
-        heartbeat_interval: Duration::from_secs_f64(args.heartbeat_interval),
+        heartbeat_interval,
         work_dir: args.work_dir,
         redirect_to: args.redirect_to,
         credentials,
         tls,
+        limits,
         ..ClusterConfig::default()
     };
     let _cluster = match Cluster::start(config) {
@@ -115,6 +153,35 @@ fn main() -> ExitCode {
     loop {
         std::thread::park();
     }
+}
+
+/// A positive, finite number of seconds as a `Duration`.
+fn seconds(value: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+}
+
+/// The limits every client of the master and agent ports is held to.
+fn limits(args: &Args) -> Result<Limits, String> {
+    let time = |flag: &str, value: f64| {
+        seconds(value).ok_or_else(|| format!("--{flag} must be a positive number of seconds"))
+    };
+    if args.max_connections == 0 {
+        return Err("--max-connections must be at least 1".into());
+    }
+    // The shortest head worth serving: a request line and a few headers.
+    if args.max_header_bytes < 256 {
+        return Err("--max-header-bytes must be at least 256".into());
+    }
+    Ok(Limits {
+        max_connections: args.max_connections,
+        max_header_bytes: args.max_header_bytes,
+        header_timeout: time("header-timeout", args.header_timeout)?,
+        body_timeout: time("body-timeout", args.body_timeout)?,
+        idle_timeout: time("idle-timeout", args.idle_timeout)?,
+        send_timeout: time("send-timeout", args.send_timeout)?,
+    })
 }
 
 /// Reads `principal secret` pairs, one per line (blank lines and `#`

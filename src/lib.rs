@@ -48,7 +48,8 @@
 //!    [`content_type`] and [`json`] (protobuf and JSON encodings), [`proto`]
 //!    (the generated messages), [`random`] (status update UUIDs, upload
 //!    tokens, backoff jitter), [`demo_images`] (the pictures step 3 inverts
-//!    by default) and [`oversized`] (refusing absurd request bodies).
+//!    by default), [`front_door`] (the limits every client of our HTTP
+//!    servers keeps to) and [`oversized`] (refusing absurd request bodies).
 //! 5. [`local`]: the embedded master and agent. Nothing above depends on it.
 //!
 //! Every module of the crate is named above. The programs are in `bin/`:
@@ -76,6 +77,7 @@
 pub mod content_type;
 pub mod demo_images;
 pub mod executor;
+pub mod front_door;
 pub mod http_api;
 pub mod invert;
 pub mod json;

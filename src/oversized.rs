@@ -6,9 +6,14 @@
 //! `tiny_http` 0.12 reads an unread request body to its end when the request
 //! is dropped, but first allocates a buffer of the size the client
 //! *announced* in `Content-Length`. A request announcing a terabyte makes
-//! that allocation fail, which aborts the whole process: the scheduler with
-//! its file server, or the embedded cluster. Both servers therefore look at
-//! the announced length before anything else and send such a request here.
+//! that allocation fail, which aborts the whole process.
+//!
+//! The [front door](crate::front_door) of each server reads the announced
+//! length before `tiny_http` sees the request and answers `413` itself, then
+//! closes the connection cleanly: on a plain-HTTP port such a request never
+//! reaches a handler. The one port the front door cannot read is the
+//! embedded master behind TLS (`mesos-local --tls-cert`), so its handlers
+//! still check with [`announces_more_than`] and send such a request here.
 
 use std::io::Write;
 use tiny_http::{Request, Response};
@@ -17,8 +22,10 @@ use tiny_http::{Request, Response};
 /// the body. The only way out that keeps the body unread is `upgrade`, which
 /// hands us the connection (after writing a head of its own, which we make
 /// an interim `100 Continue` that clients skip); we write the real answer
-/// and deliberately leak the connection (one idle `tiny_http` thread and one
-/// socket) instead of dropping it.
+/// and must then leak the connection instead of dropping it, since dropping
+/// it would discard the body. The front door closes the client's side, so
+/// what stays behind is one idle `tiny_http` thread and one private socket
+/// per refused request; only a TLS port ever gets here (see above).
 pub fn refuse(request: Request, limit: u64) {
     log::warn!(
         "refused {} {}: it announces a body over {limit} bytes",

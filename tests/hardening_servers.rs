@@ -9,9 +9,10 @@
 //! in the middle. After each attack the server must still answer a normal
 //! request, which shows it neither crashed nor got stuck.
 
+use mesos_tutorial::front_door::Limits;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use mesos_tutorial::server::{FileServer, MAX_UPLOAD_BYTES};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,10 +109,16 @@ fn exchange(address: SocketAddr, request: &[u8]) -> Option<Answer> {
 /// Reads one final response: status line and headers, then a body framed by
 /// `Content-Length`, by chunks, or by the end of the connection.
 fn read_answer(stream: &mut TcpStream) -> Option<Answer> {
-    let mut received = Vec::new();
+    read_next_answer(stream, &mut Vec::new())
+}
+
+/// Like [`read_answer`], for a connection that carries more answers:
+/// `received` holds bytes read beyond the previous answer, and keeps those
+/// read beyond this one.
+fn read_next_answer(stream: &mut TcpStream, received: &mut Vec<u8>) -> Option<Answer> {
     loop {
         let head_end = loop {
-            if let Some(end) = find(&received, b"\r\n\r\n") {
+            if let Some(end) = find(received, b"\r\n\r\n") {
                 break end + 4;
             }
             let mut buffer = [0u8; 4096];
@@ -142,17 +149,20 @@ fn read_answer(stream: &mut TcpStream) -> Option<Answer> {
             (None, true) => find(received, b"0\r\n\r\n").is_some(),
             (None, false) => false,
         };
-        while !complete(&received) {
+        while !complete(received) {
             let mut buffer = [0u8; 65536];
             match stream.read(&mut buffer) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => received.extend_from_slice(&buffer[..n]),
             }
         }
-        if let Some(length) = length {
-            received.truncate(length);
-        }
-        answer.body = received;
+        let end = match (length, chunked) {
+            (Some(length), _) => length.min(received.len()),
+            (None, true) => find(received, b"0\r\n\r\n").map_or(received.len(), |at| at + 5),
+            (None, false) => received.len(),
+        };
+        let rest = received.split_off(end);
+        answer.body = std::mem::replace(received, rest);
         return Some(answer);
     }
 }
@@ -208,13 +218,19 @@ struct Site {
 
 impl Site {
     fn start() -> Site {
+        Site::start_with(Limits::default(), MAX_UPLOAD_BYTES)
+    }
+
+    fn start_with(limits: Limits, max_upload_bytes: u64) -> Site {
         let served = TempDir::new("served");
         let outside = TempDir::new("outside");
         let uploads = TempDir::new("uploads");
         std::fs::write(served.path().join("known.txt"), SERVED).expect("write known.txt");
         std::fs::write(served.path().join("secret.txt"), SECRET).expect("write secret.txt");
         std::fs::write(outside.path().join("outside.txt"), SECRET).expect("write outside.txt");
-        let server = FileServer::start("127.0.0.1:0", "127.0.0.1").expect("start the file server");
+        let server =
+            FileServer::start_with_limits("127.0.0.1:0", "127.0.0.1", limits, max_upload_bytes)
+                .expect("start the file server");
         server
             .serve_file("known.txt", &served.path().join("known.txt"))
             .expect("register known.txt");
@@ -396,6 +412,26 @@ fn refused_uploads_store_nothing() {
 }
 
 #[test]
+fn a_chunked_upload_cut_off_inside_a_chunk_stores_nothing() {
+    let site = Site::start();
+    let mut stream = connect(site.address);
+    // A chunk of 4096 bytes announced, 100 sent, then the client stops.
+    let upload = format!(
+        "POST /upload/cut.png HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Upload-Token: {TOKEN}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n1000\r\n{}",
+        "x".repeat(100)
+    );
+    stream
+        .write_all(upload.as_bytes())
+        .expect("send the upload");
+    stream.shutdown(Shutdown::Write).expect("stop sending");
+    let answer = read_answer(&mut stream).expect("an answer to a cut-off upload");
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(site.uploads.entries(), Vec::<String>::new());
+    assert!(site.server.uploaded().is_empty());
+}
+
+#[test]
 fn oversized_uploads_get_413_and_store_nothing() {
     let site = Site::start();
     let limit = MAX_UPLOAD_BYTES.to_string();
@@ -559,9 +595,9 @@ impl Drop for Stalled {
 fn clients_stalled_in_their_headers_do_not_block_others() {
     let site = Site::start();
     let mut stalled = Stalled(Vec::new());
-    // More stalled clients than the server has workers. tiny_http reads each
-    // connection's head on a thread of its own and hands only complete
-    // requests to the workers, so these hold none of them.
+    // More stalled clients than the server has workers. The front door reads
+    // each connection's head on a thread of its own and passes only complete
+    // requests on, so these hold no worker.
     for _ in 0..8 {
         let mut stream = connect(site.address);
         for byte in b"GET /files/known.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: y" {
@@ -575,14 +611,12 @@ fn clients_stalled_in_their_headers_do_not_block_others() {
 }
 
 #[test]
-#[ignore = "bug: four clients that stop sending a request body hold all four file-server \
-            workers (no read timeout); other clients then get no answer"]
 fn clients_stalled_in_their_bodies_do_not_block_others() {
     let site = Site::start();
     let mut stalled = Stalled(Vec::new());
     // More stalled clients than the server has workers. The bodies are
-    // announced large, since tiny_http reads a body under 1 KiB itself before
-    // handing the request to a worker.
+    // announced larger than the 64 KiB the front door reads whole before
+    // passing a request on, so these reach the upload code unfinished.
     for _ in 0..8 {
         let mut stream = connect(site.address);
         stream
@@ -618,8 +652,6 @@ fn resident_bytes() -> u64 {
 
 #[cfg(target_os = "linux")]
 #[test]
-#[ignore = "bug: tiny_http buffers a request line or header line of any length, so one \
-            client can make a server allocate without bound"]
 fn an_endless_header_line_is_not_buffered_without_bound() {
     let site = Site::start();
     let before = resident_bytes();
@@ -851,8 +883,6 @@ fn threads_and_descriptors() -> (usize, usize) {
 
 #[cfg(target_os = "linux")]
 #[test]
-#[ignore = "bug: every request refused by oversized::refuse leaks a blocked tiny_http thread \
-            and its socket, so repeated oversized requests grow both without bound"]
 fn oversized_requests_leave_no_threads_or_sockets_behind() {
     let site = Site::start();
     let cluster = cluster();
@@ -876,17 +906,381 @@ fn oversized_requests_leave_no_threads_or_sockets_behind() {
             assert_eq!(answer.map(|answer| answer.status), Some(413));
         }
     }
-    // Give the servers a moment to close what they are done with.
-    std::thread::sleep(Duration::from_millis(500));
-    let after = threads_and_descriptors();
-    let (threads, descriptors) = (
-        after.0 - before.0.min(after.0),
-        after.1 - before.1.min(after.1),
-    );
+    // The other tests of this file run meanwhile, with threads and sockets
+    // of their own, so the counts are sampled for a while and the least
+    // growth kept. A leak of one thread and one socket per refused request
+    // never drops below 300; a third of that is the bar.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut least = (usize::MAX, usize::MAX);
+    while Instant::now() < deadline && (least.0 >= 30 || least.1 >= 30) {
+        std::thread::sleep(Duration::from_millis(100));
+        let after = threads_and_descriptors();
+        least.0 = least.0.min(after.0.saturating_sub(before.0));
+        least.1 = least.1.min(after.1.saturating_sub(before.1));
+    }
+    let (threads, descriptors) = least;
     assert!(
-        threads < 30 && descriptors < 30,
+        threads < 100 && descriptors < 100,
         "{} oversized requests left {threads} more threads and {descriptors} more open \
          descriptors",
         3 * requests
     );
+}
+
+// ---------------------------------------------------------------------------
+// The front door: the limits every client of both servers is held to
+// ---------------------------------------------------------------------------
+
+/// Limits with deadlines short enough for a test to run into them.
+fn short_deadlines() -> Limits {
+    Limits {
+        header_timeout: Duration::from_millis(500),
+        body_timeout: Duration::from_millis(500),
+        idle_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    }
+}
+
+fn cluster_with(limits: Limits) -> Cluster {
+    Cluster::start(ClusterConfig {
+        limits,
+        ..ClusterConfig::default()
+    })
+    .expect("start the embedded cluster")
+}
+
+/// A request that keeps the connection open afterwards.
+fn kept_alive(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut text = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Sends `head` one byte every 50 ms, as a slowloris client does, until the
+/// server answers or closes. Returns the answer, if any, and how many bytes
+/// went out.
+fn trickle(address: SocketAddr, head: &[u8]) -> (Option<Answer>, usize) {
+    let mut stream = connect(address);
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("read timeout");
+    let mut sent = 0;
+    while sent < head.len() && stream.write_all(&head[sent..=sent]).is_ok() {
+        sent += 1;
+        // The pause between bytes doubles as a look for the server's move.
+        match stream.peek(&mut [0u8; 1]) {
+            Ok(_) => break,
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    stream
+        .set_read_timeout(Some(DEADLINE))
+        .expect("read timeout");
+    (read_answer(&mut stream), sent)
+}
+
+#[test]
+fn a_head_trickled_byte_by_byte_is_cut_off_at_the_deadline() {
+    let site = Site::start_with(short_deadlines(), MAX_UPLOAD_BYTES);
+    let cluster = cluster_with(short_deadlines());
+    // 400 bytes at 50 ms each would take 20 s; the deadline is 0.5 s.
+    let head = format!(
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: {}\r\n\r\n",
+        "a".repeat(400)
+    );
+    for address in [
+        site.address,
+        cluster.master_address(),
+        cluster.agent_address(),
+    ] {
+        let (answer, sent) = trickle(address, head.as_bytes());
+        assert!(
+            sent < head.len(),
+            "{address}: the whole trickled head was taken in"
+        );
+        if let Some(answer) = answer {
+            assert_eq!(answer.status, 408, "{address}: {answer:?}");
+        }
+    }
+    site.assert_still_serving();
+    assert_healthy(cluster.master_address());
+}
+
+#[test]
+fn a_connection_that_sends_nothing_is_closed_when_idle() {
+    let site = Site::start_with(short_deadlines(), MAX_UPLOAD_BYTES);
+    let mut stream = connect(site.address);
+    let mut buffer = [0u8; 16];
+    let read = stream.read(&mut buffer);
+    assert!(
+        matches!(read, Ok(0)),
+        "an idle connection is closed, not kept: {read:?}"
+    );
+    site.assert_still_serving();
+}
+
+#[test]
+fn a_head_over_16_kib_gets_431() {
+    let site = Site::start();
+    let cluster = cluster();
+    let big = "a".repeat(20 * 1024);
+    let many: Vec<(String, String)> = (0..2000)
+        .map(|i| (format!("X-Header-{i}"), i.to_string()))
+        .collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+    for address in [
+        site.address,
+        cluster.master_address(),
+        cluster.agent_address(),
+    ] {
+        for headers in [&[("X-Big", &big[..])][..], &many[..]] {
+            let answer = exchange(address, &request("GET", "/health", headers, b""))
+                .unwrap_or_else(|| panic!("no answer from {address}"));
+            assert_eq!(answer.status, 431, "{address}: {answer:?}");
+            assert!(answer.text().contains("16384"), "{}", answer.text());
+        }
+    }
+    site.assert_still_serving();
+    assert_healthy(cluster.agent_address());
+}
+
+#[test]
+fn a_content_length_over_the_limit_gets_413_before_any_body_is_sent() {
+    let site = Site::start_with(Limits::default(), 1000);
+    let cluster = cluster();
+    let call_limit = (4 * 1024 * 1024 + 1).to_string();
+    let cases = [
+        (site.address, "/upload/a.png", "1001", "1000"),
+        (
+            cluster.master_address(),
+            "/api/v1/scheduler",
+            &call_limit[..],
+            "4194304",
+        ),
+        (
+            cluster.agent_address(),
+            "/api/v1/executor",
+            &call_limit[..],
+            "4194304",
+        ),
+    ];
+    for (address, path, length, limit) in cases {
+        // Only the head goes out; the connection stays open for a body that
+        // never comes, so an answer proves the server did not wait for it.
+        let mut stream = connect(address);
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             X-Upload-Token: {TOKEN}\r\nContent-Length: {length}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).expect("send the head");
+        let answer = read_answer(&mut stream).expect("an answer without the body");
+        assert_eq!(answer.status, 413, "{path}: {answer:?}");
+        assert!(answer.text().contains(limit), "{}", answer.text());
+    }
+    assert_eq!(site.uploads.entries(), Vec::<String>::new());
+    site.assert_still_serving();
+}
+
+#[test]
+fn a_body_that_stalls_gets_408_and_stores_nothing() {
+    let site = Site::start_with(short_deadlines(), MAX_UPLOAD_BYTES);
+    // One body small enough to be read whole before it is passed on, one
+    // larger that the upload code reads as it comes.
+    for length in [500usize, 200_000] {
+        let mut stream = connect(site.address);
+        let head = format!(
+            "POST /upload/slow.png HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Upload-Token: {TOKEN}\r\n\
+             Content-Length: {length}\r\n\r\nonly the start"
+        );
+        stream.write_all(head.as_bytes()).expect("send the head");
+        let answer = read_answer(&mut stream).expect("an answer to a stalled body");
+        assert_eq!(answer.status, 408, "{length}: {answer:?}");
+        assert_eq!(site.uploads.entries(), Vec::<String>::new());
+    }
+    assert!(site.server.uploaded().is_empty());
+    site.assert_still_serving();
+}
+
+#[test]
+fn connections_over_the_cap_get_503() {
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let site = Site::start_with(limits.clone(), MAX_UPLOAD_BYTES);
+    let cluster = cluster_with(limits);
+    for address in [site.address, cluster.master_address()] {
+        let held = Stalled(vec![connect(address), connect(address)]);
+        let answer = get(address, "/health");
+        assert_eq!(answer.status, 503, "{address}: {answer:?}");
+        assert!(answer.text().contains("at most 2"), "{}", answer.text());
+        assert!(answer.header("Retry-After").is_some(), "{answer:?}");
+        drop(held);
+        // Once those clients leave, their places are free again.
+        let deadline = Instant::now() + DEADLINE;
+        let mut answer = get(address, "/files/known.txt");
+        while answer.status == 503 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            answer = get(address, "/files/known.txt");
+        }
+        assert_ne!(answer.status, 503, "{address} still refuses");
+    }
+    site.assert_still_serving();
+}
+
+#[test]
+fn one_kept_alive_connection_carries_many_requests() {
+    let site = Site::start();
+    let mut stream = connect(site.address);
+    let mut received = Vec::new();
+    let mut next = |bytes: &[u8]| {
+        stream.write_all(bytes).expect("send a request");
+        read_next_answer(&mut stream, &mut received).expect("an answer on the same connection")
+    };
+    let answer = next(&kept_alive("GET", "/files/known.txt", &[], b""));
+    assert_eq!((answer.status, &answer.body[..]), (200, SERVED));
+
+    // A chunked upload: the front door must find where it ends to find the
+    // next request.
+    let chunked = format!(
+        "POST /upload/kept.png HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Upload-Token: {TOKEN}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;note=x\r\n, kept\r\n0\r\n\
+         X-Trailer: dropped\r\n\r\n"
+    );
+    let answer = next(chunked.as_bytes());
+    assert_eq!(answer.status, 201, "{answer:?}");
+    let answer = next(&kept_alive("GET", "/output/kept.png", &[], b""));
+    assert_eq!(
+        (answer.status, answer.text().as_str()),
+        (200, "hello, kept")
+    );
+
+    // Two requests in one write (pipelining): two answers, in order.
+    let mut both = kept_alive("GET", "/files/known.txt", &[], b"");
+    both.extend_from_slice(&kept_alive("GET", "/files/missing.txt", &[], b""));
+    let first = next(&both);
+    let second = next(b"");
+    assert_eq!((first.status, second.status), (200, 404));
+
+    // The embedded cluster's ports keep connections alive too.
+    let cluster = cluster();
+    for (address, path) in apis(&cluster) {
+        let mut stream = connect(address);
+        let mut received = Vec::new();
+        for bytes in [
+            kept_alive("GET", "/health", &[], b""),
+            kept_alive("POST", path, &[("Content-Type", "application/json")], b"{"),
+            kept_alive("GET", "/health", &[], b""),
+        ] {
+            stream.write_all(&bytes).expect("send a request");
+            let answer = read_next_answer(&mut stream, &mut received).expect("an answer");
+            assert!(matches!(answer.status, 200 | 400), "{path}: {answer:?}");
+        }
+    }
+}
+
+#[test]
+fn fetching_the_executor_and_uploading_results_still_work() {
+    let site = Site::start();
+    let executor: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let path = site.served.path().join("executor");
+    std::fs::write(&path, &executor).expect("write the executor");
+    site.server
+        .serve_file("executor", &path)
+        .expect("register the executor");
+    let answer = get(site.address, "/files/executor");
+    assert_eq!(answer.status, 200);
+    assert!(answer.body == executor, "the executor arrived changed");
+
+    // HEAD: the length, no body; the connection then carries on.
+    let mut stream = connect(site.address);
+    stream
+        .write_all(&kept_alive("HEAD", "/files/executor", &[], b""))
+        .expect("send HEAD");
+    let mut head = Vec::new();
+    while find(&head, b"\r\n\r\n").is_none() {
+        let mut buffer = [0u8; 1024];
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => panic!("no answer to HEAD"),
+            Ok(n) => head.extend_from_slice(&buffer[..n]),
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&head).contains("Content-Length: 3000000"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+        .write_all(&request("GET", "/files/known.txt", &[], b""))
+        .expect("send GET");
+    let answer = read_answer(&mut stream).expect("an answer after HEAD");
+    assert_eq!(answer.body, SERVED);
+
+    // A result larger than what the front door reads whole beforehand.
+    let result: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    let answer = site.upload("big.png", &[("X-Upload-Token", TOKEN)], &result);
+    assert_eq!(answer.status, 201, "{answer:?}");
+    let stored = std::fs::read(site.uploads.path().join("big.png")).expect("read the upload");
+    assert!(stored == result, "the upload was stored changed");
+
+    // A client that waits for `100 Continue` before it sends the body.
+    let mut stream = connect(site.address);
+    let head = format!(
+        "POST /upload/polite.png HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Upload-Token: {TOKEN}\r\n\
+         Expect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("send the head");
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).expect("read 100 Continue");
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"hello").expect("send the body");
+    let answer = read_answer(&mut stream).expect("an answer to the upload");
+    assert_eq!(answer.status, 201, "{answer:?}");
+}
+
+#[test]
+fn an_event_stream_outlives_every_request_deadline() {
+    let cluster = Cluster::start(ClusterConfig {
+        limits: short_deadlines(),
+        heartbeat_interval: Duration::from_millis(100),
+        ..ClusterConfig::default()
+    })
+    .expect("start the embedded cluster");
+    let subscribe =
+        br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"ada","name":"stream"}}}"#;
+    let mut stream = connect(cluster.master_address());
+    stream
+        .write_all(&kept_alive(
+            "POST",
+            "/api/v1/scheduler",
+            &[("Content-Type", "application/json")],
+            subscribe,
+        ))
+        .expect("send SUBSCRIBE");
+    // Twenty heartbeats take two seconds, four times each deadline.
+    let mut received = Vec::new();
+    let heartbeats = |received: &[u8]| {
+        received
+            .windows(9)
+            .filter(|window| window == b"HEARTBEAT")
+            .count()
+    };
+    while heartbeats(&received) < 20 {
+        let mut buffer = [0u8; 4096];
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => panic!(
+                "the stream ended after {} heartbeats: {}",
+                heartbeats(&received),
+                String::from_utf8_lossy(&received)
+            ),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+        }
+    }
+    assert!(received.starts_with(b"HTTP/1.1 200"));
 }

@@ -18,13 +18,16 @@
 //!
 //! Master and agent listen on separate ports, like a real master (5050) and
 //! agent (5051), and share one state behind one lock, which is all a
-//! single-node cluster needs.
+//! single-node cluster needs. Each port is a [front door](crate::front_door)
+//! that holds clients to [`ClusterConfig::limits`] and refuses call bodies
+//! over 4 MiB (`413`) before `tiny_http` sees them.
 
 mod agent;
 mod http;
 mod master;
 pub mod resources;
 
+use crate::front_door::FrontDoor;
 use resources::Resources;
 use std::fmt;
 use std::net::SocketAddr;
@@ -33,6 +36,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+pub use crate::front_door::Limits;
 
 /// The agent's resources unless told otherwise, in Mesos's syntax.
 pub const DEFAULT_RESOURCES: &str = "cpus:2;mem:1024;disk:4096;ports:[31000-32000]";
@@ -72,6 +77,10 @@ pub struct ClusterConfig {
     /// Serve the scheduler API over TLS with this PEM certificate chain and
     /// private key (the agent's executor API stays plain HTTP on loopback).
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
+    /// What clients of the master's and the agent's ports are held to:
+    /// connections at once, request head size, time for heads and bodies
+    /// (see [`Limits`] for each default and `mesos-local` flag).
+    pub limits: Limits,
 }
 
 impl Default for ClusterConfig {
@@ -89,6 +98,7 @@ impl Default for ClusterConfig {
             redirect_to: None,
             credentials: Vec::new(),
             tls: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -161,6 +171,9 @@ pub struct Cluster {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     servers: Vec<Arc<tiny_http::Server>>,
+    // Dropped after `servers`: each removes the directory of a server's
+    // socket.
+    doors: Vec<FrontDoor>,
     temporary_work_dir: Option<PathBuf>,
 }
 
@@ -206,29 +219,30 @@ impl Cluster {
     /// Starts the master and the agent.
     pub fn start(config: ClusterConfig) -> Result<Cluster, ClusterError> {
         let total = Resources::parse(&config.resources).map_err(ClusterError::Resources)?;
-        let bind = |address: &str| {
-            tiny_http::Server::http(address)
-                .map(Arc::new)
-                .map_err(|err| ClusterError::Bind {
+        let open = |address: &str, tls| {
+            // Mesos calls are small: every path takes bodies up to 4 MiB.
+            let body_limit = |_: &str| http::MAX_CALL_BODY as u64;
+            FrontDoor::open(address, config.limits.clone(), body_limit, tls).map_err(|err| {
+                ClusterError::Bind {
                     address: address.to_string(),
-                    reason: err.to_string(),
-                })
+                    reason: match err {
+                        crate::front_door::DoorError::Bind(err) => err.to_string(),
+                        other => other.to_string(),
+                    },
+                }
+            })
         };
-        let master_server = match &config.tls {
-            None => bind(&config.master_bind)?,
+        let master_tls = match &config.tls {
+            None => None,
             Some((certificate, private_key)) => {
-                bind_tls(&config.master_bind, certificate, private_key)?
+                Some(tls_config(&config.master_bind, certificate, private_key)?)
             }
         };
-        let agent_server = bind(&config.agent_bind)?;
-        let address_of = |server: &tiny_http::Server| {
-            server
-                .server_addr()
-                .to_ip()
-                .expect("a TCP listener has an IP address")
-        };
-        let master_address = address_of(&master_server);
-        let agent_address = address_of(&agent_server);
+        let (master_door, master_server) = open(&config.master_bind, master_tls)?;
+        let (agent_door, agent_server) = open(&config.agent_bind, None)?;
+        let (master_server, agent_server) = (Arc::new(master_server), Arc::new(agent_server));
+        let master_address = master_door.local_addr();
+        let agent_address = agent_door.local_addr();
 
         let (work_dir, temporary_work_dir) = match &config.work_dir {
             Some(dir) => (dir.clone(), None),
@@ -301,6 +315,7 @@ impl Cluster {
             shared,
             threads,
             servers: vec![master_server, agent_server],
+            doors: vec![master_door, agent_door],
             temporary_work_dir,
         })
     }
@@ -332,6 +347,11 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.shared.lock().stop();
+        // Cutting every connection ends the event streams and any call
+        // still reading its body.
+        for door in &mut self.doors {
+            door.close();
+        }
         for server in &self.servers {
             // Each call wakes one worker blocked in `recv`.
             for _ in 0..WORKERS {
@@ -348,13 +368,13 @@ impl Drop for Cluster {
     }
 }
 
-/// Listens with TLS. tiny_http panics on a key file without a usable key,
-/// so the PEM is checked first.
-fn bind_tls(
+/// The TLS configuration for the master. tiny_http panics on a key file
+/// without a usable key, so the PEM is checked first.
+fn tls_config(
     address: &str,
     certificate: &[u8],
     private_key: &[u8],
-) -> Result<Arc<tiny_http::Server>, ClusterError> {
+) -> Result<tiny_http::SslConfig, ClusterError> {
     let key = String::from_utf8_lossy(private_key);
     if !key.contains("-----BEGIN PRIVATE KEY-----")
         && !key.contains("-----BEGIN RSA PRIVATE KEY-----")
@@ -364,16 +384,10 @@ fn bind_tls(
             reason: "the TLS key must be an unencrypted PKCS#8 or RSA private key in PEM".into(),
         });
     }
-    let config = tiny_http::SslConfig {
+    Ok(tiny_http::SslConfig {
         certificate: certificate.to_vec(),
         private_key: private_key.to_vec(),
-    };
-    tiny_http::Server::https(address, config)
-        .map(Arc::new)
-        .map_err(|err| ClusterError::Bind {
-            address: address.to_string(),
-            reason: err.to_string(),
-        })
+    })
 }
 
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
@@ -383,8 +397,6 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
         .expect("the OS can start a thread")
 }
 
-/// Takes requests off a listener and handles each on its own thread, since
-/// a subscription occupies its thread for as long as it lives.
 /// Which process a listener plays: each serves only its own API.
 #[derive(Clone, Copy, Debug)]
 enum Role {
@@ -394,22 +406,19 @@ enum Role {
 
 /// Threads taking requests off each listener.
 const WORKERS: usize = 4;
-/// tiny_http has read a body this small before it hands the request over,
-/// so handling it cannot stall on a slow client.
-const PREREAD_BODY: usize = 1024;
 
-/// Takes requests off a listener. Small calls are handled right here; a
-/// larger body (which a slow client could take its time to send) gets a
-/// thread of its own, and so does every subscription's event stream.
+/// Takes requests off a listener. Calls are handled right here: the front
+/// door has read their bodies whole before passing them on, so none can
+/// stall on a slow client. A body that still arrives at the client's pace
+/// (a large or chunked one) gets a thread of its own; the front door's
+/// connection cap bounds how many. Each subscription's event stream also
+/// gets its own thread, started where it is accepted.
 fn accept_requests(server: &tiny_http::Server, shared: &Arc<Shared>, role: Role) {
     while let Ok(request) = server.recv() {
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
-        if request
-            .body_length()
-            .is_some_and(|length| length <= PREREAD_BODY)
-        {
+        if !crate::front_door::reading_body_may_block(&request) {
             route(request, shared, role);
             continue;
         }
@@ -424,6 +433,8 @@ fn accept_requests(server: &tiny_http::Server, shared: &Arc<Shared>, role: Role)
 }
 
 fn route(request: tiny_http::Request, shared: &Arc<Shared>, role: Role) {
+    // The front door refuses these on a plain-HTTP port; only behind TLS,
+    // where it cannot read the request, does one get this far.
     if crate::oversized::announces_more_than(&request, http::MAX_CALL_BODY as u64) {
         return crate::oversized::refuse(request, http::MAX_CALL_BODY as u64);
     }

@@ -32,9 +32,13 @@
 //! [`FileServer::serve_file`], by exact name (see `paths.rs`).
 //!
 //! Requests are handled by a few named worker threads, each blocking on the
-//! next request; `tiny_http` reads the sockets. `tiny_http` 0.12 offers no
-//! limit on header size and no read timeout, so a slow client holds a
-//! worker: acceptable for a framework's private port, not for the internet.
+//! next request; `tiny_http` parses them. Clients do not reach `tiny_http`
+//! directly: the [front door](crate::front_door) takes their connections and
+//! holds them to its limits (connections, header size, time for heads and
+//! bodies) and to the upload limit, refusing a `Content-Length` over it
+//! with `413` before reading anything. An upload larger than the front door
+//! reads whole beforehand gets a thread of its own, so that a slow uploader
+//! holds up no worker.
 
 mod page;
 mod paths;
@@ -51,14 +55,17 @@ use log::{debug, info, warn};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use upload::UploadTarget;
 
-/// The largest upload accepted: far more than an inverted photo needs.
+pub use crate::front_door::Limits;
+use crate::front_door::{FrontDoor, WHOLE_BODY_BYTES};
+
+/// The largest upload accepted unless told otherwise (see
+/// [`FileServer::start_with_limits`]): far more than an inverted photo needs.
 pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How many requests are handled at once.
@@ -69,8 +76,10 @@ const WORKERS: usize = 4;
 pub struct FileServer {
     base_url: String,
     shared: Arc<Shared>,
-    http: Arc<tiny_http::Server>,
     workers: Vec<JoinHandle<()>>,
+    http: Arc<tiny_http::Server>,
+    // Dropped after `http`: it removes the directory of `http`'s socket.
+    door: FrontDoor,
 }
 
 /// What the worker threads share with the `FileServer` handle.
@@ -84,6 +93,8 @@ struct Shared {
     progress: Mutex<Progress>,
     max_upload_bytes: u64,
     stopping: AtomicBool,
+    /// Threads answering requests whose body may keep them waiting.
+    body_threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Why the file server could not do what was asked.
@@ -150,24 +161,49 @@ impl std::error::Error for ServerError {}
 impl FileServer {
     /// Binds `bind` (e.g. `"127.0.0.1:0"` for an ephemeral port) and starts
     /// named worker threads. `advertised_host` is the host name or IP put in
-    /// the URLs given to Mesos: the agents must be able to reach it.
+    /// the URLs given to Mesos: the agents must be able to reach it. Uploads
+    /// may be up to [`MAX_UPLOAD_BYTES`], and clients are held to the
+    /// default [`Limits`].
     pub fn start(bind: &str, advertised_host: &str) -> Result<FileServer, ServerError> {
-        FileServer::start_with_limit(bind, advertised_host, MAX_UPLOAD_BYTES)
+        FileServer::start_with_limits(bind, advertised_host, Limits::default(), MAX_UPLOAD_BYTES)
     }
 
+    #[cfg(test)]
     fn start_with_limit(
         bind: &str,
         advertised_host: &str,
         max_upload_bytes: u64,
     ) -> Result<FileServer, ServerError> {
-        let bind_error = |source| ServerError::Bind {
-            address: bind.to_owned(),
-            source,
+        FileServer::start_with_limits(bind, advertised_host, Limits::default(), max_upload_bytes)
+    }
+
+    /// Like [`FileServer::start`], with the limits clients are held to and
+    /// the largest upload in bytes (a larger `Content-Length` is answered
+    /// `413 Payload Too Large` before anything is read).
+    pub fn start_with_limits(
+        bind: &str,
+        advertised_host: &str,
+        limits: Limits,
+        max_upload_bytes: u64,
+    ) -> Result<FileServer, ServerError> {
+        // Only uploads carry a body; other requests may have a small one,
+        // which is read and dropped.
+        let body_limit = move |path: &str| {
+            if path.starts_with("/upload/") {
+                max_upload_bytes
+            } else {
+                WHOLE_BODY_BYTES
+            }
         };
-        let listener = TcpListener::bind(bind).map_err(bind_error)?;
-        let port = listener.local_addr().map_err(bind_error)?.port();
-        let http = tiny_http::Server::from_listener(listener, None)
-            .map_err(|err| ServerError::Io(io::Error::other(err.to_string())))?;
+        let (door, http) =
+            FrontDoor::open(bind, limits, body_limit, None).map_err(|err| match err {
+                crate::front_door::DoorError::Bind(source) => ServerError::Bind {
+                    address: bind.to_owned(),
+                    source,
+                },
+                other => ServerError::Io(io::Error::other(other.to_string())),
+            })?;
+        let port = door.local_addr().port();
         let http = Arc::new(http);
         // An IPv6 address needs brackets in a URL: http://[::1]:8080.
         let host = if advertised_host.contains(':') && !advertised_host.starts_with('[') {
@@ -183,13 +219,15 @@ impl FileServer {
             progress: Mutex::default(),
             max_upload_bytes,
             stopping: AtomicBool::new(false),
+            body_threads: Mutex::default(),
         });
         let base_url = format!("http://{host}:{port}");
         let mut server = FileServer {
             base_url,
             shared,
-            http,
             workers: Vec::with_capacity(WORKERS),
+            http,
+            door,
         };
         for number in 0..WORKERS {
             let (http, shared) = (Arc::clone(&server.http), Arc::clone(&server.shared));
@@ -291,8 +329,8 @@ impl FileServer {
         lock(&self.shared.uploaded).get(name)
     }
 
-    /// Stops the worker threads (each finishes the request it is handling)
-    /// and closes the socket.
+    /// Closes the connections, stops the worker threads and closes the
+    /// socket.
     pub fn shutdown(self) {
         drop(self);
     }
@@ -300,6 +338,9 @@ impl FileServer {
 
 impl Drop for FileServer {
     fn drop(&mut self) {
+        // Cutting the connections first ends any request still reading a
+        // body or sending a file.
+        self.door.close();
         self.shared.stopping.store(true, Ordering::SeqCst);
         // Each unblock() wakes one worker waiting in recv().
         for _ in 0..self.workers.len() {
@@ -310,8 +351,15 @@ impl Drop for FileServer {
                 warn!("a file server worker panicked");
             }
         }
+        // Only the workers start upload threads, so this list is complete.
+        for upload in std::mem::take(&mut *lock(&self.shared.body_threads)) {
+            if upload.join().is_err() {
+                warn!("a file server upload thread panicked");
+            }
+        }
         info!("file server at {} stopped", self.base_url);
-        // The socket closes when `http` drops, now that no worker holds it.
+        // The socket closes when `http` drops, now that no worker holds it;
+        // then `door` removes the socket's directory.
     }
 }
 

@@ -12,20 +12,18 @@
 //! Every answer has a body, so a person testing with `curl` reads why.
 
 use super::paths::Route;
-use super::{lock, page, upload, Shared, MAX_UPLOAD_BYTES};
+use super::{lock, page, upload, Shared};
 use log::{debug, info, warn};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use tiny_http::{Header, Method, Request, Response, ResponseBox, StatusCode};
 
-/// The largest request body `tiny_http` may discard by reading it; see
-/// [`crate::oversized::refuse`].
-const MAX_DISCARDED_BODY: u64 = 2 * MAX_UPLOAD_BYTES;
-
-/// A worker: answers requests until the server stops.
-pub(super) fn handle_requests(http: &tiny_http::Server, shared: &Shared) {
+/// A worker: answers requests until the server stops. The front door has
+/// already refused any body over its path's limit.
+pub(super) fn handle_requests(http: &tiny_http::Server, shared: &Arc<Shared>) {
     loop {
         let request = match http.recv() {
             Ok(request) => request,
@@ -36,17 +34,32 @@ pub(super) fn handle_requests(http: &tiny_http::Server, shared: &Shared) {
                 return;
             }
         };
-        answer(request, shared);
+        if !crate::front_door::reading_body_may_block(&request) {
+            answer(request, shared);
+            continue;
+        }
+        // A large upload arrives at the client's pace: a thread of its own
+        // keeps the workers free meanwhile. The front door's connection cap
+        // bounds how many such threads there can be.
+        let for_thread = Arc::clone(shared);
+        let spawned = std::thread::Builder::new()
+            .name("file-server-upload".into())
+            .spawn(move || answer(request, &for_thread));
+        match spawned {
+            Ok(thread) => {
+                let mut threads = lock(&shared.body_threads);
+                threads.retain(|thread| !thread.is_finished());
+                threads.push(thread);
+            }
+            // The request was dropped with the closure: tiny_http answers 500.
+            Err(err) => warn!("could not start a thread for an upload: {err}"),
+        }
     }
 }
 
 fn answer(mut request: Request, shared: &Shared) {
     let method = request.method().clone();
     let url = request.url().to_owned();
-    if crate::oversized::announces_more_than(&request, MAX_DISCARDED_BODY) {
-        crate::oversized::refuse(request, MAX_UPLOAD_BYTES);
-        return;
-    }
     let reading = matches!(method, Method::Get | Method::Head);
     let response = match Route::parse(&url) {
         Route::Page if reading => {
@@ -75,7 +88,7 @@ fn answer(mut request: Request, shared: &Shared) {
         ),
     };
     debug!("{method} {url} -> {}", response.status_code().0);
-    discard_unread_body(&mut request);
+    discard_unread_body(&mut request, shared.max_upload_bytes);
     if let Err(err) = request.respond(response) {
         debug!("could not send the response to {method} {url}: {err}");
     }
@@ -95,10 +108,12 @@ fn file_response(path: Option<&Path>, url: &str, request: &Request) -> ResponseB
         }
     };
     if *request.method() == Method::Get {
+        // The front door names the client; `tiny_http` only sees the door.
         let client = request
-            .remote_addr()
-            .map(|addr| addr.to_string())
-            .unwrap_or_default();
+            .headers()
+            .iter()
+            .find(|header| header.field.equiv("X-Forwarded-For"))
+            .map_or("an unknown client", |header| header.value.as_str());
         info!("sending {url} ({length} bytes) to {client}");
     }
     let content_type = match path.extension().and_then(|ext| ext.to_str()) {
@@ -123,22 +138,19 @@ fn file_response(path: Option<&Path>, url: &str, request: &Request) -> ResponseB
     .boxed()
 }
 
-/// Reads and drops what is left of a request body (up to
-/// [`MAX_DISCARDED_BODY`] bytes) before answering. A client sends its whole
+/// Reads and drops what is left of a request body (up to `limit` bytes,
+/// which the front door already holds it to) before answering. A client sends its whole
 /// body before it reads the answer, so it sees our `403` or `413` instead of
 /// a broken connection; and the next request on a kept-alive connection
 /// starts where it should. (`tiny_http` does this itself for bodies with a
 /// `Content-Length`, but not for chunked ones.) A client waiting for
 /// `100 Continue` has sent nothing and is not invited to.
-fn discard_unread_body(request: &mut Request) {
+fn discard_unread_body(request: &mut Request, limit: u64) {
     let waits_for_continue = request.headers().iter().any(|header| {
         header.field.equiv("Expect") && header.value.as_str().eq_ignore_ascii_case("100-continue")
     });
     if !waits_for_continue {
-        let _ = io::copy(
-            &mut request.as_reader().take(MAX_DISCARDED_BODY),
-            &mut io::sink(),
-        );
+        let _ = io::copy(&mut request.as_reader().take(limit), &mut io::sink());
     }
 }
 
