@@ -230,6 +230,10 @@ impl Running {
             .current_dir(dir)
             // The README shows the binaries' default level.
             .env("RUST_LOG", "info")
+            // Sandboxes, demo images and the servers' private sockets go
+            // in the test's directory, removed with it even when a program
+            // is killed before it can clean up.
+            .env("TMPDIR", dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -591,10 +595,17 @@ fn troubleshooting_quotes_the_real_errors() {
     set_mode(&locked, 0o555);
     let output_dir = ["--output-dir", "locked/results"];
     let (program, list) = if running_as_root() {
+        // `nobody` needs a temporary directory it may write to.
+        let shared_tmp = dir.0.join("shared-tmp");
+        std::fs::create_dir(&shared_tmp).expect("a directory can be made");
+        set_mode(&shared_tmp, 0o1777);
+        let tmpdir = format!("TMPDIR={}", shared_tmp.display());
         let mut list = args(&[
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
+            "env",
+            &tmpdir,
             scheduler,
         ]);
         list.extend(args(&output_dir));

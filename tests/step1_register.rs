@@ -15,13 +15,23 @@ use std::time::{Duration, Instant};
 struct Scheduler {
     child: Child,
     lines: Receiver<(Instant, String)>,
+    /// The scheduler's TMPDIR: the embedded cluster's private sockets live
+    /// there, and a killed scheduler cannot remove them itself.
+    tmp: std::path::PathBuf,
 }
 
 impl Scheduler {
     fn start(args: &[&str]) -> Scheduler {
+        let tmp = std::env::temp_dir().join(format!(
+            "step1-{}-{}",
+            std::process::id(),
+            mesos_tutorial::random::token()
+        ));
+        std::fs::create_dir_all(&tmp).expect("create the scheduler's TMPDIR");
         let mut child = Command::new(env!("CARGO_BIN_EXE_scheduler"))
             .args(args)
             .env("RUST_LOG", "info")
+            .env("TMPDIR", &tmp)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -35,7 +45,7 @@ impl Scheduler {
                 }
             }
         });
-        Scheduler { child, lines }
+        Scheduler { child, lines, tmp }
     }
 
     /// The next log line containing `text`, and when it was read.
@@ -56,6 +66,7 @@ impl Drop for Scheduler {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.tmp);
     }
 }
 
