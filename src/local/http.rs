@@ -205,10 +205,14 @@ pub fn stream_events<E: MessageFull>(
             Err(RecvTimeoutError::Timeout) => heartbeat(),
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let record = encode_record(&content_type.encode(&event));
-        write!(writer, "{:x}\r\n", record.len())?;
-        writer.write_all(&record)?;
-        writer.write_all(b"\r\n")?;
+        // Events that queued up meanwhile go out with this one, in one
+        // flush: a busy stream costs fewer system calls per event.
+        for event in std::iter::once(event).chain(events.try_iter().take(63)) {
+            let record = encode_record(&content_type.encode(&event));
+            write!(writer, "{:x}\r\n", record.len())?;
+            writer.write_all(&record)?;
+            writer.write_all(b"\r\n")?;
+        }
         writer.flush()?;
     }
     // The last chunk: the stream ends cleanly, between two records.
