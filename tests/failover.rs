@@ -232,7 +232,7 @@ fn restart_mid_batch(failover_timeout: &str) -> String {
     assert_eq!(rows.len(), 10, "one table row per image:\n{log}");
     for row in rows {
         let words: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(words.get(1..3), Some(&["1", "done"][..]), "{row}");
+        assert_eq!(words.get(1..3), Some(&["1", "done"][..]), "{row}\n{log}");
     }
     log
 }

@@ -39,6 +39,9 @@ pub(super) struct Master {
     down_until: Option<Instant>,
     /// While set, event streams are held back (a hung master).
     silent_until: Option<Instant>,
+    /// When the allocator last ran, to space out allocations triggered by
+    /// tasks ending (see `task_state`).
+    last_allocation: Instant,
 }
 
 pub(super) struct Framework {
@@ -63,6 +66,9 @@ struct OutstandingOffer {
 /// forgotten (reconciling one answers `TASK_LOST`, "unknown"), so that a
 /// long-running framework does not grow the master without bound.
 pub const MAX_COMPLETED_TASKS: usize = 1000;
+
+/// The least time between two allocations that ended tasks trigger.
+const PROMPT_ALLOCATION_GAP: Duration = Duration::from_millis(5);
 
 /// A task as the master sees it.
 pub(super) struct Task {
@@ -100,6 +106,7 @@ impl Master {
             free: total,
             down_until: None,
             silent_until: None,
+            last_allocation: Instant::now(),
         }
     }
 }
@@ -549,6 +556,7 @@ impl State {
     /// The allocator: offers all free resources to one connected, unsuppressed
     /// framework that has not declined them. One agent, so one offer at a time.
     pub(super) fn allocate(&mut self) {
+        self.master.last_allocation = Instant::now();
         if self.master.free.is_empty() {
             return;
         }
@@ -790,8 +798,10 @@ impl State {
         if let Some(task) = self.master.tasks.get_mut(&key) {
             task.last_status = Some(status.clone());
         }
-        self.task_state(framework_id, status.task_id.value(), status.state());
+        let (task_id, state) = (status.task_id.value().to_string(), status.state());
+        // The update goes out first, then any offer of what the task freed.
         self.send_update(framework_id, status);
+        self.task_state(framework_id, &task_id, state);
     }
 
     /// Records the latest state of a task. An ended task stays ended: the
@@ -812,6 +822,13 @@ impl State {
         if is_terminal(state) {
             let resources = std::mem::take(&mut task.resources);
             self.master.free.add(&resources);
+            // Offer what the task freed now rather than at the next tick, so
+            // that a batch of short tasks keeps its cores busy; but not more
+            // often than every few milliseconds, so that thousands of tiny
+            // tasks ending do not each make an offer of their own.
+            if self.master.last_allocation.elapsed() >= PROMPT_ALLOCATION_GAP {
+                self.allocate();
+            }
             let completed = self
                 .master
                 .completed

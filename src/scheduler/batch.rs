@@ -302,6 +302,19 @@ impl ImageBatch {
         log::info!("{}", self.summary());
     }
 
+    /// Puts the images of tasks whose launch the master never accepted back
+    /// at the front of the queue; the attempt does not count.
+    pub fn unlaunch(&mut self, task_ids: &[String]) {
+        for task_id in task_ids.iter().rev() {
+            if let Some((index, _)) = self.tasks.remove(task_id) {
+                let image = &mut self.images[index];
+                image.attempts = image.attempts.saturating_sub(1);
+                image.state = ImageState::Queued;
+                self.queue.push_front(index);
+            }
+        }
+    }
+
     /// The tasks launched and not yet ended, with their agents.
     pub fn running(&self) -> Vec<(String, String)> {
         self.tasks

@@ -248,7 +248,17 @@ fn react(
                         tasks.len(),
                         offer.id.value()
                     );
-                    master.launch(offer, tasks, config.refuse_seconds)?;
+                    let ids: Vec<String> = tasks
+                        .iter()
+                        .map(|t| t.task_id.value().to_string())
+                        .collect();
+                    if let Err(err) = master.launch(offer, tasks, config.refuse_seconds) {
+                        // The master did not take the launch (it is
+                        // restarting, say): the work goes back in the queue,
+                        // its attempt unused.
+                        work.unlaunch(&ids);
+                        return Err(err.into());
+                    }
                 }
             }
         }
@@ -350,6 +360,15 @@ impl Work {
             Work::Register => Vec::new(),
             Work::Launch(noop) => noop.running(),
             Work::Images(batch) => batch.running(),
+        }
+    }
+
+    /// Takes back tasks whose launch the master never accepted.
+    fn unlaunch(&mut self, task_ids: &[String]) {
+        match self {
+            Work::Register => {}
+            Work::Launch(noop) => noop.unlaunch(task_ids),
+            Work::Images(batch) => batch.unlaunch(task_ids),
         }
     }
 

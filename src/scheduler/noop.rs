@@ -68,6 +68,14 @@ impl NoopTasks {
         tasks
     }
 
+    /// Forgets tasks whose launch the master never accepted; new tasks
+    /// take their place.
+    pub fn unlaunch(&mut self, task_ids: &[String]) {
+        for task_id in task_ids {
+            self.running.remove(task_id);
+        }
+    }
+
     /// Takes over the framework of an earlier scheduler process: new task
     /// ids get a fresh prefix, so that none repeats one of its ids.
     pub fn continue_earlier_run(&mut self) {
