@@ -43,7 +43,7 @@ impl Image {
 /// The most images the results page lists; a batch of thousands shows its
 /// first rows and counts the rest, so that the page stays light to build
 /// and to load.
-const MAX_PAGE_ROWS: usize = 500;
+pub const MAX_PAGE_ROWS: usize = 500;
 
 enum ImageState {
     Queued,
