@@ -36,11 +36,7 @@ pub const MAX_NESTING: usize = 64;
 /// Parses Mesos's JSON (or proto3 JSON) into a message, ignoring fields this
 /// project does not declare. Missing required fields are an error.
 pub fn parse<M: MessageFull>(json: &str) -> Result<M, String> {
-    if nesting(json) > MAX_NESTING {
-        return Err(format!(
-            "arrays or objects nest more than {MAX_NESTING} levels deep"
-        ));
-    }
+    check_before_parsing(json)?;
     let options = protobuf_json_mapping::ParseOptions {
         ignore_unknown_fields: true,
         ..Default::default()
@@ -56,33 +52,54 @@ pub fn parse<M: MessageFull>(json: &str) -> Result<M, String> {
     })
 }
 
-/// The deepest nesting of `[` and `{` outside strings. The parser also
-/// accepts single-quoted strings, so a string ends only at the quote that
-/// opened it (otherwise `'"'` would hide every bracket after it).
-fn nesting(text: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut quote, mut escaped): (Option<u8>, bool) = (None, false);
-    for byte in text.bytes() {
+/// Refuses, before the parser runs, two things it cannot be trusted with:
+///
+/// - arrays or objects nested deeper than [`MAX_NESTING`];
+/// - a string escape JSON does not have. The parser's lexer reads `\` and
+///   a digit as a protobuf-text octal escape, takes `8` and `9` for octal
+///   digits, and overflows a byte on `"\378"`: a panic wherever overflow
+///   checks are on, as in every debug build.
+///
+/// The parser also accepts single-quoted strings, so a string ends only at
+/// the quote that opened it (otherwise `'"'` would hide every bracket after
+/// it).
+fn check_before_parsing(text: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    let (mut quote, mut escaped): (Option<char>, bool) = (None, false);
+    for c in text.chars() {
         if let Some(open) = quote {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                _ if byte == open => quote = None,
+            match c {
+                // JSON's escapes, plus `\'` for single-quoted strings.
+                '"' | '\'' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't' | 'u' if escaped => {
+                    escaped = false
+                }
+                _ if escaped => {
+                    return Err(format!(
+                        "a string contains the escape \\{}, which JSON does not have",
+                        c.escape_debug()
+                    ))
+                }
+                '\\' => escaped = true,
+                _ if c == open => quote = None,
                 _ => {}
             }
             continue;
         }
-        match byte {
-            b'"' | b'\'' => quote = Some(byte),
-            b'[' | b'{' => {
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '[' | '{' => {
                 depth += 1;
-                deepest = deepest.max(depth);
+                if depth > MAX_NESTING {
+                    return Err(format!(
+                        "arrays or objects nest more than {MAX_NESTING} levels deep"
+                    ));
+                }
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
+            ']' | '}' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    deepest
+    Ok(())
 }
 
 fn print_message(message: &dyn MessageDyn, out: &mut String) {
@@ -271,6 +288,19 @@ mod tests {
             "]".repeat(100_000)
         );
         assert!(parse::<TaskStatus>(&hidden).unwrap_err().contains("nest"));
+    }
+
+    #[test]
+    fn escapes_json_does_not_have_are_refused_before_parsing() {
+        // The parser would read `\378` as an octal escape and overflow.
+        let err = parse::<TaskStatus>(r#"{"task_id":{"value":"\378"},"state":"TASK_RUNNING"}"#)
+            .unwrap_err();
+        assert!(err.contains("escape \\3"), "{err}");
+        // JSON's own escapes parse.
+        let status: TaskStatus =
+            parse(r#"{"task_id":{"value":"\"\\\/\b\f\n\r\t\u0041"},"state":"TASK_RUNNING"}"#)
+                .unwrap();
+        assert_eq!(status.task_id.value(), "\"\\/\u{8}\u{c}\n\r\tA");
     }
 
     #[test]

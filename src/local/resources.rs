@@ -356,6 +356,21 @@ where
         }
         accumulate(&mut gathered, entry);
     }
+    // The bound on a scalar holds for its sum too: `cpus:1e12;cpus:1e12` would otherwise
+    // print as an amount that parses no more, and be offered as one no task may ask for.
+    let over = gathered.iter().find(|entry| match entry.amount {
+        Amount::Scalar(thousandths) => thousandths as f64 > MAX_SCALAR * SCALAR_SCALE,
+        _ => false,
+    });
+    if let Some(entry) = over {
+        return Err(ResourceError::Invalid {
+            name: excerpt(&entry.name),
+            reason: format!(
+                "named more than once, its amounts add up to {}, more than {MAX_SCALAR}",
+                entry.amount
+            ),
+        });
+    }
     Ok(Resources::normalized(gathered))
 }
 
