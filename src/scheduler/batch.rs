@@ -45,6 +45,10 @@ impl Image {
 /// and to load.
 pub const MAX_PAGE_ROWS: usize = 500;
 
+/// The extensions the executor gives a result (see `invert::extension`),
+/// and `.jpeg`, which the file server also accepts.
+const RESULT_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
 enum ImageState {
     Queued,
     Running,
@@ -171,7 +175,7 @@ impl ImageBatch {
         let mut found = 0;
         for image in &mut self.images {
             let stem = image.output_stem();
-            let result = ["png", "jpg"]
+            let result = RESULT_EXTENSIONS
                 .iter()
                 .map(|extension| format!("{stem}.{extension}"))
                 .find(|name| output_dir.join(name).is_file());
@@ -230,10 +234,7 @@ impl ImageBatch {
         }
         // Whatever did not fit after all goes back, its attempt unused.
         for (_, index) in indexes {
-            let image = &mut self.images[index];
-            image.attempts -= 1;
-            image.state = ImageState::Queued;
-            self.queue.push_front(index);
+            self.give_back(index, true);
         }
         tasks
     }
@@ -253,7 +254,7 @@ impl ImageBatch {
         if state == TaskState::TASK_FINISHED {
             let stem = image.output_stem();
             let stored = server.and_then(|server| {
-                ["png", "jpg", "jpeg"]
+                RESULT_EXTENSIONS
                     .iter()
                     .find_map(|extension| server.uploaded_path(&format!("{stem}.{extension}")))
             });
@@ -307,11 +308,21 @@ impl ImageBatch {
     pub fn unlaunch(&mut self, task_ids: &[String]) {
         for task_id in task_ids.iter().rev() {
             if let Some((index, _)) = self.tasks.remove(task_id) {
-                let image = &mut self.images[index];
-                image.attempts = image.attempts.saturating_sub(1);
-                image.state = ImageState::Queued;
-                self.queue.push_front(index);
+                self.give_back(index, true);
             }
+        }
+    }
+
+    /// Queues an image again without counting the attempt it was given,
+    /// at the front (its turn came already) or at the back.
+    fn give_back(&mut self, index: usize, at_front: bool) {
+        let image = &mut self.images[index];
+        image.attempts = image.attempts.saturating_sub(1);
+        image.state = ImageState::Queued;
+        if at_front {
+            self.queue.push_front(index);
+        } else {
+            self.queue.push_back(index);
         }
     }
 
@@ -327,11 +338,9 @@ impl ImageBatch {
     /// the queue. The attempt does not count, since the image is not what
     /// failed, and an image is never queued beyond its last attempt.
     pub fn forget_running(&mut self) {
-        for (_, (index, _)) in self.tasks.drain() {
-            let image = &mut self.images[index];
-            image.attempts = image.attempts.saturating_sub(1);
-            image.state = ImageState::Queued;
-            self.queue.push_back(index);
+        let lost: Vec<usize> = self.tasks.drain().map(|(_, (index, _))| index).collect();
+        for index in lost {
+            self.give_back(index, false);
         }
     }
 
