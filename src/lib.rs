@@ -48,8 +48,8 @@
 //!    [`content_type`] and [`json`] (protobuf and JSON encodings), [`proto`]
 //!    (the generated messages), [`random`] (status update UUIDs, upload
 //!    tokens, backoff jitter), [`demo_images`] (the pictures step 3 inverts
-//!    by default), [`front_door`] (the limits every client of our HTTP
-//!    servers keeps to) and [`oversized`] (refusing absurd request bodies).
+//!    by default) and [`front_door`] (the limits every client of our HTTP
+//!    servers keeps to, and TLS for the embedded master).
 //! 5. [`local`]: the embedded master and agent. Nothing above depends on it.
 //!
 //! Every module of the crate is named above. The programs are in `bin/`:
@@ -82,7 +82,6 @@ pub mod http_api;
 pub mod invert;
 pub mod json;
 pub mod local;
-pub mod oversized;
 pub mod proto;
 pub mod random;
 pub mod recordio;

@@ -36,16 +36,21 @@
 //! code answering it never waits for a slow client;
 //! [`reading_body_may_block`] tells a server which requests are not so.
 //!
-//! Behind TLS (the embedded master with `--tls-cert`) the front door sees
-//! only encrypted bytes: it still caps connections (closing those over the
-//! cap), but cannot read heads or bodies, so the other limits do not apply.
+//! A port served over TLS (the embedded master with `--tls-cert`) has TLS
+//! ended here, by the front door ([`TlsIdentity`]), so `tiny_http` and the
+//! limits above see plain HTTP and every limit holds there too. The TLS
+//! handshake, and each TLS record once its first byte has come, must be
+//! whole within the head's deadline: until a record is whole, none of the
+//! request inside it can be read.
 
 mod head;
 mod pipe;
 mod private_dir;
 mod relay;
+mod tls;
 
 pub use relay::WHOLE_BODY_BYTES;
+pub use tls::{TlsError, TlsIdentity};
 
 use private_dir::{PrivateDir, SOCKET_NAME};
 
@@ -183,7 +188,7 @@ struct Door {
     limits: Limits,
     body_limit: Box<dyn Fn(&str) -> u64 + Send + Sync>,
     socket: PathBuf,
-    tls: bool,
+    tls: Option<TlsIdentity>,
     stopping: AtomicBool,
     connections: Mutex<Connections>,
 }
@@ -218,13 +223,13 @@ impl FrontDoor {
     /// Listens on `address` and starts a `tiny_http` server behind it,
     /// returned for the caller's handlers to `recv` from. `body_limit` gives
     /// the largest request body for a path (the request target before any
-    /// `?`). With `tls`, `tiny_http` speaks TLS and the front door only
-    /// passes bytes along (see the module documentation).
+    /// `?`). With `tls`, clients speak TLS to the front door, which ends it
+    /// (see the module documentation).
     pub fn open(
         address: &str,
         limits: Limits,
         body_limit: impl Fn(&str) -> u64 + Send + Sync + 'static,
-        tls: Option<tiny_http::SslConfig>,
+        tls: Option<TlsIdentity>,
     ) -> Result<(FrontDoor, tiny_http::Server), DoorError> {
         let listener = TcpListener::bind(address).map_err(DoorError::Bind)?;
         let local = listener.local_addr().map_err(DoorError::Bind)?;
@@ -234,14 +239,13 @@ impl FrontDoor {
             path: socket.clone(),
             source,
         })?;
-        let is_tls = tls.is_some();
-        let server = tiny_http::Server::from_listener(private, tls)
+        let server = tiny_http::Server::from_listener(private, None)
             .map_err(|err| DoorError::Server(err.to_string()))?;
         let door = Arc::new(Door {
             limits,
             body_limit: Box::new(body_limit),
             socket,
-            tls: is_tls,
+            tls,
             stopping: AtomicBool::new(false),
             connections: Mutex::default(),
         });
@@ -396,9 +400,31 @@ fn accept(listener: &TcpListener, door: &Arc<Door>, overflow: &SyncSender<TcpStr
     }
 }
 
-/// One connection, from its thread: joins it to `tiny_http`, then relays.
+/// One connection, from its thread: ends TLS if the port speaks it, joins
+/// the connection to `tiny_http`, then relays.
 fn connection(client: TcpStream, peer: SocketAddr, door: &Door, id: u64) {
+    let limits = &door.limits;
+    let timeouts = [
+        client.set_nodelay(true),
+        client.set_write_timeout(Some(limits.send_timeout)),
+    ];
+    if !timeouts.iter().all(Result::is_ok) {
+        return;
+    }
+    match &door.tls {
+        None => join(client, peer, door, id),
+        Some(identity) => {
+            if let Some(client) = tls::handshake(identity, client, limits.header_timeout) {
+                join(client, peer, door, id);
+            }
+        }
+    }
+}
+
+/// Connects a client to `tiny_http` and relays until the connection ends.
+fn join(client: impl pipe::Client, peer: SocketAddr, door: &Door, id: u64) {
     let backend = UnixStream::connect(&door.socket).and_then(|backend| {
+        backend.set_write_timeout(Some(door.limits.send_timeout))?;
         let registered = backend.try_clone()?;
         let mut connections = door.lock();
         if door.stopping.load(Ordering::SeqCst) {
@@ -409,25 +435,14 @@ fn connection(client: TcpStream, peer: SocketAddr, door: &Door, id: u64) {
         }
         Ok(backend)
     });
-    let Ok(backend) = backend else {
-        return;
-    };
-    if door.tls {
-        return relay::tunnel(client, backend, &door.limits);
-    }
-    let limits = &door.limits;
-    let timeouts = [
-        client.set_nodelay(true),
-        client.set_write_timeout(Some(limits.send_timeout)),
-        backend.set_write_timeout(Some(limits.send_timeout)),
-    ];
-    if timeouts.iter().all(Result::is_ok) {
+    if let Ok(backend) = backend {
         relay::serve(client, peer, backend, door);
     }
 }
 
-/// Answers connections over the cap with `503 Service Unavailable` (or, for
-/// TLS, simply closes them) until the accept loop ends.
+/// Answers connections over the cap with `503 Service Unavailable` until
+/// the accept loop ends. On a TLS port that takes a handshake first, given
+/// a second at most: this one thread serves every connection over the cap.
 fn refuse_overflow(overflow: &Receiver<TcpStream>, door: &Door) {
     let refusal = head::Refusal::new(
         503,
@@ -437,15 +452,30 @@ fn refuse_overflow(overflow: &Receiver<TcpStream>, door: &Door) {
         ),
     );
     let answer = relay::answer(&refusal);
+    let quick = Duration::from_secs(1);
     for client in overflow {
-        if door.tls {
+        if client.set_write_timeout(Some(quick)).is_err() {
             continue;
         }
-        let _ = client.set_write_timeout(Some(Duration::from_secs(1)));
-        if io::Write::write_all(&mut &client, &answer).is_ok() {
-            // Shorter than after a refused request: this one thread serves
-            // every connection over the cap.
-            relay::linger(&client, Duration::from_millis(500));
+        match &door.tls {
+            None => refuse(client, &answer),
+            Some(identity) => {
+                if let Some(client) = tls::handshake(identity, client, quick) {
+                    refuse(client, &answer);
+                }
+            }
         }
+    }
+}
+
+/// Sends the refusal, then closes. Shorter than after a refused request:
+/// one thread serves every connection over the cap.
+fn refuse(mut client: impl pipe::Client, answer: &[u8]) {
+    if client
+        .write_all(answer)
+        .and_then(|()| client.flush())
+        .is_ok()
+    {
+        relay::linger(&mut client, Duration::from_millis(500));
     }
 }

@@ -4,7 +4,7 @@
 //! *Plumbing: a reader may skip this file.*
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,24 @@ impl Socket for TcpStream {
 impl Socket for UnixStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         UnixStream::set_read_timeout(self, timeout)
+    }
+}
+
+/// The client's end of a connection: plain TCP, or TLS over TCP.
+pub(super) trait Client: Socket {
+    /// The TCP connection underneath.
+    fn tcp(&self) -> &TcpStream;
+    /// Tells the client that nothing more will be sent.
+    fn close_write(&mut self);
+}
+
+impl Client for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+
+    fn close_write(&mut self) {
+        let _ = self.shutdown(Shutdown::Write);
     }
 }
 

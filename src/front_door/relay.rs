@@ -18,12 +18,12 @@
 
 use super::head::{self, Framing, Refusal};
 use super::pipe::{
-    copy_chunked, copy_exact, copy_until_closed, find, read_more, BodyError, Chunks, Side, Wait,
-    BUFFER_BYTES,
+    copy_chunked, copy_exact, copy_until_closed, find, read_more, BodyError, Chunks, Client, Side,
+    Wait, BUFFER_BYTES,
 };
 use super::{Door, Limits};
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -45,9 +45,9 @@ enum Stop {
     Close,
 }
 
-/// Serves one client connection until it ends. `backend` is a fresh
-/// connection to `tiny_http`.
-pub(super) fn serve(client: TcpStream, peer: SocketAddr, backend: UnixStream, door: &Door) {
+/// Serves one client connection (plain TCP, or TLS after its handshake)
+/// until it ends. `backend` is a fresh connection to `tiny_http`.
+pub(super) fn serve<C: Client>(client: C, peer: SocketAddr, backend: UnixStream, door: &Door) {
     let limits = &door.limits;
     let inbox = limits.max_header_bytes.max(BUFFER_BYTES);
     let mut client = Side::new(client, inbox);
@@ -61,15 +61,18 @@ pub(super) fn serve(client: TcpStream, peer: SocketAddr, backend: UnixStream, do
                 refusal.message
             );
             wind_down(&backend.socket, limits.send_timeout);
-            let _ = (&client.socket).write_all(&answer(&refusal));
-            linger(&client.socket, LINGER_TIME);
+            let _ = client
+                .socket
+                .write_all(&answer(&refusal))
+                .and_then(|()| client.socket.flush());
+            linger(&mut client.socket, LINGER_TIME);
         }
     }
 }
 
 /// Request after request on one connection.
-fn relay_exchanges(
-    client: &mut Side<TcpStream>,
+fn relay_exchanges<C: Client>(
+    client: &mut Side<C>,
     backend: &mut Side<UnixStream>,
     peer: SocketAddr,
     door: &Door,
@@ -83,8 +86,10 @@ fn relay_exchanges(
             head::check_request(&head, peer.ip(), &*door.body_limit).map_err(Stop::Refuse)?;
         if request.expects_continue {
             // The body fits the limit, so invite it (RFC 9110, 10.1.1).
-            (&client.socket)
+            client
+                .socket
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .and_then(|()| client.socket.flush())
                 .map_err(|_| Stop::Close)?;
         }
         forward_request(client, backend, &request, limits)?;
@@ -97,8 +102,8 @@ fn relay_exchanges(
 
 /// Waits for the next request head and returns it, or `None` when the
 /// client closed or stayed idle too long (both normal ends).
-fn read_request_head(
-    client: &mut Side<TcpStream>,
+fn read_request_head<C: Client>(
+    client: &mut Side<C>,
     limits: &Limits,
 ) -> Result<Option<Vec<u8>>, Stop> {
     if client.buffered().is_empty() {
@@ -150,8 +155,8 @@ fn read_request_head(
 }
 
 /// Passes the checked head and the body on to `tiny_http`.
-fn forward_request(
-    client: &mut Side<TcpStream>,
+fn forward_request<C: Client>(
+    client: &mut Side<C>,
     backend: &mut Side<UnixStream>,
     request: &head::RequestHead,
     limits: &Limits,
@@ -217,9 +222,9 @@ fn forward_request(
 
 /// Passes one response (after any interim `1xx` ones) back to the client.
 /// Returns whether the server closes the connection after it.
-fn relay_response(
+fn relay_response<C: Client>(
     backend: &mut Side<UnixStream>,
-    client: &mut Side<TcpStream>,
+    client: &mut Side<C>,
     to_head_request: bool,
 ) -> Result<bool, Stop> {
     loop {
@@ -323,9 +328,11 @@ fn wind_down(backend: &UnixStream, wait: Duration) {
 /// Closes a connection gently after an answer: stop sending, then read and
 /// drop what the client still sends for a little while. Closing with
 /// unread bytes would make the system reset the connection, and a client
-/// still sending its body might never read our answer.
-pub(super) fn linger(client: &TcpStream, time: Duration) {
-    let _ = client.shutdown(Shutdown::Write);
+/// still sending its body might never read our answer. What is dropped is
+/// read from the TCP connection as is: behind TLS it needs no decrypting.
+pub(super) fn linger(client: &mut impl Client, time: Duration) {
+    client.close_write();
+    let tcp = client.tcp();
     let deadline = Instant::now() + time;
     let mut buffer = [0u8; 16 * 1024];
     let mut drained = 0;
@@ -333,40 +340,12 @@ pub(super) fn linger(client: &TcpStream, time: Duration) {
         let Some(left) = deadline.checked_duration_since(Instant::now()) else {
             break;
         };
-        if left.is_zero() || client.set_read_timeout(Some(left)).is_err() {
+        if left.is_zero() || tcp.set_read_timeout(Some(left)).is_err() {
             break;
         }
-        match (&mut &*client).read(&mut buffer) {
+        match (&mut &*tcp).read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(read) => drained += read,
         }
     }
-}
-
-/// Passes bytes both ways without reading them, for a TLS listener (whose
-/// bytes the front door cannot read). Ends when either side closes.
-pub(super) fn tunnel(client: TcpStream, backend: UnixStream, limits: &Limits) {
-    let (done, finished) = std::sync::mpsc::channel::<()>();
-    let copy_back = match (client.try_clone(), backend.try_clone()) {
-        (Ok(client), Ok(backend)) => std::thread::Builder::new()
-            .name("front-door-tls".into())
-            .spawn(move || {
-                let _ = io::copy(&mut &backend, &mut &client);
-                // The server is done with this connection, so is the client.
-                let _ = client.shutdown(Shutdown::Both);
-                drop(done);
-            }),
-        (Err(err), _) | (_, Err(err)) => Err(err),
-    };
-    let Ok(copy_back) = copy_back else {
-        return;
-    };
-    let _ = io::copy(&mut &client, &mut &backend);
-    // The client is done sending. Its last answer gets `send_timeout` to
-    // come: a server side that never closes must not hold this thread.
-    let _ = backend.shutdown(Shutdown::Write);
-    if finished.recv_timeout(limits.send_timeout).is_err() {
-        let _ = backend.shutdown(Shutdown::Both);
-    }
-    let _ = copy_back.join();
 }

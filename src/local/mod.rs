@@ -27,7 +27,7 @@ mod http;
 mod master;
 pub mod resources;
 
-use crate::front_door::FrontDoor;
+use crate::front_door::{FrontDoor, TlsError, TlsIdentity};
 use resources::Resources;
 use std::fmt;
 use std::net::SocketAddr;
@@ -115,6 +115,9 @@ pub enum ClusterError {
         /// What the operating system (or the TLS setup) said.
         reason: String,
     },
+    /// The master's TLS certificate or key (`--tls-cert`, `--tls-key`)
+    /// cannot be served.
+    Tls(TlsError),
     /// The work directory could not be created.
     WorkDir {
         /// The directory.
@@ -133,6 +136,7 @@ impl fmt::Display for ClusterError {
                 "the embedded cluster could not listen on {address}: {reason} \
                  (is another Mesos master running? choose another --port)"
             ),
+            ClusterError::Tls(err) => write!(f, "cannot serve the master over TLS: {err}"),
             ClusterError::WorkDir { path, reason } => write!(
                 f,
                 "could not create the work directory {}: {reason}",
@@ -234,8 +238,8 @@ impl Cluster {
         };
         let master_tls = match &config.tls {
             None => None,
-            Some((certificate, private_key)) => {
-                Some(tls_config(&config.master_bind, certificate, private_key)?)
+            Some((certificates, private_key)) => {
+                Some(TlsIdentity::from_pem(certificates, private_key).map_err(ClusterError::Tls)?)
             }
         };
         let (master_door, master_server) = open(&config.master_bind, master_tls)?;
@@ -368,28 +372,6 @@ impl Drop for Cluster {
     }
 }
 
-/// The TLS configuration for the master. tiny_http panics on a key file
-/// without a usable key, so the PEM is checked first.
-fn tls_config(
-    address: &str,
-    certificate: &[u8],
-    private_key: &[u8],
-) -> Result<tiny_http::SslConfig, ClusterError> {
-    let key = String::from_utf8_lossy(private_key);
-    if !key.contains("-----BEGIN PRIVATE KEY-----")
-        && !key.contains("-----BEGIN RSA PRIVATE KEY-----")
-    {
-        return Err(ClusterError::Bind {
-            address: address.to_string(),
-            reason: "the TLS key must be an unencrypted PKCS#8 or RSA private key in PEM".into(),
-        });
-    }
-    Ok(tiny_http::SslConfig {
-        certificate: certificate.to_vec(),
-        private_key: private_key.to_vec(),
-    })
-}
-
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name(name.to_string())
@@ -433,11 +415,6 @@ fn accept_requests(server: &tiny_http::Server, shared: &Arc<Shared>, role: Role)
 }
 
 fn route(request: tiny_http::Request, shared: &Arc<Shared>, role: Role) {
-    // The front door refuses these on a plain-HTTP port; only behind TLS,
-    // where it cannot read the request, does one get this far.
-    if crate::oversized::announces_more_than(&request, http::MAX_CALL_BODY as u64) {
-        return crate::oversized::refuse(request, http::MAX_CALL_BODY as u64);
-    }
     let path = request.url().split('?').next().unwrap_or("").to_string();
     match (role, path.as_str()) {
         (Role::Master, "/api/v1/scheduler") => master::handle_scheduler_call(request, shared),
