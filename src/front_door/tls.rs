@@ -231,10 +231,7 @@ pub(super) fn handshake(
         Ok(1) if first[0] == HANDSHAKE_RECORD => {}
         Ok(1) if first[0].is_ascii_alphabetic() => {
             log::debug!("front door: {peer} sent plain HTTP to the TLS port");
-            let refusal = Refusal::new(
-                400,
-                "this port speaks TLS: use an https:// address".to_string(),
-            );
+            let refusal = Refusal::new(400, "this port speaks TLS: use an https:// address");
             let _ = client.write_all(&relay::answer(&refusal));
             relay::linger(&mut client, Duration::from_millis(500));
             return None;
