@@ -8,6 +8,9 @@
 //! played by a small script standing in for cargo, which records how it was
 //! called and puts the real executor where cargo would.
 
+mod common;
+
+use common::temp_dir::TempDir;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,24 +21,20 @@ const EXECUTOR: &str = env!("CARGO_BIN_EXE_executor");
 /// A directory of its own, removed on drop. The scheduler sits in
 /// `<root>/debug/`, as in a cargo target directory.
 struct Sandbox {
-    root: PathBuf,
+    root: TempDir,
 }
 
 impl Sandbox {
     fn new(label: &str) -> Sandbox {
-        let root = std::env::temp_dir().join(format!(
-            "executor-binary-{label}-{}-{}",
-            std::process::id(),
-            mesos_tutorial::random::token()
-        ));
-        fs::create_dir_all(root.join("debug")).unwrap();
-        fs::create_dir_all(root.join("tmp")).unwrap();
-        fs::copy(SCHEDULER, root.join("debug/scheduler")).unwrap();
+        let root = TempDir::new(label);
+        fs::create_dir_all(root.path().join("debug")).unwrap();
+        fs::create_dir_all(root.path().join("tmp")).unwrap();
+        fs::copy(SCHEDULER, root.path().join("debug/scheduler")).unwrap();
         Sandbox { root }
     }
 
     fn bin(&self) -> PathBuf {
-        self.root.join("debug")
+        self.root.path().join("debug")
     }
 
     /// Runs the copied scheduler for one no-op task on the embedded cluster.
@@ -44,20 +43,14 @@ impl Sandbox {
         command
             .args(["--step", "launch", "--tasks", "1"])
             .args(args)
-            .current_dir(&self.root)
-            .env("TMPDIR", self.root.join("tmp"))
+            .current_dir(self.root.path())
+            .env("TMPDIR", self.root.path().join("tmp"))
             .env_remove("CARGO")
             .env_remove("CARGO_MANIFEST_DIR");
         for (name, value) in env {
             command.env(name, value);
         }
         command.output().expect("run the scheduler")
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
     }
 }
 
@@ -104,9 +97,9 @@ fn the_executor_beside_the_scheduler_is_used() {
 #[test]
 fn under_cargo_run_a_missing_executor_is_built_with_the_same_profile() {
     let sandbox = Sandbox::new("cargo");
-    let package = sandbox.root.join("package");
+    let package = sandbox.root.path().join("package");
     fs::create_dir_all(&package).unwrap();
-    let fake_cargo = sandbox.root.join("fake-cargo");
+    let fake_cargo = sandbox.root.path().join("fake-cargo");
     fs::write(
         &fake_cargo,
         format!(

@@ -13,9 +13,13 @@
 //! - an agent restart: executors of checkpointing frameworks come back;
 //! - a master behind TLS is trusted only through the CA the user names.
 
+mod common;
+
+use common::certificates::make_certificates;
+use common::temp_dir::TempDir;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -109,26 +113,6 @@ impl Drop for Process {
     }
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "failover-{label}-{}-{}",
-            std::process::id(),
-            mesos_tutorial::random::token()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -191,12 +175,12 @@ fn scheduler(dir: &Path, port: u16, args: &[&str]) -> Process {
 
 fn restart_mid_batch(failover_timeout: &str) -> String {
     let dir = TempDir::new("restart");
-    let (_cluster, port) = cluster(&dir.0, &[]);
-    let images = write_images(&dir.0, 10);
-    let output = dir.0.join("output");
+    let (_cluster, port) = cluster(dir.path(), &[]);
+    let images = write_images(dir.path(), 10);
+    let output = dir.path().join("output");
     let output_arg = output.display().to_string();
     let mut scheduler = scheduler(
-        &dir.0,
+        dir.path(),
         port,
         &[
             "--images",
@@ -269,10 +253,14 @@ fn a_master_restart_without_a_failover_timeout_starts_over_and_still_finishes() 
 #[test]
 fn a_redirect_to_the_leader_is_followed() {
     let dir = TempDir::new("redirect");
-    let (_leader, leader_port) = cluster(&dir.0, &[]);
+    let (_leader, leader_port) = cluster(dir.path(), &[]);
     let leader = format!("127.0.0.1:{leader_port}");
-    let (_follower, follower_port) = cluster(&dir.0, &["--redirect-to", &leader]);
-    let mut scheduler = scheduler(&dir.0, follower_port, &["--step", "launch", "--tasks", "3"]);
+    let (_follower, follower_port) = cluster(dir.path(), &["--redirect-to", &leader]);
+    let mut scheduler = scheduler(
+        dir.path(),
+        follower_port,
+        &["--step", "launch", "--tasks", "3"],
+    );
     let (status, log) = scheduler.finish();
     assert!(status.success(), "{log}");
     assert!(
@@ -287,9 +275,9 @@ fn a_redirect_to_the_leader_is_followed() {
 #[test]
 fn missing_heartbeats_are_detected_and_the_scheduler_subscribes_again() {
     let dir = TempDir::new("heartbeats");
-    let (_cluster, port) = cluster(&dir.0, &[]);
+    let (_cluster, port) = cluster(dir.path(), &[]);
     let mut scheduler = scheduler(
-        &dir.0,
+        dir.path(),
         port,
         &[
             "--step",
@@ -318,13 +306,13 @@ fn missing_heartbeats_are_detected_and_the_scheduler_subscribes_again() {
 #[test]
 fn wrong_credentials_are_a_clear_error_and_right_ones_work() {
     let dir = TempDir::new("auth");
-    std::fs::write(dir.0.join("credentials"), "alice s3cret\n").unwrap();
-    std::fs::write(dir.0.join("wrong"), "guess\n").unwrap();
-    std::fs::write(dir.0.join("right"), "s3cret\n").unwrap();
-    let (_cluster, port) = cluster(&dir.0, &["--credentials", "credentials"]);
+    std::fs::write(dir.path().join("credentials"), "alice s3cret\n").unwrap();
+    std::fs::write(dir.path().join("wrong"), "guess\n").unwrap();
+    std::fs::write(dir.path().join("right"), "s3cret\n").unwrap();
+    let (_cluster, port) = cluster(dir.path(), &["--credentials", "credentials"]);
 
     let mut wrong = scheduler(
-        &dir.0,
+        dir.path(),
         port,
         &[
             "--step",
@@ -343,7 +331,7 @@ fn wrong_credentials_are_a_clear_error_and_right_ones_work() {
     );
 
     let mut right = scheduler(
-        &dir.0,
+        dir.path(),
         port,
         &[
             "--step",
@@ -361,9 +349,9 @@ fn wrong_credentials_are_a_clear_error_and_right_ones_work() {
 #[test]
 fn after_an_agent_restart_a_checkpointing_executor_resubscribes_and_delivers_its_update() {
     let dir = TempDir::new("agent-restart");
-    let (mut cluster, port) = cluster(&dir.0, &[]);
+    let (mut cluster, port) = cluster(dir.path(), &[]);
     let mut scheduler = scheduler(
-        &dir.0,
+        dir.path(),
         port,
         &[
             "--step",
@@ -396,9 +384,9 @@ fn after_an_agent_restart_a_checkpointing_executor_resubscribes_and_delivers_its
 #[test]
 fn after_an_agent_restart_a_framework_without_checkpointing_loses_its_tasks_and_goes_on() {
     let dir = TempDir::new("agent-restart-plain");
-    let (_cluster, port) = cluster(&dir.0, &[]);
+    let (_cluster, port) = cluster(dir.path(), &[]);
     let mut scheduler = scheduler(
-        &dir.0,
+        dir.path(),
         port,
         &["--step", "launch", "--tasks", "2", "--task-millis", "1000"],
     );
@@ -414,78 +402,14 @@ fn after_an_agent_restart_a_framework_without_checkpointing_loses_its_tasks_and_
     assert!(log.contains("2 tasks finished"), "{log}");
 }
 
-/// A private certificate authority (`ca.pem`) and a server certificate for
-/// 127.0.0.1 signed by it (`cert.pem`, `key.pem`), made now with the
-/// `openssl` command-line tool.
-fn make_certificates(dir: &Path) {
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    let steps: [&[&str]; 3] = [
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=Workshop test CA",
-            "-keyout",
-            "ca-key.pem",
-            "-out",
-            "ca.pem",
-        ],
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "server.csr",
-        ],
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca-key.pem",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "cert.pem",
-        ],
-    ];
-    for args in steps {
-        let status = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("the openssl command-line tool is needed to make test certificates");
-        assert!(status.success(), "openssl {args:?} failed");
-    }
-}
-
 #[test]
 fn a_master_behind_tls_is_trusted_through_the_ca_file() {
     let dir = TempDir::new("tls");
-    make_certificates(&dir.0);
-    let (_cluster, port) = cluster(&dir.0, &["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
+    make_certificates(dir.path());
+    let (_cluster, port) = cluster(
+        dir.path(),
+        &["--tls-cert", "cert.pem", "--tls-key", "key.pem"],
+    );
     let master = format!("https://127.0.0.1:{port}");
     let scheduler = env!("CARGO_BIN_EXE_scheduler");
 
@@ -493,7 +417,7 @@ fn a_master_behind_tls_is_trusted_through_the_ca_file() {
     let mut untrusted = Process::start(
         scheduler,
         &["--master", &master, "--step", "register"],
-        &dir.0,
+        dir.path(),
     );
     let (status, log) = untrusted.finish();
     assert_eq!(status.code(), Some(2), "{log}");
@@ -509,7 +433,7 @@ fn a_master_behind_tls_is_trusted_through_the_ca_file() {
         "--tasks",
         "2",
     ];
-    let mut trusted = Process::start(scheduler, &args, &dir.0);
+    let mut trusted = Process::start(scheduler, &args, dir.path());
     let (status, log) = trusted.finish();
     assert!(status.success(), "{log}");
     assert!(log.contains("2 tasks finished"), "{log}");
@@ -537,11 +461,11 @@ fn slow_tasks(id_file: &str) -> Vec<&str> {
 #[test]
 fn a_restarted_scheduler_process_takes_over_its_framework() {
     let dir = TempDir::new("takeover");
-    let (_cluster, port) = cluster(&dir.0, &[]);
-    let id_file = dir.0.join("framework-id");
+    let (_cluster, port) = cluster(dir.path(), &[]);
+    let id_file = dir.path().join("framework-id");
     let id_arg = id_file.display().to_string();
 
-    let mut first = scheduler(&dir.0, port, &slow_tasks(&id_arg));
+    let mut first = scheduler(dir.path(), port, &slow_tasks(&id_arg));
     let registered = first.wait_for("Registered with framework ID");
     let id = registered.rsplit(' ').next().unwrap().to_string();
     first.wait_for("is in state TASK_RUNNING");
@@ -554,7 +478,7 @@ fn a_restarted_scheduler_process_takes_over_its_framework() {
         "the id stays for the next process"
     );
 
-    let mut second = scheduler(&dir.0, port, &slow_tasks(&id_arg));
+    let mut second = scheduler(dir.path(), port, &slow_tasks(&id_arg));
     let (status, log) = second.finish();
     assert!(status.success(), "{log}");
     assert!(
@@ -575,8 +499,8 @@ fn a_restarted_scheduler_process_takes_over_its_framework() {
 #[test]
 fn a_scheduler_replaced_by_a_newer_one_stops_and_keeps_the_id() {
     let dir = TempDir::new("replaced");
-    let (_cluster, port) = cluster(&dir.0, &[]);
-    let id_file = dir.0.join("framework-id");
+    let (_cluster, port) = cluster(dir.path(), &[]);
+    let id_file = dir.path().join("framework-id");
     let id_arg = id_file.display().to_string();
     let register = [
         "--step",
@@ -586,11 +510,11 @@ fn a_scheduler_replaced_by_a_newer_one_stops_and_keeps_the_id() {
         "--framework-id-file",
         &id_arg,
     ];
-    let mut first = scheduler(&dir.0, port, &register);
+    let mut first = scheduler(dir.path(), port, &register);
     let registered = first.wait_for("Registered with framework ID");
     let id = registered.rsplit(' ').next().unwrap().to_string();
 
-    let mut second = scheduler(&dir.0, port, &register);
+    let mut second = scheduler(dir.path(), port, &register);
     second.wait_for(&format!("Registered with framework ID {id}"));
     // Mesos tells the replaced scheduler with an ERROR event.
     let (status, log) = first.finish();

@@ -15,11 +15,14 @@
 //! Each property runs 64 cases against one server; the server must still
 //! answer normally afterwards.
 
+mod common;
+
+use common::temp_dir::TempDir;
 use mesos_tutorial::server::{is_safe_name, FileServer};
 use proptest::prelude::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 const TOKEN: &str = "property-token";
@@ -29,16 +32,13 @@ const SERVED: &[u8] = b"the served file";
 /// of its own that also holds a "secret" file beside the output directory.
 struct Site {
     server: FileServer,
-    root: PathBuf,
+    root: TempDir,
 }
 
 impl Site {
     fn new(label: &str) -> Site {
-        let root = std::env::temp_dir().join(format!(
-            "file-server-props-{label}-{}-{}",
-            std::process::id(),
-            mesos_tutorial::random::token()
-        ));
+        let dir = TempDir::new(label);
+        let root = dir.path();
         std::fs::create_dir_all(root.join("public")).unwrap();
         std::fs::write(root.join("public/served.png"), SERVED).unwrap();
         std::fs::write(root.join("secret.txt"), b"secret").unwrap();
@@ -47,7 +47,7 @@ impl Site {
             .serve_file("served.png", &root.join("public/served.png"))
             .unwrap();
         server.accept_uploads(&root.join("output"), TOKEN).unwrap();
-        Site { server, root }
+        Site { server, root: dir }
     }
 
     /// Sends one raw request and returns the status and body.
@@ -92,15 +92,9 @@ impl Site {
             }
         }
         let mut found = Vec::new();
-        walk(&self.root, &self.root, &mut found);
+        walk(self.root.path(), self.root.path(), &mut found);
         found.sort();
         found
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -187,7 +181,7 @@ proptest! {
             let name = name.unwrap();
             prop_assert!(is_safe_name(name) && !name.contains('/'), "{file} is not a safe name");
         }
-        prop_assert_eq!(std::fs::read(site.root.join("secret.txt")).unwrap(), b"secret");
+        prop_assert_eq!(std::fs::read(site.root.path().join("secret.txt")).unwrap(), b"secret");
         let (status, body) = site.request("GET", "/files/served.png", b"");
         prop_assert_eq!((status, &body[..]), (200, SERVED));
     }

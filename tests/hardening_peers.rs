@@ -11,6 +11,9 @@
 //! middle of a record. The binaries must carry on where they can, report
 //! clearly where they cannot, and never panic.
 
+mod common;
+
+use common::temp_dir::TempDir;
 use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::proto::mesos::{value, Offer, Resource, TaskInfo, TaskState};
 use mesos_tutorial::proto::{executor, scheduler};
@@ -335,28 +338,6 @@ fn assert_exits(mut process: Process, code: i32) -> String {
     stderr
 }
 
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "hardening-{label}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A protobuf event of a type number no Mesos 1.11 message declares, as a
 /// newer master or agent might send: field 1 (`type`) as the varint 99.
 const EVENT_OF_TYPE_99: &[u8] = &[0x08, 99];
@@ -591,10 +572,10 @@ fn start_executor(agent: &FakePeer, sandbox: &TempDir) -> Process {
             .env("MESOS_FRAMEWORK_ID", "framework-1")
             .env("MESOS_EXECUTOR_ID", "executor-1")
             .env("MESOS_CHECKPOINT", "0")
-            .env("MESOS_DIRECTORY", &sandbox.0)
+            .env("MESOS_DIRECTORY", sandbox.path())
             .env("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "20secs")
             .env("RUST_LOG", "info")
-            .current_dir(&sandbox.0),
+            .current_dir(sandbox.path()),
     )
 }
 

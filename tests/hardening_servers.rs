@@ -9,187 +9,30 @@
 //! in the middle. After each attack the server must still answer a normal
 //! request, which shows it neither crashed nor got stuck.
 
+mod common;
+
+use common::http::{
+    connect_tcp, exchange_on, find, kept_alive, read_answer, read_next_answer, read_until_seen,
+    request, Answer, DEADLINE,
+};
+#[cfg(target_os = "linux")]
+use common::processes::{least_growth_since, threads_and_descriptors};
+use common::temp_dir::TempDir;
 use mesos_tutorial::front_door::Limits;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use mesos_tutorial::server::{FileServer, MAX_UPLOAD_BYTES};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long any one exchange may take before the test calls it a hang. Far
-/// above what a request needs: a guard, not a timing assertion.
-const DEADLINE: Duration = Duration::from_secs(20);
+// ---------------------------------------------------------------------------
+// Raw HTTP over a plain socket (`common::http`, as in `hardening_tls.rs`)
+// ---------------------------------------------------------------------------
 
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "hardening-{label}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// The names in the directory, sorted.
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .expect("list the directory")
-            .map(|entry| {
-                entry
-                    .expect("an entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// An HTTP response as read off the socket.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// Opens a connection whose reads and writes give up after [`DEADLINE`].
-fn connect(address: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&address, DEADLINE).expect("connect to the server");
-    stream
-        .set_read_timeout(Some(DEADLINE))
-        .expect("read timeout");
-    stream
-        .set_write_timeout(Some(DEADLINE))
-        .expect("write timeout");
-    stream
-}
-
-/// Sends raw bytes and reads one response (skipping interim `1xx` ones).
+/// Sends raw bytes over a new connection and reads one response.
 /// `None` if the server closed the connection without a complete answer.
 fn exchange(address: SocketAddr, request: &[u8]) -> Option<Answer> {
-    let mut stream = connect(address);
-    // A server may answer and close before reading everything we send.
-    let _ = stream.write_all(request);
-    read_answer(&mut stream)
-}
-
-/// Reads one final response: status line and headers, then a body framed by
-/// `Content-Length`, by chunks, or by the end of the connection.
-fn read_answer(stream: &mut TcpStream) -> Option<Answer> {
-    read_next_answer(stream, &mut Vec::new())
-}
-
-/// Like [`read_answer`], for a connection that carries more answers:
-/// `received` holds bytes read beyond the previous answer, and keeps those
-/// read beyond this one.
-fn read_next_answer(stream: &mut TcpStream, received: &mut Vec<u8>) -> Option<Answer> {
-    loop {
-        let head_end = loop {
-            if let Some(end) = find(received, b"\r\n\r\n") {
-                break end + 4;
-            }
-            let mut buffer = [0u8; 4096];
-            match stream.read(&mut buffer) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => received.extend_from_slice(&buffer[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&received[..head_end]).into_owned();
-        let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
-        received.drain(..head_end);
-        if (100..200).contains(&status) {
-            continue;
-        }
-        let mut answer = Answer {
-            status,
-            head,
-            body: Vec::new(),
-        };
-        let length = answer
-            .header("Content-Length")
-            .and_then(|v| v.parse::<usize>().ok());
-        let chunked = answer
-            .header("Transfer-Encoding")
-            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        let complete = |received: &[u8]| match (length, chunked) {
-            (Some(length), _) => received.len() >= length,
-            (None, true) => find(received, b"0\r\n\r\n").is_some(),
-            (None, false) => false,
-        };
-        while !complete(received) {
-            let mut buffer = [0u8; 65536];
-            match stream.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buffer[..n]),
-            }
-        }
-        let end = match (length, chunked) {
-            (Some(length), _) => length.min(received.len()),
-            (None, true) => find(received, b"0\r\n\r\n").map_or(received.len(), |at| at + 5),
-            (None, false) => received.len(),
-        };
-        let rest = received.split_off(end);
-        answer.body = std::mem::replace(received, rest);
-        return Some(answer);
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
-}
-
-/// A complete request with `Connection: close`, so the exchange ends.
-fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut text =
-        format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case("Content-Length"))
-    {
-        text.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    text.push_str("\r\n");
-    let mut bytes = text.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
+    exchange_on(connect_tcp(address), request)
 }
 
 fn get(address: SocketAddr, target: &str) -> Answer {
@@ -394,7 +237,7 @@ fn refused_uploads_store_nothing() {
     }
 
     // A client that announces more than it sends, then stops sending.
-    let mut stream = connect(site.address);
+    let mut stream = connect_tcp(site.address);
     let head = request(
         "POST",
         "/upload/short.png",
@@ -414,7 +257,7 @@ fn refused_uploads_store_nothing() {
 #[test]
 fn a_chunked_upload_cut_off_inside_a_chunk_stores_nothing() {
     let site = Site::start();
-    let mut stream = connect(site.address);
+    let mut stream = connect_tcp(site.address);
     // A chunk of 4096 bytes announced, 100 sent, then the client stops.
     let upload = format!(
         "POST /upload/cut.png HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Upload-Token: {TOKEN}\r\n\
@@ -463,7 +306,7 @@ fn oversized_uploads_get_413_and_store_nothing() {
     }
 
     // A chunked body announces nothing: the server counts as it reads.
-    let mut stream = connect(site.address);
+    let mut stream = connect_tcp(site.address);
     stream
         .write_all(
             format!(
@@ -599,7 +442,7 @@ fn clients_stalled_in_their_headers_do_not_block_others() {
     // each connection's head on a thread of its own and passes only complete
     // requests on, so these hold no worker.
     for _ in 0..8 {
-        let mut stream = connect(site.address);
+        let mut stream = connect_tcp(site.address);
         for byte in b"GET /files/known.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: y" {
             stream.write_all(&[*byte]).expect("send one byte");
             std::thread::sleep(Duration::from_millis(1));
@@ -618,14 +461,14 @@ fn clients_stalled_in_their_bodies_do_not_block_others() {
     // announced larger than the 64 KiB the front door reads whole before
     // passing a request on, so these reach the upload code unfinished.
     for _ in 0..8 {
-        let mut stream = connect(site.address);
+        let mut stream = connect_tcp(site.address);
         stream
             .write_all(b"POST /upload/slow.png HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\nx")
             .expect("send the head");
         stalled.0.push(stream);
     }
     std::thread::sleep(Duration::from_millis(200));
-    let mut probe = connect(site.address);
+    let mut probe = connect_tcp(site.address);
     probe
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("read timeout");
@@ -655,7 +498,7 @@ fn resident_bytes() -> u64 {
 fn an_endless_header_line_is_not_buffered_without_bound() {
     let site = Site::start();
     let before = resident_bytes();
-    let mut stream = connect(site.address);
+    let mut stream = connect_tcp(site.address);
     stream
         .write_all(b"GET /files/known.txt HTTP/1.1\r\nX-Endless: ")
         .expect("send the head");
@@ -760,7 +603,7 @@ fn garbage_half_requests_and_old_http_do_not_crash_the_cluster() {
     });
     for (address, _) in apis(&cluster) {
         for bytes in &noise {
-            let mut stream = connect(address);
+            let mut stream = connect_tcp(address);
             let _ = stream.write_all(bytes);
             // The client goes away after what it sent: half requests end here.
             let _ = stream.shutdown(Shutdown::Write);
@@ -844,7 +687,7 @@ fn a_thousand_bad_calls_leave_the_cluster_answering() {
     // A proper subscription still works: 200 and a SUBSCRIBED event.
     let subscribe =
         br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"ada","name":"hardening"}}}"#;
-    let mut stream = connect(master);
+    let mut stream = connect_tcp(master);
     stream
         .write_all(&request(
             "POST",
@@ -868,17 +711,6 @@ fn a_thousand_bad_calls_leave_the_cluster_answering() {
     let text = String::from_utf8_lossy(&received);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("SUBSCRIBED"), "{text}");
-}
-
-/// How many threads and open file descriptors this process has.
-#[cfg(target_os = "linux")]
-fn threads_and_descriptors() -> (usize, usize) {
-    let count = |dir: &str| {
-        std::fs::read_dir(dir)
-            .map(|entries| entries.count())
-            .unwrap_or(0)
-    };
-    (count("/proc/self/task"), count("/proc/self/fd"))
 }
 
 #[cfg(target_os = "linux")]
@@ -906,19 +738,9 @@ fn oversized_requests_leave_no_threads_or_sockets_behind() {
             assert_eq!(answer.map(|answer| answer.status), Some(413));
         }
     }
-    // The other tests of this file run meanwhile, with threads and sockets
-    // of their own, so the counts are sampled for a while and the least
-    // growth kept. A leak of one thread and one socket per refused request
-    // never drops below 300; a third of that is the bar.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut least = (usize::MAX, usize::MAX);
-    while Instant::now() < deadline && (least.0 >= 30 || least.1 >= 30) {
-        std::thread::sleep(Duration::from_millis(100));
-        let after = threads_and_descriptors();
-        least.0 = least.0.min(after.0.saturating_sub(before.0));
-        least.1 = least.1.min(after.1.saturating_sub(before.1));
-    }
-    let (threads, descriptors) = least;
+    // A leak of one thread and one socket per refused request never grows
+    // by less than 300; a third of that is the bar.
+    let (threads, descriptors) = least_growth_since(before, 30);
     assert!(
         threads < 100 && descriptors < 100,
         "{} oversized requests left {threads} more threads and {descriptors} more open \
@@ -949,23 +771,11 @@ fn cluster_with(limits: Limits) -> Cluster {
     .expect("start the embedded cluster")
 }
 
-/// A request that keeps the connection open afterwards.
-fn kept_alive(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut text = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-    for (name, value) in headers {
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    text.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut bytes = text.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
-}
-
 /// Sends `head` one byte every 50 ms, as a slowloris client does, until the
 /// server answers or closes. Returns the answer, if any, and how many bytes
 /// went out.
 fn trickle(address: SocketAddr, head: &[u8]) -> (Option<Answer>, usize) {
-    let mut stream = connect(address);
+    let mut stream = connect_tcp(address);
     stream
         .set_read_timeout(Some(Duration::from_millis(50)))
         .expect("read timeout");
@@ -1015,7 +825,7 @@ fn a_head_trickled_byte_by_byte_is_cut_off_at_the_deadline() {
 #[test]
 fn a_connection_that_sends_nothing_is_closed_when_idle() {
     let site = Site::start_with(short_deadlines(), MAX_UPLOAD_BYTES);
-    let mut stream = connect(site.address);
+    let mut stream = connect_tcp(site.address);
     let mut buffer = [0u8; 16];
     let read = stream.read(&mut buffer);
     assert!(
@@ -1073,7 +883,7 @@ fn a_content_length_over_the_limit_gets_413_before_any_body_is_sent() {
     for (address, path, length, limit) in cases {
         // Only the head goes out; the connection stays open for a body that
         // never comes, so an answer proves the server did not wait for it.
-        let mut stream = connect(address);
+        let mut stream = connect_tcp(address);
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
              X-Upload-Token: {TOKEN}\r\nContent-Length: {length}\r\n\r\n"
@@ -1093,7 +903,7 @@ fn a_body_that_stalls_gets_408_and_stores_nothing() {
     // One body small enough to be read whole before it is passed on, one
     // larger that the upload code reads as it comes.
     for length in [500usize, 200_000] {
-        let mut stream = connect(site.address);
+        let mut stream = connect_tcp(site.address);
         let head = format!(
             "POST /upload/slow.png HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Upload-Token: {TOKEN}\r\n\
              Content-Length: {length}\r\n\r\nonly the start"
@@ -1116,7 +926,7 @@ fn connections_over_the_cap_get_503() {
     let site = Site::start_with(limits.clone(), MAX_UPLOAD_BYTES);
     let cluster = cluster_with(limits);
     for address in [site.address, cluster.master_address()] {
-        let held = Stalled(vec![connect(address), connect(address)]);
+        let held = Stalled(vec![connect_tcp(address), connect_tcp(address)]);
         let answer = get(address, "/health");
         assert_eq!(answer.status, 503, "{address}: {answer:?}");
         assert!(answer.text().contains("at most 2"), "{}", answer.text());
@@ -1137,7 +947,7 @@ fn connections_over_the_cap_get_503() {
 #[test]
 fn one_kept_alive_connection_carries_many_requests() {
     let site = Site::start();
-    let mut stream = connect(site.address);
+    let mut stream = connect_tcp(site.address);
     let mut received = Vec::new();
     let mut next = |bytes: &[u8]| {
         stream.write_all(bytes).expect("send a request");
@@ -1171,7 +981,7 @@ fn one_kept_alive_connection_carries_many_requests() {
     // The embedded cluster's ports keep connections alive too.
     let cluster = cluster();
     for (address, path) in apis(&cluster) {
-        let mut stream = connect(address);
+        let mut stream = connect_tcp(address);
         let mut received = Vec::new();
         for bytes in [
             kept_alive("GET", "/health", &[], b""),
@@ -1199,7 +1009,7 @@ fn fetching_the_executor_and_uploading_results_still_work() {
     assert!(answer.body == executor, "the executor arrived changed");
 
     // HEAD: the length, no body; the connection then carries on.
-    let mut stream = connect(site.address);
+    let mut stream = connect_tcp(site.address);
     stream
         .write_all(&kept_alive("HEAD", "/files/executor", &[], b""))
         .expect("send HEAD");
@@ -1230,7 +1040,7 @@ fn fetching_the_executor_and_uploading_results_still_work() {
     assert!(stored == result, "the upload was stored changed");
 
     // A client that waits for `100 Continue` before it sends the body.
-    let mut stream = connect(site.address);
+    let mut stream = connect_tcp(site.address);
     let head = format!(
         "POST /upload/polite.png HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Upload-Token: {TOKEN}\r\n\
          Expect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
@@ -1254,7 +1064,7 @@ fn an_event_stream_outlives_every_request_deadline() {
     .expect("start the embedded cluster");
     let subscribe =
         br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"ada","name":"stream"}}}"#;
-    let mut stream = connect(cluster.master_address());
+    let mut stream = connect_tcp(cluster.master_address());
     stream
         .write_all(&kept_alive(
             "POST",
@@ -1264,23 +1074,6 @@ fn an_event_stream_outlives_every_request_deadline() {
         ))
         .expect("send SUBSCRIBE");
     // Twenty heartbeats take two seconds, four times each deadline.
-    let mut received = Vec::new();
-    let heartbeats = |received: &[u8]| {
-        received
-            .windows(9)
-            .filter(|window| window == b"HEARTBEAT")
-            .count()
-    };
-    while heartbeats(&received) < 20 {
-        let mut buffer = [0u8; 4096];
-        match stream.read(&mut buffer) {
-            Ok(0) | Err(_) => panic!(
-                "the stream ended after {} heartbeats: {}",
-                heartbeats(&received),
-                String::from_utf8_lossy(&received)
-            ),
-            Ok(n) => received.extend_from_slice(&buffer[..n]),
-        }
-    }
+    let received = read_until_seen(&mut stream, b"HEARTBEAT", 20);
     assert!(received.starts_with(b"HTTP/1.1 200"));
 }

@@ -13,6 +13,16 @@
 //! status, the same message, the same absence of leftovers. The first tests
 //! only check that TLS works at all.
 
+mod common;
+
+use common::certificates::make_certificates;
+use common::http::{
+    connect_tcp, exchange_on, kept_alive, read_answer, read_next_answer, read_until_seen, request,
+    Answer, DEADLINE,
+};
+#[cfg(target_os = "linux")]
+use common::processes::{least_growth_since, threads_and_descriptors};
+use common::temp_dir::TempDir;
 use mesos_tutorial::front_door::Limits;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use rustls::pki_types::pem::PemObject;
@@ -20,41 +30,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-
-/// How long any one exchange may take before the test calls it a hang. Far
-/// above what a request needs: a guard, not a timing assertion.
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "hardening-tls-{label}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Certificates and a blocking TLS client
@@ -85,72 +62,6 @@ fn certificates() -> &'static Certificates {
     })
 }
 
-/// Makes `ca.pem`, and `cert.pem` with `key.pem` for `127.0.0.1`, in `dir`
-/// (as in `failover.rs`).
-fn make_certificates(dir: &Path) {
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .expect("write the certificate extensions");
-    let steps: [&[&str]; 3] = [
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=Workshop test CA",
-            "-keyout",
-            "ca-key.pem",
-            "-out",
-            "ca.pem",
-        ],
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "server.csr",
-        ],
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca-key.pem",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "cert.pem",
-        ],
-    ];
-    for args in steps {
-        let status = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("the openssl command-line tool is needed to make test certificates");
-        assert!(status.success(), "openssl {args:?} failed");
-    }
-}
-
 /// A client configuration that trusts only the test authority, speaking
 /// the given TLS versions.
 fn client_config(versions: &[&'static rustls::SupportedProtocolVersion]) -> Arc<ClientConfig> {
@@ -179,18 +90,6 @@ fn default_client_config() -> Arc<ClientConfig> {
 /// up after the timeouts set on `.sock`.
 type TlsStream = StreamOwned<ClientConnection, TcpStream>;
 
-/// Opens a TCP connection whose reads and writes give up after [`DEADLINE`].
-fn connect_tcp(address: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&address, DEADLINE).expect("connect to the master");
-    stream
-        .set_read_timeout(Some(DEADLINE))
-        .expect("read timeout");
-    stream
-        .set_write_timeout(Some(DEADLINE))
-        .expect("write timeout");
-    stream
-}
-
 /// Connects and completes the TLS handshake with `config`, so that a server
 /// that refuses TLS is told apart from one that refuses the request.
 fn try_connect_with(address: SocketAddr, config: Arc<ClientConfig>) -> io::Result<TlsStream> {
@@ -212,137 +111,13 @@ fn connect(address: SocketAddr) -> TlsStream {
 }
 
 // ---------------------------------------------------------------------------
-// HTTP over that client (as in `hardening_servers.rs`)
+// HTTP over that client (`common::http`, as in `hardening_servers.rs`)
 // ---------------------------------------------------------------------------
-
-/// An HTTP response as read off the connection.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
 
 /// Sends raw bytes over a new TLS connection and reads one response.
 /// `None` if the server closed the connection without a complete answer.
 fn exchange(address: SocketAddr, request: &[u8]) -> Option<Answer> {
-    let mut stream = connect(address);
-    // A server may answer and close before reading everything we send.
-    let _ = stream.write_all(request).and_then(|()| stream.flush());
-    read_answer(&mut stream)
-}
-
-fn read_answer(stream: &mut impl Read) -> Option<Answer> {
-    read_next_answer(stream, &mut Vec::new())
-}
-
-/// Reads one final response (skipping interim `1xx` ones): status line and
-/// headers, then a body framed by `Content-Length`, by chunks, or by the end
-/// of the connection. `received` holds bytes read beyond the previous
-/// answer, and keeps those read beyond this one.
-///
-/// A TLS connection the server closes without `close_notify` reads as an
-/// error, not as `Ok(0)`; either ends the answer.
-fn read_next_answer(stream: &mut impl Read, received: &mut Vec<u8>) -> Option<Answer> {
-    loop {
-        let head_end = loop {
-            if let Some(end) = find(received, b"\r\n\r\n") {
-                break end + 4;
-            }
-            let mut buffer = [0u8; 4096];
-            match stream.read(&mut buffer) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => received.extend_from_slice(&buffer[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&received[..head_end]).into_owned();
-        let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
-        received.drain(..head_end);
-        if (100..200).contains(&status) {
-            continue;
-        }
-        let mut answer = Answer {
-            status,
-            head,
-            body: Vec::new(),
-        };
-        let length = answer
-            .header("Content-Length")
-            .and_then(|v| v.parse::<usize>().ok());
-        let chunked = answer
-            .header("Transfer-Encoding")
-            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        let complete = |received: &[u8]| match (length, chunked) {
-            (Some(length), _) => received.len() >= length,
-            (None, true) => find(received, b"0\r\n\r\n").is_some(),
-            (None, false) => false,
-        };
-        while !complete(received) {
-            let mut buffer = [0u8; 65536];
-            match stream.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buffer[..n]),
-            }
-        }
-        let end = match (length, chunked) {
-            (Some(length), _) => length.min(received.len()),
-            (None, true) => find(received, b"0\r\n\r\n").map_or(received.len(), |at| at + 5),
-            (None, false) => received.len(),
-        };
-        let rest = received.split_off(end);
-        answer.body = std::mem::replace(received, rest);
-        return Some(answer);
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
-}
-
-/// A complete request with `Connection: close`, so the exchange ends.
-fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut text =
-        format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case("Content-Length"))
-    {
-        text.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    text.push_str("\r\n");
-    let mut bytes = text.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
-}
-
-/// A request that keeps the connection open afterwards.
-fn kept_alive(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut text = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-    for (name, value) in headers {
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    text.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut bytes = text.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
+    exchange_on(connect(address), request)
 }
 
 fn get(address: SocketAddr, target: &str) -> Answer {
@@ -496,24 +271,7 @@ fn an_event_stream_over_tls_outlives_every_request_deadline() {
         ))
         .expect("send SUBSCRIBE");
     // Twenty heartbeats take two seconds, twice each deadline.
-    let mut received = Vec::new();
-    let heartbeats = |received: &[u8]| {
-        received
-            .windows(9)
-            .filter(|window| window == b"HEARTBEAT")
-            .count()
-    };
-    while heartbeats(&received) < 20 {
-        let mut buffer = [0u8; 4096];
-        match stream.read(&mut buffer) {
-            Ok(0) | Err(_) => panic!(
-                "the stream ended after {} heartbeats: {}",
-                heartbeats(&received),
-                String::from_utf8_lossy(&received)
-            ),
-            Ok(n) => received.extend_from_slice(&buffer[..n]),
-        }
-    }
+    let received = read_until_seen(&mut stream, b"HEARTBEAT", 20);
     assert!(received.starts_with(b"HTTP/1.1 200"));
     drop(stream);
     drop(cluster);
@@ -571,17 +329,6 @@ fn a_content_length_over_the_limit_gets_413_over_tls_before_any_body_is_sent() {
     drop(cluster);
 }
 
-/// How many threads and open file descriptors this process has.
-#[cfg(target_os = "linux")]
-fn threads_and_descriptors() -> (usize, usize) {
-    let count = |dir: &str| {
-        std::fs::read_dir(dir)
-            .map(|entries| entries.count())
-            .unwrap_or(0)
-    };
-    (count("/proc/self/task"), count("/proc/self/fd"))
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn oversized_requests_over_tls_leave_no_threads_or_sockets_behind() {
@@ -610,19 +357,9 @@ fn oversized_requests_over_tls_leave_no_threads_or_sockets_behind() {
         );
         assert_eq!(answer.map(|answer| answer.status), Some(413), "request {i}");
     }
-    // The other tests of this file run meanwhile, with threads and sockets
-    // of their own, so the counts are sampled for a while and the least
-    // growth kept. A leak of one thread and one socket per refused request
-    // never drops below 150; a third of that is the bar.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut least = (usize::MAX, usize::MAX);
-    while Instant::now() < deadline && (least.0 >= 15 || least.1 >= 15) {
-        std::thread::sleep(Duration::from_millis(100));
-        let after = threads_and_descriptors();
-        least.0 = least.0.min(after.0.saturating_sub(before.0));
-        least.1 = least.1.min(after.1.saturating_sub(before.1));
-    }
-    let (threads, descriptors) = least;
+    // A leak of one thread and one socket per refused request never grows
+    // by less than 150; a third of that is the bar.
+    let (threads, descriptors) = least_growth_since(before, 15);
     assert!(
         threads < requests / 3 && descriptors < requests / 3,
         "{requests} oversized requests over TLS left {threads} more threads and {descriptors} \

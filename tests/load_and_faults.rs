@@ -15,9 +15,13 @@
 //! too, so the embedded agent's sandboxes land there), kills what it starts
 //! when it ends, and uses 127.0.0.1 only.
 
+mod common;
+
+use common::processes::{kill_processes, processes_inside};
+use common::temp_dir::TempDir;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
@@ -28,21 +32,17 @@ const SCHEDULER: &str = env!("CARGO_BIN_EXE_scheduler");
 const EXECUTOR: &str = env!("CARGO_BIN_EXE_executor");
 
 /// A directory of its own, removed (with any process working in it) on drop.
-struct Workspace(PathBuf);
+struct Workspace(TempDir);
 
 impl Workspace {
     fn new(label: &str) -> Workspace {
-        let path = std::env::temp_dir().join(format!(
-            "load-faults-{label}-{}-{}",
-            std::process::id(),
-            mesos_tutorial::random::token()
-        ));
-        fs::create_dir_all(path.join("tmp")).unwrap();
-        Workspace(path)
+        let dir = TempDir::new(label);
+        fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        Workspace(dir)
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
+        self.0.path().join(name)
     }
 
     /// `count` small PNG files, as an `--images` argument.
@@ -64,7 +64,7 @@ impl Workspace {
             .args(["--executor", EXECUTOR, "--output-dir"])
             .arg(self.path("output"))
             .args(args)
-            .current_dir(&self.0)
+            .current_dir(self.0.path())
             .env("TMPDIR", self.path("tmp"))
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -105,15 +105,6 @@ impl Workspace {
             .unwrap_or_default();
         names.sort();
         names
-    }
-}
-
-impl Drop for Workspace {
-    fn drop(&mut self) {
-        for pid in processes_inside(&self.0) {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-        }
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -195,19 +186,6 @@ fn rows(table: &str) -> Vec<(String, u32, String, String)> {
             let result = words.next()?.to_string();
             Some((image, attempts, result, words.collect::<Vec<_>>().join(" ")))
         })
-        .collect()
-}
-
-fn processes_inside(dir: &Path) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|entry| {
-            fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
-        })
-        .filter_map(|entry| entry.file_name().to_string_lossy().parse().ok())
         .collect()
 }
 
@@ -341,7 +319,7 @@ fn executors_killed_at_random_during_a_200_image_batch() {
             for pid in processes_inside(&sandboxes) {
                 let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                 if comm.trim() == "executor" {
-                    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                    kill_processes(&[pid]);
                     kills += 1;
                 }
             }

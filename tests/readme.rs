@@ -26,10 +26,13 @@
 //!   Each command runs in its own process group, and stopping kills the
 //!   group, so that no executor outlives the test.
 
+mod common;
+
+use common::temp_dir::TempDir;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -328,26 +331,6 @@ fn read_lines(
     })
 }
 
-/// A directory removed when the test ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(base: &Path, name: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = base.join(format!("readme-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("the temporary directory can be made");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Free ports on 127.0.0.1: bound to port 0, read, and released.
 fn free_ports<const N: usize>() -> [u16; N] {
     let listeners: Vec<TcpListener> = (0..N)
@@ -362,7 +345,7 @@ fn run_section(
     section: &Section,
     adapt: impl Fn(Program, Vec<String>) -> Vec<String>,
 ) -> Vec<String> {
-    let dir = TempDir::new(&std::env::temp_dir(), "section");
+    let dir = TempDir::new("section");
     let commands: Vec<(Program, Vec<String>)> = section
         .commands
         .iter()
@@ -383,7 +366,7 @@ fn run_section(
     for (program, args) in commands {
         let args = adapt(program, args);
         let shown = format!("{program:?} {}", args.join(" "));
-        let mut process = Running::start(program.path(), &args, &dir.0, &[]);
+        let mut process = Running::start(program.path(), &args, dir.path(), &[]);
         if program == Program::MesosLocal {
             // Terminal 2 starts once terminal 1 says it is ready.
             let ready = process.wait_for(ENDLESS_LIMIT, |l| l.contains("] Ready. "));
@@ -535,7 +518,7 @@ fn troubleshooting_quotes_the_real_errors() {
         );
         lines
     };
-    let dir = TempDir::new(&std::env::temp_dir(), "troubleshooting");
+    let dir = TempDir::new("troubleshooting");
     let mut printed = Vec::new();
 
     // No master at --master.
@@ -544,7 +527,7 @@ fn troubleshooting_quotes_the_real_errors() {
     for line in run(
         scheduler,
         &args(&["--master", &master, "--step", "register"]),
-        &dir.0,
+        dir.path(),
         &[],
     ) {
         printed.push(line.replace(&master, "127.0.0.1:5050"));
@@ -552,8 +535,8 @@ fn troubleshooting_quotes_the_real_errors() {
 
     // A scheduler started directly, with no executor beside it (and not
     // under `cargo run`, which would build one).
-    let alone = TempDir::new(Path::new(env!("CARGO_TARGET_TMPDIR")), "alone");
-    let copy = alone.0.join("scheduler");
+    let alone = TempDir::new_in(Path::new(env!("CARGO_TARGET_TMPDIR")), "alone");
+    let copy = alone.path().join("scheduler");
     if std::fs::hard_link(scheduler, &copy).is_err() {
         std::fs::copy(scheduler, &copy).expect("the scheduler can be copied");
     }
@@ -561,7 +544,7 @@ fn troubleshooting_quotes_the_real_errors() {
     printed.extend(run(
         &copy,
         &args(&["--step", "launch"]),
-        &dir.0,
+        dir.path(),
         &["CARGO", "CARGO_MANIFEST_DIR"],
     ));
 
@@ -575,13 +558,13 @@ fn troubleshooting_quotes_the_real_errors() {
     printed.extend(run(
         scheduler,
         &args(&["--step", "launch", "--port", &port]),
-        &dir.0,
+        dir.path(),
         &[],
     ));
     for line in run(
         mesos_local,
         &args(&["--port", &port, "--agent-port", "0"]),
-        &dir.0,
+        dir.path(),
         &[],
     ) {
         printed.push(line.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:5050"));
@@ -590,13 +573,13 @@ fn troubleshooting_quotes_the_real_errors() {
 
     // An output directory we may not write. Root may write anywhere, so as
     // root the scheduler runs as `nobody`.
-    let locked = dir.0.join("locked");
+    let locked = dir.path().join("locked");
     std::fs::create_dir(&locked).expect("a directory can be made");
     set_mode(&locked, 0o555);
     let output_dir = ["--output-dir", "locked/results"];
     let (program, list) = if running_as_root() {
         // `nobody` needs a temporary directory it may write to.
-        let shared_tmp = dir.0.join("shared-tmp");
+        let shared_tmp = dir.path().join("shared-tmp");
         std::fs::create_dir(&shared_tmp).expect("a directory can be made");
         set_mode(&shared_tmp, 0o1777);
         let tmpdir = format!("TMPDIR={}", shared_tmp.display());
@@ -613,7 +596,7 @@ fn troubleshooting_quotes_the_real_errors() {
     } else {
         (scheduler, args(&output_dir))
     };
-    printed.extend(run(program, &list, &dir.0, &[]));
+    printed.extend(run(program, &list, dir.path(), &[]));
     set_mode(&locked, 0o755);
 
     assert_all_printed(&section.title, &section.quoted, &printed);

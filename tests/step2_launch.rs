@@ -30,11 +30,16 @@
 //!   in its own process, and the scheduler pointed at it with `--master`,
 //!   exactly as with a real Mesos master.
 //!
-//! *Test plumbing* (process and directory guards, the event-waiting helper,
-//! `/proc` scanning) sits at the end of the file. Every wait has a deadline,
-//! every child process is killed by a guard if a test fails, every temporary
-//! directory is removed, and everything listens on 127.0.0.1 only.
+//! *Test plumbing* (process guards, the event-waiting helper) sits at the
+//! end of the file; the directory guard and `/proc` scanning are shared, in
+//! `tests/common/`. Every wait has a deadline, every child process is killed
+//! by a guard if a test fails, every temporary directory is removed, and
+//! everything listens on 127.0.0.1 only.
 
+mod common;
+
+use common::processes::{kill_processes, processes_inside};
+use common::temp_dir::TempDir;
 use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use mesos_tutorial::proto::mesos::framework_info::capability::Type as Capability;
@@ -48,9 +53,9 @@ use mesos_tutorial::task_data;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How long a scheduler binary may take for its whole run. A healthy run
 /// takes a few seconds; the bound only stops a broken one from hanging.
@@ -638,40 +643,6 @@ impl TestFramework {
     }
 }
 
-/// A directory under the system's temporary directory, unique to one test
-/// run. Dropping it kills any process still working inside it (an executor
-/// left behind by a failed test) and removes it.
-struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "step2-launch-{label}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|err| panic!("cannot create {}: {err}", path.display()));
-        TempDir { path }
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        kill_processes(&processes_inside(&self.path));
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
 /// A child process that is killed if the test ends before it does.
 struct ChildGuard {
     child: Child,
@@ -771,33 +742,4 @@ fn free_port() -> u16 {
         .local_addr()
         .expect("a bound listener has an address")
         .port()
-}
-
-/// The processes whose working directory is `dir` or inside it. Processes
-/// of other users, or that exit while we look, cannot be read and are
-/// skipped.
-fn processes_inside(dir: &Path) -> Vec<u32> {
-    let Ok(dir) = dir.canonicalize() else {
-        return Vec::new();
-    };
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
-            cwd.starts_with(&dir).then_some(pid)
-        })
-        .collect()
-}
-
-fn kill_processes(pids: &[u32]) {
-    for pid in pids {
-        let _ = Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .stderr(Stdio::null())
-            .status();
-    }
 }

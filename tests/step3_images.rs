@@ -32,6 +32,10 @@
 //! fails its test instead of hanging `cargo test`. Everything listens on
 //! and connects to 127.0.0.1 only.
 
+mod common;
+
+use common::processes::processes_inside;
+use common::temp_dir::TempDir;
 use image::{
     DynamicImage, GenericImageView, GrayAlphaImage, GrayImage, ImageBuffer, Rgb, RgbImage,
     RgbaImage,
@@ -43,7 +47,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const SCHEDULER: &str = env!("CARGO_BIN_EXE_scheduler");
 /// Passed as `--executor`, so the scheduler never tries to build one.
@@ -593,36 +597,30 @@ fn closed_port() -> SocketAddr {
 // The workspace: one temporary directory per test
 // ---------------------------------------------------------------------------
 
-/// A directory of its own for one test, removed when it is dropped.
+/// A directory of its own for one test; dropping it kills any process left
+/// working in it and removes it.
 struct Workspace {
-    root: PathBuf,
+    root: TempDir,
 }
 
 impl Workspace {
     fn new(test: &str) -> Workspace {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let root = std::env::temp_dir().join(format!(
-            "step3-images-{test}-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(root.join("tmp")).expect("create the test's directory");
+        let root = TempDir::new(test);
+        fs::create_dir_all(root.path().join("tmp")).expect("create the test's directory");
         Workspace { root }
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.root.join(name)
+        self.root.path().join(name)
     }
 
     fn output_dir(&self) -> PathBuf {
-        self.root.join("output")
+        self.root.path().join("output")
     }
 
     /// The scheduler's `TMPDIR`.
     fn scheduler_tmp(&self) -> PathBuf {
-        self.root.join("tmp")
+        self.root.path().join("tmp")
     }
 
     /// Every file name in the output directory, hidden ones included.
@@ -665,12 +663,6 @@ impl Workspace {
     }
 }
 
-impl Drop for Workspace {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
-    }
-}
-
 /// After a scheduler exited on its own: it removed its temporary files (the
 /// embedded agent's sandboxes, the demo pictures), and no executor it
 /// started still runs (an executor's working directory is its sandbox,
@@ -686,7 +678,7 @@ fn assert_nothing_left_behind(workspace: &Workspace) {
     );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let running = processes_inside(&workspace.root);
+        let running = processes_inside(workspace.root.path());
         if running.is_empty() {
             return;
         }
@@ -696,21 +688,6 @@ fn assert_nothing_left_behind(workspace: &Workspace) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The ids of processes whose working directory is inside `dir` (Linux only;
-/// elsewhere none are found).
-fn processes_inside(dir: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|entry| {
-            fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
-        })
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect()
 }
 
 // ---------------------------------------------------------------------------

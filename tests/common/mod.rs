@@ -1,0 +1,24 @@
+//! What the integration tests share.
+//!
+//! *Plumbing: a reader may skip this folder.*
+//!
+//! Cargo compiles each file in `tests/` as a crate of its own, so a helper
+//! that two of them need lives here, and each pulls it in with
+//! `mod common;`:
+//!
+//! - [`temp_dir`]: a directory for one test, removed, with any process
+//!   still working in it, when the test ends;
+//! - [`processes`]: which processes work in a directory, and what this
+//!   process holds, read from `/proc`;
+//! - [`http`]: raw HTTP/1.1 over any byte stream, for tests that send what
+//!   no HTTP library would;
+//! - [`certificates`]: a test certificate authority and a certificate for
+//!   `127.0.0.1`, made with the `openssl` tool.
+
+// Each test crate uses only part of these helpers; the rest is not dead.
+#![allow(dead_code)]
+
+pub mod certificates;
+pub mod http;
+pub mod processes;
+pub mod temp_dir;

@@ -1,0 +1,73 @@
+//! Processes as Linux shows them in `/proc`.
+//!
+//! An executor runs in its sandbox, so a process whose working directory
+//! is inside a test's directory is one the test started, directly or
+//! through an agent. Tests look for them to check that none is left
+//! behind, and to kill the ones a failed test left. Elsewhere than on
+//! Linux none are found.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+#[cfg(target_os = "linux")]
+use std::time::{Duration, Instant};
+
+/// The processes whose working directory is `dir` or inside it. Processes
+/// of other users, or that exit while we look, cannot be read and are
+/// skipped.
+pub fn processes_inside(dir: &Path) -> Vec<u32> {
+    // `/proc` shows working directories with every link resolved.
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
+            cwd.starts_with(&dir).then_some(pid)
+        })
+        .collect()
+}
+
+/// Kills each process with `SIGKILL`; one already gone is no error.
+pub fn kill_processes(pids: &[u32]) {
+    for pid in pids {
+        let _ = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// How many threads and open file descriptors this process has: a server
+/// that leaks either per request shows it here.
+#[cfg(target_os = "linux")]
+pub fn threads_and_descriptors() -> (usize, usize) {
+    let count = |dir: &str| {
+        std::fs::read_dir(dir)
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+    (count("/proc/self/task"), count("/proc/self/fd"))
+}
+
+/// How much this process's threads and descriptors grew since `before`, at
+/// the least: sampled every 100 ms for up to five seconds, or until both
+/// grew by less than `enough`. The other tests of a file run meanwhile,
+/// with threads and sockets of their own, so one sample may count theirs;
+/// the least growth seen is the fairest.
+#[cfg(target_os = "linux")]
+pub fn least_growth_since(before: (usize, usize), enough: usize) -> (usize, usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut least = (usize::MAX, usize::MAX);
+    while Instant::now() < deadline && (least.0 >= enough || least.1 >= enough) {
+        std::thread::sleep(Duration::from_millis(100));
+        let after = threads_and_descriptors();
+        least.0 = least.0.min(after.0.saturating_sub(before.0));
+        least.1 = least.1.min(after.1.saturating_sub(before.1));
+    }
+    least
+}
