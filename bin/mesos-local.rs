@@ -88,7 +88,12 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // rustls warns, at length, about each malformed TLS handshake a client
+    // sends; the front door logs what matters about those at debug level.
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,rustls=error"),
+    )
+    .init();
     let args: Args = argh::from_env();
     let limits = match limits(&args) {
         Ok(limits) => limits,

@@ -211,6 +211,30 @@ fn the_master_answers_over_tls_1_2_and_1_3() {
 }
 
 #[test]
+fn a_connection_the_server_ends_ends_with_close_notify() {
+    let cluster = tls_cluster_with(Limits::default());
+    let master = cluster.master_address();
+    let mut stream = connect(master);
+    // HTTP/1.0: the server closes the connection after its answer.
+    stream
+        .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("send the request");
+    let mut received = Vec::new();
+    // Without `close_notify`, rustls reads the end as `UnexpectedEof`: a
+    // client could not tell the whole answer from a cut one.
+    stream
+        .read_to_end(&mut received)
+        .expect("the answer, then close_notify");
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200"),
+        "{text}"
+    );
+    assert!(text.ends_with("OK"), "{text}");
+    drop(cluster);
+}
+
+#[test]
 fn one_kept_alive_tls_connection_carries_many_requests() {
     let cluster = tls_cluster_with(Limits::default());
     let mut stream = connect(cluster.master_address());
@@ -445,7 +469,7 @@ fn one_record(stream: &mut TlsStream, plain: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn a_head_dripped_inside_one_tls_record_is_cut_off() {
+fn a_head_dripped_inside_one_tls_record_gets_408() {
     // A long idle time and a short head deadline: the server cannot see
     // the head begin until its record is whole, so unless a record has a
     // deadline of its own, the drip below would be timed by the idle time.
@@ -462,17 +486,69 @@ fn a_head_dripped_inside_one_tls_record_is_cut_off() {
     );
     let record = one_record(&mut stream, head.as_bytes());
     // 250-odd bytes at 50 ms each would take over 12 s.
+    stream
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("read timeout");
     let mut sent = 0;
+    let mut received = Vec::new();
     while sent < record.len() && stream.sock.write_all(&record[sent..=sent]).is_ok() {
         sent += 1;
-        std::thread::sleep(Duration::from_millis(50));
+        // The pause between bytes doubles as a look for the server's answer.
+        let mut buffer = [0u8; 4096];
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                received.extend_from_slice(&buffer[..n]);
+                break;
+            }
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
     }
     assert!(
         sent < record.len(),
         "the whole dripped record ({} bytes) was taken in",
         record.len()
     );
+    stream
+        .sock
+        .set_read_timeout(Some(DEADLINE))
+        .expect("read timeout");
+    let answer = read_next_answer(&mut stream, &mut received).expect("a 408 answer over TLS");
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(
+        answer.text().contains("did not arrive"),
+        "{}",
+        answer.text()
+    );
     assert_healthy(master);
+    drop(cluster);
+}
+
+#[test]
+fn a_whole_record_without_a_request_leaves_the_idle_time_alone() {
+    // Only a record still incomplete runs on the head's deadline; a whole
+    // one that carries no request (here a TLS 1.3 key update) does not.
+    let limits = Limits {
+        idle_timeout: Duration::from_secs(5),
+        ..short_deadlines()
+    };
+    let cluster = tls_cluster_with(limits);
+    let master = cluster.master_address();
+    let mut stream = connect(master);
+    stream
+        .conn
+        .refresh_traffic_keys()
+        .expect("a TLS 1.3 key update");
+    stream.flush().expect("send the key update");
+    // Longer than the head's deadline, well within the idle time.
+    std::thread::sleep(Duration::from_millis(2500));
+    stream
+        .write_all(&request("GET", "/health", &[], b""))
+        .expect("the connection is still open");
+    let answer = read_answer(&mut stream).expect("an answer after the pause");
+    assert_eq!(answer.status, 200, "{answer:?}");
     drop(cluster);
 }
 

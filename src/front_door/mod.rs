@@ -124,8 +124,7 @@ pub enum DoorError {
         /// What the operating system said.
         source: io::Error,
     },
-    /// `tiny_http` refused to start (for TLS: a certificate or key it
-    /// cannot use).
+    /// `tiny_http`, or a thread of the front door, could not start.
     Server(String),
 }
 
@@ -167,7 +166,7 @@ pub fn reading_body_may_block(request: &tiny_http::Request) -> bool {
     // `tiny_http` itself reads up to 1 KiB before handing a request over,
     // unless the client waits for `100 Continue`.
     let read_by_tiny_http = length <= 1024 && !has("Expect");
-    let read_by_front_door = !request.secure() && length as u64 <= WHOLE_BODY_BYTES;
+    let read_by_front_door = length as u64 <= WHOLE_BODY_BYTES;
     !(read_by_tiny_http || read_by_front_door)
 }
 
@@ -454,7 +453,9 @@ fn refuse_overflow(overflow: &Receiver<TcpStream>, door: &Door) {
     let answer = relay::answer(&refusal);
     let quick = Duration::from_secs(1);
     for client in overflow {
-        if client.set_write_timeout(Some(quick)).is_err() {
+        // Closing waits for this thread: what is still queued then is
+        // simply closed.
+        if door.stopping.load(Ordering::SeqCst) || client.set_write_timeout(Some(quick)).is_err() {
             continue;
         }
         match &door.tls {

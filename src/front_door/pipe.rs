@@ -73,6 +73,11 @@ pub(super) trait Client: Socket {
     fn tcp(&self) -> &TcpStream;
     /// Tells the client that nothing more will be sent.
     fn close_write(&mut self);
+    /// Whether bytes have come that cannot be read yet (part of a TLS
+    /// record).
+    fn partly_received(&self) -> bool {
+        false
+    }
 }
 
 impl Client for TcpStream {

@@ -53,7 +53,10 @@ pub(super) fn serve<C: Client>(client: C, peer: SocketAddr, backend: UnixStream,
     let mut client = Side::new(client, inbox);
     let mut backend = Side::new(backend, BUFFER_BYTES);
     match relay_exchanges(&mut client, &mut backend, peer, door) {
-        Ok(()) | Err(Stop::Close) => {}
+        // Behind TLS this sends `close_notify`, without which a response
+        // that ends with the connection would read as cut off.
+        Ok(()) => client.socket.close_write(),
+        Err(Stop::Close) => {}
         Err(Stop::Refuse(refusal)) => {
             log::debug!(
                 "front door: {peer} refused with {}: {}",
@@ -106,9 +109,26 @@ fn read_request_head<C: Client>(
     client: &mut Side<C>,
     limits: &Limits,
 ) -> Result<Option<Vec<u8>>, Stop> {
+    let too_slow = || {
+        Stop::Refuse(Refusal::new(
+            408,
+            format!(
+                "the request head did not arrive within {} s",
+                limits.header_timeout.as_secs_f64()
+            ),
+        ))
+    };
     if client.buffered().is_empty() {
         match client.fill(Wait::For(limits.idle_timeout)) {
-            Ok(0) | Err(_) => return Ok(None),
+            Ok(0) => return Ok(None),
+            // Behind TLS a head may have begun in a record that never came
+            // whole: that is a slow head, not an idle connection.
+            Err(err)
+                if err.kind() == io::ErrorKind::TimedOut && client.socket.partly_received() =>
+            {
+                return Err(too_slow())
+            }
+            Err(_) => return Ok(None),
             Ok(_) => {}
         }
     }
@@ -133,15 +153,7 @@ fn read_request_head<C: Client>(
         match client.fill(deadline) {
             Ok(0) => return Err(Stop::Close),
             Ok(_) => {}
-            Err(err) if err.kind() == io::ErrorKind::TimedOut => {
-                return Err(Stop::Refuse(Refusal::new(
-                    408,
-                    format!(
-                        "the request head did not arrive within {} s",
-                        limits.header_timeout.as_secs_f64()
-                    ),
-                )))
-            }
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => return Err(too_slow()),
             Err(_) => return Err(Stop::Close),
         }
     }

@@ -93,36 +93,53 @@ impl fmt::Debug for TlsIdentity {
 /// times over (a record dripped a byte at a time), each wait with the full
 /// timeout, so a deadline would never come. Here each `read` ends within
 /// the read timeout in all, as a `TcpStream`'s does, and each socket write
-/// waits at most the write timeout.
+/// waits at most the write timeout. (A read may have to write: an alert, or
+/// the answer to a key update. Such a write has the write timeout.)
 ///
 /// One more deadline is TLS's own: nothing can be decrypted until a record
 /// (up to 16 KiB) is whole, so the first byte of a request head is not
 /// seen until its whole record is. A record, once begun, must therefore
 /// be whole within `record_time` (the head's deadline); otherwise a client
-/// could drip its head within the much longer idle time.
+/// could drip its head within the much longer idle time. [`Framing`]
+/// tells when the record now arriving began.
 pub(super) struct TlsStream {
     connection: ServerConnection,
     tcp: TcpStream,
+    framing: Framing,
     record_time: Duration,
     /// What one `read` may take in all; set by `set_read_timeout`.
     timeout: Cell<Option<Duration>>,
 }
 
 impl TlsStream {
-    /// Writes out every encrypted byte rustls has ready.
+    /// Writes out every encrypted byte rustls has ready. An interrupted
+    /// write is tried again here: the plaintext is already taken, and a
+    /// caller trying again would send it twice.
     fn send_pending(&mut self) -> io::Result<()> {
         while self.connection.wants_write() {
-            if self.connection.write_tls(&mut self.tcp)? == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+            match self.connection.write_tls(&mut self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
             }
         }
         Ok(())
     }
 
-    /// Reads what the socket has (waiting at most until `deadline`) and
-    /// decrypts it; `Ok(0)` when the client closed. A TLS error is sent to
-    /// the client as an alert.
+    /// Reads what the socket has (waiting at most until `deadline`, or
+    /// until the record now arriving is overdue) and decrypts it; `Ok(0)`
+    /// when the client closed. A TLS error is sent to the client as an
+    /// alert.
     fn receive(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
+        let record_deadline = self
+            .framing
+            .begun
+            .and_then(|begun| begun.checked_add(self.record_time));
+        let deadline = match (deadline, record_deadline) {
+            (Some(deadline), Some(record)) => Some(deadline.min(record)),
+            (deadline, record) => deadline.or(record),
+        };
         let left = match deadline {
             None => None,
             Some(deadline) => Some(
@@ -133,7 +150,10 @@ impl TlsStream {
             ),
         };
         self.tcp.set_read_timeout(left)?;
-        let received = self.connection.read_tls(&mut self.tcp)?;
+        let received = self.connection.read_tls(&mut Watched {
+            tcp: &self.tcp,
+            framing: &mut self.framing,
+        })?;
         if let Err(err) = self.connection.process_new_packets() {
             let _ = self.send_pending();
             return Err(io::Error::new(io::ErrorKind::InvalidData, err));
@@ -149,7 +169,6 @@ impl Read for TlsStream {
             .timeout
             .get()
             .and_then(|timeout| Instant::now().checked_add(timeout));
-        let mut record_deadline = None;
         loop {
             match self.connection.reader().read(buffer) {
                 Ok(read) => return Ok(read),
@@ -160,13 +179,7 @@ impl Read for TlsStream {
                 Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(err) => return Err(err),
             }
-            let wait = match (deadline, record_deadline) {
-                (Some(deadline), Some(record)) => Some(deadline.min(record)),
-                (deadline, record) => deadline.or(record),
-            };
-            if self.receive(wait)? > 0 && record_deadline.is_none() {
-                record_deadline = Instant::now().checked_add(self.record_time);
-            }
+            self.receive(deadline)?;
         }
     }
 }
@@ -204,6 +217,72 @@ impl super::pipe::Client for TlsStream {
         let _ = self.send_pending();
         let _ = self.tcp.shutdown(Shutdown::Write);
     }
+
+    fn partly_received(&self) -> bool {
+        self.framing.begun.is_some()
+    }
+}
+
+/// Where the client's bytes are in TLS's framing. Every record is a 5-byte
+/// header (content type, version, a 2-byte length) and then that many
+/// bytes; headers are never encrypted, so the front door can follow the
+/// framing itself, without rustls, and tell when the record now arriving
+/// began.
+#[derive(Default)]
+struct Framing {
+    /// The current record's header, as far as it has come.
+    header: [u8; 5],
+    header_seen: usize,
+    /// Bytes of the current record's body still to come.
+    body_left: usize,
+    /// When the first byte of the incomplete record came; `None` between
+    /// records.
+    begun: Option<Instant>,
+}
+
+impl Framing {
+    /// Follows `bytes`, which came at `now`.
+    fn saw(&mut self, mut bytes: &[u8], now: Instant) {
+        while !bytes.is_empty() {
+            if self.header_seen == 0 {
+                self.begun = Some(now);
+            }
+            if self.header_seen < self.header.len() {
+                let take = (self.header.len() - self.header_seen).min(bytes.len());
+                self.header[self.header_seen..self.header_seen + take]
+                    .copy_from_slice(&bytes[..take]);
+                self.header_seen += take;
+                bytes = &bytes[take..];
+                if self.header_seen == self.header.len() {
+                    self.body_left =
+                        usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
+                }
+            } else {
+                let take = self.body_left.min(bytes.len());
+                self.body_left -= take;
+                bytes = &bytes[take..];
+            }
+            if self.header_seen == self.header.len() && self.body_left == 0 {
+                self.header_seen = 0;
+                self.begun = None;
+            }
+        }
+    }
+}
+
+/// The client's socket as rustls reads it, with every byte followed by
+/// [`Framing`] on the way.
+struct Watched<'a> {
+    tcp: &'a TcpStream,
+    framing: &'a mut Framing,
+}
+
+impl Read for Watched<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = (&mut &*self.tcp).read(buffer)?;
+        self.framing.saw(&buffer[..read], Instant::now());
+        Ok(read)
+    }
 }
 
 /// The first byte of every TLS handshake record (`ContentType::Handshake`).
@@ -224,8 +303,14 @@ pub(super) fn handshake(
     let deadline = Instant::now().checked_add(time);
     let left = || deadline.and_then(|deadline| deadline.checked_duration_since(Instant::now()));
     let mut first = [0u8; 1];
-    let peeked = client
-        .set_read_timeout(left().filter(|left| !left.is_zero()))
+    let wait = match (deadline, left()) {
+        // Too far off to count: no deadline.
+        (None, _) => Ok(None),
+        (Some(_), Some(left)) if !left.is_zero() => Ok(Some(left)),
+        (Some(_), _) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+    };
+    let peeked = wait
+        .and_then(|wait| client.set_read_timeout(wait))
         .and_then(|()| client.peek(&mut first));
     match peeked {
         Ok(1) if first[0] == HANDSHAKE_RECORD => {}
@@ -255,6 +340,7 @@ pub(super) fn handshake(
     let mut stream = TlsStream {
         connection,
         tcp: client,
+        framing: Framing::default(),
         record_time: time,
         timeout: Cell::new(None),
     };
@@ -277,6 +363,29 @@ pub(super) fn handshake(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framing_knows_when_the_incomplete_record_began() {
+        let start = Instant::now();
+        let at = |millis| start + Duration::from_millis(millis);
+        let mut framing = Framing::default();
+        // A header cut in two: the record began with its first byte.
+        framing.saw(&[0x17, 0x03], at(0));
+        framing.saw(&[0x03, 0x00, 0x02, 0xaa], at(5));
+        assert_eq!(framing.begun, Some(at(0)));
+        // Its last byte, then a whole empty record: nothing incomplete.
+        framing.saw(&[0xbb, 0x17, 0x03, 0x03, 0x00, 0x00], at(9));
+        assert_eq!(framing.begun, None);
+        // A whole record and the start of the next in one read: the next
+        // began then.
+        framing.saw(&[0x17, 0x03, 0x03, 0x00, 0x01, 0xcc, 0x17], at(20));
+        assert_eq!(framing.begun, Some(at(20)));
+        framing.saw(&[0x03, 0x03, 0x01, 0x00], at(30));
+        framing.saw(&[0u8; 255], at(40));
+        assert_eq!(framing.begun, Some(at(20)), "one byte of 256 is missing");
+        framing.saw(&[0], at(50));
+        assert_eq!(framing.begun, None);
+    }
 
     #[test]
     fn a_file_without_a_certificate_is_refused_by_name() {

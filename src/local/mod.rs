@@ -112,7 +112,7 @@ pub enum ClusterError {
     Bind {
         /// The address asked for.
         address: String,
-        /// What the operating system (or the TLS setup) said.
+        /// What the operating system said.
         reason: String,
     },
     /// The master's TLS certificate or key (`--tls-cert`, `--tls-key`)
