@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::certificates::make_certificates;
+use common::certificates::write_certificates;
 use common::temp_dir::TempDir;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -405,7 +405,7 @@ fn after_an_agent_restart_a_framework_without_checkpointing_loses_its_tasks_and_
 #[test]
 fn a_master_behind_tls_is_trusted_through_the_ca_file() {
     let dir = TempDir::new("tls");
-    make_certificates(dir.path());
+    write_certificates(dir.path());
     let (_cluster, port) = cluster(
         dir.path(),
         &["--tls-cert", "cert.pem", "--tls-key", "key.pem"],

@@ -7,7 +7,7 @@
 //! simply connect and say nothing. These tests repeat the front-door tests of
 //! `hardening_servers.rs` over TLS, against the master's port, with a real
 //! TLS client (`rustls`, the library `ureq` and the scheduler use) that
-//! trusts a test certificate authority made with the `openssl` tool.
+//! trusts the test certificate authority of `tests/data/tls/`.
 //!
 //! Each limit is expected to behave exactly as it does in the clear: the same
 //! status, the same message, the same absence of leftovers. The first tests
@@ -15,14 +15,13 @@
 
 mod common;
 
-use common::certificates::make_certificates;
+use common::certificates::{AUTHORITY, CERTIFICATE, PRIVATE_KEY};
 use common::http::{
     connect_tcp, exchange_on, kept_alive, read_answer, read_next_answer, read_until_seen, request,
     Answer, DEADLINE,
 };
 #[cfg(target_os = "linux")]
 use common::processes::{least_growth_since, threads_and_descriptors};
-use common::temp_dir::TempDir;
 use mesos_tutorial::front_door::Limits;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use rustls::pki_types::pem::PemObject;
@@ -37,38 +36,13 @@ use std::time::{Duration, Instant};
 // Certificates and a blocking TLS client
 // ---------------------------------------------------------------------------
 
-/// A test certificate authority and a certificate for `127.0.0.1` that it
-/// signed, with the certificate's private key, all in PEM.
-struct Certificates {
-    authority: Vec<u8>,
-    certificate: Vec<u8>,
-    private_key: Vec<u8>,
-}
-
-/// The certificates every test of this file uses, made once: two RSA keys
-/// take `openssl` a noticeable moment. Only their bytes are kept; the
-/// directory they were made in is removed at once.
-fn certificates() -> &'static Certificates {
-    static MADE: OnceLock<Certificates> = OnceLock::new();
-    MADE.get_or_init(|| {
-        let dir = TempDir::new("certificates");
-        make_certificates(dir.path());
-        let read = |name: &str| std::fs::read(dir.path().join(name)).expect("read a made PEM");
-        Certificates {
-            authority: read("ca.pem"),
-            certificate: read("cert.pem"),
-            private_key: read("key.pem"),
-        }
-    })
-}
-
 /// A client configuration that trusts only the test authority, speaking
 /// the given TLS versions.
 fn client_config(versions: &[&'static rustls::SupportedProtocolVersion]) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
-    for authority in CertificateDer::pem_slice_iter(&certificates().authority) {
+    for authority in CertificateDer::pem_slice_iter(AUTHORITY) {
         roots
-            .add(authority.expect("openssl wrote a PEM certificate"))
+            .add(authority.expect("the test authority is a PEM certificate"))
             .expect("the test authority is a usable root");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -150,14 +124,10 @@ fn tls_cluster_with(limits: Limits) -> Cluster {
 }
 
 fn tls_cluster(config: ClusterConfig) -> Cluster {
-    let certificates = certificates();
     Cluster::start(ClusterConfig {
         master_bind: "127.0.0.1:0".into(),
         agent_bind: "127.0.0.1:0".into(),
-        tls: Some((
-            certificates.certificate.clone(),
-            certificates.private_key.clone(),
-        )),
+        tls: Some((CERTIFICATE.to_vec(), PRIVATE_KEY.to_vec())),
         ..config
     })
     .expect("start the embedded cluster with TLS")

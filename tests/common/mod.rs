@@ -13,7 +13,7 @@
 //! - [`http`]: raw HTTP/1.1 over any byte stream, for tests that send what
 //!   no HTTP library would;
 //! - [`certificates`]: a test certificate authority and a certificate for
-//!   `127.0.0.1`, made with the `openssl` tool.
+//!   `127.0.0.1`, checked in under `tests/data/tls/`.
 
 // Each test crate uses only part of these helpers; the rest is not dead.
 #![allow(dead_code)]
