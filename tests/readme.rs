@@ -28,6 +28,7 @@
 
 mod common;
 
+use common::processes::kill_process_group;
 use common::temp_dir::TempDir;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -297,13 +298,7 @@ impl Running {
     fn stop(&mut self) {
         if self.ended.is_none() {
             // Not yet reaped, so the group id is still ours.
-            let group = format!("-{}", self.child.id());
-            let killed = Command::new("kill")
-                .args(["-KILL", "--", &group])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !killed {
+            if !kill_process_group(self.child.id()) {
                 let _ = self.child.kill();
             }
             self.ended = self.child.wait().ok();
