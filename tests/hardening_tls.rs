@@ -363,19 +363,33 @@ fn oversized_requests_over_tls_leave_no_threads_or_sockets_behind() {
     drop(cluster);
 }
 
-/// Sends `head` over TLS one byte every 50 ms, as a slowloris client does,
-/// until the server answers or closes. Returns the answer, if any, and how
-/// many bytes went out.
-fn trickle(address: SocketAddr, head: &[u8]) -> (Option<Answer>, usize) {
-    let mut stream = connect(address);
+/// How [`drip`] sends each byte.
+enum Drip {
+    /// Through TLS: each byte in a record of its own.
+    InRecords,
+    /// As is, straight to the socket: the bytes are records made already.
+    Raw,
+}
+
+/// Sends `bytes` one every 50 ms, as a slowloris client does, until the
+/// server answers or closes. Returns the answer, if any, and how many bytes
+/// went out.
+fn drip(stream: &mut TlsStream, bytes: &[u8], how: Drip) -> (Option<Answer>, usize) {
     stream
         .sock
         .set_read_timeout(Some(Duration::from_millis(50)))
         .expect("read timeout");
     let mut received = Vec::new();
     let mut sent = 0;
-    // Each byte goes out in a TLS record of its own.
-    while sent < head.len() && stream.write_all(&head[sent..=sent]).is_ok() {
+    while sent < bytes.len() {
+        let byte = &bytes[sent..=sent];
+        let written = match how {
+            Drip::InRecords => stream.write_all(byte),
+            Drip::Raw => stream.sock.write_all(byte),
+        };
+        if written.is_err() {
+            break;
+        }
         sent += 1;
         // The pause between bytes doubles as a look for the server's move.
         // Records that carry no data (TLS 1.3 session tickets) are taken in
@@ -395,7 +409,12 @@ fn trickle(address: SocketAddr, head: &[u8]) -> (Option<Answer>, usize) {
         .sock
         .set_read_timeout(Some(DEADLINE))
         .expect("read timeout");
-    (read_next_answer(&mut stream, &mut received), sent)
+    (read_next_answer(stream, &mut received), sent)
+}
+
+/// Sends `head` over a new TLS connection, a byte (and a record) at a time.
+fn trickle(address: SocketAddr, head: &[u8]) -> (Option<Answer>, usize) {
+    drip(&mut connect(address), head, Drip::InRecords)
 }
 
 #[test]
@@ -456,36 +475,13 @@ fn a_head_dripped_inside_one_tls_record_gets_408() {
     );
     let record = one_record(&mut stream, head.as_bytes());
     // 250-odd bytes at 50 ms each would take over 12 s.
-    stream
-        .sock
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .expect("read timeout");
-    let mut sent = 0;
-    let mut received = Vec::new();
-    while sent < record.len() && stream.sock.write_all(&record[sent..=sent]).is_ok() {
-        sent += 1;
-        // The pause between bytes doubles as a look for the server's answer.
-        let mut buffer = [0u8; 4096];
-        match stream.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => {
-                received.extend_from_slice(&buffer[..n]);
-                break;
-            }
-            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => break,
-        }
-    }
+    let (answer, sent) = drip(&mut stream, &record, Drip::Raw);
     assert!(
         sent < record.len(),
         "the whole dripped record ({} bytes) was taken in",
         record.len()
     );
-    stream
-        .sock
-        .set_read_timeout(Some(DEADLINE))
-        .expect("read timeout");
-    let answer = read_next_answer(&mut stream, &mut received).expect("a 408 answer over TLS");
+    let answer = answer.expect("a 408 answer over TLS");
     assert_eq!(answer.status, 408, "{answer:?}");
     assert!(
         answer.text().contains("did not arrive"),
