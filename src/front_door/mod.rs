@@ -459,24 +459,12 @@ fn refuse_overflow(overflow: &Receiver<TcpStream>, door: &Door) {
             continue;
         }
         match &door.tls {
-            None => refuse(client, &answer),
+            None => relay::refuse_at_once(client, &answer),
             Some(identity) => {
                 if let Some(client) = tls::handshake(identity, client, quick) {
-                    refuse(client, &answer);
+                    relay::refuse_at_once(client, &answer);
                 }
             }
         }
-    }
-}
-
-/// Sends the refusal, then closes. Shorter than after a refused request:
-/// one thread serves every connection over the cap.
-fn refuse(mut client: impl pipe::Client, answer: &[u8]) {
-    if client
-        .write_all(answer)
-        .and_then(|()| client.flush())
-        .is_ok()
-    {
-        relay::linger(&mut client, Duration::from_millis(500));
     }
 }

@@ -27,9 +27,25 @@ impl Wait {
     /// Until `duration` from now (or forever, for a duration too long to
     /// count in `Instant`s).
     pub(super) fn after(duration: Duration) -> Wait {
-        Instant::now()
-            .checked_add(duration)
-            .map_or(Wait::Forever, Wait::Until)
+        Wait::until(Instant::now().checked_add(duration))
+    }
+
+    /// Until `deadline`, or forever for none.
+    pub(super) fn until(deadline: Option<Instant>) -> Wait {
+        deadline.map_or(Wait::Forever, Wait::Until)
+    }
+
+    /// The timeout a socket read gets for this wait (`None`: no timeout);
+    /// an error of kind `TimedOut` when a deadline has come already.
+    pub(super) fn timeout(self) -> io::Result<Option<Duration>> {
+        match self {
+            Wait::Forever => Ok(None),
+            Wait::For(duration) => Ok(Some(duration)),
+            Wait::Until(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Ok(Some(left)),
+                _ => Err(io::ErrorKind::TimedOut.into()),
+            },
+        }
     }
 }
 
@@ -133,14 +149,7 @@ impl<S: Socket> Side<S> {
         if self.end == self.inbox.len() {
             return Err(io::Error::other("the inbox is full"));
         }
-        let timeout = match wait {
-            Wait::Forever => None,
-            Wait::For(duration) => Some(duration),
-            Wait::Until(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => Some(left),
-                _ => return Err(io::ErrorKind::TimedOut.into()),
-            },
-        };
+        let timeout = wait.timeout()?;
         if timeout != self.timeout {
             self.socket.set_read_timeout(timeout)?;
             self.timeout = timeout;

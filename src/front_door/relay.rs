@@ -337,6 +337,20 @@ fn wind_down(backend: &UnixStream, wait: Duration) {
     let _ = backend.shutdown(Shutdown::Both);
 }
 
+/// Sends `answer` (made by [`answer`]) to a client whose connection never
+/// reached `tiny_http`, then closes, lingering less than after a refused
+/// request: the one thread that refuses connections over the cap, or the
+/// handshake that refuses plain HTTP on a TLS port, must not wait long.
+pub(super) fn refuse_at_once(mut client: impl Client, answer: &[u8]) {
+    if client
+        .write_all(answer)
+        .and_then(|()| client.flush())
+        .is_ok()
+    {
+        linger(&mut client, Duration::from_millis(500));
+    }
+}
+
 /// Closes a connection gently after an answer: stop sending, then read and
 /// drop what the client still sends for a little while. Closing with
 /// unread bytes would make the system reset the connection, and a client

@@ -9,7 +9,7 @@
 //! HTTP to the TLS port is told, in plain HTTP, to use `https://`.
 
 use super::head::Refusal;
-use super::pipe::Socket;
+use super::pipe::{Socket, Wait};
 use super::relay;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -140,16 +140,8 @@ impl TlsStream {
             (Some(deadline), Some(record)) => Some(deadline.min(record)),
             (deadline, record) => deadline.or(record),
         };
-        let left = match deadline {
-            None => None,
-            Some(deadline) => Some(
-                deadline
-                    .checked_duration_since(Instant::now())
-                    .filter(|left| !left.is_zero())
-                    .ok_or(io::ErrorKind::TimedOut)?,
-            ),
-        };
-        self.tcp.set_read_timeout(left)?;
+        self.tcp
+            .set_read_timeout(Wait::until(deadline).timeout()?)?;
         let received = self.connection.read_tls(&mut Watched {
             tcp: &self.tcp,
             framing: &mut self.framing,
@@ -294,31 +286,24 @@ const HANDSHAKE_RECORD: u8 = 0x16;
 /// plain HTTP has been told to use `https://`.
 pub(super) fn handshake(
     identity: &TlsIdentity,
-    mut client: TcpStream,
+    client: TcpStream,
     time: Duration,
 ) -> Option<TlsStream> {
     let peer = client
         .peer_addr()
         .map_or_else(|_| "a client".to_string(), |peer| peer.to_string());
     let deadline = Instant::now().checked_add(time);
-    let left = || deadline.and_then(|deadline| deadline.checked_duration_since(Instant::now()));
     let mut first = [0u8; 1];
-    let wait = match (deadline, left()) {
-        // Too far off to count: no deadline.
-        (None, _) => Ok(None),
-        (Some(_), Some(left)) if !left.is_zero() => Ok(Some(left)),
-        (Some(_), _) => Err(io::Error::from(io::ErrorKind::TimedOut)),
-    };
-    let peeked = wait
-        .and_then(|wait| client.set_read_timeout(wait))
+    let peeked = Wait::until(deadline)
+        .timeout()
+        .and_then(|timeout| client.set_read_timeout(timeout))
         .and_then(|()| client.peek(&mut first));
     match peeked {
         Ok(1) if first[0] == HANDSHAKE_RECORD => {}
         Ok(1) if first[0].is_ascii_alphabetic() => {
             log::debug!("front door: {peer} sent plain HTTP to the TLS port");
             let refusal = Refusal::new(400, "this port speaks TLS: use an https:// address");
-            let _ = client.write_all(&relay::answer(&refusal));
-            relay::linger(&mut client, Duration::from_millis(500));
+            relay::refuse_at_once(client, &relay::answer(&refusal));
             return None;
         }
         Ok(_) => {
