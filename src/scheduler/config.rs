@@ -155,12 +155,61 @@ impl SchedulerError {
 
 impl From<ApiError> for SchedulerError {
     fn from(err: ApiError) -> Self {
-        SchedulerError::Master(err)
+        match err {
+            // Every call names this scheduler's stream. Once a newer
+            // scheduler subscribed as this framework, the master answers a
+            // call on the old stream with 400; the replaced scheduler may
+            // hear that before the `ERROR` event that says so.
+            ApiError::Rejected {
+                status: 400,
+                message,
+                ..
+            } if message.contains("didn't match the stream ID") => {
+                SchedulerError::FailedOver(message)
+            }
+            err => SchedulerError::Master(err),
+        }
     }
 }
 
 impl From<ServerError> for SchedulerError {
     fn from(err: ServerError) -> Self {
         SchedulerError::Server(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(status: u16, message: &str) -> SchedulerError {
+        SchedulerError::from(ApiError::Rejected {
+            url: "http://127.0.0.1:5050/api/v1/scheduler".into(),
+            status,
+            message: message.into(),
+        })
+    }
+
+    #[test]
+    fn a_call_on_a_replaced_stream_means_another_scheduler_took_over() {
+        let replaced = rejected(
+            400,
+            "The stream ID 'a' included in this request didn't match the stream ID \
+             currently associated with framework ID F1",
+        );
+        assert!(
+            matches!(replaced, SchedulerError::FailedOver(_)),
+            "{replaced:?}"
+        );
+        assert!(replaced.to_string().contains("took over"), "{replaced}");
+        assert!(!replaced.connection_lost());
+    }
+
+    #[test]
+    fn other_refusals_stay_errors_of_the_master() {
+        for (status, message) in [(400, "Failed to validate scheduler::Call"), (403, "")] {
+            let error = rejected(status, message);
+            assert!(matches!(error, SchedulerError::Master(_)), "{error:?}");
+        }
     }
 }
