@@ -12,15 +12,20 @@
 //! attempt (`image-3-attempt-2`), because Mesos requires ids to be unique
 //! among a framework's tasks.
 
+mod results;
+mod sources;
+
 use super::tasks::TaskPlan;
 use super::{Config, SchedulerError};
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
-use crate::server::{FileServer, ImageRow, Progress};
+use crate::server::FileServer;
 use crate::task_data;
+pub use results::MAX_PAGE_ROWS;
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Instant;
 
 /// One image of the batch.
 struct Image {
@@ -39,15 +44,6 @@ impl Image {
         format!("{}-inverted", self.name)
     }
 }
-
-/// The most images the results page lists; a batch of thousands shows its
-/// first rows and counts the rest, so that the page stays light to build
-/// and to load.
-pub const MAX_PAGE_ROWS: usize = 500;
-
-/// The extensions the executor gives a result (see `invert::extension`),
-/// and `.jpeg`, which the file server also accepts.
-const RESULT_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 enum ImageState {
     Queued,
@@ -78,6 +74,8 @@ pub struct ImageBatch {
     /// date rather than counted, since every update reports them.
     done: usize,
     failed: usize,
+    /// When the results page last got the batch's progress.
+    progress_shown: Option<Instant>,
 }
 
 impl ImageBatch {
@@ -89,66 +87,11 @@ impl ImageBatch {
         // Only the results of our own tasks may be uploaded; each task's
         // name is allowed when it is launched.
         server.expect_uploads_only();
-        let mut demo = Vec::new();
-        let mut demo_dir = None;
-        if config.images.is_empty() {
-            let dir = demo_dir_path();
-            let paths = create_private_dir(&dir)
-                .and_then(|()| crate::demo_images::write_demo_images(&dir))
-                .map_err(|err| {
-                    let _ = std::fs::remove_dir_all(&dir);
-                    SchedulerError::Images(format!(
-                        "could not write the demo images to {}: {err}",
-                        dir.display()
-                    ))
-                })?;
-            log::info!("No --images given: using {} demo images", paths.len());
-            demo = paths.iter().map(|p| p.display().to_string()).collect();
-            demo_dir = Some(dir);
-        }
-        let sources = if demo.is_empty() {
-            &config.images
-        } else {
-            &demo
-        };
-        let mut images = Vec::with_capacity(sources.len());
-        for (index, source) in sources.iter().enumerate() {
-            let base = file_stem(source);
-            let name = format!("{:03}-{base}", index + 1);
-            let url = if let Some(url) = crate::http_api::http_url(source) {
-                url
-            } else {
-                let path = Path::new(source);
-                if !path.is_file() {
-                    return Err(SchedulerError::Images(format!(
-                        "{source} is neither an http(s) URL nor a readable file"
-                    )));
-                }
-                let extension = path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .map(safe_name)
-                    .unwrap_or_default();
-                let served = if extension.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{name}.{extension}")
-                };
-                server.serve_file(&served, path)?
-            };
-            images.push(Image {
-                name,
-                url,
-                attempts: 0,
-                state: ImageState::Queued,
-            });
-        }
-        log::info!(
-            "{} {} to invert; results go to {}",
-            images.len(),
-            if images.len() == 1 { "image" } else { "images" },
-            config.output_dir.display()
-        );
+        let (images, demo_dir) = sources::images(config, server)?;
+        let count = images.len();
+        let noun = if count == 1 { "image" } else { "images" };
+        let output_dir = config.output_dir.display();
+        log::info!("{count} {noun} to invert; results go to {output_dir}");
         Ok(ImageBatch {
             queue: (0..images.len()).collect(),
             images,
@@ -161,38 +104,8 @@ impl ImageBatch {
             demo_dir,
             done: 0,
             failed: 0,
+            progress_shown: None,
         })
-    }
-
-    /// Continues the batch of an earlier scheduler process whose framework
-    /// this one took over (`--framework-id-file`): images whose result is
-    /// already in `output_dir` are done, and task ids get a fresh prefix.
-    /// The earlier process's tasks are not adopted: their executor is shut
-    /// down (see [`TaskPlan::stale_executor`]), since it uploads to a file
-    /// server that is gone.
-    pub fn continue_earlier_run(&mut self, output_dir: &Path, server: &FileServer) {
-        self.id_prefix = format!("{}-", &crate::random::token()[..6]);
-        let mut found = 0;
-        for image in &mut self.images {
-            let stem = image.output_stem();
-            let result = RESULT_EXTENSIONS
-                .iter()
-                .map(|extension| format!("{stem}.{extension}"))
-                .find(|name| output_dir.join(name).is_file());
-            if let Some(name) = result {
-                let path = output_dir.join(&name);
-                server.record_upload(&name, &path);
-                image.state = ImageState::Done(path);
-                found += 1;
-            }
-        }
-        self.done += found;
-        self.queue
-            .retain(|&index| matches!(self.images[index].state, ImageState::Queued));
-        log::info!(
-            "Continuing an earlier run: {found} images were done already; new task ids start with {}",
-            self.id_prefix
-        );
     }
 
     /// Tasks for this offer: the next queued images, as many as fit. The
@@ -250,17 +163,11 @@ impl ImageBatch {
         let Some((index, _)) = self.tasks.remove(status.task_id.value()) else {
             return;
         };
-        let image = &mut self.images[index];
         if state == TaskState::TASK_FINISHED {
-            let stem = image.output_stem();
-            let stored = server.and_then(|server| {
-                RESULT_EXTENSIONS
-                    .iter()
-                    .find_map(|extension| server.uploaded_path(&format!("{stem}.{extension}")))
-            });
-            match stored {
+            // Finished means done only if the result really arrived.
+            match server.and_then(|server| self.images[index].stored_result(server)) {
                 Some(path) => {
-                    image.state = ImageState::Done(path);
+                    self.images[index].state = ImageState::Done(path);
                     self.done += 1;
                     log::info!("{}", self.summary());
                     return;
@@ -268,39 +175,38 @@ impl ImageBatch {
                 None => log::warn!(
                     "Task {} finished but no upload of {} arrived",
                     status.task_id.value(),
-                    image.name
+                    self.images[index].name
                 ),
             }
+        }
+        if status.reason() == Reason::REASON_INVALID_OFFERS {
+            // The master refused the launch because the offer was gone
+            // (rescinded, or used twice): the task never ran, so the image
+            // has not used up an attempt.
+            self.images[index].attempts -= 1;
         }
         let reason = match status.message() {
             "" => format!("{state:?}"),
             message => format!("{state:?}: {message}"),
         };
-        if status.reason() == Reason::REASON_INVALID_OFFERS {
-            // The master refused the launch because the offer was gone
-            // (rescinded, or used twice): the task never ran, so the image
-            // has not used up an attempt.
-            image.attempts -= 1;
-        }
-        if image.attempts < self.max_attempts {
-            log::info!(
-                "Retrying {} (attempt {} of {} failed)",
-                image.name,
-                image.attempts,
-                self.max_attempts
-            );
+        self.retry_or_give_up(index, reason);
+        log::info!("{}", self.summary());
+    }
+
+    /// A failed image goes back in the queue, unless it has used up its
+    /// attempts.
+    fn retry_or_give_up(&mut self, index: usize, reason: String) {
+        let image = &mut self.images[index];
+        let (name, attempts, max) = (&image.name, image.attempts, self.max_attempts);
+        if attempts < max {
+            log::info!("Retrying {name} (attempt {attempts} of {max} failed)");
             image.state = ImageState::Queued;
             self.queue.push_back(index);
         } else {
-            log::warn!(
-                "Giving up on {} after {} attempts: {reason}",
-                image.name,
-                image.attempts
-            );
+            log::warn!("Giving up on {name} after {attempts} attempts: {reason}");
             image.state = ImageState::Failed(reason);
             self.failed += 1;
         }
-        log::info!("{}", self.summary());
     }
 
     /// Puts the images of tasks whose launch the master never accepted back
@@ -368,69 +274,6 @@ impl ImageBatch {
             self.failed
         )
     }
-
-    /// What the results page shows: the counts, and the first
-    /// [`MAX_PAGE_ROWS`] images.
-    pub fn progress(&self) -> Progress {
-        Progress {
-            total: self.images.len(),
-            done: self.done,
-            failed: self.failed,
-            finished: self.done(),
-            not_listed: self.images.len().saturating_sub(MAX_PAGE_ROWS),
-            images: self
-                .images
-                .iter()
-                .take(MAX_PAGE_ROWS)
-                .map(|image| ImageRow {
-                    name: image.name.clone(),
-                    original_url: image
-                        .url
-                        .strip_prefix(&self.server_base)
-                        .filter(|path| path.starts_with('/'))
-                        .unwrap_or(&image.url)
-                        .to_string(),
-                    result_name: match &image.state {
-                        ImageState::Done(path) => {
-                            path.file_name().map(|n| n.to_string_lossy().into_owned())
-                        }
-                        _ => None,
-                    },
-                    status: self.status_text(image),
-                })
-                .collect(),
-        }
-    }
-
-    fn status_text(&self, image: &Image) -> String {
-        match &image.state {
-            ImageState::Queued if image.attempts == 0 => "queued".into(),
-            ImageState::Queued => format!("queued for attempt {}", image.attempts + 1),
-            ImageState::Running => format!("running (attempt {})", image.attempts),
-            ImageState::Done(_) => "done".into(),
-            ImageState::Failed(reason) => format!("failed: {reason}"),
-        }
-    }
-
-    /// The final table: image, attempts, result, output path or error.
-    pub fn print_table(&self) {
-        println!("{}", self.summary());
-        println!(
-            "{:<28} {:>8}  {:<7} output or error",
-            "image", "attempts", "result"
-        );
-        for image in &self.images {
-            let (result, detail) = match &image.state {
-                ImageState::Done(path) => ("done", path.display().to_string()),
-                ImageState::Failed(reason) => ("FAILED", reason.clone()),
-                _ => ("pending", String::new()),
-            };
-            println!(
-                "{:<28} {:>8}  {:<7} {detail}",
-                image.name, image.attempts, result
-            );
-        }
-    }
 }
 
 impl Drop for ImageBatch {
@@ -438,93 +281,5 @@ impl Drop for ImageBatch {
         if let Some(dir) = &self.demo_dir {
             let _ = std::fs::remove_dir_all(dir);
         }
-    }
-}
-
-/// A fresh, unguessable folder for the demo images. Folders left by
-/// earlier runs that were killed (whose process is gone) are removed first.
-fn demo_dir_path() -> PathBuf {
-    const PREFIX: &str = "mesos-tutorial-demo-";
-    let temp = std::env::temp_dir();
-    if let Ok(entries) = std::fs::read_dir(&temp) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let owner = name
-                .strip_prefix(PREFIX)
-                .and_then(|rest| rest.split('-').next())
-                .and_then(|pid| pid.parse::<u32>().ok());
-            // Only Linux tells us cheaply whether a process is alive.
-            let gone = owner.is_some_and(|pid| {
-                cfg!(target_os = "linux") && !Path::new(&format!("/proc/{pid}")).exists()
-            });
-            if gone {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-    temp.join(format!(
-        "{PREFIX}{}-{}",
-        std::process::id(),
-        crate::random::token()
-    ))
-}
-
-/// Creates a folder that must not exist yet, readable only by us, so that
-/// no other user can swap the images we serve.
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
-}
-
-/// A readable, file-system-safe name from a URL or path: its last segment
-/// without extension, only letters, digits, `-` and `_`, at most 40 chars.
-fn file_stem(source: &str) -> String {
-    let last = source
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("")
-        .trim_end_matches('/')
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or("");
-    let stem = match last.rsplit_once('.') {
-        Some((stem, _)) if !stem.is_empty() => stem,
-        _ => last,
-    };
-    let name = safe_name(stem);
-    if name.is_empty() {
-        "image".into()
-    } else {
-        name
-    }
-}
-
-fn safe_name(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(40)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_come_from_the_last_segment_and_are_safe() {
-        assert_eq!(file_stem("http://host/a/b/cat.png?size=2"), "cat");
-        assert_eq!(file_stem("/tmp/my photo.jpeg"), "my_photo");
-        assert_eq!(file_stem("http://host/"), "host");
-        assert_eq!(file_stem("http://host/../../etc/passwd"), "passwd");
-        assert_eq!(file_stem(".hidden"), "_hidden");
-        assert_eq!(file_stem(""), "image");
     }
 }

@@ -9,6 +9,7 @@
 //! Each function below builds one kind of call; together they are the whole
 //! vocabulary a simple framework needs.
 
+use super::{Config, SchedulerError};
 use crate::content_type::ContentType;
 use crate::http_api::{ApiError, Endpoint, StreamError};
 use crate::proto::mesos::{
@@ -18,6 +19,53 @@ use crate::proto::mesos::{
 use crate::proto::scheduler::{call, Call, Event};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
+
+/// Subscribes to the master that `config` names, as framework `id` if
+/// given: with `--ca-file` for an `https://` master, and with HTTP basic
+/// authentication when `--principal` comes with a secret. The outer error
+/// is our own settings; the inner one, the master's answer (which step 4
+/// may retry).
+pub fn connect(
+    config: &Config,
+    id: Option<FrameworkID>,
+) -> Result<Result<MasterConnection, ApiError>, SchedulerError> {
+    let mut endpoint = Endpoint::new(&scheduler_url(&config.master), config.content_type);
+    if let Some(ca_file) = &config.ca_file {
+        endpoint = endpoint
+            .with_ca_file(ca_file)
+            .map_err(SchedulerError::Tls)?;
+    }
+    if let (Some(principal), Some(secret)) = (&config.principal, &config.secret) {
+        endpoint = endpoint.with_basic_auth(principal, secret);
+    }
+    Ok(MasterConnection::subscribe_to(
+        endpoint,
+        framework_info(config, id),
+    ))
+}
+
+/// What we tell the master about ourselves in `SUBSCRIBE`.
+pub fn framework_info(config: &Config, id: Option<FrameworkID>) -> FrameworkInfo {
+    use crate::proto::mesos::framework_info::{capability, Capability};
+    let mut info = FrameworkInfo::new();
+    info.id = id.into();
+    info.set_user(config.user.clone());
+    info.set_name(config.name.clone());
+    // Step 4: how long the master keeps our tasks while we are away, and
+    // whether agents keep them across their own restarts.
+    info.set_failover_timeout(config.failover_timeout);
+    info.set_checkpoint(config.checkpoint);
+    if let Some(principal) = &config.principal {
+        info.set_principal(principal.clone());
+    }
+    // MULTI_ROLE: offers say which role they are for, and our tasks must
+    // use resources under that role (see `tasks.rs`).
+    info.roles.push(config.role.clone());
+    let mut multi_role = Capability::new();
+    multi_role.set_type(capability::Type::MULTI_ROLE);
+    info.capabilities.push(multi_role);
+    info
+}
 
 /// How long to wait for `SUBSCRIBED` before the heartbeat interval is known.
 const FIRST_EVENT_LIMIT: Duration = Duration::from_secs(30);
