@@ -185,8 +185,49 @@ fn check_numbers(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Logs that read like the Go tutorial's: the scheduler's events at `info`,
+/// the wire (`-> DECLINE`, `<- OFFERS`) at `debug`, its JSON at `trace`.
+/// `RUST_LOG` sets the level. The embedded cluster (`--master local`) stays
+/// at warnings, so that step 1 shows the scheduler's own lines, unless
+/// `RUST_LOG` names it (`RUST_LOG=info,mesos_tutorial::local=info`); so do
+/// the HTTP libraries and TLS, whose transport lines would drown the wire.
+/// The cluster's lines say `cluster` where others name their module.
+fn init_logging() {
+    const CLUSTER: &str = "mesos_tutorial::local";
+    let asked = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut filters = if asked.trim().is_empty() {
+        "info".to_string()
+    } else {
+        asked.clone()
+    };
+    for quiet in [CLUSTER, "tiny_http", "ureq", "rustls"] {
+        if !asked.contains(quiet) {
+            filters.push_str(&format!(",{quiet}=warn"));
+        }
+    }
+    env_logger::Builder::new()
+        .parse_filters(&filters)
+        .parse_write_style(&std::env::var("RUST_LOG_STYLE").unwrap_or_default())
+        .format(|out, record| {
+            use std::io::Write;
+            let target = match record.target().strip_prefix(CLUSTER) {
+                Some(rest) => format!("cluster{rest}"),
+                None => record.target().to_string(),
+            };
+            let level = record.level();
+            let style = out.default_level_style(level);
+            let time = out.timestamp();
+            writeln!(
+                out,
+                "[{time} {style}{level:<5}{style:#} {target}] {}",
+                record.args()
+            )
+        })
+        .init();
+}
+
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    init_logging();
     let args: Args = argh::from_env();
     let mut images: Vec<String> = args
         .images

@@ -31,7 +31,8 @@
 
 use crate::content_type::{ContentType, DecodeError};
 use crate::recordio::{RecordIoError, RecordIoReader};
-use protobuf::MessageFull;
+use protobuf::reflect::ReflectValueRef;
+use protobuf::{MessageDyn, MessageFull};
 use std::fmt;
 use std::io::Read;
 use std::sync::{mpsc, RwLock};
@@ -240,7 +241,9 @@ impl Endpoint {
         C: MessageFull,
         E: MessageFull + Send + 'static,
     {
-        let response = self.post(&self.streams, &self.content_type.encode(call), None)?;
+        let body = self.content_type.encode(call);
+        log_message("->", call);
+        let response = self.post(&self.streams, &body, None)?;
         if response.status().as_u16() != 200 {
             return Err(self.rejected(response));
         }
@@ -264,7 +267,9 @@ impl Endpoint {
 
     /// Sends any call but `SUBSCRIBE` and expects `202 Accepted`.
     pub fn call<C: MessageFull>(&self, call: &C, stream_id: Option<&str>) -> Result<(), ApiError> {
-        let mut response = self.post(&self.calls, &self.content_type.encode(call), stream_id)?;
+        let body = self.content_type.encode(call);
+        log_message("->", call);
+        let mut response = self.post(&self.calls, &body, stream_id)?;
         match response.status().as_u16() {
             // Drain the (empty) body so the connection can be reused.
             200 | 202 => {
@@ -405,12 +410,9 @@ fn read_events<E: MessageFull>(
     let mut records = RecordIoReader::new(body);
     loop {
         let item = match records.next_record() {
-            Ok(Some(record)) => {
-                log::trace!("event record of {} bytes", record.len());
-                content_type
-                    .decode::<E>(record, "Mesos event")
-                    .map_err(StreamError::Decode)
-            }
+            Ok(Some(record)) => content_type
+                .decode::<E>(record, "Mesos event")
+                .map_err(StreamError::Decode),
             Ok(None) => Err(StreamError::Closed),
             Err(err) => Err(StreamError::Framing(err)),
         };
@@ -421,9 +423,49 @@ fn read_events<E: MessageFull>(
     }
 }
 
+/// The wire, for `RUST_LOG`: at `debug` one line per call sent (`->`, done
+/// here) and per event received (`<-`, by whoever handles it, so that the
+/// line comes where the event is acted on), by type; at `trace` also its
+/// JSON.
+pub fn log_message(direction: &str, message: &dyn MessageDyn) {
+    log::debug!("{direction} {}", type_name(message));
+    log::trace!("{direction} {}", crate::json::print(message));
+}
+
+/// The value of a message's `type` field (`ACCEPT`, `OFFERS`): every Mesos
+/// call and event has one. The message's own name if it has none.
+pub fn type_name(message: &dyn MessageDyn) -> String {
+    let descriptor = message.descriptor_dyn();
+    let kind = descriptor
+        .field_by_name("type")
+        .and_then(|field| field.get_singular(message));
+    match kind {
+        Some(ReflectValueRef::Enum(values, number)) => match values.value_by_number(number) {
+            Some(value) => value.name().to_string(),
+            None => number.to_string(),
+        },
+        _ => descriptor.name().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_and_events_are_named_by_their_type() {
+        use crate::proto::mesos::TaskID;
+        use crate::proto::scheduler::{call, event, Call, Event};
+        let mut decline = Call::new();
+        decline.set_type(call::Type::DECLINE);
+        assert_eq!(type_name(&decline), "DECLINE");
+        let mut offers = Event::new();
+        offers.set_type(event::Type::OFFERS);
+        assert_eq!(type_name(&offers), "OFFERS");
+        // No type set: the message's name.
+        assert_eq!(type_name(&Call::new()), "Call");
+        assert_eq!(type_name(&TaskID::new()), "TaskID");
+    }
 
     #[test]
     fn http_urls_are_recognised_in_any_case() {

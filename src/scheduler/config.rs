@@ -1,12 +1,12 @@
 //! What the scheduler is told (its configuration, from the command line)
 //! and how it can fail.
 
-use super::master::EventError;
 use crate::content_type::ContentType;
-use crate::http_api::ApiError;
+use crate::http_api::{ApiError, StreamError};
 use crate::server::ServerError;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The workshop step to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +175,28 @@ impl From<ApiError> for SchedulerError {
 impl From<ServerError> for SchedulerError {
     fn from(err: ServerError) -> Self {
         SchedulerError::Server(err)
+    }
+}
+
+/// Why waiting for the next event failed.
+#[derive(Debug)]
+pub enum EventError {
+    /// The stream ended or broke.
+    Stream(StreamError),
+    /// Nothing (not even a heartbeat) arrived for this long.
+    Silent(Duration),
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventError::Stream(err) => write!(f, "{err}"),
+            EventError::Silent(after) => write!(
+                f,
+                "no event or heartbeat from the master for {} s; the connection is dead",
+                after.as_secs()
+            ),
+        }
     }
 }
 

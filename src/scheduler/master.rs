@@ -9,6 +9,7 @@
 //! Each function below builds one kind of call; together they are the whole
 //! vocabulary a simple framework needs.
 
+pub use super::config::EventError;
 use super::{Config, SchedulerError};
 use crate::content_type::ContentType;
 use crate::http_api::{ApiError, Endpoint, StreamError};
@@ -69,28 +70,6 @@ pub fn framework_info(config: &Config, id: Option<FrameworkID>) -> FrameworkInfo
 
 /// How long to wait for `SUBSCRIBED` before the heartbeat interval is known.
 const FIRST_EVENT_LIMIT: Duration = Duration::from_secs(30);
-
-/// Why waiting for the next event failed.
-#[derive(Debug)]
-pub enum EventError {
-    /// The stream ended or broke.
-    Stream(StreamError),
-    /// Nothing (not even a heartbeat) arrived for this long.
-    Silent(Duration),
-}
-
-impl std::fmt::Display for EventError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EventError::Stream(err) => write!(f, "{err}"),
-            EventError::Silent(after) => write!(
-                f,
-                "no event or heartbeat from the master for {} s; the connection is dead",
-                after.as_secs()
-            ),
-        }
-    }
-}
 
 /// A subscribed scheduler's line to the master.
 pub struct MasterConnection {
@@ -156,7 +135,10 @@ impl MasterConnection {
                     .map_err(|_| EventError::Stream(StreamError::Closed))?,
             };
             match received {
-                Ok(event) => return Ok(event),
+                Ok(event) => {
+                    crate::http_api::log_message("<-", &event);
+                    return Ok(event);
+                }
                 Err(err) if err.is_fatal() => return Err(EventError::Stream(err)),
                 Err(err) => log::warn!("{err}"),
             }

@@ -278,26 +278,21 @@ impl Scheduler<'_> {
     }
 }
 
+/// The Go tutorial's one line per offer.
 fn log_offer(offer: &Offer) {
-    log::info!(
-        "Received offer {} from agent {} ({}): {}",
-        offer.id.value(),
-        offer.agent_id.value(),
-        offer.hostname(),
-        tasks::describe_resources(&offer.resources)
-    );
+    let (id, agent, host) = (offer.id.value(), offer.agent_id.value(), offer.hostname());
+    let resources = tasks::describe_resources(&offer.resources);
+    log::info!("Received offer {id} from agent {agent} ({host}): {resources}");
 }
 
+/// One line per update; a task that ended other than finished is a warning.
 fn log_update(status: &TaskStatus) {
-    let mut line = format!(
-        "task {} is in state {:?}",
-        status.task_id.value(),
-        status.state()
-    );
-    if !status.message().is_empty() {
-        line.push_str(&format!(": {}", status.message()));
-    }
-    if status.state() == TaskState::TASK_FINISHED || !is_terminal(status.state()) {
+    let (task, state, message) = (status.task_id.value(), status.state(), status.message());
+    let line = match message {
+        "" => format!("task {task} is in state {state:?}"),
+        _ => format!("task {task} is in state {state:?}: {message}"),
+    };
+    if state == TaskState::TASK_FINISHED || !is_terminal(state) {
         log::info!("{line}");
     } else {
         log::warn!("{line}");
