@@ -187,20 +187,21 @@ fn check_numbers(args: &Args) -> Result<(), String> {
 
 /// Logs that read like the Go tutorial's: the scheduler's events at `info`,
 /// the wire (`-> DECLINE`, `<- OFFERS`) at `debug`, its JSON at `trace`.
-/// `RUST_LOG` sets the level. The embedded cluster (`--master local`) stays
-/// at warnings, so that step 1 shows the scheduler's own lines, unless
-/// `RUST_LOG` names it (`RUST_LOG=info,mesos_tutorial::local=info`); so do
-/// the HTTP libraries and TLS, whose transport lines would drown the wire.
-/// The cluster's lines say `cluster` where others name their module.
+/// Without `RUST_LOG` the embedded cluster (`--master local`) shows only
+/// warnings, so that step 1 shows the scheduler's own lines; with it,
+/// `RUST_LOG` decides for the cluster too (`RUST_LOG=info` shows what the
+/// master and agent do). The HTTP libraries and TLS stay at warnings unless
+/// `RUST_LOG` names them: their transport lines would drown the wire. The
+/// cluster's lines say `cluster` where others name their module.
 fn init_logging() {
     const CLUSTER: &str = "mesos_tutorial::local";
     let asked = std::env::var("RUST_LOG").unwrap_or_default();
     let mut filters = if asked.trim().is_empty() {
-        "info".to_string()
+        format!("info,{CLUSTER}=warn")
     } else {
         asked.clone()
     };
-    for quiet in [CLUSTER, "tiny_http", "ureq", "rustls"] {
+    for quiet in ["tiny_http", "ureq", "rustls"] {
         if !asked.contains(quiet) {
             filters.push_str(&format!(",{quiet}=warn"));
         }

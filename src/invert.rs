@@ -1,35 +1,108 @@
 //! The work of a workshop step 3 task: turn an image into its negative.
 //!
-//! Inverting is the simplest image operation there is (every colour sample
-//! `v` becomes `255 - v`), which is the point: the workshop is about
-//! distributing work with Mesos, and the work itself should be obvious. Most
-//! of this file is about the parts around it that a task running on a
-//! shared cluster must get right:
+//! Inverting is the simplest image operation there is: every colour sample
+//! `v` becomes `255 - v`. That is the point: the workshop is about
+//! distributing work with Mesos, and the work itself should be obvious.
+//! [`invert_image`] decodes, inverts ([`invert_pixels`]) and encodes again.
 //!
-//! - **The input is untrusted.** The executor downloads whatever the image
-//!   URL returns. We accept PNG and JPEG only, recognised by their first
-//!   bytes (never by a URL's extension or a `Content-Type`).
-//! - **Decompression bombs.** A 100 KB PNG can claim to be 100000×100000
-//!   pixels: 40 GB once decoded, far more than the memory the task was
-//!   given, and Mesos kills a task that exceeds its memory limit. [`Limits`]
-//!   are checked against the image header *before* the pixel buffer is
-//!   allocated, so such a file fails with [`InvertError::TooLarge`] instead.
 //! - **Colour types.** The pixels are inverted in the colour type the file
 //!   was stored in (grey, grey+alpha, RGB, RGBA; 8 or 16 bits per sample),
 //!   and written back in the same format, so a grey PNG stays a grey PNG.
 //!   Transparency is kept: alpha is not a colour and is left untouched.
 //!   16-bit samples are inverted as `65535 - v`, keeping their precision.
+//! - **The input is untrusted**, and a task on a shared cluster must not
+//!   run out of memory on a decompression bomb: the decoding rules and
+//!   their [`Limits`] are in `invert/format.rs`, which a reader may skip.
 //!
 //! Metadata (EXIF orientation, ICC colour profiles) is not copied to the
 //! result; a rotated phone photo therefore comes back unrotated.
 
-use image::{DynamicImage, ImageFormat, ImageReader};
-use std::fmt;
-use std::io::Cursor;
+mod format;
 
-/// The JPEG quality of inverted JPEGs: high, because a JPEG loses detail
-/// each time it is re-encoded.
-const JPEG_QUALITY: u8 = 95;
+pub use format::{InvertError, Limits};
+
+use image::{DynamicImage, ImageFormat};
+
+/// Decodes a PNG or JPEG image, inverts its colours and encodes it again in
+/// the same format.
+///
+/// ```
+/// use image::{ImageFormat, Rgb, RgbImage};
+/// use mesos_tutorial::invert::{invert_image, Limits};
+/// use std::io::Cursor;
+///
+/// // A 2×1 PNG: a black pixel and an orange one.
+/// let mut picture = RgbImage::new(2, 1);
+/// picture.put_pixel(1, 0, Rgb([255, 128, 0]));
+/// let mut png = Vec::new();
+/// picture.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)?;
+///
+/// let inverted = invert_image(&png, &Limits::default())?;
+/// assert_eq!(inverted.format, ImageFormat::Png);
+/// assert_eq!((inverted.width, inverted.height), (2, 1));
+/// let back = image::load_from_memory(&inverted.bytes)?.to_rgb8();
+/// assert_eq!(back.get_pixel(0, 0), &Rgb([255, 255, 255]));
+/// assert_eq!(back.get_pixel(1, 0), &Rgb([0, 127, 255]));
+///
+/// // Anything but a PNG or a JPEG is refused, whatever its name says.
+/// assert!(invert_image(b"<html>404</html>", &Limits::default()).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn invert_image(bytes: &[u8], limits: &Limits) -> Result<Inverted, InvertError> {
+    let (mut picture, format) = format::decode(bytes, limits)?;
+    invert_in_place(&mut picture)?;
+    let (width, height) = (picture.width(), picture.height());
+    let bytes = format::encode(picture, format, bytes.len())?;
+    Ok(Inverted {
+        bytes,
+        format,
+        width,
+        height,
+    })
+}
+
+/// Inverts a decoded image in its own colour type.
+fn invert_in_place(picture: &mut DynamicImage) -> Result<(), InvertError> {
+    match picture {
+        DynamicImage::ImageLuma8(buffer) => invert_pixels(buffer, 1, false),
+        DynamicImage::ImageLumaA8(buffer) => invert_pixels(buffer, 2, true),
+        DynamicImage::ImageRgb8(buffer) => invert_pixels(buffer, 3, false),
+        DynamicImage::ImageRgba8(buffer) => invert_pixels(buffer, 4, true),
+        DynamicImage::ImageLuma16(buffer) => invert_samples_16(buffer, 1, false),
+        DynamicImage::ImageLumaA16(buffer) => invert_samples_16(buffer, 2, true),
+        DynamicImage::ImageRgb16(buffer) => invert_samples_16(buffer, 3, false),
+        DynamicImage::ImageRgba16(buffer) => invert_samples_16(buffer, 4, true),
+        // PNG and JPEG decoders never produce floating-point images.
+        other => {
+            return Err(InvertError::UnsupportedFormat(format!(
+                "{:?} image",
+                other.color()
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// An inverted image, encoded and ready to upload.
+#[derive(Clone, Debug)]
+pub struct Inverted {
+    /// The encoded image.
+    pub bytes: Vec<u8>,
+    /// Its format: always the format of the original.
+    pub format: ImageFormat,
+    /// Its width in pixels.
+    pub width: u32,
+    /// Its height in pixels.
+    pub height: u32,
+}
+
+/// The usual file name extension of a format we produce: `"png"` or `"jpg"`.
+pub fn extension(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Jpeg => "jpg",
+        _ => "png",
+    }
+}
 
 /// Inverts every colour sample in `pixels` in place (`v` becomes `255 - v`).
 ///
@@ -117,236 +190,11 @@ fn invert_samples_16(samples: &mut [u16], channels: usize, alpha: bool) {
     }
 }
 
-/// How large an image the decoder may accept. The defaults fit a task with
-/// about 1 GB of memory: the decoded image and its encoded copy must both
-/// fit.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// The widest image accepted, in pixels.
-    pub max_width: u32,
-    /// The tallest image accepted, in pixels.
-    pub max_height: u32,
-    /// The most memory the decoder may allocate, in bytes.
-    pub max_alloc: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_width: 16_384,
-            max_height: 16_384,
-            max_alloc: 512 * 1024 * 1024,
-        }
-    }
-}
-
-/// An inverted image, encoded and ready to upload.
-#[derive(Clone, Debug)]
-pub struct Inverted {
-    /// The encoded image.
-    pub bytes: Vec<u8>,
-    /// Its format: always the format of the original.
-    pub format: ImageFormat,
-    /// Its width in pixels.
-    pub width: u32,
-    /// Its height in pixels.
-    pub height: u32,
-}
-
-/// Why an image could not be inverted.
-#[derive(Debug)]
-pub enum InvertError {
-    /// The bytes are not a PNG or JPEG image. Holds their first bytes.
-    NotAnImage(Vec<u8>),
-    /// The bytes are an image in a format this task does not handle.
-    UnsupportedFormat(String),
-    /// The image is truncated or corrupt.
-    Corrupt(String),
-    /// The image is larger than the [`Limits`] allow.
-    TooLarge(String),
-    /// The inverted image could not be encoded.
-    Encode(String),
-}
-
-impl fmt::Display for InvertError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InvertError::NotAnImage(start) => {
-                write!(f, "the data is not a PNG or JPEG image (it starts with")?;
-                for byte in start {
-                    write!(f, " {byte:02x}")?;
-                }
-                write!(
-                    f,
-                    "); check that the URL points at the image itself and not at a web page"
-                )
-            }
-            InvertError::UnsupportedFormat(format) => write!(
-                f,
-                "the image is a {format}, but only PNG and JPEG images can be inverted; \
-                 convert it first"
-            ),
-            InvertError::Corrupt(reason) => write!(
-                f,
-                "the image is truncated or corrupt ({reason}); check that the download \
-                 completed and that the file opens in an image viewer"
-            ),
-            InvertError::TooLarge(reason) => write!(
-                f,
-                "the image is too large to decode safely ({reason}); use a smaller image"
-            ),
-            InvertError::Encode(reason) => {
-                write!(f, "the inverted image could not be encoded: {reason}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for InvertError {}
-
-/// The usual file name extension of a format we produce: `"png"` or `"jpg"`.
-pub fn extension(format: ImageFormat) -> &'static str {
-    match format {
-        ImageFormat::Jpeg => "jpg",
-        _ => "png",
-    }
-}
-
-/// Decodes a PNG or JPEG image, inverts its colours and encodes it again in
-/// the same format.
-///
-/// ```
-/// use image::{ImageFormat, Rgb, RgbImage};
-/// use mesos_tutorial::invert::{invert_image, Limits};
-/// use std::io::Cursor;
-///
-/// // A 2×1 PNG: a black pixel and an orange one.
-/// let mut picture = RgbImage::new(2, 1);
-/// picture.put_pixel(1, 0, Rgb([255, 128, 0]));
-/// let mut png = Vec::new();
-/// picture.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)?;
-///
-/// let inverted = invert_image(&png, &Limits::default())?;
-/// assert_eq!(inverted.format, ImageFormat::Png);
-/// assert_eq!((inverted.width, inverted.height), (2, 1));
-/// let back = image::load_from_memory(&inverted.bytes)?.to_rgb8();
-/// assert_eq!(back.get_pixel(0, 0), &Rgb([255, 255, 255]));
-/// assert_eq!(back.get_pixel(1, 0), &Rgb([0, 127, 255]));
-///
-/// // Anything but a PNG or a JPEG is refused, whatever its name says.
-/// assert!(invert_image(b"<html>404</html>", &Limits::default()).is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn invert_image(bytes: &[u8], limits: &Limits) -> Result<Inverted, InvertError> {
-    let format = match image::guess_format(bytes) {
-        Ok(format @ (ImageFormat::Png | ImageFormat::Jpeg)) => format,
-        Ok(other) => return Err(InvertError::UnsupportedFormat(format!("{other:?}"))),
-        Err(_) => {
-            return Err(InvertError::NotAnImage(
-                bytes[..bytes.len().min(8)].to_vec(),
-            ))
-        }
-    };
-
-    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        // The JPEG decoder paints the missing part of a cut-off file grey
-        // and reports success; a half-downloaded photo must fail instead.
-        return Err(InvertError::Corrupt(
-            "the JPEG data ends before its end-of-image marker".into(),
-        ));
-    }
-
-    let mut decoder_limits = image::Limits::default();
-    decoder_limits.max_image_width = Some(limits.max_width);
-    decoder_limits.max_image_height = Some(limits.max_height);
-    decoder_limits.max_alloc = Some(limits.max_alloc);
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(decoder_limits);
-    let mut picture = reader.decode().map_err(|err| decode_error(err, limits))?;
-
-    invert_in_place(&mut picture)?;
-
-    let mut out = Vec::with_capacity(bytes.len());
-    let written = match format {
-        ImageFormat::Jpeg => {
-            // JPEG stores grey or RGB only, in 8 bits.
-            if !matches!(
-                picture,
-                DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_)
-            ) {
-                picture = DynamicImage::ImageRgb8(picture.to_rgb8());
-            }
-            let encoder =
-                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
-            picture.write_with_encoder(encoder)
-        }
-        _ => picture.write_with_encoder(image::codecs::png::PngEncoder::new(&mut out)),
-    };
-    written.map_err(|err| InvertError::Encode(err.to_string()))?;
-
-    Ok(Inverted {
-        bytes: out,
-        format,
-        width: picture.width(),
-        height: picture.height(),
-    })
-}
-
-/// Whether a JPEG file reaches its end-of-image marker (`FF D9`) after its
-/// last scan. Inside a scan every `FF` data byte is followed by `00` or a
-/// restart marker, so neither the start-of-scan marker (`FF DA`) nor `FF D9`
-/// can appear there by chance: a file cut off inside its last scan has no
-/// `FF D9` after the last `FF DA`. A thumbnail earlier in the file, or bytes
-/// after the marker, do not change the answer.
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    match bytes.windows(2).rposition(|pair| pair == [0xFF, 0xDA]) {
-        Some(scan) => bytes[scan..].windows(2).any(|pair| pair == [0xFF, 0xD9]),
-        // No scan at all: the decoder reports what is wrong.
-        None => true,
-    }
-}
-
-/// Inverts a decoded image in its own colour type.
-fn invert_in_place(picture: &mut DynamicImage) -> Result<(), InvertError> {
-    match picture {
-        DynamicImage::ImageLuma8(buffer) => invert_pixels(buffer, 1, false),
-        DynamicImage::ImageLumaA8(buffer) => invert_pixels(buffer, 2, true),
-        DynamicImage::ImageRgb8(buffer) => invert_pixels(buffer, 3, false),
-        DynamicImage::ImageRgba8(buffer) => invert_pixels(buffer, 4, true),
-        DynamicImage::ImageLuma16(buffer) => invert_samples_16(buffer, 1, false),
-        DynamicImage::ImageLumaA16(buffer) => invert_samples_16(buffer, 2, true),
-        DynamicImage::ImageRgb16(buffer) => invert_samples_16(buffer, 3, false),
-        DynamicImage::ImageRgba16(buffer) => invert_samples_16(buffer, 4, true),
-        // PNG and JPEG decoders never produce floating-point images.
-        other => {
-            return Err(InvertError::UnsupportedFormat(format!(
-                "{:?} image",
-                other.color()
-            )))
-        }
-    }
-    Ok(())
-}
-
-fn decode_error(err: image::ImageError, limits: &Limits) -> InvertError {
-    match err {
-        image::ImageError::Limits(limit) => InvertError::TooLarge(format!(
-            "{limit}: at most {}x{} pixels and {} MiB of pixel data",
-            limits.max_width,
-            limits.max_height,
-            limits.max_alloc / (1024 * 1024)
-        )),
-        image::ImageError::Unsupported(what) => InvertError::UnsupportedFormat(what.to_string()),
-        // Reading from memory fails only when the data ends early, so every
-        // other error means the bytes themselves are wrong.
-        other => InvertError::Corrupt(other.to_string().trim().to_owned()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use image::{GrayImage, ImageBuffer, Rgb, RgbImage, Rgba, RgbaImage};
+    use std::io::Cursor;
 
     fn encode(picture: &DynamicImage, format: ImageFormat) -> Vec<u8> {
         let mut out = Cursor::new(Vec::new());

@@ -1,7 +1,5 @@
 //! RecordIO: how Mesos puts many messages into one HTTP response.
 //!
-//! *Plumbing: a reader may skip this file.*
-//!
 //! The response to a `SUBSCRIBE` call never ends: the master (or, for an
 //! executor, the agent) keeps writing events into it for as long as the
 //! subscription lives. HTTP chunk boundaries carry no meaning, so Mesos
@@ -15,9 +13,29 @@
 //! stream that ends between two records ends cleanly; one that ends anywhere
 //! else was cut off.
 //!
-//! The bytes come from the network, so the reader trusts nothing: a length
-//! above a limit is refused before anything is allocated, and every other
-//! malformation is a typed [`RecordIoError`], never a panic.
+//! This is one `HEARTBEAT` event as the master frames it, first in
+//! protobuf (field 1, the event type, as a varint: `08`, then `HEARTBEAT`'s
+//! number, 8), then in JSON:
+//!
+//! ```
+//! use mesos_tutorial::content_type::ContentType;
+//! use mesos_tutorial::proto::scheduler::{event, Event};
+//! use mesos_tutorial::recordio::encode_record;
+//!
+//! let mut heartbeat = Event::new();
+//! heartbeat.set_type(event::Type::HEARTBEAT);
+//!
+//! let protobuf = ContentType::Protobuf.encode(&heartbeat);
+//! assert_eq!(encode_record(&protobuf), b"2\n\x08\x08");
+//!
+//! let json = ContentType::Json.encode(&heartbeat);
+//! assert_eq!(encode_record(&json), b"20\n{\"type\":\"HEARTBEAT\"}");
+//! ```
+//!
+//! Reading is the reverse, one record at a time. The bytes come from the
+//! network, so the reader trusts nothing: a length above a limit is refused
+//! before anything is allocated, and every other malformation is a typed
+//! [`RecordIoError`], never a panic.
 //!
 //! ```
 //! use mesos_tutorial::recordio::{encode_record, RecordIoReader};
