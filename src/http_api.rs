@@ -1,5 +1,7 @@
 //! Talking to a Mesos v1 HTTP API: one subscription, many calls.
 //!
+//! *Plumbing: a reader may skip this file.*
+//!
 //! Both the scheduler API (`/api/v1/scheduler` on the master) and the
 //! executor API (`/api/v1/executor` on the agent) work the same way:
 //!

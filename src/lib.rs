@@ -34,23 +34,58 @@
 //!
 //! ## Reading order
 //!
-//! 1. [`scheduler`]: the event loop of a framework: subscribe, then one
-//!    `match` over events. Then its parts: [`scheduler::master`] (the calls),
-//!    [`scheduler::tasks`] (offers into tasks), [`scheduler::noop`] (step 2)
-//!    and [`scheduler::batch`] (step 3).
-//! 2. [`executor`]: the other end: subscribe to the agent, run tasks, report
-//!    their status until each report is acknowledged. [`executor::work`] is
-//!    what a task does, using [`task_data`] (what the scheduler sent) and
-//!    [`invert`] (the image work).
-//! 3. [`server`]: the file server: executor downloads, uploads, results page.
-//! 4. The plumbing, which a workshop may skip: [`http_api`] (subscriptions
-//!    and calls over HTTP), [`recordio`] (how events are framed),
-//!    [`content_type`] and [`json`] (protobuf and JSON encodings), [`proto`]
-//!    (the generated messages), [`random`] (status update UUIDs, upload
-//!    tokens, backoff jitter), [`demo_images`] (the pictures step 3 inverts
-//!    by default) and [`front_door`] (the limits every client of our HTTP
-//!    servers keeps to, and TLS for the embedded master).
-//! 5. [`local`]: the embedded master and agent. Nothing above depends on it.
+//! Each step of the workshop adds a few functions to read; the names below
+//! are real (`tests/reading_path.rs` checks them).
+//!
+//! 1. **Register** (step 1). `src/scheduler/mod.rs`: `run`, then
+//!    `Scheduler::handle` (one `match`, one arm per event),
+//!    `Scheduler::subscribed`, `Scheduler::offers`, `Scheduler::decline`.
+//!    `src/scheduler/master.rs`: `connect`, `framework_info`,
+//!    `MasterConnection::subscribe_to`, `MasterConnection::next_event`,
+//!    `MasterConnection::decline`. How events are framed:
+//!    `src/recordio.rs` (its first example shows the bytes).
+//! 2. **Launch** (step 2). `src/scheduler/work.rs`: `Work::prepare`,
+//!    `Work::tasks_for`. `src/scheduler/tasks.rs`: `TaskPlan::new`,
+//!    `TaskPlan::fit`, `TaskPlan::tasks`. `src/scheduler/mod.rs`:
+//!    `Scheduler::launch`, `Scheduler::update`, `Scheduler::after_event`.
+//!    `src/scheduler/master.rs`: `MasterConnection::launch`,
+//!    `MasterConnection::acknowledge`. `src/scheduler/noop.rs`:
+//!    `NoopTasks::tasks_for`, `NoopTasks::update`. The other end,
+//!    `src/executor/mod.rs`: `run`, `Executor::handle`; and
+//!    `src/executor/work.rs`: `run_task`.
+//! 3. **Images** (step 3). `src/scheduler/batch.rs`: `ImageBatch::prepare`,
+//!    `ImageBatch::tasks_for`, `ImageBatch::update`,
+//!    `ImageBatch::retry_or_give_up`. `src/scheduler/mod.rs`:
+//!    `Scheduler::suppress_or_revive`. `src/task_data.rs`: `image`,
+//!    `encode`, `decode`. `src/executor/work.rs`: `invert_and_upload`.
+//!    `src/invert.rs`: `invert_image`, `invert_pixels`.
+//!    `src/server/upload.rs`: `receive`.
+//! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`: `Failover`
+//!    (`Failover::subscribe`, `Failover::recover`, `Failover::remember`,
+//!    `Failover::reconcile`, `Failover::update`,
+//!    `Failover::clear_stale_executor`), `needs_acknowledgement`.
+//!    `src/scheduler/reconnect.rs`: `subscribe`, `Backoff`.
+//!    `src/scheduler/reconciliation.rs`: `Reconciliation`.
+//!    `src/scheduler/batch/results.rs`: `ImageBatch::continue_earlier_run`.
+//!    `src/executor/reconnect.rs`: `subscribe_again`.
+//!
+//! ## What a reader may skip
+//!
+//! The plumbing: [`http_api`] (subscriptions and calls over HTTP),
+//! [`content_type`] and [`json`] (protobuf and JSON encodings), [`proto`]
+//! (the generated messages), [`random`] (status update UUIDs, upload
+//! tokens, backoff jitter), [`demo_images`] (the pictures step 3 inverts by
+//! default), [`front_door`] (the limits every client of our HTTP servers
+//! keeps to, and TLS for the embedded master) and
+//! [`scheduler::executor_binary`] (finding the executor binary). Inside the
+//! reading path, files whose first lines say a reader may skip them:
+//! `src/scheduler/limits.rs` (events missing a part),
+//! `src/scheduler/outcome.rs` (the end of a run),
+//! `src/scheduler/batch/sources.rs` (the image list, the demo folder and its
+//! clean-up), `src/scheduler/batch/results.rs` (the results page and the
+//! final table) and `src/invert/format.rs` (decoding rules and limits).
+//! [`local`], the embedded master and agent, stands in for a real cluster:
+//! nothing above depends on it.
 //!
 //! Every module of the crate is named above. The programs are in `bin/`:
 //! `scheduler`, `executor` (what the agent runs) and `mesos-local` (the
@@ -60,7 +95,22 @@
 //!
 //! `cargo run --bin scheduler -- --step register` (step 1) logs offers;
 //! `--step launch` (step 2) runs no-op tasks; no flag (step 3) inverts a
-//! batch of images. README.md walks through each step.
+//! batch of images; step 4 stops and restarts it mid-batch. README.md walks
+//! through each step. `RUST_LOG=debug` adds one line per call (`-> DECLINE`)
+//! and per event (`<- OFFERS`); `RUST_LOG=trace` their JSON.
+//!
+//! ## Scope
+//!
+//! This is a tutorial: do not run it in production. What a production
+//! framework has that this one leaves out: more than one scheduler
+//! instance, with leader election, so that the framework outlives a
+//! machine (here a restarted process takes over through one file);
+//! its task state in a replicated store rather than in memory; health
+//! checks of its tasks; reservations and persistent volumes for stateful
+//! work; metrics. Mesos's documentation covers each:
+//! `docs/high-availability-framework-guide.md`, `docs/reconciliation.md`,
+//! `docs/health-checks.md`, `docs/reservation.md` and
+//! `docs/persistent-volume.md` in the Apache Mesos repository.
 //!
 //! ## Invariants
 //!
@@ -68,8 +118,8 @@
 //!   events to the main thread over a channel; the main thread decides.
 //! - Nothing read from the network, a file or a user can panic the process;
 //!   every such failure is a typed error with a message that says what to do.
-//! - Our `.proto` files match Mesos 1.11 field for field
-//!   (`../shared/tools/check-protos` checks them).
+//! - Our `.proto` files match Mesos 1.11 field for field (`tests/protos.rs`
+//!   checks them against `tests/data/mesos-v1.11-fields.tsv`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

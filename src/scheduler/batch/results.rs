@@ -38,7 +38,7 @@ impl ImageBatch {
     /// this one took over (`--framework-id-file`): images whose result is
     /// already in `output_dir` are done, and task ids get a fresh prefix.
     /// The earlier process's tasks are not adopted: their executor is shut
-    /// down (see [`TaskPlan::stale_executor`]), since it uploads to a file
+    /// down (see [`TaskPlan::stale_executor`](crate::scheduler::tasks::TaskPlan::stale_executor)), since it uploads to a file
     /// server that is gone.
     pub fn continue_earlier_run(&mut self, output_dir: &Path, server: &FileServer) {
         self.id_prefix = format!("{}-", &crate::random::token()[..6]);
@@ -129,7 +129,7 @@ impl ImageBatch {
     }
 
     /// Gives the results page the batch's progress, at most every
-    /// [`PROGRESS_EVERY`], and always once the batch is done.
+    /// `PROGRESS_EVERY`, and always once the batch is done.
     pub fn show_progress(&mut self, server: &FileServer) {
         let due = self
             .progress_shown
