@@ -232,8 +232,8 @@ impl Running {
         command
             .args(args)
             .current_dir(dir)
-            // The README shows the binaries' default level.
-            .env("RUST_LOG", "info")
+            // The README shows the binaries' default output.
+            .env_remove("RUST_LOG")
             // Sandboxes, demo images and the servers' private sockets go
             // in the test's directory, removed with it even when a program
             // is killed before it can clean up.
