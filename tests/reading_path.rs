@@ -62,7 +62,9 @@ fn snake_case(text: &str) -> bool {
 }
 
 /// Rust keywords in prose ("one `match`") are not names.
-const KEYWORDS: [&str; 8] = ["match", "fn", "impl", "mod", "struct", "enum", "loop", "self"];
+const KEYWORDS: [&str; 8] = [
+    "match", "fn", "impl", "mod", "struct", "enum", "loop", "self",
+];
 
 fn name(item: &str) -> Option<Name<'_>> {
     if KEYWORDS.contains(&item) {
@@ -140,7 +142,9 @@ fn check_name(file: &Path, text: &str, name: &Name) -> Option<String> {
             if !defines_type(text, ty) {
                 Some(format!("{shown} neither defines nor implements `{ty}`"))
             } else if !declares(text, "fn", method) {
-                Some(format!("{shown} has no fn `{method}` (for `{ty}::{method}`)"))
+                Some(format!(
+                    "{shown} has no fn `{method}` (for `{ty}::{method}`)"
+                ))
             } else {
                 None
             }
@@ -267,7 +271,10 @@ fn the_lib_rs_reading_order_names_what_exists() {
 #[test]
 fn every_path_named_exists_inside_the_project() {
     let mut problems = Vec::new();
-    for (file, text) in [("README.md", read("README.md")), ("src/lib.rs", read("src/lib.rs"))] {
+    for (file, text) in [
+        ("README.md", read("README.md")),
+        ("src/lib.rs", read("src/lib.rs")),
+    ] {
         if text.contains("../") {
             problems.push(format!("{file} points outside the project (../)"));
         }
@@ -322,7 +329,11 @@ fn reading_lists_are_found_in_both_formats() {
     let entries = readme_entries(readme);
     assert_eq!(
         entries,
-        ["1. `src/a.rs`: `run`;", "2. `b`, then `c`", "| `src/x.rs` | table |"]
+        [
+            "1. `src/a.rs`: `run`;",
+            "2. `b`, then `c`",
+            "| `src/x.rs` | table |"
+        ]
     );
     let lib = "//! ## Reading order\n//!\n//! 1. **One** `a`\n//!    `b`\n//! 2. `c`\n//!\n//! ## Next\n//! 3. `d`\n";
     assert_eq!(lib_entries(lib), ["1. **One** `a` `b`", "2. `c`"]);
