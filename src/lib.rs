@@ -55,8 +55,8 @@
 //!    `src/executor/work.rs`: `run_task`.
 //! 3. **Images** (step 3). `src/scheduler/batch.rs`: `ImageBatch::prepare`,
 //!    `ImageBatch::tasks_for`, `ImageBatch::update`,
-//!    `ImageBatch::retry_or_give_up`. `src/scheduler/mod.rs`:
-//!    `Scheduler::suppress_or_revive`. `src/task_data.rs`: `image`,
+//!    `ImageBatch::retry_or_give_up`. `src/scheduler/work.rs`:
+//!    `Work::suppress_or_revive`. `src/task_data.rs`: `image`,
 //!    `encode`, `decode`. `src/executor/work.rs`: `invert_and_upload`.
 //!    `src/invert.rs`: `invert_image`, `invert_pixels`.
 //!    `src/server/upload.rs`: `receive`.
@@ -65,7 +65,8 @@
 //!    `Failover::reconcile`, `Failover::update`,
 //!    `Failover::clear_stale_executor`), `needs_acknowledgement`.
 //!    `src/scheduler/reconnect.rs`: `subscribe`, `Backoff`.
-//!    `src/scheduler/reconciliation.rs`: `Reconciliation`.
+//!    `src/scheduler/reconciliation.rs`: `MasterConnection::reconcile`,
+//!    `Reconciliation`.
 //!    `src/scheduler/batch/results.rs`: `ImageBatch::continue_earlier_run`.
 //!    `src/executor/reconnect.rs`: `subscribe_again`.
 //!

@@ -7,7 +7,8 @@
 //! `SUBSCRIBED` event, and the `Mesos-Stream-Id` header of the subscription.
 //!
 //! Each function below builds one kind of call; together they are the whole
-//! vocabulary a simple framework needs.
+//! vocabulary a simple framework needs. Step 4 adds `RECONCILE`
+//! (`reconciliation.rs`).
 
 pub use super::config::EventError;
 use super::{Config, SchedulerError};
@@ -164,7 +165,13 @@ impl MasterConnection {
         self.framework_id.value()
     }
 
-    fn send(&self, kind: call::Type, fill: impl FnOnce(&mut Call)) -> Result<(), ApiError> {
+    /// Sends a call of this kind, filled in by `fill`, for this framework
+    /// on this subscription.
+    pub(super) fn send(
+        &self,
+        kind: call::Type,
+        fill: impl FnOnce(&mut Call),
+    ) -> Result<(), ApiError> {
         let mut call = Call::new();
         call.set_type(kind);
         call.framework_id = Some(self.framework_id.clone()).into();
@@ -221,32 +228,6 @@ impl MasterConnection {
             let kill = call.kill.mut_or_insert_default();
             kill.task_id = Some(task_id).into();
             kill.agent_id = Some(agent_id).into();
-        })
-    }
-
-    /// `RECONCILE`: asks for the latest state of these tasks, given as
-    /// (task id, agent id). The answers arrive as `UPDATE` events from the
-    /// master (without a uuid); a task the master does not know comes back
-    /// `TASK_LOST`. With no task at all ("implicit" reconciliation) the
-    /// master answers for every unfinished task of the framework, which is
-    /// how a scheduler learns of tasks it did not know about.
-    pub fn reconcile(&self, tasks: &[(String, String)]) -> Result<(), ApiError> {
-        self.send(call::Type::RECONCILE, |call| {
-            let reconcile = call.reconcile.mut_or_insert_default();
-            for (task_id, agent_id) in tasks {
-                let mut task = call::reconcile::Task::new();
-                task.task_id
-                    .mut_or_insert_default()
-                    .set_value(task_id.clone());
-                // The agent lets the master answer for a task it has not
-                // heard of yet from that agent (it may be re-registering).
-                if !agent_id.is_empty() {
-                    task.agent_id
-                        .mut_or_insert_default()
-                        .set_value(agent_id.clone());
-                }
-                reconcile.tasks.push(task);
-            }
         })
     }
 

@@ -65,7 +65,6 @@ pub fn run(config: &Config) -> Result<Outcome, SchedulerError> {
         master,
         work,
         failover,
-        suppressed: false,
     };
     scheduler.run_until_done()?;
     scheduler.failover.finished();
@@ -81,8 +80,6 @@ pub struct Scheduler<'a> {
     work: Work,
     /// Step 4: the framework id file, reconciliation, re-subscribing.
     failover: Failover<'a>,
-    /// Whether we asked the master to stop sending offers.
-    suppressed: bool,
 }
 
 /// Whether the event loop goes on.
@@ -110,7 +107,8 @@ impl Scheduler<'_> {
                 // error ends the run.
                 Err(err) => {
                     self.master = self.failover.recover(err, &self.master, &mut self.work)?;
-                    self.suppressed = false;
+                    // A new subscription starts with offers on.
+                    self.work.suppressed = false;
                 }
             }
         }
@@ -248,7 +246,7 @@ impl Scheduler<'_> {
     fn after_event(&mut self) -> Result<Flow, SchedulerError> {
         self.failover.ask_again(&self.master)?;
         self.work.show_progress();
-        self.suppress_or_revive()?;
+        self.work.suppress_or_revive(&self.master)?;
         if !self.work.done() {
             return Ok(Flow::Continue);
         }
@@ -257,28 +255,8 @@ impl Scheduler<'_> {
         log::info!("All done; the framework is torn down");
         Ok(Flow::Done)
     }
-
-    /// A framework with nothing left to launch suppresses offers (or the
-    /// master keeps sending them), and revives them when work comes back.
-    fn suppress_or_revive(&mut self) -> Result<(), SchedulerError> {
-        let Some(wants_offers) = self.work.wants_offers() else {
-            return Ok(());
-        };
-        if wants_offers == self.suppressed {
-            self.suppressed = !self.suppressed;
-            if self.suppressed {
-                self.master.suppress()?;
-                log::info!("Suppressing offers");
-            } else {
-                self.master.revive()?;
-                log::info!("Reviving offers");
-            }
-        }
-        Ok(())
-    }
 }
 
-/// The Go tutorial's one line per offer.
 fn log_offer(offer: &Offer) {
     let (id, agent, host) = (offer.id.value(), offer.agent_id.value(), offer.hostname());
     let resources = tasks::describe_resources(&offer.resources);

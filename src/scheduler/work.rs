@@ -8,9 +8,11 @@
 //! all three steps.
 
 use super::batch::ImageBatch;
+use super::master::MasterConnection;
 use super::noop::NoopTasks;
 use super::tasks::TaskPlan;
 use super::{executor_binary, Config, SchedulerError, Step};
+use crate::http_api::ApiError;
 use crate::proto::mesos::{Offer, TaskInfo, TaskStatus};
 use crate::server::FileServer;
 use std::path::Path;
@@ -28,6 +30,8 @@ pub struct Work {
     pub(super) table: Table,
     plan: Option<TaskPlan>,
     pub(super) server: Option<FileServer>,
+    /// Whether we asked the master to stop sending offers.
+    pub(super) suppressed: bool,
 }
 
 impl Work {
@@ -36,11 +40,11 @@ impl Work {
     /// from a URL into the task's sandbox (`CommandInfo.URI`).
     pub fn prepare(config: &Config) -> Result<Work, SchedulerError> {
         if config.step == Step::Register {
-            let (plan, server) = (None, None);
             return Ok(Work {
                 table: Table::Register,
-                plan,
-                server,
+                plan: None,
+                server: None,
+                suppressed: false,
             });
         }
         let address = format!("{}:{}", config.address, config.port);
@@ -61,6 +65,7 @@ impl Work {
             table,
             plan: Some(plan),
             server: Some(server),
+            suppressed: false,
         })
     }
 
@@ -101,6 +106,26 @@ impl Work {
             Table::Launch(noop) => Some(noop.wants_offers()),
             Table::Images(batch) => Some(batch.wants_offers()),
         }
+    }
+
+    /// A framework with nothing left to launch suppresses offers (or the
+    /// master keeps sending them), and revives them when work comes back.
+    /// Step 1 looks at offers without wanting them, and does neither.
+    pub fn suppress_or_revive(&mut self, master: &MasterConnection) -> Result<(), ApiError> {
+        let Some(wants_offers) = self.wants_offers() else {
+            return Ok(());
+        };
+        if wants_offers == self.suppressed {
+            self.suppressed = !self.suppressed;
+            if self.suppressed {
+                master.suppress()?;
+                log::info!("Suppressing offers");
+            } else {
+                master.revive()?;
+                log::info!("Reviving offers");
+            }
+        }
+        Ok(())
     }
 
     /// Whether the step's work is done (never, in step 1).
