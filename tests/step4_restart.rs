@@ -8,6 +8,8 @@
 //! process group of its own, and the test kills the groups it started, so
 //! that no executor outlives it.
 
+#![cfg(unix)]
+
 mod common;
 
 use common::processes::kill_process_group;
