@@ -32,7 +32,10 @@ pub(super) fn prepare_sandbox(launch: &Launch) -> Result<(), String> {
                 .to_string(),
             name => name.to_string(),
         };
-        if name.is_empty() || name.contains('/') || name == ".." || name == "." {
+        // One plain file name: no folder, no `..`, no drive (`C:`).
+        let mut parts = std::path::Path::new(&name).components();
+        let plain = matches!(parts.next(), Some(std::path::Component::Normal(_)));
+        if !plain || parts.next().is_some() {
             return Err(format!("cannot derive a file name from URI {url}"));
         }
         let path = launch.sandbox.join(&name);
@@ -50,14 +53,28 @@ pub(super) fn prepare_sandbox(launch: &Launch) -> Result<(), String> {
         std::io::copy(&mut reader, &mut file)
             .map_err(|err| format!("failed to fetch {url}: {err}"))?;
         if uri.executable() {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-                .map_err(|err| format!("could not make {} executable: {err}", path.display()))?;
+            make_executable(&path)?;
         }
         log::info!(
             "Fetched {url} into the sandbox of executor {}",
             launch.key.1
         );
     }
+    Ok(())
+}
+
+/// `URI.executable`: the fetched file may be run, which on Unix is its
+/// mode bits.
+#[cfg(unix)]
+fn make_executable(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|err| format!("could not make {} executable: {err}", path.display()))
+}
+
+/// `URI.executable` on Windows: any file whose name ends in `.exe` runs,
+/// so there is nothing to set.
+#[cfg(not(unix))]
+fn make_executable(_path: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
