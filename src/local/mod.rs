@@ -36,6 +36,7 @@ mod agent;
 mod http;
 mod master;
 pub mod resources;
+mod work_dir;
 
 use crate::front_door::{FrontDoor, TlsError, TlsIdentity};
 use resources::Resources;
@@ -261,11 +262,8 @@ impl Cluster {
         let (work_dir, temporary_work_dir) = match &config.work_dir {
             Some(dir) => (dir.clone(), None),
             None => {
-                let dir = std::env::temp_dir().join(format!(
-                    "mesos-local-{}-{}",
-                    std::process::id(),
-                    master_address.port()
-                ));
+                work_dir::remove_abandoned();
+                let dir = work_dir::own_folder(master_address.port());
                 (dir.clone(), Some(dir))
             }
         };
@@ -311,7 +309,8 @@ impl Cluster {
         }
         {
             let shared = Arc::clone(&shared);
-            threads.push(spawn("local-ticker", move || tick(&shared)));
+            let own_folder = temporary_work_dir.clone();
+            threads.push(spawn("local-ticker", move || tick(&shared, own_folder)));
         }
         let scheme = if config.tls.is_some() {
             "https"
@@ -442,16 +441,25 @@ fn not_found(request: tiny_http::Request, path: &str, serves: &str) {
 }
 
 /// The cluster's clock: offers free resources, expires filters, resends
-/// unacknowledged updates, and watches executors.
-fn tick(shared: &Arc<Shared>) {
+/// unacknowledged updates, watches executors, and keeps the work folder it
+/// made for itself marked as in use.
+fn tick(shared: &Arc<Shared>, own_folder: Option<PathBuf>) {
     let interval = shared.lock().config.allocation_interval;
+    let mut last_mark: Option<std::time::Instant> = None;
     while !shared.stopping.load(Ordering::SeqCst) {
+        if let Some(folder) = &own_folder {
+            if last_mark.is_none_or(|last| last.elapsed() >= work_dir::MARK_EVERY) {
+                work_dir::mark_alive(folder);
+                last_mark = Some(std::time::Instant::now());
+            }
+        }
         {
             let mut state = shared.lock();
             state.allocate();
             state.retry_updates();
             state.check_executors();
             state.expire_frameworks();
+            state.probe_streams();
         }
         std::thread::sleep(interval);
     }

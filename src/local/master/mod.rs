@@ -57,6 +57,10 @@ pub(super) struct Master {
     /// When the allocator last ran, to space out allocations triggered by
     /// tasks ending (see `task_state`).
     last_allocation: Instant,
+    /// Until when the streams of frameworks holding offers are probed for a
+    /// closed connection, and when they last were (see `probe_streams`).
+    probe_until: Option<Instant>,
+    last_probe: Instant,
 }
 
 pub(super) struct Framework {
@@ -122,6 +126,8 @@ impl Master {
             down_until: None,
             silent_until: None,
             last_allocation: Instant::now(),
+            probe_until: None,
+            last_probe: Instant::now(),
         }
     }
 }
