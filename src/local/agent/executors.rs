@@ -24,8 +24,11 @@ pub(super) struct Launch {
     pub(super) key: Key,
     pub(super) command: crate::proto::mesos::CommandInfo,
     pub(super) sandbox: PathBuf,
-    environment: Vec<(String, String)>,
-    kill: Arc<AtomicBool>,
+    /// Whom the fetch is for: `CommandInfo.user`, else the framework's.
+    pub(super) user: String,
+    pub(super) cache: Arc<super::cache::FetcherCache>,
+    pub(super) environment: Vec<(String, String)>,
+    pub(super) kill: Arc<AtomicBool>,
 }
 
 /// Starts the threads for executors that `ACCEPT` created.
@@ -229,10 +232,17 @@ impl State {
             .join(&container_id);
         let kill = Arc::new(AtomicBool::new(false));
         let environment = self.executor_environment(&key, framework, &sandbox);
+        let command = info.command.clone().unwrap_or_default();
+        let user = match command.has_user() {
+            true => command.user().to_string(),
+            false => framework.user().to_string(),
+        };
         self.agent.pending_launches.push(Launch {
             key: key.clone(),
-            command: info.command.clone().unwrap_or_default(),
+            command,
             sandbox,
+            user,
+            cache: Arc::clone(&self.agent.cache),
             environment,
             kill: Arc::clone(&kill),
         });

@@ -16,8 +16,10 @@
 //!   streams, messages, and the simulated restart;
 //! - [`executors`]: launching tasks, the executor processes and their end;
 //! - [`updates`]: the status update manager (queues, retries, acknowledgements);
-//! - [`sandbox`]: each executor's sandbox and the fetcher that fills it.
+//! - [`sandbox`]: each executor's sandbox and the fetcher that fills it;
+//! - [`cache`]: the fetcher cache, for URIs marked `cache`.
 
+mod cache;
 mod executors;
 mod sandbox;
 mod updates;
@@ -64,6 +66,8 @@ pub(super) struct Agent {
     pending_launches: Vec<Launch>,
     threads: Vec<JoinHandle<()>>,
     next_uuid: u64,
+    /// The fetcher cache, in the work folder.
+    cache: Arc<cache::FetcherCache>,
 }
 
 struct Executor {
@@ -101,7 +105,7 @@ impl Agent {
             id,
             address,
             total,
-            work_dir,
+            work_dir: work_dir.clone(),
             executors: HashMap::new(),
             task_executors: HashMap::new(),
             updates: HashMap::new(),
@@ -109,6 +113,7 @@ impl Agent {
             pending_launches: Vec::new(),
             threads: Vec::new(),
             next_uuid: 0,
+            cache: Arc::new(cache::FetcherCache::new(work_dir.join("fetch"))),
         }
     }
 
