@@ -139,18 +139,11 @@ impl Agent {
 
 /// Entry point of `/api/v1/executor`.
 pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>) {
-    let down = shared
-        .lock()
-        .agent
-        .down_until
-        .is_some_and(|until| Instant::now() < until);
-    if down {
+    let down_until = shared.lock().agent.down_until;
+    if down_until.is_some_and(|until| Instant::now() < until) {
         // What a restarting agent answers while it recovers its state.
-        let err = HttpError::new(
-            503,
-            "Agent has not finished recovery (the embedded agent is restarting)",
-        );
-        return http::respond_error(request, err);
+        let message = "Agent has not finished recovery (the embedded agent is restarting)";
+        return http::respond_error(request, HttpError::new(503, message));
     }
     let (content_type, body) = match http::read_call_request(&mut request) {
         Ok(parts) => parts,

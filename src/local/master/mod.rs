@@ -40,7 +40,7 @@ use tiny_http::Request;
 /// The master's part of the cluster state.
 pub(super) struct Master {
     id: String,
-    address: SocketAddr,
+    pub(super) address: SocketAddr,
     pub(super) frameworks: HashMap<String, Framework>,
     removed_frameworks: HashSet<String>,
     offers: HashMap<String, OutstandingOffer>,

@@ -113,7 +113,7 @@ impl State {
             .mut_or_insert_default()
             .set_value(framework_id.clone());
         let stream_id = self.ids.next("stream-");
-        let master_info = self.master_info();
+        let subscribed = self.subscribed_event(&framework_id);
         let framework = self
             .master
             .frameworks
@@ -135,15 +135,6 @@ impl State {
         framework.info = info;
         framework.stream_id = stream_id.clone();
         framework.failover_deadline = None;
-        let mut subscribed = Event::new();
-        subscribed.set_type(event::Type::SUBSCRIBED);
-        let details = subscribed.subscribed.mut_or_insert_default();
-        details
-            .framework_id
-            .mut_or_insert_default()
-            .set_value(framework_id.clone());
-        details.set_heartbeat_interval_seconds(self.config.heartbeat_interval.as_secs_f64());
-        details.master_info = Some(master_info).into();
         let _ = sender.send(subscribed);
         framework.events = Some(sender);
         log::info!("Framework {framework_id} subscribed (stream {stream_id}, {accept})");
@@ -158,6 +149,21 @@ impl State {
         self.allocate();
         self.probe_others(&framework_id);
         Ok((framework_id, stream_id))
+    }
+
+    /// The first event of a stream: the framework's id, how often to expect
+    /// heartbeats, and who the master is.
+    fn subscribed_event(&self, framework_id: &str) -> Event {
+        let mut subscribed = Event::new();
+        subscribed.set_type(event::Type::SUBSCRIBED);
+        let details = subscribed.subscribed.mut_or_insert_default();
+        details
+            .framework_id
+            .mut_or_insert_default()
+            .set_value(framework_id.to_string());
+        details.set_heartbeat_interval_seconds(self.config.heartbeat_interval.as_secs_f64());
+        details.master_info = Some(self.master_info()).into();
+        subscribed
     }
 
     fn master_info(&self) -> MasterInfo {
