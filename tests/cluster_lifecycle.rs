@@ -18,8 +18,8 @@ use common::processes::{kill_processes, processes_inside};
 use common::temp_dir::TempDir;
 use std::fs::File;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The agent's default resources as the cluster logs them.
@@ -171,7 +171,8 @@ fn framework_ids(log: &str) -> Vec<String> {
 }
 
 /// The folders in `dir` whose name starts with `prefix`.
-fn folders(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+#[cfg(unix)]
+fn folders(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -217,7 +218,8 @@ impl Guard {
         Guard { child }
     }
 
-    fn wait(&mut self, deadline: Instant) -> ExitStatus {
+    #[cfg(unix)]
+    fn wait(&mut self, deadline: Instant) -> std::process::ExitStatus {
         loop {
             if let Some(status) = self.child.try_wait().expect("the child can be polled") {
                 return status;
