@@ -60,7 +60,7 @@ fn a_scheduler_after_a_killed_one_is_offered_at_once() {
     };
     // Seconds, not the heartbeat's 15: the process start is most of it. The
     // killed framework is removed, and all it held is offered to the new one.
-    let deadline = started + Duration::from_secs(6);
+    let deadline = started + Duration::from_secs(8);
     wait_for(
         &cluster_log,
         "without a failover timeout; removing it",
