@@ -6,6 +6,7 @@
 use super::super::resources::Resources;
 use super::super::{Shared, State};
 use super::sandbox::prepare_sandbox;
+use super::LOG_TARGET;
 use super::{Executor, Key};
 use crate::local::master::is_terminal;
 use crate::proto::executor::{event, Event};
@@ -43,7 +44,9 @@ pub(in crate::local) fn start_pending_executors(shared: &Arc<Shared>) {
             .spawn(move || run_executor(&shared_for_thread, launch));
         match thread {
             Ok(handle) => state.agent.threads.push(handle),
-            Err(err) => log::error!("could not start an executor thread: {err}"),
+            Err(err) => {
+                log::error!(target: LOG_TARGET, "could not start an executor thread: {err}")
+            }
         }
     }
 }
@@ -62,7 +65,7 @@ fn run_executor(shared: &Arc<Shared>, launch: Launch) {
     let mut child = match result {
         Ok(child) => child,
         Err(message) => {
-            log::warn!("Executor {} failed to start: {message}", launch.key.1);
+            log::warn!(target: LOG_TARGET, "Executor {} failed to start: {message}", launch.key.1);
             let mut state = shared.lock();
             fail_queued_tasks(&mut state, &launch.key, &message);
             state.executor_exited(&launch.key, None, &format!("failed to start: {message}"));
@@ -203,7 +206,7 @@ impl State {
         );
         let task_key = (framework_id.to_string(), task.task_id.value().to_string());
         self.agent.task_executors.insert(task_key, key.1.clone());
-        log::info!(
+        log::info!(target: LOG_TARGET,
             "Launching task {} on executor {}",
             task.task_id.value(),
             key.1
@@ -371,7 +374,7 @@ impl State {
                 .shutdown_requested
                 .is_some_and(|t| t.elapsed() > grace);
             if (unregistered || overdue) && !executor.kill.swap(true, Ordering::SeqCst) {
-                log::warn!("Killing executor {executor_id} of framework {framework_id}");
+                log::warn!(target: LOG_TARGET, "Killing executor {executor_id} of framework {framework_id}");
             }
         }
     }
@@ -382,7 +385,7 @@ impl State {
         let Some(executor) = self.agent.executors.remove(key) else {
             return;
         };
-        log::info!("Executor {} of framework {} {description}", key.1, key.0);
+        log::info!(target: LOG_TARGET, "Executor {} of framework {} {description}", key.1, key.0);
         self.master.free.add(&executor.resources);
         if !self.master.frameworks.contains_key(&key.0) {
             return;

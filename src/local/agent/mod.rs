@@ -19,6 +19,10 @@
 //! - [`sandbox`]: each executor's sandbox and the fetcher that fills it;
 //! - [`cache`]: the fetcher cache, for URIs marked `cache`.
 
+/// The target of every log line of this folder's files: the agent's lines
+/// read the same whichever file they come from (README quotes them).
+const LOG_TARGET: &str = module_path!();
+
 mod cache;
 mod executors;
 mod sandbox;

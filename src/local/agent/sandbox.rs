@@ -4,6 +4,7 @@
 
 use super::cache;
 use super::executors::Launch;
+use super::LOG_TARGET;
 use crate::proto::mesos::command_info::URI;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -35,7 +36,7 @@ pub(super) fn prepare_sandbox(launch: &Launch) -> Result<(), String> {
             match cached.and_then(|cached| cache::place(&cached, &path)) {
                 Ok(()) => {}
                 Err(err) => {
-                    log::warn!("Fetching {url} without the cache: {err}");
+                    log::warn!(target: LOG_TARGET, "Fetching {url} without the cache: {err}");
                     download(&path)?;
                 }
             }
@@ -43,7 +44,7 @@ pub(super) fn prepare_sandbox(launch: &Launch) -> Result<(), String> {
         if uri.executable() {
             make_executable(&path)?;
         }
-        log::info!(
+        log::info!(target: LOG_TARGET,
             "Fetched {url} into the sandbox of executor {}",
             launch.key.1
         );

@@ -6,6 +6,7 @@
 use super::super::http::HttpError;
 use super::super::master::{is_terminal, now_seconds, task_status};
 use super::super::State;
+use super::LOG_TARGET;
 use super::{Executor, Key, REMEMBERED_ACKNOWLEDGEMENTS};
 use crate::proto::executor::{event, Event};
 use crate::proto::mesos::{task_status, TaskState, TaskStatus};
@@ -98,7 +99,7 @@ impl State {
         check_update(key, &status)?;
         if let Some(executor) = self.agent.executors.get(key) {
             if executor.acknowledged.contains(status.uuid()) {
-                log::debug!(
+                log::debug!(target: LOG_TARGET,
                     "Update {:?} of task {} was acknowledged already; acknowledging it again",
                     status.state(),
                     status.task_id.value()
@@ -187,7 +188,7 @@ impl State {
         };
         front.resend_at = Instant::now() + front.backoff;
         let status = front.status.clone();
-        log::info!("Task {} is {:?}", key.1, status.state());
+        log::info!(target: LOG_TARGET, "Task {} is {:?}", key.1, status.state());
         self.forward_status(&key.0, status);
     }
 
@@ -202,11 +203,11 @@ impl State {
     pub(in crate::local) fn acknowledge(&mut self, framework_id: &str, task_id: &str, uuid: &[u8]) {
         let key = (framework_id.to_string(), task_id.to_string());
         let Some(queue) = self.agent.updates.get_mut(&key) else {
-            log::warn!("Ignoring acknowledgement for task {task_id}: no update is pending");
+            log::warn!(target: LOG_TARGET, "Ignoring acknowledgement for task {task_id}: no update is pending");
             return;
         };
         if queue.front().map(|u| u.status.uuid()) != Some(uuid) {
-            log::warn!("Ignoring acknowledgement for task {task_id}: unknown uuid");
+            log::warn!(target: LOG_TARGET, "Ignoring acknowledgement for task {task_id}: unknown uuid");
             return;
         }
         let acked = queue.pop_front().expect("front was just checked");
@@ -262,7 +263,7 @@ impl State {
             if let Some(front) = self.agent.updates.get_mut(&key).and_then(|q| q.front_mut()) {
                 front.backoff = (front.backoff * 2).min(MAX_UPDATE_RETRY);
             }
-            log::debug!("Resending unacknowledged update for task {}", key.1);
+            log::debug!(target: LOG_TARGET, "Resending unacknowledged update for task {}", key.1);
             self.send_front_update(&key);
         }
     }

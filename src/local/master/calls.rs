@@ -7,6 +7,7 @@ use super::super::{Shared, State};
 use super::is_terminal;
 use super::streams::subscribe;
 use super::Framework;
+use super::LOG_TARGET;
 use crate::proto::mesos::{task_status, TaskState};
 use crate::proto::scheduler::{call, Call};
 use std::sync::Arc;
@@ -46,7 +47,7 @@ pub(in crate::local) fn handle_scheduler_call(mut request: Request, shared: &Arc
                     .name("local-scheduler-stream".into())
                     .spawn(move || subscribe(request, &shared, &call, accept));
                 if let Err(err) = stream {
-                    log::error!("could not start a stream thread: {err}");
+                    log::error!(target: LOG_TARGET, "could not start a stream thread: {err}");
                 }
             }
             Err(err) => http::respond_error(request, err),
@@ -188,7 +189,7 @@ impl State {
         use call::Type::*;
         match call.type_() {
             TEARDOWN => {
-                log::info!("Framework {framework_id} asked to be torn down");
+                log::info!(target: LOG_TARGET, "Framework {framework_id} asked to be torn down");
                 self.remove_framework(framework_id);
             }
             ACCEPT => self.accept(framework_id, &call.accept),
@@ -231,7 +232,9 @@ impl State {
                     message.data(),
                 );
             }
-            other => log::debug!("Ignoring {other:?} from framework {framework_id}"),
+            other => {
+                log::debug!(target: LOG_TARGET, "Ignoring {other:?} from framework {framework_id}")
+            }
         }
         Ok(())
     }
@@ -247,7 +250,9 @@ impl State {
         let key = (framework_id.to_string(), task_id.to_string());
         match self.master.tasks.get(&key) {
             Some(task) if !is_terminal(task.state) => self.agent_kill_task(framework_id, task_id),
-            Some(_) => log::debug!("Task {task_id} already ended; nothing to kill"),
+            Some(_) => {
+                log::debug!(target: LOG_TARGET, "Task {task_id} already ended; nothing to kill")
+            }
             None => {
                 let reason = task_status::Reason::REASON_RECONCILIATION;
                 let message = "Attempted to kill an unknown task";

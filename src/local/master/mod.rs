@@ -16,6 +16,10 @@
 //!   the tasks of an accepted offer;
 //! - [`tasks`]: each task's state as status updates reach the framework.
 
+/// The target of every log line of this folder's files: the master's lines
+/// read the same whichever file they come from (README quotes them).
+const LOG_TARGET: &str = module_path!();
+
 mod calls;
 mod offers;
 mod streams;

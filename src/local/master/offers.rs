@@ -4,6 +4,7 @@
 
 use super::super::resources::Resources;
 use super::super::State;
+use super::LOG_TARGET;
 use super::{is_terminal, OutstandingOffer, Task};
 use crate::proto::mesos::{task_status, Offer, TaskInfo, TaskState};
 use crate::proto::scheduler::{call, event, Event};
@@ -71,7 +72,7 @@ impl State {
                 resources: free.clone(),
             },
         );
-        log::info!("Offering {free} to framework {framework_id} (offer {offer_id})");
+        log::info!(target: LOG_TARGET, "Offering {free} to framework {framework_id} (offer {offer_id})");
         let mut event = Event::new();
         event.set_type(event::Type::OFFERS);
         event.offers.mut_or_insert_default().offers.push(offer);
@@ -92,7 +93,9 @@ impl State {
                     let offer = self.master.offers.remove(*id).expect("just looked up");
                     recovered.add(&offer.resources);
                 }
-                _ => log::debug!("Framework {framework_id} gave back unknown offer {id}"),
+                _ => {
+                    log::debug!(target: LOG_TARGET, "Framework {framework_id} gave back unknown offer {id}")
+                }
             }
         }
         self.decline(framework_id, recovered, refuse_seconds);
@@ -155,7 +158,7 @@ impl State {
                     self.launch_task(framework_id, task);
                 }
                 Err(message) => {
-                    log::info!(
+                    log::info!(target: LOG_TARGET,
                         "Refusing task {} of framework {framework_id}: {message}",
                         task.task_id.value()
                     );

@@ -6,6 +6,7 @@
 use super::super::http;
 use super::super::{Shared, State};
 use super::Framework;
+use super::LOG_TARGET;
 use crate::content_type::ContentType;
 use crate::proto::mesos::{FrameworkInfo, MasterInfo};
 use crate::proto::scheduler::{event, Call, Event};
@@ -63,7 +64,7 @@ pub(super) fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, acc
         || silenced(shared),
     );
     if let Err(err) = &result {
-        log::info!("Event stream of framework {framework_id} broke: {err}");
+        log::info!(target: LOG_TARGET, "Event stream of framework {framework_id} broke: {err}");
     }
     shared
         .lock()
@@ -137,7 +138,7 @@ impl State {
         framework.failover_deadline = None;
         let _ = sender.send(subscribed);
         framework.events = Some(sender);
-        log::info!("Framework {framework_id} subscribed (stream {stream_id}, {accept})");
+        log::info!(target: LOG_TARGET, "Framework {framework_id} subscribed (stream {stream_id}, {accept})");
         if replaced.is_some() {
             // Offers sent on the old stream may never have arrived; as
             // Mesos does on failover, they are taken back and made anew.
@@ -204,11 +205,11 @@ impl State {
         let timeout = framework.info.failover_timeout();
         self.recover_all_offers(framework_id);
         if timeout > 0.0 {
-            log::info!("Framework {framework_id} disconnected; it has {timeout} s to fail over");
+            log::info!(target: LOG_TARGET, "Framework {framework_id} disconnected; it has {timeout} s to fail over");
             let deadline = Instant::now() + Duration::from_secs_f64(timeout.min(365.0 * 86400.0));
             self.framework_mut(framework_id).failover_deadline = Some(deadline);
         } else {
-            log::info!(
+            log::info!(target: LOG_TARGET,
                 "Framework {framework_id} disconnected without a failover timeout; removing it"
             );
             self.remove_framework(framework_id);
@@ -267,7 +268,7 @@ impl State {
             .map(|(id, _)| id.clone())
             .collect();
         for framework_id in expired {
-            log::info!("Framework {framework_id} did not fail over in time; removing it");
+            log::info!(target: LOG_TARGET, "Framework {framework_id} did not fail over in time; removing it");
             self.remove_framework(&framework_id);
         }
     }
