@@ -80,8 +80,10 @@ pub struct ClusterConfig {
     pub executor_registration_timeout: Duration,
     /// How long an executor is given to exit after `SHUTDOWN`.
     pub executor_shutdown_grace_period: Duration,
-    /// Where sandboxes are made; `None` makes a temporary directory that is
-    /// removed when the cluster stops.
+    /// Where sandboxes are made, kept when the cluster stops (Mesos's
+    /// `--work_dir`); `None` makes a folder in the temporary directory that
+    /// is removed when the cluster stops, and first removes the folders that
+    /// killed runs left there (see `work_dir.rs`).
     pub work_dir: Option<PathBuf>,
     /// Act as a master that is not the leader: answer every scheduler call
     /// with a redirect to this `host:port`.
