@@ -206,7 +206,8 @@ impl State {
         );
         let task_key = (framework_id.to_string(), task.task_id.value().to_string());
         self.agent.task_executors.insert(task_key, key.1.clone());
-        log::info!(target: LOG_TARGET,
+        log::info!(
+            target: LOG_TARGET,
             "Launching task {} on executor {}",
             task.task_id.value(),
             key.1
@@ -223,6 +224,19 @@ impl State {
             }
             return;
         }
+        self.start_executor(key, info, framework, task);
+    }
+
+    /// A task for an executor that is not running: the executor gets a
+    /// sandbox of its own and is started once the lock is released, with
+    /// the task queued until it subscribes.
+    fn start_executor(
+        &mut self,
+        key: Key,
+        info: crate::proto::mesos::ExecutorInfo,
+        framework: &FrameworkInfo,
+        task: TaskInfo,
+    ) {
         let container_id = self.ids.next("C");
         let sandbox = self
             .agent
@@ -374,7 +388,10 @@ impl State {
                 .shutdown_requested
                 .is_some_and(|t| t.elapsed() > grace);
             if (unregistered || overdue) && !executor.kill.swap(true, Ordering::SeqCst) {
-                log::warn!(target: LOG_TARGET, "Killing executor {executor_id} of framework {framework_id}");
+                log::warn!(
+                    target: LOG_TARGET,
+                    "Killing executor {executor_id} of framework {framework_id}"
+                );
             }
         }
     }

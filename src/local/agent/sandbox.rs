@@ -44,7 +44,8 @@ pub(super) fn prepare_sandbox(launch: &Launch) -> Result<(), String> {
         if uri.executable() {
             make_executable(&path)?;
         }
-        log::info!(target: LOG_TARGET,
+        log::info!(
+            target: LOG_TARGET,
             "Fetched {url} into the sandbox of executor {}",
             launch.key.1
         );

@@ -99,7 +99,8 @@ impl State {
         check_update(key, &status)?;
         if let Some(executor) = self.agent.executors.get(key) {
             if executor.acknowledged.contains(status.uuid()) {
-                log::debug!(target: LOG_TARGET,
+                log::debug!(
+                    target: LOG_TARGET,
                     "Update {:?} of task {} was acknowledged already; acknowledging it again",
                     status.state(),
                     status.task_id.value()
@@ -203,11 +204,17 @@ impl State {
     pub(in crate::local) fn acknowledge(&mut self, framework_id: &str, task_id: &str, uuid: &[u8]) {
         let key = (framework_id.to_string(), task_id.to_string());
         let Some(queue) = self.agent.updates.get_mut(&key) else {
-            log::warn!(target: LOG_TARGET, "Ignoring acknowledgement for task {task_id}: no update is pending");
+            log::warn!(
+                target: LOG_TARGET,
+                "Ignoring acknowledgement for task {task_id}: no update is pending"
+            );
             return;
         };
         if queue.front().map(|u| u.status.uuid()) != Some(uuid) {
-            log::warn!(target: LOG_TARGET, "Ignoring acknowledgement for task {task_id}: unknown uuid");
+            log::warn!(
+                target: LOG_TARGET,
+                "Ignoring acknowledgement for task {task_id}: unknown uuid"
+            );
             return;
         }
         let acked = queue.pop_front().expect("front was just checked");

@@ -72,7 +72,10 @@ impl State {
                 resources: free.clone(),
             },
         );
-        log::info!(target: LOG_TARGET, "Offering {free} to framework {framework_id} (offer {offer_id})");
+        log::info!(
+            target: LOG_TARGET,
+            "Offering {free} to framework {framework_id} (offer {offer_id})"
+        );
         let mut event = Event::new();
         event.set_type(event::Type::OFFERS);
         event.offers.mut_or_insert_default().offers.push(offer);
@@ -94,7 +97,10 @@ impl State {
                     recovered.add(&offer.resources);
                 }
                 _ => {
-                    log::debug!(target: LOG_TARGET, "Framework {framework_id} gave back unknown offer {id}")
+                    log::debug!(
+                        target: LOG_TARGET,
+                        "Framework {framework_id} gave back unknown offer {id}"
+                    )
                 }
             }
         }
@@ -158,7 +164,8 @@ impl State {
                     self.launch_task(framework_id, task);
                 }
                 Err(message) => {
-                    log::info!(target: LOG_TARGET,
+                    log::info!(
+                        target: LOG_TARGET,
                         "Refusing task {} of framework {framework_id}: {message}",
                         task.task_id.value()
                     );

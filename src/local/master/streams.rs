@@ -138,7 +138,10 @@ impl State {
         framework.failover_deadline = None;
         let _ = sender.send(subscribed);
         framework.events = Some(sender);
-        log::info!(target: LOG_TARGET, "Framework {framework_id} subscribed (stream {stream_id}, {accept})");
+        log::info!(
+            target: LOG_TARGET,
+            "Framework {framework_id} subscribed (stream {stream_id}, {accept})"
+        );
         if replaced.is_some() {
             // Offers sent on the old stream may never have arrived; as
             // Mesos does on failover, they are taken back and made anew.
@@ -205,11 +208,15 @@ impl State {
         let timeout = framework.info.failover_timeout();
         self.recover_all_offers(framework_id);
         if timeout > 0.0 {
-            log::info!(target: LOG_TARGET, "Framework {framework_id} disconnected; it has {timeout} s to fail over");
+            log::info!(
+                target: LOG_TARGET,
+                "Framework {framework_id} disconnected; it has {timeout} s to fail over"
+            );
             let deadline = Instant::now() + Duration::from_secs_f64(timeout.min(365.0 * 86400.0));
             self.framework_mut(framework_id).failover_deadline = Some(deadline);
         } else {
-            log::info!(target: LOG_TARGET,
+            log::info!(
+                target: LOG_TARGET,
                 "Framework {framework_id} disconnected without a failover timeout; removing it"
             );
             self.remove_framework(framework_id);
@@ -268,7 +275,10 @@ impl State {
             .map(|(id, _)| id.clone())
             .collect();
         for framework_id in expired {
-            log::info!(target: LOG_TARGET, "Framework {framework_id} did not fail over in time; removing it");
+            log::info!(
+                target: LOG_TARGET,
+                "Framework {framework_id} did not fail over in time; removing it"
+            );
             self.remove_framework(&framework_id);
         }
     }
