@@ -26,6 +26,7 @@ mod agent;
 mod http;
 mod master;
 pub mod resources;
+mod state;
 
 use crate::front_door::{FrontDoor, TlsError, TlsIdentity};
 use resources::Resources;
