@@ -85,6 +85,15 @@ struct Args {
     /// (default: 30)
     #[argh(option, default = "Limits::default().send_timeout.as_secs_f64()")]
     send_timeout: f64,
+
+    /// how many ended tasks the master keeps per framework, for
+    /// /master/state (default: 1000, as Mesos; Mesos's spelling,
+    /// --max_completed_tasks_per_framework, works too)
+    #[argh(
+        option,
+        default = "ClusterConfig::default().max_completed_tasks_per_framework"
+    )]
+    max_completed_tasks_per_framework: usize,
 }
 
 fn main() -> ExitCode {
@@ -94,7 +103,9 @@ fn main() -> ExitCode {
         env_logger::Env::default().default_filter_or("info,rustls=error"),
     )
     .init();
-    let args: Args = argh::from_env();
+    let Some(args) = parse_args() else {
+        return ExitCode::from(2);
+    };
     let limits = match limits(&args) {
         Ok(limits) => limits,
         Err(message) => {
@@ -141,9 +152,10 @@ fn main() -> ExitCode {
         credentials,
         tls,
         limits,
+        max_completed_tasks_per_framework: args.max_completed_tasks_per_framework,
         ..ClusterConfig::default()
     };
-    let _cluster = match Cluster::start(config) {
+    let cluster = match Cluster::start(config) {
         Ok(cluster) => cluster,
         Err(err) => {
             eprintln!("error: {err}");
@@ -155,8 +167,35 @@ fn main() -> ExitCode {
         _ => format!("{}:{}", args.ip, args.port),
     };
     log::info!("Ready. Point a scheduler at it with --master {master}");
+    log::info!("Watch the cluster in a browser: {}", cluster.web_ui_url());
     loop {
         std::thread::park();
+    }
+}
+
+/// The command line, with each flag also accepted as Mesos spells it:
+/// `--max_completed_tasks_per_framework` for argh's
+/// `--max-completed-tasks-per-framework`. `None` after printing why not
+/// (or the help).
+fn parse_args() -> Option<Args> {
+    let words: Vec<String> = std::env::args()
+        .map(|word| match word.strip_prefix("--") {
+            Some(name) => format!("--{}", name.replace('_', "-")),
+            None => word,
+        })
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let (command, rest) = words.split_first().unwrap_or((&"mesos-local", &[]));
+    match Args::from_args(&[command], rest) {
+        Ok(args) => Some(args),
+        Err(exit) if exit.status.is_ok() => {
+            println!("{}", exit.output);
+            std::process::exit(0);
+        }
+        Err(exit) => {
+            eprintln!("{}", exit.output);
+            None
+        }
     }
 }
 

@@ -22,6 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tiny_http::Request;
 
+mod view;
+
 /// The master's part of the cluster state.
 pub(super) struct Master {
     id: String,
@@ -31,7 +33,7 @@ pub(super) struct Master {
     offers: HashMap<String, OutstandingOffer>,
     pub(super) tasks: HashMap<(String, String), Task>,
     /// Per framework, its ended tasks in the order they ended: only the
-    /// last [`MAX_COMPLETED_TASKS`] are remembered.
+    /// last `max_completed_tasks_per_framework` are remembered.
     completed: HashMap<String, VecDeque<String>>,
     /// Resources neither offered nor in use.
     pub(super) free: Resources,
@@ -42,6 +44,10 @@ pub(super) struct Master {
     /// When the allocator last ran, to space out allocations triggered by
     /// tasks ending (see `task_state`).
     last_allocation: Instant,
+    /// When the master started, in seconds since the epoch.
+    start_time: f64,
+    /// Removed frameworks as `/master/state` shows them, oldest first.
+    completed_frameworks: VecDeque<Arc<str>>,
 }
 
 pub(super) struct Framework {
@@ -54,6 +60,11 @@ pub(super) struct Framework {
     filters: Vec<(Resources, Instant)>,
     /// When a disconnected framework is removed (its failover timeout).
     failover_deadline: Option<Instant>,
+    /// When it first subscribed, subscribed again, and last disconnected
+    /// (`0` while connected), in seconds since the epoch.
+    registered_time: f64,
+    reregistered_time: Option<f64>,
+    unregistered_time: f64,
 }
 
 struct OutstandingOffer {
@@ -61,8 +72,9 @@ struct OutstandingOffer {
     resources: Resources,
 }
 
-/// How many ended tasks the master remembers per framework, as Mesos's
-/// `--max_completed_tasks_per_framework` (default 1000). Older ones are
+/// How many ended tasks the master remembers per framework unless told
+/// otherwise, as Mesos's `--max_completed_tasks_per_framework` (default
+/// 1000). Older ones are
 /// forgotten (reconciling one answers `TASK_LOST`, "unknown"), so that a
 /// long-running framework does not grow the master without bound.
 pub const MAX_COMPLETED_TASKS: usize = 1000;
@@ -75,6 +87,8 @@ pub(super) struct Task {
     pub(super) state: TaskState,
     pub(super) resources: Resources,
     pub(super) last_status: Option<TaskStatus>,
+    /// What `/master/state` shows of it (`view.rs`).
+    pub(super) record: super::state::TaskView,
 }
 
 impl Framework {
@@ -107,6 +121,8 @@ impl Master {
             down_until: None,
             silent_until: None,
             last_allocation: Instant::now(),
+            start_time: now_seconds(),
+            completed_frameworks: VecDeque::new(),
         }
     }
 }
@@ -414,7 +430,16 @@ impl State {
                 suppressed: false,
                 filters: Vec::new(),
                 failover_deadline: None,
+                registered_time: 0.0,
+                reregistered_time: None,
+                unregistered_time: 0.0,
             });
+        if framework.registered_time == 0.0 {
+            framework.registered_time = now_seconds();
+        } else {
+            framework.reregistered_time = Some(now_seconds());
+        }
+        framework.unregistered_time = 0.0;
         let replaced = framework.events.take();
         if let Some(old) = &replaced {
             // A second subscription replaces the first: the old scheduler
@@ -779,12 +804,14 @@ impl State {
     fn launch_task(&mut self, framework_id: &str, task: TaskInfo) {
         let key = (framework_id.to_string(), task.task_id.value().to_string());
         let resources = Resources::from_protos(&task.resources).unwrap_or_default();
+        let role = self.master.frameworks[framework_id].role();
         self.master.tasks.insert(
             key,
             Task {
                 state: TaskState::TASK_STAGING,
                 resources,
                 last_status: None,
+                record: view::launched(&task, &role),
             },
         );
         let info = self.master.frameworks[framework_id].info.clone();
@@ -796,6 +823,7 @@ impl State {
     pub(super) fn forward_status(&mut self, framework_id: &str, status: TaskStatus) {
         let key = (framework_id.to_string(), status.task_id.value().to_string());
         if let Some(task) = self.master.tasks.get_mut(&key) {
+            view::record_status(&mut task.record, &status);
             task.last_status = Some(status.clone());
         }
         let (task_id, state) = (status.task_id.value().to_string(), status.state());
@@ -829,13 +857,14 @@ impl State {
             if self.master.last_allocation.elapsed() >= PROMPT_ALLOCATION_GAP {
                 self.allocate();
             }
+            let kept = self.config.max_completed_tasks_per_framework;
             let completed = self
                 .master
                 .completed
                 .entry(framework_id.to_string())
                 .or_default();
             completed.push_back(task_id.to_string());
-            if completed.len() > MAX_COMPLETED_TASKS {
+            while completed.len() > kept {
                 if let Some(oldest) = completed.pop_front() {
                     // Unless the id was used again for a task still alive.
                     let key = (framework_id.to_string(), oldest);
@@ -943,6 +972,7 @@ impl State {
             return; // An older stream of a framework that re-subscribed.
         }
         framework.events = None;
+        framework.unregistered_time = now_seconds();
         let timeout = framework.info.failover_timeout();
         self.recover_all_offers(framework_id);
         if timeout > 0.0 {
@@ -977,6 +1007,7 @@ impl State {
     /// its tasks end, and its event stream closes.
     fn remove_framework(&mut self, framework_id: &str) {
         self.recover_all_offers(framework_id);
+        self.remember_removed_framework(framework_id);
         let tasks: Vec<(String, String)> = self
             .master
             .tasks

@@ -27,6 +27,7 @@ mod http;
 mod master;
 pub mod resources;
 mod state;
+mod web;
 
 use crate::front_door::{FrontDoor, TlsError, TlsIdentity};
 use resources::Resources;
@@ -82,6 +83,10 @@ pub struct ClusterConfig {
     /// connections at once, request head size, time for heads and bodies
     /// (see [`Limits`] for each default and `mesos-local` flag).
     pub limits: Limits,
+    /// How many ended tasks the master keeps per framework, for
+    /// `/master/state` and reconciliation; older ones are forgotten, as by
+    /// Mesos's `--max_completed_tasks_per_framework` (default 1000).
+    pub max_completed_tasks_per_framework: usize,
 }
 
 impl Default for ClusterConfig {
@@ -100,6 +105,7 @@ impl Default for ClusterConfig {
             credentials: Vec::new(),
             tls: None,
             limits: Limits::default(),
+            max_completed_tasks_per_framework: master::MAX_COMPLETED_TASKS,
         }
     }
 }
@@ -421,6 +427,7 @@ fn route(request: tiny_http::Request, shared: &Arc<Shared>, role: Role) {
         (Role::Master, "/api/v1/scheduler") => master::handle_scheduler_call(request, shared),
         (Role::Master, knob) if knob.starts_with("/local/") => master::handle_knob(request, shared),
         (Role::Agent, "/api/v1/executor") => agent::handle_executor_call(request, shared),
+        (Role::Master, page) if web::serves(page) => web::serve(request, page, shared),
         (_, "/health") => http::respond_text(request, 200, "OK"),
         (Role::Master, _) => not_found(request, &path, "the scheduler API, /api/v1/scheduler"),
         (Role::Agent, _) => not_found(request, &path, "the executor API, /api/v1/executor"),

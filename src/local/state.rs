@@ -123,7 +123,7 @@ pub(super) fn render_version() -> String {
 
 fn version_fields(object: &mut Object<'_>) {
     object.string("build_date", "");
-    object.number("build_time", 0.0);
+    object.integer("build_time", 0);
     let crate_name = concat!(env!("CARGO_PKG_NAME"), " ", env!("CARGO_PKG_VERSION"));
     object.string("build_user", crate_name);
 }

@@ -29,15 +29,22 @@ impl Cluster {
     }
 }
 
-/// Answers the request if its path is one of these endpoints; otherwise
-/// hands it back.
-pub(super) fn serve(request: Request, path: &str, shared: &Shared) -> Result<(), Request> {
-    // Mesos serves the state under the master's name and without it, with
-    // or without the `.json` of older releases.
-    const STATE: [&str; 4] = ["/master/state", "/state", "/master/state.json", "/state.json"];
-    if !(STATE.contains(&path) || ["/", "/version", "/master/health"].contains(&path)) {
-        return Err(request);
-    }
+/// Mesos serves the state under the master's name and without it, with or
+/// without the `.json` of older releases.
+const STATE_PATHS: [&str; 4] = [
+    "/master/state",
+    "/state",
+    "/master/state.json",
+    "/state.json",
+];
+
+/// Whether `path` is one of these endpoints.
+pub(super) fn serves(path: &str) -> bool {
+    STATE_PATHS.contains(&path) || ["/", "/version", "/master/health"].contains(&path)
+}
+
+/// Answers a request for one of these endpoints.
+pub(super) fn serve(request: Request, path: &str, shared: &Shared) {
     // These endpoints only read: anything but `GET` (or `HEAD`) gets `405`,
     // as from Mesos.
     if !matches!(request.method(), Method::Get | Method::Head) {
@@ -48,7 +55,7 @@ pub(super) fn serve(request: Request, path: &str, shared: &Shared) -> Result<(),
         let mut response = text(&message, "text/plain; charset=utf-8").with_status_code(405);
         response.add_header(header("Allow", "GET"));
         let _ = request.respond(response);
-        return Ok(());
+        return;
     }
     let response = match path {
         "/" => text(PAGE, "text/html; charset=utf-8"),
@@ -63,7 +70,6 @@ pub(super) fn serve(request: Request, path: &str, shared: &Shared) -> Result<(),
         }
     };
     let _ = request.respond(response);
-    Ok(())
 }
 
 fn text(body: &str, content_type: &str) -> Response<std::io::Cursor<Vec<u8>>> {
