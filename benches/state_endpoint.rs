@@ -103,7 +103,11 @@ fn run_tasks(cluster: &Cluster, executor_url: &str, tasks: usize) -> MasterConne
     let (mut launched, mut ended) = (0, HashSet::new());
     let deadline = Instant::now() + Duration::from_secs(300);
     while ended.len() < tasks {
-        assert!(Instant::now() < deadline, "only {} tasks ended", ended.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {} tasks ended",
+            ended.len()
+        );
         let event = master.next_event().expect("an event");
         match event.type_() {
             event::Type::SUBSCRIBED => {

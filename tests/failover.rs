@@ -142,7 +142,7 @@ fn cluster(dir: &Path, extra: &[&str]) -> (Process, u16) {
     (process, port)
 }
 
-/// Pulls one of the embedded master's knobs (see `src/local/master.rs`).
+/// Pulls one of the embedded master's knobs (see `src/local/master/mod.rs`).
 fn knob(port: u16, path: &str) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(

@@ -9,12 +9,25 @@
 //! installed: it speaks the same v1 HTTP APIs on loopback, so the scheduler
 //! and executor binaries cannot tell it from a real cluster.
 //!
-//! - The **master** (`master.rs`) serves `/api/v1/scheduler`: it registers
+//! - The **master** (`master/`) serves `/api/v1/scheduler`: it registers
 //!   frameworks, offers the agent's free resources, validates launches,
-//!   forwards status updates and acknowledgements.
-//! - The **agent** (`agent.rs`) serves `/api/v1/executor`: it makes a sandbox
+//!   forwards status updates and acknowledgements. `master/mod.rs` holds its
+//!   state and test knobs; `calls.rs` takes each scheduler call from request
+//!   to effect; `streams.rs` holds subscriptions, event streams and
+//!   heartbeats; `offers.rs` the allocator, declines and launches; `tasks.rs`
+//!   each task's state as updates pass to the framework.
+//! - The **agent** (`agent/`) serves `/api/v1/executor`: it makes a sandbox
 //!   per executor, fetches its URIs, starts it as a child process with the
 //!   `MESOS_*` environment a real agent sets, and relays its status updates.
+//!   `agent/mod.rs` holds its state and the executors' subscriptions;
+//!   `executors.rs` the executor processes; `updates.rs` the status-update
+//!   retries and acknowledgements; `sandbox.rs` the sandboxes and the fetcher.
+//! - **Resources** (`resources/`): Mesos's resource syntax (`parse.rs`) and
+//!   the arithmetic of offers and tasks (`arith.rs`).
+//! - `http.rs`: reading calls, Mesos's error answers, writing event streams.
+//! - `web.rs`, `state.rs` and `page.html`: what a person or a tool reads on
+//!   the master's port: the live page at `/`, `/master/state` (Mesos 1.11's
+//!   JSON), `/version` and `/master/health`.
 //!
 //! Master and agent listen on separate ports, like a real master (5050) and
 //! agent (5051), and share one state behind one lock, which is all a
@@ -204,8 +217,8 @@ impl Shared {
     }
 }
 
-/// The state of the whole cluster. Master fields live in `master.rs`'s
-/// types, agent fields in `agent.rs`'s; both are guarded by one lock.
+/// The state of the whole cluster. Master fields live in `master/`'s
+/// types, agent fields in `agent/`'s; both are guarded by one lock.
 struct State {
     config: ClusterConfig,
     ids: IdGenerator,

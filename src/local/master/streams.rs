@@ -1,0 +1,261 @@
+//! Subscriptions and their event streams: `SUBSCRIBE` registers a framework
+//! and holds the request open as its stream of events, with heartbeats on
+//! an idle stream. When the stream ends, the framework has its failover
+//! timeout to come back before it is removed with its tasks.
+
+use super::super::http;
+use super::super::{Shared, State};
+use super::{now_seconds, Framework};
+use crate::content_type::ContentType;
+use crate::proto::mesos::{FrameworkInfo, MasterInfo};
+use crate::proto::scheduler::{event, Call, Event};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tiny_http::Request;
+
+/// `SUBSCRIBE`: registers (or re-registers) the framework, then holds the
+/// request open as its event stream until it closes.
+pub(super) fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, accept: ContentType) {
+    let (sender, events) = channel();
+    let (framework_id, stream_id, heartbeat) = {
+        let mut state = shared.lock();
+        let heartbeat = state.config.heartbeat_interval;
+        match state.subscribe_framework(
+            call.subscribe.framework_info.clone().unwrap_or_default(),
+            sender,
+            accept,
+        ) {
+            Ok((framework_id, stream_id)) => (framework_id, stream_id, heartbeat),
+            Err(message) => {
+                drop(state);
+                // Mesos answers a removed framework on the stream itself.
+                let (sender, events) = channel();
+                let _ = sender.send(error_event(&message));
+                drop(sender);
+                let _ = http::stream_events(
+                    request,
+                    accept,
+                    None,
+                    events,
+                    heartbeat,
+                    heartbeat_event,
+                    || silenced(shared),
+                );
+                return;
+            }
+        }
+    };
+    let result = http::stream_events(
+        request,
+        accept,
+        Some(&stream_id),
+        events,
+        heartbeat,
+        heartbeat_event,
+        || silenced(shared),
+    );
+    if let Err(err) = &result {
+        log::info!("Event stream of framework {framework_id} broke: {err}");
+    }
+    shared
+        .lock()
+        .framework_disconnected(&framework_id, &stream_id);
+}
+
+/// Whether the master's streams are held back (the `/local/silence` knob).
+fn silenced(shared: &Shared) -> bool {
+    shared
+        .lock()
+        .master
+        .silent_until
+        .is_some_and(|until| Instant::now() < until)
+}
+
+fn heartbeat_event() -> Event {
+    let mut event = Event::new();
+    event.set_type(event::Type::HEARTBEAT);
+    event
+}
+
+fn error_event(message: &str) -> Event {
+    let mut event = Event::new();
+    event.set_type(event::Type::ERROR);
+    event
+        .error
+        .mut_or_insert_default()
+        .set_message(message.to_string());
+    event
+}
+
+impl State {
+    fn subscribe_framework(
+        &mut self,
+        mut info: FrameworkInfo,
+        sender: Sender<Event>,
+        accept: ContentType,
+    ) -> Result<(String, String), String> {
+        let framework_id = match info.id.as_ref() {
+            Some(id) if self.master.removed_frameworks.contains(id.value()) => {
+                return Err("Framework has been removed".into());
+            }
+            Some(id) => id.value().to_string(),
+            None => self.ids.next("F"),
+        };
+        info.id
+            .mut_or_insert_default()
+            .set_value(framework_id.clone());
+        let stream_id = self.ids.next("stream-");
+        let master_info = self.master_info();
+        let framework = self
+            .master
+            .frameworks
+            .entry(framework_id.clone())
+            .or_insert_with(|| Framework {
+                info: info.clone(),
+                events: None,
+                stream_id: String::new(),
+                suppressed: false,
+                filters: Vec::new(),
+                failover_deadline: None,
+                registered_time: 0.0,
+                reregistered_time: None,
+                unregistered_time: 0.0,
+            });
+        if framework.registered_time == 0.0 {
+            framework.registered_time = now_seconds();
+        } else {
+            framework.reregistered_time = Some(now_seconds());
+        }
+        framework.unregistered_time = 0.0;
+        let replaced = framework.events.take();
+        if let Some(old) = &replaced {
+            // A second subscription replaces the first: the old scheduler
+            // is told, and its stream is closed.
+            let _ = old.send(error_event("Framework failed over"));
+        }
+        framework.info = info;
+        framework.stream_id = stream_id.clone();
+        framework.failover_deadline = None;
+        let mut subscribed = Event::new();
+        subscribed.set_type(event::Type::SUBSCRIBED);
+        let details = subscribed.subscribed.mut_or_insert_default();
+        details
+            .framework_id
+            .mut_or_insert_default()
+            .set_value(framework_id.clone());
+        details.set_heartbeat_interval_seconds(self.config.heartbeat_interval.as_secs_f64());
+        details.master_info = Some(master_info).into();
+        let _ = sender.send(subscribed);
+        framework.events = Some(sender);
+        log::info!("Framework {framework_id} subscribed (stream {stream_id}, {accept})");
+        if replaced.is_some() {
+            // Offers sent on the old stream may never have arrived; as
+            // Mesos does on failover, they are taken back and made anew.
+            self.recover_all_offers(&framework_id);
+        }
+        // A framework that comes back gets its pending updates now, rather
+        // than at the next retry (a new one has none).
+        self.resend_updates(&framework_id);
+        self.allocate();
+        Ok((framework_id, stream_id))
+    }
+
+    fn master_info(&self) -> MasterInfo {
+        let mut info = MasterInfo::new();
+        info.set_id(self.master.id.clone());
+        let ip = match self.master.address.ip() {
+            // Mesos packs the address as the in-memory `in_addr`.
+            std::net::IpAddr::V4(v4) => u32::from_le_bytes(v4.octets()),
+            std::net::IpAddr::V6(_) => 0,
+        };
+        info.set_ip(ip);
+        info.set_port(u32::from(self.master.address.port()));
+        info.set_hostname(self.master.address.ip().to_string());
+        info.set_version("1.11.0".into());
+        let address = info.address.mut_or_insert_default();
+        address.set_ip(self.master.address.ip().to_string());
+        address.set_port(i32::from(self.master.address.port()));
+        info
+    }
+
+    /// Sends an event to a framework if it is connected.
+    pub(in crate::local) fn send_to_framework(&self, framework_id: &str, event: Event) {
+        if let Some(Some(events)) = self.master.frameworks.get(framework_id).map(|f| &f.events) {
+            let _ = events.send(event);
+        }
+    }
+
+    /// The scheduler's event stream ended. Without a failover timeout Mesos
+    /// removes the framework (and kills its tasks) at once.
+    fn framework_disconnected(&mut self, framework_id: &str, stream_id: &str) {
+        let Some(framework) = self.master.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        if framework.stream_id != stream_id {
+            return; // An older stream of a framework that re-subscribed.
+        }
+        framework.events = None;
+        framework.unregistered_time = now_seconds();
+        let timeout = framework.info.failover_timeout();
+        self.recover_all_offers(framework_id);
+        if timeout > 0.0 {
+            log::info!("Framework {framework_id} disconnected; it has {timeout} s to fail over");
+            let deadline = Instant::now() + Duration::from_secs_f64(timeout.min(365.0 * 86400.0));
+            self.framework_mut(framework_id).failover_deadline = Some(deadline);
+        } else {
+            log::info!(
+                "Framework {framework_id} disconnected without a failover timeout; removing it"
+            );
+            self.remove_framework(framework_id);
+        }
+    }
+
+    /// Removes frameworks whose failover timeout has passed.
+    pub(in crate::local) fn expire_frameworks(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<String> = self
+            .master
+            .frameworks
+            .iter()
+            .filter(|(_, f)| matches!(f.failover_deadline, Some(d) if d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for framework_id in expired {
+            log::info!("Framework {framework_id} did not fail over in time; removing it");
+            self.remove_framework(&framework_id);
+        }
+    }
+
+    /// Forgets a framework: its offers return, its executors are shut down,
+    /// its tasks end, and its event stream closes.
+    pub(super) fn remove_framework(&mut self, framework_id: &str) {
+        self.recover_all_offers(framework_id);
+        self.remember_removed_framework(framework_id);
+        let tasks: Vec<(String, String)> = self
+            .master
+            .tasks
+            .keys()
+            .filter(|(fw, _)| fw == framework_id)
+            .cloned()
+            .collect();
+        for key in tasks {
+            if let Some(task) = self.master.tasks.remove(&key) {
+                self.master.free.add(&task.resources);
+            }
+        }
+        self.master.completed.remove(framework_id);
+        self.agent_remove_framework(framework_id);
+        self.master.frameworks.remove(framework_id);
+        self.master
+            .removed_frameworks
+            .insert(framework_id.to_string());
+    }
+
+    /// Closes every scheduler stream; used when the cluster stops.
+    pub(in crate::local) fn disconnect_frameworks(&mut self) {
+        for framework in self.master.frameworks.values_mut() {
+            framework.events = None;
+        }
+    }
+}
