@@ -162,7 +162,7 @@ pub(super) fn render(view: &ClusterView) -> String {
         flags.string(name, value);
     }
     flags.close();
-    object.array("slaves", [&view.agent], |out, agent| agent_json(out, agent));
+    object.array("slaves", [&view.agent], agent_json);
     object.array("recovered_slaves", [(); 0], |_, _| {});
     let agent_id = &view.agent.id;
     object.array("frameworks", &view.frameworks, |out, framework| {
