@@ -103,9 +103,7 @@ fn main() -> ExitCode {
         env_logger::Env::default().default_filter_or("info,rustls=error"),
     )
     .init();
-    let Some(args) = parse_args() else {
-        return ExitCode::from(2);
-    };
+    let args = parse_args();
     let limits = match limits(&args) {
         Ok(limits) => limits,
         Err(message) => {
@@ -175,9 +173,9 @@ fn main() -> ExitCode {
 
 /// The command line, with each flag also accepted as Mesos spells it:
 /// `--max_completed_tasks_per_framework` for argh's
-/// `--max-completed-tasks-per-framework`. `None` after printing why not
-/// (or the help).
-fn parse_args() -> Option<Args> {
+/// `--max-completed-tasks-per-framework`. Exits after printing the help, or
+/// what is wrong.
+fn parse_args() -> Args {
     let words: Vec<String> = std::env::args()
         .map(|word| match word.strip_prefix("--") {
             Some(name) => format!("--{}", name.replace('_', "-")),
@@ -187,14 +185,14 @@ fn parse_args() -> Option<Args> {
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let (command, rest) = words.split_first().unwrap_or((&"mesos-local", &[]));
     match Args::from_args(&[command], rest) {
-        Ok(args) => Some(args),
+        Ok(args) => args,
         Err(exit) if exit.status.is_ok() => {
             println!("{}", exit.output);
             std::process::exit(0);
         }
         Err(exit) => {
             eprintln!("{}", exit.output);
-            None
+            std::process::exit(2);
         }
     }
 }

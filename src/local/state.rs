@@ -251,26 +251,34 @@ fn framework_json(out: &mut String, framework: &FrameworkView, agent_id: &str) {
     object.array("unreachable_tasks", [(); 0], |_, _| {});
     object.array("completed_tasks", &framework.completed_tasks, task);
     object.array("offers", &framework.offers, |out, offer| {
-        let mut object = Object::open(out);
-        object.string("id", &offer.id);
-        object.string("framework_id", id);
-        let mut allocation = Object::open(object.key("allocation_info"));
-        allocation.string("role", &offer.role);
-        allocation.close();
-        object.string("slave_id", agent_id);
-        resources_json(object.key("resources"), &offer.resources);
-        object.close();
+        offer_json(out, offer, id, agent_id)
     });
     object.array("executors", &framework.executors, |out, executor| {
-        let mut object = Object::open(out);
-        object.string("executor_id", executor.executor_id.value());
-        object.string("name", executor.name());
-        object.string("framework_id", id);
-        let resources = Resources::from_protos(&executor.resources).unwrap_or_default();
-        resources_json(object.key("resources"), &resources);
-        object.string("slave_id", agent_id);
-        object.close();
+        executor_json(out, executor, id, agent_id)
     });
+    object.close();
+}
+
+fn offer_json(out: &mut String, offer: &OfferView, framework_id: &str, agent_id: &str) {
+    let mut object = Object::open(out);
+    object.string("id", &offer.id);
+    object.string("framework_id", framework_id);
+    let mut allocation = Object::open(object.key("allocation_info"));
+    allocation.string("role", &offer.role);
+    allocation.close();
+    object.string("slave_id", agent_id);
+    resources_json(object.key("resources"), &offer.resources);
+    object.close();
+}
+
+fn executor_json(out: &mut String, executor: &ExecutorInfo, framework_id: &str, agent_id: &str) {
+    let mut object = Object::open(out);
+    object.string("executor_id", executor.executor_id.value());
+    object.string("name", executor.name());
+    object.string("framework_id", framework_id);
+    let resources = Resources::from_protos(&executor.resources).unwrap_or_default();
+    resources_json(object.key("resources"), &resources);
+    object.string("slave_id", agent_id);
     object.close();
 }
 

@@ -75,11 +75,8 @@ pub(super) struct Framework {
     filters: Vec<(Resources, Instant)>,
     /// When a disconnected framework is removed (its failover timeout).
     failover_deadline: Option<Instant>,
-    /// When it first subscribed, subscribed again, and last disconnected
-    /// (`0` while connected), in seconds since the epoch.
-    registered_time: f64,
-    reregistered_time: Option<f64>,
-    unregistered_time: f64,
+    /// When it subscribed and disconnected, for `/master/state`.
+    times: view::Times,
 }
 
 struct OutstandingOffer {

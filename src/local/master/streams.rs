@@ -5,7 +5,7 @@
 
 use super::super::http;
 use super::super::{Shared, State};
-use super::{now_seconds, Framework};
+use super::Framework;
 use crate::content_type::ContentType;
 use crate::proto::mesos::{FrameworkInfo, MasterInfo};
 use crate::proto::scheduler::{event, Call, Event};
@@ -118,16 +118,9 @@ impl State {
                 suppressed: false,
                 filters: Vec::new(),
                 failover_deadline: None,
-                registered_time: 0.0,
-                reregistered_time: None,
-                unregistered_time: 0.0,
+                times: Default::default(),
             });
-        if framework.registered_time == 0.0 {
-            framework.registered_time = now_seconds();
-        } else {
-            framework.reregistered_time = Some(now_seconds());
-        }
-        framework.unregistered_time = 0.0;
+        framework.times.subscribed();
         let replaced = framework.events.take();
         if let Some(old) = &replaced {
             // A second subscription replaces the first: the old scheduler
@@ -196,7 +189,7 @@ impl State {
             return; // An older stream of a framework that re-subscribed.
         }
         framework.events = None;
-        framework.unregistered_time = now_seconds();
+        framework.times.disconnected();
         let timeout = framework.info.failover_timeout();
         self.recover_all_offers(framework_id);
         if timeout > 0.0 {

@@ -14,6 +14,32 @@ use std::sync::Arc;
 /// `--max_completed_frameworks` (default 50).
 pub(in crate::local) const MAX_COMPLETED_FRAMEWORKS: usize = 50;
 
+/// When a framework subscribed, subscribed again, and last disconnected,
+/// in seconds since the epoch, as `/master/state` shows them.
+#[derive(Default)]
+pub(in crate::local) struct Times {
+    registered: f64,
+    reregistered: Option<f64>,
+    /// `0` while the framework is connected.
+    unregistered: f64,
+}
+
+impl Times {
+    pub(in crate::local) fn subscribed(&mut self) {
+        let now = now_seconds();
+        if self.registered == 0.0 {
+            self.registered = now;
+        } else {
+            self.reregistered = Some(now);
+        }
+        self.unregistered = 0.0;
+    }
+
+    pub(in crate::local) fn disconnected(&mut self) {
+        self.unregistered = now_seconds();
+    }
+}
+
 /// What the master records of a task it launches, for the state endpoint.
 pub(in crate::local) fn launched(task: &TaskInfo, role: &str) -> TaskView {
     TaskView {
@@ -89,8 +115,8 @@ impl State {
     }
 
     fn framework_view(&self, framework_id: &str, framework: &Framework) -> FrameworkView {
-        let master = &self.master;
-        let mut offers: Vec<OfferView> = master
+        let mut offers: Vec<OfferView> = self
+            .master
             .offers
             .iter()
             .filter(|(_, offer)| offer.framework_id == framework_id)
@@ -105,41 +131,7 @@ impl State {
         offers
             .iter()
             .for_each(|offer| offered.add(&offer.resources));
-
-        let record = |id: &str| {
-            let task = master
-                .tasks
-                .get(&(framework_id.to_string(), id.to_string()))?;
-            let mut view = task.record.clone();
-            view.state = task.state;
-            Some((view, &task.resources))
-        };
-        let mut used = Resources::default();
-        let mut tasks = Vec::new();
-        for ((_, id), task) in master
-            .tasks
-            .iter()
-            .filter(|((fw, _), _)| fw == framework_id)
-        {
-            if !is_terminal(task.state) {
-                if let Some((view, resources)) = record(id) {
-                    used.add(resources);
-                    tasks.push(view);
-                }
-            }
-        }
-        // Oldest first: by the first update, then by id.
-        let first = |task: &TaskView| task.statuses.first().map_or(f64::MAX, |s| s.1);
-        tasks.sort_by(|a, b| first(a).total_cmp(&first(b)).then(a.id.cmp(&b.id)));
-        let completed_tasks = master
-            .completed
-            .get(framework_id)
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|id| record(id).map(|r| r.0))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let (tasks, completed_tasks, mut used) = self.tasks_view(framework_id);
         let executors: Vec<_> = self
             .agent
             .executor_ids(framework_id)
@@ -154,9 +146,9 @@ impl State {
             info: framework.info.clone(),
             active: connected,
             connected,
-            registered_time: framework.registered_time,
-            reregistered_time: framework.reregistered_time,
-            unregistered_time: framework.unregistered_time,
+            registered_time: framework.times.registered,
+            reregistered_time: framework.times.reregistered,
+            unregistered_time: framework.times.unregistered,
             used,
             offered,
             offers,
@@ -164,6 +156,37 @@ impl State {
             completed_tasks,
             executors,
         }
+    }
+
+    /// A framework's tasks that have not ended (oldest first), its ended
+    /// tasks (in the order they ended), and what the former hold.
+    fn tasks_view(&self, framework_id: &str) -> (Vec<TaskView>, Vec<TaskView>, Resources) {
+        let master = &self.master;
+        let record = |id: &str| {
+            let task = master
+                .tasks
+                .get(&(framework_id.to_string(), id.to_string()))?;
+            let mut view = task.record.clone();
+            view.state = task.state;
+            Some(view)
+        };
+        let mut used = Resources::default();
+        let mut tasks = Vec::new();
+        for ((fw, id), task) in &master.tasks {
+            if fw == framework_id && !is_terminal(task.state) {
+                used.add(&task.resources);
+                tasks.extend(record(id));
+            }
+        }
+        // Oldest first: by the first update, then by id.
+        let first = |task: &TaskView| task.statuses.first().map_or(f64::MAX, |s| s.1);
+        tasks.sort_by(|a, b| first(a).total_cmp(&first(b)).then(a.id.cmp(&b.id)));
+        let completed = master
+            .completed
+            .get(framework_id)
+            .map(|ids| ids.iter().filter_map(|id| record(id)).collect())
+            .unwrap_or_default();
+        (tasks, completed, used)
     }
 
     /// Keeps a framework that is being removed among the completed ones,
