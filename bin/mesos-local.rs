@@ -2,7 +2,8 @@
 //!
 //! Run it in one terminal and the scheduler in another, exactly as against a
 //! real Mesos: `cargo run --bin mesos-local -- --port 5050`, then
-//! `cargo run --bin scheduler -- --master 127.0.0.1:5050`.
+//! `cargo run --bin scheduler -- --master 127.0.0.1:5050`. Ctrl+C stops it
+//! and removes its work folder, unless `--work-dir` named one.
 
 use argh::FromArgs;
 use mesos_tutorial::local::{Cluster, ClusterConfig, Limits, DEFAULT_RESOURCES};
@@ -29,8 +30,8 @@ struct Args {
     #[argh(option, default = "String::from(DEFAULT_RESOURCES)")]
     resources: String,
 
-    /// where executor sandboxes go (default: a temporary directory, removed
-    /// on exit)
+    /// where executor sandboxes go, kept on exit (default: a folder in the
+    /// temporary directory, removed on exit, Ctrl+C included)
     #[argh(option)]
     work_dir: Option<PathBuf>,
 
@@ -104,42 +105,71 @@ fn main() -> ExitCode {
     )
     .init();
     let args = parse_args();
-    let limits = match limits(&args) {
-        Ok(limits) => limits,
+    let (config, master) = match config(args) {
+        Ok(config) => config,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
-    let Some(heartbeat_interval) = seconds(args.heartbeat_interval) else {
-        eprintln!("error: --heartbeat-interval must be a positive number of seconds");
+    // Ctrl+C (SIGINT) and SIGTERM stop the cluster cleanly: its executors
+    // are killed and the work folder it made is removed. A second one exits
+    // at once.
+    let (stop, stopped) = std::sync::mpsc::channel();
+    let signals = std::sync::atomic::AtomicUsize::new(0);
+    let handler = ctrlc::set_handler(move || {
+        if signals.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+            std::process::exit(INTERRUPTED);
+        }
+        let _ = stop.send(());
+    });
+    if let Err(err) = handler {
+        eprintln!("error: cannot catch Ctrl+C: {err}");
         return ExitCode::from(2);
+    }
+    let cluster = match Cluster::start(config) {
+        Ok(cluster) => cluster,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
     };
+    log::info!("Ready. Point a scheduler at it with --master {master}");
+    log::info!("Watch the cluster in a browser: {}", cluster.web_ui_url());
+    let _ = stopped.recv();
+    log::info!("interrupted: stopping the cluster");
+    cluster.shutdown();
+    ExitCode::from(INTERRUPTED as u8)
+}
+
+/// The exit status after Ctrl+C, as a shell reports a process that SIGINT
+/// ended (128 + 2).
+const INTERRUPTED: i32 = 130;
+
+/// The cluster's configuration from the flags, and the `--master` value that
+/// reaches it.
+fn config(args: Args) -> Result<(ClusterConfig, String), String> {
+    let limits = limits(&args)?;
+    let heartbeat_interval = seconds(args.heartbeat_interval)
+        .ok_or("--heartbeat-interval must be a positive number of seconds")?;
     let credentials = match &args.credentials {
         None => Vec::new(),
-        Some(path) => match read_credentials(path) {
-            Ok(credentials) => credentials,
-            Err(message) => {
-                eprintln!("error: {message}");
-                return ExitCode::from(2);
-            }
-        },
+        Some(path) => read_credentials(path)?,
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (None, None) => None,
         (Some(cert), Some(key)) => match (std::fs::read(cert), std::fs::read(key)) {
             (Ok(cert), Ok(key)) => Some((cert, key)),
             (Err(err), _) | (_, Err(err)) => {
-                eprintln!("error: cannot read --tls-cert/--tls-key: {err}");
-                return ExitCode::from(2);
+                return Err(format!("cannot read --tls-cert/--tls-key: {err}"))
             }
         },
-        _ => {
-            eprintln!("error: --tls-cert and --tls-key go together");
-            return ExitCode::from(2);
-        }
+        _ => return Err("--tls-cert and --tls-key go together".into()),
     };
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let master = match tls {
+        Some(_) => format!("https://{}:{}", args.ip, args.port),
+        None => format!("{}:{}", args.ip, args.port),
+    };
     let config = ClusterConfig {
         master_bind: format!("{}:{}", args.ip, args.port),
         agent_bind: format!("{}:{}", args.ip, args.agent_port),
@@ -153,22 +183,7 @@ fn main() -> ExitCode {
         max_completed_tasks_per_framework: args.max_completed_tasks_per_framework,
         ..ClusterConfig::default()
     };
-    let cluster = match Cluster::start(config) {
-        Ok(cluster) => cluster,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    let master = match scheme {
-        "https" => format!("https://{}:{}", args.ip, args.port),
-        _ => format!("{}:{}", args.ip, args.port),
-    };
-    log::info!("Ready. Point a scheduler at it with --master {master}");
-    log::info!("Watch the cluster in a browser: {}", cluster.web_ui_url());
-    loop {
-        std::thread::park();
-    }
+    Ok((config, master))
 }
 
 /// The command line, with each flag also accepted as Mesos spells it:

@@ -21,13 +21,17 @@
 //!   `MESOS_*` environment a real agent sets, and relays its status updates.
 //!   `agent/mod.rs` holds its state and the executors' subscriptions;
 //!   `executors.rs` the executor processes; `updates.rs` the status-update
-//!   retries and acknowledgements; `sandbox.rs` the sandboxes and the fetcher.
+//!   retries and acknowledgements; `sandbox.rs` the sandboxes and the fetcher;
+//!   `cache.rs` the fetcher cache (`CommandInfo.URI.cache`).
 //! - **Resources** (`resources/`): Mesos's resource syntax (`parse.rs`) and
 //!   the arithmetic of offers and tasks (`arith.rs`).
 //! - `http.rs`: reading calls, Mesos's error answers, writing event streams.
 //! - `web.rs`, `state.rs` and `page.html`: what a person or a tool reads on
 //!   the master's port: the live page at `/`, `/master/state` (Mesos 1.11's
 //!   JSON), `/version` and `/master/health`.
+//! - `work_dir.rs`: the work folder the cluster makes for itself when no
+//!   `--work-dir` is given, removed when it stops (Ctrl+C included), and
+//!   the folders of killed runs, removed when the next one starts.
 //!
 //! Master and agent listen on separate ports, like a real master (5050) and
 //! agent (5051), and share one state behind one lock, which is all a
@@ -41,6 +45,7 @@ mod master;
 pub mod resources;
 mod state;
 mod web;
+mod work_dir;
 
 use crate::front_door::{FrontDoor, TlsError, TlsIdentity};
 use resources::Resources;
@@ -168,6 +173,37 @@ impl fmt::Display for ClusterError {
 
 impl std::error::Error for ClusterError {}
 
+impl ClusterError {
+    fn bind(address: &str, err: crate::front_door::DoorError) -> ClusterError {
+        let reason = match err {
+            crate::front_door::DoorError::Bind(err) => err.to_string(),
+            other => other.to_string(),
+        };
+        let address = address.to_string();
+        ClusterError::Bind { address, reason }
+    }
+}
+
+/// The work folder, and whether the cluster made it for itself (see
+/// `work_dir.rs`). One that was given must be usable now. One of our own
+/// is made with the first sandbox, so a run that launches nothing (step 1,
+/// ended with Ctrl+C) leaves nothing behind.
+fn work_folder(
+    config: &ClusterConfig,
+    master_port: u16,
+) -> Result<(PathBuf, Option<PathBuf>), ClusterError> {
+    let Some(dir) = &config.work_dir else {
+        work_dir::remove_abandoned();
+        let dir = work_dir::own_folder(master_port);
+        return Ok((dir.clone(), Some(dir)));
+    };
+    std::fs::create_dir_all(dir).map_err(|err| ClusterError::WorkDir {
+        path: dir.clone(),
+        reason: err.to_string(),
+    })?;
+    Ok((dir.clone(), None))
+}
+
 /// A running embedded cluster. Dropping it stops it: executors are killed,
 /// listeners closed, and a temporary work directory removed.
 ///
@@ -226,6 +262,21 @@ struct State {
     agent: agent::Agent,
 }
 
+impl State {
+    /// Logs where the master and the agent listen, and what the agent has.
+    fn announce(&self) {
+        let scheme = if self.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let master = self.master.address;
+        log::info!("Embedded Mesos master listening on {scheme}://{master}");
+        let (agent, total) = (self.agent.address, &self.agent.total);
+        log::info!("Embedded Mesos agent listening on {agent} with {total}");
+    }
+}
+
 /// Makes the ids Mesos would: unique per run, readable in logs.
 struct IdGenerator {
     prefix: String,
@@ -233,6 +284,18 @@ struct IdGenerator {
 }
 
 impl IdGenerator {
+    /// Ids of this run: a prefix from the clock and the process id.
+    fn new() -> IdGenerator {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        IdGenerator {
+            prefix: format!("{:08x}", (nanos as u64) ^ u64::from(std::process::id())),
+            next: 0,
+        }
+    }
+
     fn next(&mut self, kind: &str) -> String {
         self.next += 1;
         format!("{}-{kind}{:04}", self.prefix, self.next)
@@ -246,20 +309,13 @@ impl Cluster {
         let open = |address: &str, tls| {
             // Mesos calls are small: every path takes bodies up to 4 MiB.
             let body_limit = |_: &str| http::MAX_CALL_BODY as u64;
-            FrontDoor::open(address, config.limits.clone(), body_limit, tls).map_err(|err| {
-                ClusterError::Bind {
-                    address: address.to_string(),
-                    reason: match err {
-                        crate::front_door::DoorError::Bind(err) => err.to_string(),
-                        other => other.to_string(),
-                    },
-                }
-            })
+            FrontDoor::open(address, config.limits.clone(), body_limit, tls)
+                .map_err(|err| ClusterError::bind(address, err))
         };
         let master_tls = match &config.tls {
             None => None,
-            Some((certificates, private_key)) => {
-                Some(TlsIdentity::from_pem(certificates, private_key).map_err(ClusterError::Tls)?)
+            Some((chain, key)) => {
+                Some(TlsIdentity::from_pem(chain, key).map_err(ClusterError::Tls)?)
             }
         };
         let (master_door, master_server) = open(&config.master_bind, master_tls)?;
@@ -268,35 +324,8 @@ impl Cluster {
         let master_address = master_door.local_addr();
         let agent_address = agent_door.local_addr();
 
-        let (work_dir, temporary_work_dir) = match &config.work_dir {
-            Some(dir) => (dir.clone(), None),
-            None => {
-                let dir = std::env::temp_dir().join(format!(
-                    "mesos-local-{}-{}",
-                    std::process::id(),
-                    master_address.port()
-                ));
-                (dir.clone(), Some(dir))
-            }
-        };
-        // A directory we were given must be usable now. A temporary one is
-        // made with the first sandbox, so a run that launches nothing (step
-        // 1, ended with Ctrl+C) leaves nothing behind.
-        if temporary_work_dir.is_none() {
-            std::fs::create_dir_all(&work_dir).map_err(|err| ClusterError::WorkDir {
-                path: work_dir.clone(),
-                reason: err.to_string(),
-            })?;
-        }
-
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let mut ids = IdGenerator {
-            prefix: format!("{:08x}", (nanos as u64) ^ u64::from(std::process::id())),
-            next: 0,
-        };
+        let (work_dir, temporary_work_dir) = work_folder(&config, master_address.port())?;
+        let mut ids = IdGenerator::new();
         let agent = agent::Agent::new(ids.next("S"), agent_address, total.clone(), work_dir);
         let master = master::Master::new(ids.next("M"), master_address, total);
         let shared = Arc::new(Shared {
@@ -321,18 +350,10 @@ impl Cluster {
         }
         {
             let shared = Arc::clone(&shared);
-            threads.push(spawn("local-ticker", move || tick(&shared)));
+            let own_folder = temporary_work_dir.clone();
+            threads.push(spawn("local-ticker", move || tick(&shared, own_folder)));
         }
-        let scheme = if config.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        log::info!("Embedded Mesos master listening on {scheme}://{master_address}");
-        log::info!(
-            "Embedded Mesos agent listening on {agent_address} with {}",
-            shared.lock().agent.total
-        );
+        shared.lock().announce();
         Ok(Cluster {
             master_address,
             agent_address,
@@ -453,16 +474,25 @@ fn not_found(request: tiny_http::Request, path: &str, serves: &str) {
 }
 
 /// The cluster's clock: offers free resources, expires filters, resends
-/// unacknowledged updates, and watches executors.
-fn tick(shared: &Arc<Shared>) {
+/// unacknowledged updates, watches executors, and keeps the work folder it
+/// made for itself marked as in use.
+fn tick(shared: &Arc<Shared>, own_folder: Option<PathBuf>) {
     let interval = shared.lock().config.allocation_interval;
+    let mut last_mark: Option<std::time::Instant> = None;
     while !shared.stopping.load(Ordering::SeqCst) {
+        if let Some(folder) = &own_folder {
+            if last_mark.is_none_or(|last| last.elapsed() >= work_dir::MARK_EVERY) {
+                work_dir::mark_alive(folder);
+                last_mark = Some(std::time::Instant::now());
+            }
+        }
         {
             let mut state = shared.lock();
             state.allocate();
             state.retry_updates();
             state.check_executors();
             state.expire_frameworks();
+            state.probe_streams();
         }
         std::thread::sleep(interval);
     }

@@ -24,8 +24,11 @@ pub(super) struct Launch {
     pub(super) key: Key,
     pub(super) command: crate::proto::mesos::CommandInfo,
     pub(super) sandbox: PathBuf,
-    environment: Vec<(String, String)>,
-    kill: Arc<AtomicBool>,
+    /// Whom the fetch is for: `CommandInfo.user`, else the framework's.
+    pub(super) user: String,
+    pub(super) cache: Arc<super::cache::FetcherCache>,
+    pub(super) environment: Vec<(String, String)>,
+    pub(super) kill: Arc<AtomicBool>,
 }
 
 /// Starts the threads for executors that `ACCEPT` created.
@@ -77,12 +80,7 @@ fn run_executor(shared: &Arc<Shared>, launch: Launch) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    // Mesos reports the raw wait status, which also covers death by signal.
-    let code = child
-        .try_wait()
-        .ok()
-        .flatten()
-        .map(std::os::unix::process::ExitStatusExt::into_raw);
+    let code = child.try_wait().ok().flatten().map(raw_status);
     shared
         .lock()
         .executor_exited(&launch.key, code, &description);
@@ -111,22 +109,64 @@ fn fail_queued_tasks(state: &mut State, key: &Key, message: &str) {
 }
 
 fn describe_exit(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => format!("was terminated by signal {signal}"),
-        _ => "exited".to_string(),
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return format!("was terminated by signal {signal}");
     }
+    match status.code() {
+        Some(code) => format!("exited with status {code}"),
+        None => "exited".to_string(),
+    }
+}
+
+/// What `FAILURE.status` carries: Mesos reports the raw wait status, which
+/// also covers death by signal.
+#[cfg(unix)]
+fn raw_status(status: std::process::ExitStatus) -> i32 {
+    std::os::unix::process::ExitStatusExt::into_raw(status)
+}
+
+/// What `FAILURE.status` carries: Windows has only the exit code.
+#[cfg(not(unix))]
+fn raw_status(status: std::process::ExitStatus) -> i32 {
+    status.code().unwrap_or(-1)
+}
+
+/// The program that runs a shell command, as Mesos's `os::Shell`: `sh -c`.
+#[cfg(not(windows))]
+fn shell_command(command: &str) -> Command {
+    let mut process = Command::new("/bin/sh");
+    process.arg("-c").arg(command);
+    process
+}
+
+/// The program that runs a shell command, as Mesos's `os::Shell` on
+/// Windows: `cmd.exe /c` (stout's `os/windows/shell.hpp`).
+#[cfg(windows)]
+fn shell_command(command: &str) -> Command {
+    use std::os::windows::process::CommandExt;
+    let mut process = Command::new("cmd.exe");
+    // cmd parses its own command line: the command goes as written,
+    // without the quoting Rust adds for other programs.
+    process.arg("/c").raw_arg(command);
+    process
 }
 
 fn start_process(launch: &Launch) -> Result<std::process::Child, String> {
     let command = &launch.command;
     let mut process = if command.shell() {
-        let mut process = Command::new("/bin/sh");
-        process.arg("-c").arg(command.value());
-        process
+        shell_command(command.value())
     } else {
-        let mut process = Command::new(command.value());
+        // A relative path names a file in the sandbox, where the command
+        // runs. Said so here because Windows would look for it beside the
+        // agent instead; a bare name is still looked up in `PATH`.
+        let program = Path::new(command.value());
+        let program = if program.is_relative() && program.components().count() > 1 {
+            launch.sandbox.join(program)
+        } else {
+            program.to_path_buf()
+        };
+        let mut process = Command::new(program);
         process.args(command.arguments.iter().skip(1));
         process
     };
@@ -192,10 +232,17 @@ impl State {
             .join(&container_id);
         let kill = Arc::new(AtomicBool::new(false));
         let environment = self.executor_environment(&key, framework, &sandbox);
+        let command = info.command.clone().unwrap_or_default();
+        let user = match command.has_user() {
+            true => command.user().to_string(),
+            false => framework.user().to_string(),
+        };
         self.agent.pending_launches.push(Launch {
             key: key.clone(),
-            command: info.command.clone().unwrap_or_default(),
+            command,
             sandbox,
+            user,
+            cache: Arc::clone(&self.agent.cache),
             environment,
             kill: Arc::clone(&kill),
         });

@@ -16,8 +16,10 @@
 //!   streams, messages, and the simulated restart;
 //! - [`executors`]: launching tasks, the executor processes and their end;
 //! - [`updates`]: the status update manager (queues, retries, acknowledgements);
-//! - [`sandbox`]: each executor's sandbox and the fetcher that fills it.
+//! - [`sandbox`]: each executor's sandbox and the fetcher that fills it;
+//! - [`cache`]: the fetcher cache, for URIs marked `cache`.
 
+mod cache;
 mod executors;
 mod sandbox;
 mod updates;
@@ -64,6 +66,8 @@ pub(super) struct Agent {
     pending_launches: Vec<Launch>,
     threads: Vec<JoinHandle<()>>,
     next_uuid: u64,
+    /// The fetcher cache, in the work folder.
+    cache: Arc<cache::FetcherCache>,
 }
 
 struct Executor {
@@ -101,7 +105,7 @@ impl Agent {
             id,
             address,
             total,
-            work_dir,
+            work_dir: work_dir.clone(),
             executors: HashMap::new(),
             task_executors: HashMap::new(),
             updates: HashMap::new(),
@@ -109,6 +113,7 @@ impl Agent {
             pending_launches: Vec::new(),
             threads: Vec::new(),
             next_uuid: 0,
+            cache: Arc::new(cache::FetcherCache::new(work_dir.join("fetch"))),
         }
     }
 
@@ -134,18 +139,11 @@ impl Agent {
 
 /// Entry point of `/api/v1/executor`.
 pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>) {
-    let down = shared
-        .lock()
-        .agent
-        .down_until
-        .is_some_and(|until| Instant::now() < until);
-    if down {
+    let down_until = shared.lock().agent.down_until;
+    if down_until.is_some_and(|until| Instant::now() < until) {
         // What a restarting agent answers while it recovers its state.
-        let err = HttpError::new(
-            503,
-            "Agent has not finished recovery (the embedded agent is restarting)",
-        );
-        return http::respond_error(request, err);
+        let message = "Agent has not finished recovery (the embedded agent is restarting)";
+        return http::respond_error(request, HttpError::new(503, message));
     }
     let (content_type, body) = match http::read_call_request(&mut request) {
         Ok(parts) => parts,

@@ -22,6 +22,35 @@ pub(super) struct PendingUpdate {
     backoff: Duration,
 }
 
+/// Mesos's own checks on an executor's `UPDATE` call.
+fn check_update(key: &Key, status: &TaskStatus) -> Result<(), HttpError> {
+    if status.uuid().len() != 16 {
+        return Err(HttpError::bad_request(
+            "Expecting 'uuid' to be a 16-byte UUID",
+        ));
+    }
+    if status.state() == TaskState::TASK_STAGING {
+        return Err(HttpError::bad_request(
+            "Received TASK_STAGING from the executor, which is not allowed",
+        ));
+    }
+    if status.executor_id.is_some() && status.executor_id.value() != key.1 {
+        return Err(HttpError::bad_request(format!(
+            "ExecutorID in Call: {} does not match ExecutorID in TaskStatus: {}",
+            key.1,
+            status.executor_id.value()
+        )));
+    }
+    if status.source() != task_status::Source::SOURCE_EXECUTOR {
+        return Err(HttpError::bad_request(format!(
+            "Received Call from executor '{}' of framework '{}' with invalid source, \
+             expecting 'SOURCE_EXECUTOR'",
+            key.1, key.0
+        )));
+    }
+    Ok(())
+}
+
 /// Tells a subscribed executor that its update `uuid` is acknowledged.
 pub(super) fn send_acknowledged(executor: &Executor, task_id: &str, uuid: &[u8]) {
     let Some(events) = &executor.events else {
@@ -66,31 +95,7 @@ impl State {
         if !subscribed {
             return Err(HttpError::new(403, "Executor is not subscribed"));
         }
-        if status.uuid().len() != 16 {
-            return Err(HttpError::bad_request(
-                "Expecting 'uuid' to be a 16-byte UUID",
-            ));
-        }
-        if status.state() == TaskState::TASK_STAGING {
-            return Err(HttpError::bad_request(
-                "Received TASK_STAGING from the executor, which is not allowed",
-            ));
-        }
-        // Mesos's own checks on an executor's UPDATE call.
-        if status.executor_id.is_some() && status.executor_id.value() != key.1 {
-            return Err(HttpError::bad_request(format!(
-                "ExecutorID in Call: {} does not match ExecutorID in TaskStatus: {}",
-                key.1,
-                status.executor_id.value()
-            )));
-        }
-        if status.source() != task_status::Source::SOURCE_EXECUTOR {
-            return Err(HttpError::bad_request(format!(
-                "Received Call from executor '{}' of framework '{}' with invalid source, \
-                 expecting 'SOURCE_EXECUTOR'",
-                key.1, key.0
-            )));
-        }
+        check_update(key, &status)?;
         if let Some(executor) = self.agent.executors.get(key) {
             if executor.acknowledged.contains(status.uuid()) {
                 log::debug!(

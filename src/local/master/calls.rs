@@ -202,6 +202,7 @@ impl State {
                 framework.suppressed = false;
                 framework.filters.clear();
                 self.allocate();
+                self.probe_others(framework_id);
             }
             SUPPRESS => self.framework_mut(framework_id).suppressed = true,
             KILL => self.kill_task(framework_id, call.kill.task_id.value()),

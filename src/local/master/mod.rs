@@ -42,7 +42,7 @@ use tiny_http::Request;
 /// The master's part of the cluster state.
 pub(super) struct Master {
     id: String,
-    address: SocketAddr,
+    pub(super) address: SocketAddr,
     pub(super) frameworks: HashMap<String, Framework>,
     removed_frameworks: HashSet<String>,
     offers: HashMap<String, OutstandingOffer>,
@@ -63,6 +63,10 @@ pub(super) struct Master {
     start_time: f64,
     /// Removed frameworks as `/master/state` shows them, oldest first.
     completed_frameworks: VecDeque<Arc<str>>,
+    /// Until when the streams of frameworks holding offers are probed for a
+    /// closed connection, and when they last were (see `probe_streams`).
+    probe_until: Option<Instant>,
+    last_probe: Instant,
 }
 
 pub(super) struct Framework {
@@ -135,6 +139,8 @@ impl Master {
             last_allocation: Instant::now(),
             start_time: now_seconds(),
             completed_frameworks: VecDeque::new(),
+            probe_until: None,
+            last_probe: Instant::now(),
         }
     }
 }

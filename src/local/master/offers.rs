@@ -134,24 +134,12 @@ impl State {
             |id| !matches!(self.master.offers.get(**id), Some(o) if o.framework_id == framework_id),
         );
         if ids.is_empty() || invalid.is_some() {
-            // One bad offer invalidates the whole call. The tasks never
-            // started, which Mesos reports as TASK_DROPPED (TASK_LOST to
-            // frameworks that are not partition-aware).
             let message = match invalid {
                 Some(id) => format!("Offer {id} is no longer valid"),
                 None => "No offers were given".to_string(),
             };
             self.recover_offers(framework_id, &ids, 0.0);
-            let state = if self.master.frameworks[framework_id].partition_aware() {
-                TaskState::TASK_DROPPED
-            } else {
-                TaskState::TASK_LOST
-            };
-            for task in &tasks {
-                let reason = task_status::Reason::REASON_INVALID_OFFERS;
-                self.master_update(framework_id, task.task_id.value(), state, reason, &message);
-            }
-            return;
+            return self.drop_tasks(framework_id, &tasks, &message);
         }
         let mut remaining = Resources::default();
         for id in &ids {
@@ -183,6 +171,21 @@ impl State {
             }
         }
         self.decline(framework_id, remaining, accept.filters.refuse_seconds());
+    }
+
+    /// One bad offer invalidates the whole `ACCEPT`. Its tasks never
+    /// started, which Mesos reports as TASK_DROPPED (TASK_LOST to frameworks
+    /// that are not partition-aware).
+    fn drop_tasks(&mut self, framework_id: &str, tasks: &[TaskInfo], message: &str) {
+        let state = if self.master.frameworks[framework_id].partition_aware() {
+            TaskState::TASK_DROPPED
+        } else {
+            TaskState::TASK_LOST
+        };
+        for task in tasks {
+            let reason = task_status::Reason::REASON_INVALID_OFFERS;
+            self.master_update(framework_id, task.task_id.value(), state, reason, message);
+        }
     }
 
     /// The resources a task needs from the offer (its own, plus its
@@ -218,37 +221,35 @@ impl State {
         }
         let mut needed = Resources::from_protos(&task.resources)
             .map_err(|e| format!("Task has invalid resources: {e}"))?;
-        let executor_resources = Resources::from_protos(&executor.resources)
-            .map_err(|e| format!("Executor has invalid resources: {e}"))?;
-        match self
-            .agent
-            .executor_info(framework_id, executor.executor_id.value())
-        {
-            Some(running) if !same_executor(running, executor) => {
-                return Err(format!(
-                    "ExecutorInfo for executor '{}' differs from the one already running",
-                    executor.executor_id.value()
-                ));
-            }
-            Some(_) => {}
-            None => {
-                if executor_resources.scalar("cpus") <= 0.0
-                    || executor_resources.scalar("mem") <= 0.0
-                {
-                    return Err(format!(
-                        "Executor '{}' must declare cpus and mem resources of its own",
-                        executor.executor_id.value()
-                    ));
-                }
-                needed.add(&executor_resources);
-            }
-        }
+        needed.add(&self.executor_needs(framework_id, executor)?);
         if !available.contains(&needed) {
             return Err(format!(
                 "Task uses more resources ({needed}) than remain in the offers ({available})"
             ));
         }
         Ok(needed)
+    }
+
+    /// What a task's executor adds to the task's resources: its own if it
+    /// is not running yet, nothing if it is (and is the same executor).
+    fn executor_needs(
+        &self,
+        framework_id: &str,
+        executor: &crate::proto::mesos::ExecutorInfo,
+    ) -> Result<Resources, String> {
+        let executor_id = executor.executor_id.value();
+        let resources = Resources::from_protos(&executor.resources)
+            .map_err(|e| format!("Executor has invalid resources: {e}"))?;
+        match self.agent.executor_info(framework_id, executor_id) {
+            Some(running) if !same_executor(running, executor) => Err(format!(
+                "ExecutorInfo for executor '{executor_id}' differs from the one already running"
+            )),
+            Some(_) => Ok(Resources::default()),
+            None if resources.scalar("cpus") <= 0.0 || resources.scalar("mem") <= 0.0 => Err(
+                format!("Executor '{executor_id}' must declare cpus and mem resources of its own"),
+            ),
+            None => Ok(resources),
+        }
     }
 
     fn launch_task(&mut self, framework_id: &str, task: TaskInfo) {

@@ -14,6 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tiny_http::Request;
 
+/// How long every stream is probed after a framework subscribed or revived
+/// (see `probe_others`).
+const PROBE_WINDOW: Duration = Duration::from_secs(2);
+
+/// How often they are probed meanwhile.
+const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
 /// `SUBSCRIBE`: registers (or re-registers) the framework, then holds the
 /// request open as its event stream until it closes.
 pub(super) fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, accept: ContentType) {
@@ -106,7 +113,7 @@ impl State {
             .mut_or_insert_default()
             .set_value(framework_id.clone());
         let stream_id = self.ids.next("stream-");
-        let master_info = self.master_info();
+        let subscribed = self.subscribed_event(&framework_id);
         let framework = self
             .master
             .frameworks
@@ -130,15 +137,6 @@ impl State {
         framework.info = info;
         framework.stream_id = stream_id.clone();
         framework.failover_deadline = None;
-        let mut subscribed = Event::new();
-        subscribed.set_type(event::Type::SUBSCRIBED);
-        let details = subscribed.subscribed.mut_or_insert_default();
-        details
-            .framework_id
-            .mut_or_insert_default()
-            .set_value(framework_id.clone());
-        details.set_heartbeat_interval_seconds(self.config.heartbeat_interval.as_secs_f64());
-        details.master_info = Some(master_info).into();
         let _ = sender.send(subscribed);
         framework.events = Some(sender);
         log::info!("Framework {framework_id} subscribed (stream {stream_id}, {accept})");
@@ -151,7 +149,23 @@ impl State {
         // than at the next retry (a new one has none).
         self.resend_updates(&framework_id);
         self.allocate();
+        self.probe_others(&framework_id);
         Ok((framework_id, stream_id))
+    }
+
+    /// The first event of a stream: the framework's id, how often to expect
+    /// heartbeats, and who the master is.
+    fn subscribed_event(&self, framework_id: &str) -> Event {
+        let mut subscribed = Event::new();
+        subscribed.set_type(event::Type::SUBSCRIBED);
+        let details = subscribed.subscribed.mut_or_insert_default();
+        details
+            .framework_id
+            .mut_or_insert_default()
+            .set_value(framework_id.to_string());
+        details.set_heartbeat_interval_seconds(self.config.heartbeat_interval.as_secs_f64());
+        details.master_info = Some(self.master_info()).into();
+        subscribed
     }
 
     fn master_info(&self) -> MasterInfo {
@@ -201,6 +215,47 @@ impl State {
                 "Framework {framework_id} disconnected without a failover timeout; removing it"
             );
             self.remove_framework(framework_id);
+        }
+    }
+
+    /// A framework subscribed or revived: it wants offers, and what it
+    /// needs may be offered to, or used by, others. If one of those others
+    /// is gone, its resources must come back now: Mesos sees a scheduler's
+    /// connection close at once, deactivates the framework and rescinds its
+    /// offers. Behind the front door this master learns of a closed stream
+    /// only when a write to it fails, so for a short while it writes
+    /// heartbeats to every stream (a live scheduler takes an extra heartbeat
+    /// as one more sign of life); a dead one fails within a few writes.
+    pub(super) fn probe_others(&mut self, framework_id: &str) {
+        let others = self
+            .master
+            .frameworks
+            .iter()
+            .any(|(id, f)| id != framework_id && f.events.is_some());
+        if others {
+            self.master.probe_until = Some(Instant::now() + PROBE_WINDOW);
+        }
+    }
+
+    /// Sends the probing heartbeats of `probe_others`, one every
+    /// [`PROBE_INTERVAL`] while the window lasts; the cluster's ticker calls it.
+    pub(in crate::local) fn probe_streams(&mut self) {
+        let Some(until) = self.master.probe_until else {
+            return;
+        };
+        let now = Instant::now();
+        if now >= until {
+            self.master.probe_until = None;
+            return;
+        }
+        if now.duration_since(self.master.last_probe) < PROBE_INTERVAL {
+            return;
+        }
+        self.master.last_probe = now;
+        for framework in self.master.frameworks.values() {
+            if let Some(events) = &framework.events {
+                let _ = events.send(heartbeat_event());
+            }
         }
     }
 
