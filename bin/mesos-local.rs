@@ -86,6 +86,15 @@ struct Args {
     /// (default: 30)
     #[argh(option, default = "Limits::default().send_timeout.as_secs_f64()")]
     send_timeout: f64,
+
+    /// how many ended tasks the master keeps per framework, for
+    /// /master/state (default: 1000, as Mesos; Mesos's spelling,
+    /// --max_completed_tasks_per_framework, works too)
+    #[argh(
+        option,
+        default = "ClusterConfig::default().max_completed_tasks_per_framework"
+    )]
+    max_completed_tasks_per_framework: usize,
 }
 
 fn main() -> ExitCode {
@@ -95,7 +104,7 @@ fn main() -> ExitCode {
         env_logger::Env::default().default_filter_or("info,rustls=error"),
     )
     .init();
-    let args: Args = argh::from_env();
+    let args = parse_args();
     let (config, master) = match config(args) {
         Ok(config) => config,
         Err(message) => {
@@ -126,6 +135,7 @@ fn main() -> ExitCode {
         }
     };
     log::info!("Ready. Point a scheduler at it with --master {master}");
+    log::info!("Watch the cluster in a browser: {}", cluster.web_ui_url());
     let _ = stopped.recv();
     log::info!("interrupted: stopping the cluster");
     cluster.shutdown();
@@ -170,9 +180,36 @@ fn config(args: Args) -> Result<(ClusterConfig, String), String> {
         credentials,
         tls,
         limits,
+        max_completed_tasks_per_framework: args.max_completed_tasks_per_framework,
         ..ClusterConfig::default()
     };
     Ok((config, master))
+}
+
+/// The command line, with each flag also accepted as Mesos spells it:
+/// `--max_completed_tasks_per_framework` for argh's
+/// `--max-completed-tasks-per-framework`. Exits after printing the help, or
+/// what is wrong.
+fn parse_args() -> Args {
+    let words: Vec<String> = std::env::args()
+        .map(|word| match word.strip_prefix("--") {
+            Some(name) => format!("--{}", name.replace('_', "-")),
+            None => word,
+        })
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let (command, rest) = words.split_first().unwrap_or((&"mesos-local", &[]));
+    match Args::from_args(&[command], rest) {
+        Ok(args) => args,
+        Err(exit) if exit.status.is_ok() => {
+            println!("{}", exit.output);
+            std::process::exit(0);
+        }
+        Err(exit) => {
+            eprintln!("{}", exit.output);
+            std::process::exit(2);
+        }
+    }
 }
 
 /// A positive, finite number of seconds as a `Duration`.

@@ -174,7 +174,9 @@ fn print_float(value: f64, out: &mut String) {
     }
 }
 
-fn print_string(value: &str, out: &mut String) {
+/// Appends `value` as a JSON string: quoted, with `"`, `\` and control
+/// characters escaped.
+pub fn print_string(value: &str, out: &mut String) {
     out.push('"');
     for c in value.chars() {
         match c {

@@ -174,7 +174,7 @@ fn the_master_answers_over_tls_1_2_and_1_3() {
             "{versions:?}"
         );
     }
-    let answer = get(master, "/master/state");
+    let answer = get(master, "/master/no-such-endpoint");
     assert_eq!(answer.status, 404, "{answer:?}");
     assert!(answer.text().contains(SCHEDULER_API), "{}", answer.text());
     drop(cluster);

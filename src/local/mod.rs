@@ -26,6 +26,9 @@
 //! - **Resources** (`resources/`): Mesos's resource syntax (`parse.rs`) and
 //!   the arithmetic of offers and tasks (`arith.rs`).
 //! - `http.rs`: reading calls, Mesos's error answers, writing event streams.
+//! - `web.rs`, `state.rs` and `page.html`: what a person or a tool reads on
+//!   the master's port: the live page at `/`, `/master/state` (Mesos 1.11's
+//!   JSON), `/version` and `/master/health`.
 //! - `work_dir.rs`: the work folder the cluster makes for itself when no
 //!   `--work-dir` is given, removed when it stops (Ctrl+C included), and
 //!   the folders of killed runs, removed when the next one starts.
@@ -40,6 +43,8 @@ mod agent;
 mod http;
 mod master;
 pub mod resources;
+mod state;
+mod web;
 mod work_dir;
 
 use crate::front_door::{FrontDoor, TlsError, TlsIdentity};
@@ -98,6 +103,10 @@ pub struct ClusterConfig {
     /// connections at once, request head size, time for heads and bodies
     /// (see [`Limits`] for each default and `mesos-local` flag).
     pub limits: Limits,
+    /// How many ended tasks the master keeps per framework, for
+    /// `/master/state` and reconciliation; older ones are forgotten, as by
+    /// Mesos's `--max_completed_tasks_per_framework` (default 1000).
+    pub max_completed_tasks_per_framework: usize,
 }
 
 impl Default for ClusterConfig {
@@ -116,6 +125,7 @@ impl Default for ClusterConfig {
             credentials: Vec::new(),
             tls: None,
             limits: Limits::default(),
+            max_completed_tasks_per_framework: master::MAX_COMPLETED_TASKS,
         }
     }
 }
@@ -453,6 +463,7 @@ fn route(request: tiny_http::Request, shared: &Arc<Shared>, role: Role) {
         (Role::Master, "/api/v1/scheduler") => master::handle_scheduler_call(request, shared),
         (Role::Master, knob) if knob.starts_with("/local/") => master::handle_knob(request, shared),
         (Role::Agent, "/api/v1/executor") => agent::handle_executor_call(request, shared),
+        (Role::Master, page) if web::serves(page) => web::serve(request, page, shared),
         (_, "/health") => http::respond_text(request, 200, "OK"),
         (Role::Master, _) => not_found(request, &path, "the scheduler API, /api/v1/scheduler"),
         (Role::Agent, _) => not_found(request, &path, "the executor API, /api/v1/executor"),

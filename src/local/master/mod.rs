@@ -14,7 +14,8 @@
 //!   what happens when a stream ends (failover timeout, removal);
 //! - [`offers`]: the allocator, declines and their filters, and launching
 //!   the tasks of an accepted offer;
-//! - [`tasks`]: each task's state as status updates reach the framework.
+//! - [`tasks`]: each task's state as status updates reach the framework;
+//! - [`view`]: the snapshot of all this that `/master/state` shows.
 
 /// The target of every log line of this folder's files: the master's lines
 /// read the same whichever file they come from (README quotes them).
@@ -24,6 +25,7 @@ mod calls;
 mod offers;
 mod streams;
 mod tasks;
+mod view;
 
 pub(in crate::local) use crate::proto::is_terminal;
 pub(super) use calls::handle_scheduler_call;
@@ -50,7 +52,7 @@ pub(super) struct Master {
     offers: HashMap<String, OutstandingOffer>,
     pub(super) tasks: HashMap<(String, String), Task>,
     /// Per framework, its ended tasks in the order they ended: only the
-    /// last [`MAX_COMPLETED_TASKS`] are remembered.
+    /// last `max_completed_tasks_per_framework` are remembered.
     completed: HashMap<String, VecDeque<String>>,
     /// Resources neither offered nor in use.
     pub(super) free: Resources,
@@ -61,6 +63,10 @@ pub(super) struct Master {
     /// When the allocator last ran, to space out allocations triggered by
     /// tasks ending (see `task_state`).
     last_allocation: Instant,
+    /// When the master started, in seconds since the epoch.
+    start_time: f64,
+    /// Removed frameworks as `/master/state` shows them, oldest first.
+    completed_frameworks: VecDeque<Arc<str>>,
     /// Until when the streams of frameworks holding offers are probed for a
     /// closed connection, and when they last were (see `probe_streams`).
     probe_until: Option<Instant>,
@@ -77,6 +83,8 @@ pub(super) struct Framework {
     filters: Vec<(Resources, Instant)>,
     /// When a disconnected framework is removed (its failover timeout).
     failover_deadline: Option<Instant>,
+    /// When it subscribed and disconnected, for `/master/state`.
+    times: view::Times,
 }
 
 struct OutstandingOffer {
@@ -84,8 +92,9 @@ struct OutstandingOffer {
     resources: Resources,
 }
 
-/// How many ended tasks the master remembers per framework, as Mesos's
-/// `--max_completed_tasks_per_framework` (default 1000). Older ones are
+/// How many ended tasks the master remembers per framework unless told
+/// otherwise, as Mesos's `--max_completed_tasks_per_framework` (default
+/// 1000). Older ones are
 /// forgotten (reconciling one answers `TASK_LOST`, "unknown"), so that a
 /// long-running framework does not grow the master without bound.
 pub const MAX_COMPLETED_TASKS: usize = 1000;
@@ -98,6 +107,8 @@ pub(super) struct Task {
     pub(super) state: TaskState,
     pub(super) resources: Resources,
     pub(super) last_status: Option<TaskStatus>,
+    /// What `/master/state` shows of it (`view.rs`).
+    pub(super) record: super::state::TaskView,
 }
 
 impl Framework {
@@ -130,6 +141,8 @@ impl Master {
             down_until: None,
             silent_until: None,
             last_allocation: Instant::now(),
+            start_time: now_seconds(),
+            completed_frameworks: VecDeque::new(),
             probe_until: None,
             last_probe: Instant::now(),
         }

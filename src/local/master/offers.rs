@@ -265,12 +265,14 @@ impl State {
     fn launch_task(&mut self, framework_id: &str, task: TaskInfo) {
         let key = (framework_id.to_string(), task.task_id.value().to_string());
         let resources = Resources::from_protos(&task.resources).unwrap_or_default();
+        let role = self.master.frameworks[framework_id].role();
         self.master.tasks.insert(
             key,
             Task {
                 state: TaskState::TASK_STAGING,
                 resources,
                 last_status: None,
+                record: super::view::launched(&task, &role),
             },
         );
         let info = self.master.frameworks[framework_id].info.clone();

@@ -126,7 +126,9 @@ impl State {
                 suppressed: false,
                 filters: Vec::new(),
                 failover_deadline: None,
+                times: Default::default(),
             });
+        framework.times.subscribed();
         let replaced = framework.events.take();
         if let Some(old) = &replaced {
             // A second subscription replaces the first: the old scheduler
@@ -205,6 +207,7 @@ impl State {
             return; // An older stream of a framework that re-subscribed.
         }
         framework.events = None;
+        framework.times.disconnected();
         let timeout = framework.info.failover_timeout();
         self.recover_all_offers(framework_id);
         if timeout > 0.0 {
@@ -287,6 +290,7 @@ impl State {
     /// its tasks end, and its event stream closes.
     pub(super) fn remove_framework(&mut self, framework_id: &str) {
         self.recover_all_offers(framework_id);
+        self.remember_removed_framework(framework_id);
         let tasks: Vec<(String, String)> = self
             .master
             .tasks

@@ -3,7 +3,7 @@
 //! and an ended task frees its resources.
 
 use super::super::State;
-use super::{is_terminal, MAX_COMPLETED_TASKS, PROMPT_ALLOCATION_GAP};
+use super::{is_terminal, PROMPT_ALLOCATION_GAP};
 use crate::proto::mesos::{task_status, TaskState, TaskStatus};
 use crate::proto::scheduler::{event, Event};
 
@@ -46,6 +46,7 @@ impl State {
     pub(in crate::local) fn forward_status(&mut self, framework_id: &str, status: TaskStatus) {
         let key = (framework_id.to_string(), status.task_id.value().to_string());
         if let Some(task) = self.master.tasks.get_mut(&key) {
+            super::view::record_status(&mut task.record, &status);
             task.last_status = Some(status.clone());
         }
         let (task_id, state) = (status.task_id.value().to_string(), status.state());
@@ -84,13 +85,14 @@ impl State {
             if self.master.last_allocation.elapsed() >= PROMPT_ALLOCATION_GAP {
                 self.allocate();
             }
+            let kept = self.config.max_completed_tasks_per_framework;
             let completed = self
                 .master
                 .completed
                 .entry(framework_id.to_string())
                 .or_default();
             completed.push_back(task_id.to_string());
-            if completed.len() > MAX_COMPLETED_TASKS {
+            while completed.len() > kept {
                 if let Some(oldest) = completed.pop_front() {
                     // Unless the id was used again for a task still alive.
                     let key = (framework_id.to_string(), oldest);

@@ -1,0 +1,173 @@
+//! The live page at `/`, in a real browser: headless Chromium reads the
+//! page of a `mesos-local` while workshop step 2 runs against it.
+//!
+//! Chromium is driven from the command line, with no protocol library:
+//! `--dump-dom` prints the page as its script left it after
+//! `--virtual-time-budget` milliseconds (so the DOM shows what the page drew
+//! from `/master/state`), and `--enable-logging=stderr` prints each console
+//! message, script errors included, as a `CONSOLE` line on stderr.
+//!
+//! The test needs Debian's `chromium` package (`apt-get install chromium`);
+//! without it, it says so and passes without checking anything.
+
+mod common;
+
+use common::temp_dir::TempDir;
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long step 2 and the page may take to show every task finished.
+const LIMIT: Duration = Duration::from_secs(90);
+
+#[test]
+fn the_live_page_shows_step_2_in_chromium() {
+    if Command::new("chromium").arg("--version").output().is_err() {
+        println!("skipped: no `chromium` on PATH (Debian: apt-get install chromium)");
+        return;
+    }
+    let dir = TempDir::new("browser");
+    let port = free_port();
+    let cluster = Guard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_mesos-local"))
+            .args(["--port", &port.to_string()])
+            .args(["--agent-port", &free_port().to_string()])
+            .arg("--work-dir")
+            .arg(dir.path().join("work")),
+        &dir.path().join("mesos-local.log"),
+    );
+    wait_for_line(&dir.path().join("mesos-local.log"), "Ready.");
+    let page = format!("http://127.0.0.1:{port}/");
+
+    // Nothing running yet: the page says so, and draws the agent.
+    let (empty, errors) = render(&page, &dir.path().join("profile-empty"));
+    assert!(empty.contains("No framework is registered"), "{empty}");
+    assert!(empty.contains("Agent "), "{empty}");
+    assert_eq!(errors, Vec::<String>::new());
+
+    // Step 2: six tasks of a second and a half each, so that they are seen
+    // running before they finish.
+    let master = format!("127.0.0.1:{port}");
+    let scheduler = Guard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_scheduler"))
+            .args(["--master", &master, "--step", "launch", "--tasks", "6"])
+            .args(["--task-millis", "1500"])
+            .args(["--executor", env!("CARGO_BIN_EXE_executor")])
+            .current_dir(dir.path()),
+        &dir.path().join("scheduler.log"),
+    );
+
+    let deadline = Instant::now() + LIMIT;
+    let mut seen_running = false;
+    let mut round = 0;
+    loop {
+        round += 1;
+        let profile = dir.path().join(format!("profile-{round}"));
+        let (dom, errors) = render(&page, &profile);
+        assert_eq!(errors, Vec::<String>::new(), "script errors in the console");
+        seen_running |= dom.contains(r#"data-state="TASK_RUNNING""#);
+        let finished = dom.matches(r#"data-state="TASK_FINISHED""#).count();
+        if finished == 6 {
+            assert!(dom.contains("Rust Tutorial Framework"), "{dom}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed six finished tasks; the last page:\n{dom}"
+        );
+    }
+    assert!(seen_running, "no page showed a task running");
+    // The scheduler tears its framework down (and the executor with it)
+    // before mesos-local is killed.
+    scheduler.wait(Instant::now() + LIMIT);
+    drop(cluster);
+}
+
+/// Loads `url` in a fresh headless Chromium (its profile in `profile`,
+/// removed afterwards), lets the page's script run for three seconds of
+/// virtual time, and returns the page's DOM and the console lines that
+/// report errors.
+fn render(url: &str, profile: &Path) -> (String, Vec<String>) {
+    let Output { stdout, stderr, .. } = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("chromium runs");
+    let _ = std::fs::remove_dir_all(profile);
+    let errors = String::from_utf8_lossy(&stderr)
+        .lines()
+        .filter(|line| line.contains("CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    (String::from_utf8_lossy(&stdout).into_owned(), errors)
+}
+
+/// A child process, killed when the test ends however it ends.
+struct Guard(Child);
+
+impl Guard {
+    fn spawn(command: &mut Command, log: &Path) -> Guard {
+        let file = File::create(log).expect("a log file");
+        let child = command
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("a log file handle"))
+            .stderr(file)
+            .spawn()
+            .expect("the program starts");
+        Guard(child)
+    }
+
+    fn wait(mut self, deadline: Instant) {
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_line(log: &Path, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(line)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{} never said {line:?}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("an address").port()
+}
