@@ -221,7 +221,7 @@ mod tests {
     fn failures_in_a_row_are_counted_until_a_task_finishes() {
         let plan = TaskPlan::new("http://s/executor", 1.0, 128.0);
         let mut tasks = NoopTasks::new(None, 0);
-        assert_eq!(tasks.tasks_for(&offer(), &plan).len(), 8);
+        assert_eq!(tasks.tasks_for(&offer(), &plan).len(), 7);
         let mut failed = status("1", TaskState::TASK_FAILED);
         failed.set_reason(crate::proto::mesos::task_status::Reason::REASON_COMMAND_EXECUTOR_FAILED);
         failed.set_message("Executor terminated".into());
