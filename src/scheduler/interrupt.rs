@@ -132,10 +132,11 @@ impl Scheduler<'_> {
             failover::save_framework_id(config, None);
         }
         if self.work.wants_offers().is_none() {
-            println!(
-                "{} offers received, all declined (step 1 launches nothing)",
-                self.offers_seen
-            );
+            let (count, noun) = match self.offers_seen {
+                1 => (1, "offer"),
+                count => (count, "offers"),
+            };
+            println!("{count} {noun} received and declined (step 1 launches nothing)");
         }
         let mut outcome = self.work.finish(config, true);
         outcome.interrupted = true;
