@@ -144,7 +144,7 @@ impl Scheduler<'_> {
             event::Type::MESSAGE => self.message(&event.message),
             event::Type::FAILURE => self.failure(&event.failure),
             event::Type::ERROR => return Err(self.error(&event.error)),
-            // Heartbeats only prove the stream is alive (see `next_event`).
+            // Heartbeats only prove the stream is alive (see `next_input`).
             event::Type::HEARTBEAT => {}
             other => log::debug!("Ignoring event {other:?}"),
         }

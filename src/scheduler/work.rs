@@ -76,7 +76,7 @@ impl Work {
     }
 
     /// The tasks to launch on this offer; none in step 1. Offers too small
-    /// for work that waits are watched ([`TooSmall`]).
+    /// for work that waits are watched (`too_small.rs`).
     pub fn tasks_for(&mut self, offer: &Offer) -> Vec<TaskInfo> {
         let waiting = self.wants_offers() == Some(true);
         let tasks = match (&mut self.table, &self.plan, &self.server) {
