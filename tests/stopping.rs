@@ -428,3 +428,20 @@ fn images_with_another_step_are_refused() {
         run.dump()
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_ends_keep_serving_after_a_finished_batch() {
+    let workspace = Workspace::new("keep-serving");
+    let images = workspace.images(2, 32);
+    let mut args = vec!["--executor", EXECUTOR, "--keep-serving", "--images"];
+    args.extend(images.iter().map(String::as_str));
+    let mut scheduler = Scheduler::start(&workspace, &args);
+    scheduler.wait_for_line("serving until Ctrl+C");
+    scheduler.interrupt();
+    let run = scheduler.finish(Duration::from_secs(20));
+    // The batch succeeded before Ctrl+C, so the run did too.
+    assert_eq!(run.status.code(), Some(0), "{}", run.dump());
+    assert!(run.stdout.contains("2/2 images done"), "{}", run.dump());
+    assert_clean(&workspace, &run);
+}

@@ -94,3 +94,36 @@ impl Work {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hidden_partial_uploads_are_removed() {
+        let dir = std::env::temp_dir().join(format!("partial-{}", crate::random::token()));
+        std::fs::create_dir_all(&dir).expect("create a folder");
+        let names = [
+            "001-a-inverted.png",
+            ".001-b-inverted.png.part-0123abcd",
+            ".keep",
+        ];
+        for name in names {
+            std::fs::write(dir.join(name), b"x").expect("write a file");
+        }
+        remove_partial_uploads(&dir);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("list the folder")
+            .map(|entry| {
+                entry
+                    .expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into()
+            })
+            .collect();
+        left.sort();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(left, [".keep", "001-a-inverted.png"]);
+    }
+}
