@@ -125,6 +125,7 @@ impl Scheduler {
         }
     }
 
+    #[cfg(unix)]
     fn wait_for_line(&mut self, text: &str) {
         let deadline = Instant::now() + LIMIT;
         loop {
@@ -444,4 +445,122 @@ fn ctrl_c_ends_keep_serving_after_a_finished_batch() {
     assert_eq!(run.status.code(), Some(0), "{}", run.dump());
     assert!(run.stdout.contains("2/2 images done"), "{}", run.dump());
     assert_clean(&workspace, &run);
+}
+
+/// `mesos-local` in a process group of its own, killed (executors and all)
+/// on drop.
+#[cfg(unix)]
+struct Cluster {
+    child: Child,
+    port: u16,
+}
+
+#[cfg(unix)]
+impl Cluster {
+    fn start(workspace: &Workspace) -> Cluster {
+        use std::os::unix::process::CommandExt;
+        let free_port = || {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+            listener.local_addr().expect("a bound address").port()
+        };
+        let (port, agent_port) = (free_port(), free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mesos-local"))
+            .args(["--port", &port.to_string()])
+            .args(["--agent-port", &agent_port.to_string()])
+            .env("TMPDIR", workspace.path("tmp"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("start mesos-local");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (ready, is_ready) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("] Ready. ") {
+                    let _ = ready.send(());
+                }
+            }
+        });
+        let cluster = Cluster { child, port };
+        is_ready.recv_timeout(LIMIT).expect("mesos-local is ready");
+        cluster
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !common::processes::kill_process_group(self.child.id()) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// README's Step 4 demo as a person runs it: Ctrl+C in the middle of the
+/// batch leaves the framework to the master, and the same command again
+/// finishes it.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_mid_batch_with_failover_then_the_same_command_finishes_it() {
+    let workspace = Workspace::new("ctrl-c-restart");
+    let cluster = Cluster::start(&workspace);
+    let images = workspace.images(30, 320);
+    let master = format!("127.0.0.1:{}", cluster.port);
+    let id_file = workspace.path("framework-id").display().to_string();
+    let mut args = vec![
+        "--master",
+        &master,
+        "--executor",
+        EXECUTOR,
+        "--task-cpus",
+        "1.9",
+        "--failover-timeout",
+        "60",
+        "--framework-id-file",
+        &id_file,
+        "--images",
+    ];
+    args.extend(images.iter().map(String::as_str));
+
+    let mut first = Scheduler::start(&workspace, &args);
+    first.wait_for_line("5/30 images done");
+    first.interrupt();
+    let run = first.finish(LIMIT);
+    assert_eq!(run.status.code(), Some(130), "{}", run.dump());
+    assert!(
+        run.stderr.contains("interrupted: leaving framework"),
+        "{}",
+        run.dump()
+    );
+    assert!(run.stdout.contains("attempts  result"), "{}", run.dump());
+    let done_before = workspace.entries("output");
+    assert!(
+        (5..30).contains(&done_before.len()),
+        "{done_before:?}{}",
+        run.dump()
+    );
+    assert!(done_before.iter().all(|name| !name.starts_with('.')));
+    assert!(workspace.path("framework-id").exists(), "the id is kept");
+
+    let again = Scheduler::start(&workspace, &args).finish(LIMIT);
+    assert_eq!(again.status.code(), Some(0), "{}", again.dump());
+    assert!(
+        again.stderr.contains(&format!(
+            "Continuing an earlier run: {} images were done already",
+            done_before.len()
+        )),
+        "{}",
+        again.dump()
+    );
+    assert!(
+        again.stdout.contains("30/30 images done, 0 failed"),
+        "{}",
+        again.dump()
+    );
+    assert_eq!(workspace.entries("output").len(), 30);
+    assert!(!workspace.path("framework-id").exists());
 }
