@@ -143,3 +143,46 @@ impl Scheduler<'_> {
         outcome
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn ctrl_c_before_any_subscription_reaches_the_first_one() {
+        let interrupts = Interrupts::default();
+        interrupts.interrupt();
+        let (sender, receiver) = mpsc::channel();
+        interrupts.deliver_to(sender);
+        assert!(matches!(
+            receiver.recv_timeout(WAIT),
+            Ok(Ok(Input::Interrupted))
+        ));
+    }
+
+    #[test]
+    fn events_are_forwarded_and_a_closed_stream_is_said() {
+        let (events_sender, events) = mpsc::channel();
+        let (interrupter, inbox) = inbox(events).expect("the thread starts");
+        events_sender
+            .send(Ok(Event::new()))
+            .expect("the inbox thread reads");
+        drop(events_sender);
+        assert!(matches!(inbox.recv_timeout(WAIT), Ok(Ok(Input::Event(_)))));
+        assert!(matches!(
+            inbox.recv_timeout(WAIT),
+            Ok(Err(StreamError::Closed))
+        ));
+        // The interrupter still reaches the loop after the stream ended.
+        let interrupts = Interrupts::default();
+        interrupts.deliver_to(interrupter);
+        interrupts.interrupt();
+        assert!(matches!(
+            inbox.recv_timeout(WAIT),
+            Ok(Ok(Input::Interrupted))
+        ));
+    }
+}
