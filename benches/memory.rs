@@ -188,6 +188,7 @@ fn config(images: usize, output_dir: &std::path::Path) -> Config {
         task_mem: TASK_MEM,
         tasks: None,
         task_millis: 0,
+        max_failures: 5,
         refuse_seconds: 5.0,
         images: (0..images).map(image_url).collect(),
         output_dir: output_dir.to_path_buf(),

@@ -6,86 +6,126 @@
 
 use argh::FromArgs;
 use mesos_tutorial::content_type::ContentType;
+use mesos_tutorial::local::resources::Resources;
 use mesos_tutorial::local::{Cluster, ClusterConfig, DEFAULT_RESOURCES};
-use mesos_tutorial::scheduler::{self, Config, Step};
+use mesos_tutorial::scheduler::tasks::{EXECUTOR_CPUS, EXECUTOR_MEM};
+use mesos_tutorial::scheduler::{self, Config, Interrupts, Step};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// A Mesos framework that inverts images, written to be read: see README.md.
 #[derive(FromArgs)]
+#[argh(
+    usage = "[--step register|launch|images] [<options>] [<images>...]",
+    note = "The steps:\n  1 `--step register`: log each offer and decline it\n  \
+            2 `--step launch`: run no-op tasks\n  \
+            3 `--step images` (the default): invert images, the demo set or those named\n  \
+            4 add --failover-timeout and --framework-id-file to any step, so that a\n    \
+            scheduler started again continues the same framework\n\
+            Each flag says the steps it is for. Ctrl+C stops cleanly (exit code 130).\n\
+            README.md walks through each step."
+)]
 struct Args {
-    /// the Mesos master: `local` (the default) starts an embedded master and
-    /// agent in this process; otherwise HOST:PORT, e.g. 127.0.0.1:5050
+    /// all steps: the Mesos master: `local` starts an embedded master and agent
+    /// in this process; otherwise HOST:PORT, e.g. 127.0.0.1:5050 (default:
+    /// local)
     #[argh(option, default = "String::from(\"local\")")]
     master: String,
 
-    /// the workshop step: `register` (1), `launch` (2) or `images` (3, the
-    /// default)
+    /// all steps: the workshop step: register (1), launch (2) or images (3)
+    /// (default: images)
     #[argh(option, default = "Step::Images", from_str_fn(parse_step))]
     step: Step,
 
-    /// how calls and events are encoded: `protobuf` (default) or `json`
+    /// all steps: with --master local: the embedded agent's resources, in
+    /// Mesos's syntax (default: cpus:2;mem:1024;disk:4096;ports:[31000-32000])
+    #[argh(option, default = "String::from(DEFAULT_RESOURCES)")]
+    resources: String,
+
+    /// all steps: how calls and events are encoded: protobuf or json (default:
+    /// protobuf)
     #[argh(option, default = "ContentType::Protobuf")]
     content_type: ContentType,
 
-    /// the framework's name, shown by the master
+    /// all steps: the framework's name, shown by the master (default: Rust
+    /// Tutorial Framework)
     #[argh(option, default = "String::from(\"Rust Tutorial Framework\")")]
     name: String,
 
-    /// the Unix user tasks run as (default: the current user)
+    /// all steps: the Unix user tasks run as (default: the current user)
     #[argh(option)]
     user: Option<String>,
 
-    /// the role whose resources the framework receives (default: *)
+    /// all steps: the role whose resources the framework receives (default: *)
     #[argh(option, default = "String::from(\"*\")")]
     role: String,
 
-    /// the executor binary to serve to agents (default: `executor` next to
-    /// this program, built by cargo if missing)
-    #[argh(option)]
-    executor: Option<PathBuf>,
-
-    /// the address of the file server; agents must reach it (default:
-    /// 127.0.0.1)
-    #[argh(option, default = "String::from(\"127.0.0.1\")")]
-    address: String,
-
-    /// the port of the file server (default: 0, any free port)
-    #[argh(option, default = "0")]
-    port: u16,
-
-    /// CPUs per task (default: 1)
-    #[argh(option, default = "1.0")]
-    task_cpus: f64,
-
-    /// memory per task in MB (default: 128)
-    #[argh(option, default = "128.0")]
-    task_mem: f64,
-
-    /// step 2: stop and tear down after this many tasks finished (default:
-    /// run forever)
-    #[argh(option)]
-    tasks: Option<usize>,
-
-    /// step 2: how long each no-op task works, in milliseconds (default: 0)
-    #[argh(option, default = "0")]
-    task_millis: u32,
-
-    /// how long declined resources are not offered again, in seconds
+    /// all steps: how long declined resources are not offered again, in seconds
     /// (default: 5, as Mesos)
     #[argh(option, default = "5.0")]
     refuse_seconds: f64,
 
-    /// step 3: an image URL or local file; repeat the flag or separate with
-    /// commas (default: generated demo images)
+    /// all steps: the principal to authenticate as, with HTTP basic
+    /// authentication (default: none)
+    #[argh(option)]
+    principal: Option<String>,
+
+    /// all steps: a file holding the principal's secret (default: none)
+    #[argh(option)]
+    secret_file: Option<PathBuf>,
+
+    /// all steps: a PEM file of certificate authorities to trust for an
+    /// https:// master (default: the system's)
+    #[argh(option)]
+    ca_file: Option<PathBuf>,
+
+    /// steps 2, 3: the executor binary to serve to agents (default:
+    /// `executor` next to this program, built by cargo if missing)
+    #[argh(option)]
+    executor: Option<PathBuf>,
+
+    /// steps 2, 3: the file server's address; agents must reach it
+    /// (default: 127.0.0.1)
+    #[argh(option, default = "String::from(\"127.0.0.1\")")]
+    address: String,
+
+    /// steps 2, 3: the file server's port (default: 0, any free port)
+    #[argh(option, default = "0")]
+    port: u16,
+
+    /// steps 2, 3: CPUs per task (default: 1)
+    #[argh(option, default = "1.0")]
+    task_cpus: f64,
+
+    /// steps 2, 3: memory per task in MB (default: 128)
+    #[argh(option, default = "128.0")]
+    task_mem: f64,
+
+    /// step 2: stop and tear down after this many tasks finished
+    /// (default: run until Ctrl+C)
+    #[argh(option)]
+    tasks: Option<usize>,
+
+    /// step 2: how long each no-op task works, in milliseconds (default:
+    /// 0)
+    #[argh(option, default = "0")]
+    task_millis: u32,
+
+    /// step 2: stop with an error after this many tasks failed in a row
+    /// (default: 5)
+    #[argh(option, default = "5")]
+    max_failures: u32,
+
+    /// step 3: image URLs or local files, separated by commas; more may
+    /// follow as arguments (default: generated demo images)
     #[argh(option)]
     images: Vec<String>,
 
-    /// step 3: a file with one image URL or path per line
+    /// step 3: a file with one image URL or path per line (default: none)
     #[argh(option)]
     images_file: Option<PathBuf>,
 
-    /// step 3: where inverted images are written (default: ./output)
+    /// step 3: where inverted images are written (default: output)
     #[argh(option, default = "PathBuf::from(\"output\")")]
     output_dir: PathBuf,
 
@@ -97,38 +137,25 @@ struct Args {
     #[argh(switch)]
     keep_serving: bool,
 
-    /// seconds the master keeps our tasks after we disconnect (default: 0,
-    /// as Mesos: they die with the connection)
+    /// step 4: seconds the master keeps our tasks after we disconnect
+    /// (default: 0, as Mesos: they die with the connection)
     #[argh(option, default = "0.0")]
     failover_timeout: f64,
 
-    /// ask agents to checkpoint our tasks, so that our executors survive an
-    /// agent restart
-    #[argh(switch)]
-    checkpoint: bool,
-
-    /// a file that keeps the framework id, so that a restarted scheduler
-    /// comes back as the same framework (use with --failover-timeout)
+    /// step 4: a file that keeps the framework id, so that a restarted
+    /// scheduler comes back as the same framework (use with
+    /// --failover-timeout; default: none)
     #[argh(option)]
     framework_id_file: Option<PathBuf>,
 
-    /// a PEM file of certificate authorities to trust for an https://
-    /// master (default: the system's)
-    #[argh(option)]
-    ca_file: Option<PathBuf>,
+    /// step 4: ask agents to checkpoint our tasks, so that our executors
+    /// survive an agent restart
+    #[argh(switch)]
+    checkpoint: bool,
 
-    /// the principal to authenticate as (HTTP basic authentication)
-    #[argh(option)]
-    principal: Option<String>,
-
-    /// a file holding the principal's secret
-    #[argh(option)]
-    secret_file: Option<PathBuf>,
-
-    /// with --master local: the embedded agent's resources, in Mesos's
-    /// syntax
-    #[argh(option, default = "String::from(DEFAULT_RESOURCES)")]
-    resources: String,
+    /// step 3: image URLs or local files, as a shell glob gives them
+    #[argh(positional, arg_name = "images")]
+    more_images: Vec<String>,
 }
 
 fn parse_step(value: &str) -> Result<Step, String> {
@@ -227,96 +254,122 @@ fn init_logging() {
         .init();
 }
 
-fn main() -> ExitCode {
-    init_logging();
-    let args: Args = argh::from_env();
+/// A task that needs more than the embedded agent has would be declined
+/// for ever: refuse it before starting. The executor needs its own share
+/// beside the task (see `scheduler::tasks`).
+fn check_fits_embedded_agent(args: &Args) -> Result<(), String> {
+    if args.master != "local" || args.step == Step::Register {
+        return Ok(());
+    }
+    // A malformed --resources is reported when the cluster starts.
+    let Ok(agent) = Resources::parse(&args.resources) else {
+        return Ok(());
+    };
+    let checks = [
+        ("--task-cpus", args.task_cpus, "", "cpus", EXECUTOR_CPUS),
+        ("--task-mem", args.task_mem, " MB", "mem", EXECUTOR_MEM),
+    ];
+    for (flag, task, unit, name, executor) in checks {
+        let has = agent.scalar(name);
+        if task + executor > has + 1e-6 {
+            return Err(format!(
+                "{flag} {task}{unit} (plus {executor}{unit} for the executor) is more than the \
+                 embedded agent's {has}{unit}, so no offer could ever fit a task; lower {flag} \
+                 or raise --resources (now {})",
+                args.resources
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The images of step 3: `--images` (comma lists), then the positional
+/// arguments, then `--images-file`. Other steps take none.
+fn read_images(args: &Args) -> Result<Vec<String>, String> {
+    if args.step != Step::Images && !args.more_images.is_empty() {
+        return Err(format!(
+            "'{}' is an image, but --step {} inverts none: images are for step 3 \
+             (--step images, the default)",
+            args.more_images[0],
+            step_name(args.step)
+        ));
+    }
     let mut images: Vec<String> = args
         .images
         .iter()
         .flat_map(|i| i.split(','))
+        .chain(args.more_images.iter().map(String::as_str))
         .map(str::trim)
         .filter(|i| !i.is_empty())
         .map(String::from)
         .collect();
-    if let Some(path) = &args.images_file {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let before = images.len();
-                images.extend(
-                    text.lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                        .map(String::from),
-                );
-                // An empty list must not silently turn into the demo set.
-                if images.len() == before {
-                    eprintln!(
-                        "error: --images-file {} lists no image (one URL or path per line)",
-                        path.display()
-                    );
-                    return ExitCode::from(2);
-                }
-            }
-            Err(err) => {
-                eprintln!("error: cannot read --images-file {}: {err}", path.display());
-                return ExitCode::from(2);
-            }
-        }
-    }
-    // A principal alone names the framework (FrameworkInfo.principal) on a
-    // master that does not authenticate; a secret needs a principal.
-    let secret = match (&args.principal, &args.secret_file) {
-        (Some(_), Some(path)) => match std::fs::read_to_string(path) {
-            Ok(secret) => Some(secret.trim().to_string()),
-            Err(err) => {
-                eprintln!("error: cannot read --secret-file {}: {err}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        (_, None) => None,
-        (None, Some(_)) => {
-            eprintln!("error: --secret-file needs --principal, the name the secret belongs to");
-            return ExitCode::from(2);
-        }
+    let Some(path) = &args.images_file else {
+        return Ok(images);
     };
-    if let Err(message) = check_numbers(&args) {
-        eprintln!("error: {message}");
-        return ExitCode::from(2);
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("cannot read --images-file {}: {err}", path.display()))?;
+    let before = images.len();
+    images.extend(
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from),
+    );
+    // An empty list must not silently turn into the demo set.
+    if images.len() == before {
+        return Err(format!(
+            "--images-file {} lists no image (one URL or path per line)",
+            path.display()
+        ));
     }
+    Ok(images)
+}
+
+fn step_name(step: Step) -> &'static str {
+    match step {
+        Step::Register => "register",
+        Step::Launch => "launch",
+        Step::Images => "images",
+    }
+}
+
+/// A principal alone names the framework (FrameworkInfo.principal) on a
+/// master that does not authenticate; a secret needs a principal.
+fn read_secret(args: &Args) -> Result<Option<String>, String> {
+    match (&args.principal, &args.secret_file) {
+        (Some(_), Some(path)) => std::fs::read_to_string(path)
+            .map(|secret| Some(secret.trim().to_string()))
+            .map_err(|err| format!("cannot read --secret-file {}: {err}", path.display())),
+        (_, None) => Ok(None),
+        (None, Some(_)) => {
+            Err("--secret-file needs --principal, the name the secret belongs to".into())
+        }
+    }
+}
+
+/// `--master local` starts the embedded cluster, which runs for as long as
+/// the returned `Cluster` lives. The master's address either way.
+fn start_cluster(args: &Args) -> Result<(Option<Cluster>, String), String> {
+    if args.master != "local" {
+        return Ok((None, args.master.clone()));
+    }
+    let cluster_config = ClusterConfig {
+        resources: args.resources.clone(),
+        ..ClusterConfig::default()
+    };
+    let cluster = Cluster::start(cluster_config).map_err(|err| err.to_string())?;
+    let address = cluster.master_address().to_string();
+    log::info!("Started an embedded Mesos master and agent (--master local) at {address}");
+    Ok((Some(cluster), address))
+}
+
+fn config(args: Args, master: String, images: Vec<String>, secret: Option<String>) -> Config {
     let user = args
         .user
-        .clone()
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok())
         .unwrap_or_else(|| "root".into());
-
-    // `--master local` runs the embedded cluster for as long as `_cluster`
-    // lives; dropping it at the end of main stops it and its executors.
-    let mut _cluster = None;
-    let master = if args.master == "local" {
-        let cluster_config = ClusterConfig {
-            resources: args.resources.clone(),
-            ..ClusterConfig::default()
-        };
-        match Cluster::start(cluster_config) {
-            Ok(cluster) => {
-                let address = cluster.master_address().to_string();
-                log::info!(
-                    "Started an embedded Mesos master and agent (--master local) at {address}"
-                );
-                _cluster = Some(cluster);
-                address
-            }
-            Err(err) => {
-                eprintln!("error: {err}");
-                return ExitCode::from(2);
-            }
-        }
-    } else {
-        args.master.clone()
-    };
-
-    let config = Config {
+    Config {
         master,
         step: args.step,
         content_type: args.content_type,
@@ -330,6 +383,7 @@ fn main() -> ExitCode {
         task_mem: args.task_mem,
         tasks: args.tasks,
         task_millis: args.task_millis,
+        max_failures: args.max_failures,
         refuse_seconds: args.refuse_seconds,
         images,
         output_dir: args.output_dir,
@@ -341,8 +395,48 @@ fn main() -> ExitCode {
         ca_file: args.ca_file,
         principal: args.principal,
         secret,
+    }
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let args: Args = argh::from_env();
+    let checked = check_numbers(&args)
+        .and_then(|()| check_fits_embedded_agent(&args))
+        .and_then(|()| Ok((read_images(&args)?, read_secret(&args)?)));
+    let (images, secret) = match checked {
+        Ok(inputs) => inputs,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
     };
-    match scheduler::run(&config) {
+    // Caught before the cluster starts, so that Ctrl+C always ends the
+    // run through the event loop, and the cluster is dropped on the way.
+    let interrupts = match Interrupts::catch_signals() {
+        Ok(interrupts) => interrupts,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let (cluster, master) = match start_cluster(&args) {
+        Ok(started) => started,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = config(args, master, images, secret);
+    run(&config, interrupts, cluster)
+}
+
+/// Runs the scheduler; the embedded cluster, if any, is dropped (its
+/// executors stopped, its work folder removed) before the process exits.
+fn run(config: &Config, interrupts: Interrupts, mut cluster: Option<Cluster>) -> ExitCode {
+    match scheduler::run(config, interrupts.clone()) {
+        // 128 + SIGINT, as shells report a process that Ctrl+C ended.
+        Ok(outcome) if outcome.interrupted => ExitCode::from(130),
         Ok(outcome) => {
             let code = if outcome.succeeded {
                 ExitCode::SUCCESS
@@ -351,9 +445,9 @@ fn main() -> ExitCode {
             };
             if config.keep_serving {
                 // The batch is over: stop the cluster (and its executors'
-                // sandboxes) before serving the results indefinitely.
-                drop(_cluster.take());
-                outcome.serve_results();
+                // sandboxes) before serving the results until Ctrl+C.
+                drop(cluster.take());
+                outcome.serve_results(&interrupts);
             }
             code
         }

@@ -41,9 +41,11 @@
 //!    `Scheduler::handle` (one `match`, one arm per event),
 //!    `Scheduler::subscribed`, `Scheduler::offers`, `Scheduler::decline`.
 //!    `src/scheduler/master.rs`: `connect`, `framework_info`,
-//!    `MasterConnection::subscribe_to`, `MasterConnection::next_event`,
+//!    `MasterConnection::subscribe_to`, `MasterConnection::next_input`,
 //!    `MasterConnection::decline`. How events are framed:
 //!    `src/recordio.rs` (its first example shows the bytes).
+//!    How Ctrl+C stops every step: `src/scheduler/interrupt.rs`:
+//!    `Interrupts`, `Scheduler::stop_interrupted`.
 //! 2. **Launch** (step 2). `src/scheduler/work.rs`: `Work::prepare`,
 //!    `Work::tasks_for`. `src/scheduler/tasks.rs`: `TaskPlan::new`,
 //!    `TaskPlan::fit`, `TaskPlan::tasks`. `src/scheduler/mod.rs`:
@@ -81,6 +83,7 @@
 //! [`scheduler::executor_binary`] (finding the executor binary). Inside the
 //! reading path, files whose first lines say a reader may skip them:
 //! `src/scheduler/limits.rs` (events missing a part),
+//! `src/scheduler/too_small.rs` (a warning when offers stay too small),
 //! `src/scheduler/outcome.rs` (the end of a run),
 //! `src/scheduler/batch/sources.rs` (the image list, the demo folder and its
 //! clean-up), `src/scheduler/batch/results.rs` (the results page and the

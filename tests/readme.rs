@@ -594,6 +594,21 @@ fn troubleshooting_quotes_the_real_errors() {
     printed.extend(run(program, &list, dir.path(), &[]));
     set_mode(&locked, 0o755);
 
+    // A task larger than the embedded agent, and an executor that fails
+    // every task.
+    printed.extend(run(
+        scheduler,
+        &args(&["--task-mem", "999999"]),
+        dir.path(),
+        &[],
+    ));
+    printed.extend(run(
+        scheduler,
+        &args(&["--step", "launch", "--executor", "/bin/false"]),
+        dir.path(),
+        &[],
+    ));
+
     assert_all_printed(&section.title, &section.quoted, &printed);
 }
 

@@ -35,6 +35,8 @@ struct Image {
     url: String,
     attempts: u32,
     state: ImageState,
+    /// Its last task, for the results page (see `batch/results.rs`).
+    last_task: Option<results::TaskRun>,
 }
 
 impl Image {
@@ -141,6 +143,7 @@ impl ImageBatch {
         let agent = offer.agent_id.value().to_string();
         for task in &tasks {
             if let Some(index) = indexes.remove(task.task_id.value()) {
+                self.images[index].last_task = Some(results::TaskRun::new(task, &agent));
                 self.tasks
                     .insert(task.task_id.value().to_string(), (index, agent.clone()));
             }
@@ -163,6 +166,7 @@ impl ImageBatch {
         let Some((index, _)) = self.tasks.remove(status.task_id.value()) else {
             return;
         };
+        self.images[index].task_ended();
         if state == TaskState::TASK_FINISHED {
             // Finished means done only if the result really arrived.
             match server.and_then(|server| self.images[index].stored_result(server)) {

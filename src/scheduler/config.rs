@@ -49,6 +49,8 @@ pub struct Config {
     pub tasks: Option<usize>,
     /// Step 2: how long each no-op task works.
     pub task_millis: u32,
+    /// Step 2: stop after this many tasks failed in a row.
+    pub max_failures: u32,
     /// How long declined resources stay away from us.
     pub refuse_seconds: f64,
     /// Step 3: image URLs and local files; empty means the demo images.
@@ -95,6 +97,14 @@ pub enum SchedulerError {
     Images(String),
     /// The TLS settings (`--ca-file`) are unusable.
     Tls(String),
+    /// Step 2: `--max-failures` tasks failed in a row; what the last one
+    /// said.
+    TasksFailing {
+        /// How many failed in a row.
+        count: u32,
+        /// The last failure, with Mesos's state, reason and message.
+        last: String,
+    },
 }
 
 impl fmt::Display for SchedulerError {
@@ -113,6 +123,12 @@ impl fmt::Display for SchedulerError {
             SchedulerError::Executor(message) => write!(f, "{message}"),
             SchedulerError::Images(message) => write!(f, "{message}"),
             SchedulerError::Tls(message) => write!(f, "{message}"),
+            SchedulerError::TasksFailing { count, last } => write!(
+                f,
+                "{count} tasks failed in a row (--max-failures {count}), so more would fail \
+                 too; the last: {last}. Check --executor and the task's sandbox on the agent \
+                 (its stderr), or raise --max-failures"
+            ),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! task "". [`missing_part`] names such a part; the event is then logged and
 //! skipped. The other limits the scheduler keeps live beside what they
 //! guard: the size of a RecordIO record (`recordio`), the time a silent
-//! master is given (`master::MasterConnection::next_event`), the rows of
+//! master is given (`master::MasterConnection::next_input`), the rows of
 //! the results page (`batch::MAX_PAGE_ROWS`).
 
 use crate::proto::scheduler::{event, Event};

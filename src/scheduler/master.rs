@@ -11,6 +11,7 @@
 //! (`reconciliation.rs`).
 
 pub use super::config::EventError;
+use super::interrupt::{self, Inbox, Input};
 use super::{Config, SchedulerError};
 use crate::content_type::ContentType;
 use crate::http_api::{ApiError, Endpoint, StreamError};
@@ -19,7 +20,7 @@ use crate::proto::mesos::{
     TaskStatus,
 };
 use crate::proto::scheduler::{call, Call, Event};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 /// Subscribes to the master that `config` names, as framework `id` if
@@ -76,7 +77,10 @@ const FIRST_EVENT_LIMIT: Duration = Duration::from_secs(30);
 pub struct MasterConnection {
     endpoint: Endpoint,
     stream_id: Option<String>,
-    events: Receiver<Result<Event, StreamError>>,
+    /// The stream's events, and Ctrl+C, sent with `interrupter` (see
+    /// `interrupt.rs`).
+    events: Receiver<Inbox>,
+    pub(super) interrupter: Sender<Inbox>,
     framework_id: FrameworkID,
     /// How long without any event means the master is gone: five heartbeat
     /// intervals after SUBSCRIBED, [`FIRST_EVENT_LIMIT`] before.
@@ -109,10 +113,16 @@ impl MasterConnection {
         call.framework_id = framework.id.clone();
         call.subscribe.mut_or_insert_default().framework_info = Some(framework).into();
         let subscription = endpoint.subscribe::<Call, Event>(&call, "scheduler-events")?;
+        let (interrupter, events) =
+            interrupt::inbox(subscription.events).map_err(|err| ApiError::Unreachable {
+                url: endpoint.url(),
+                reason: format!("could not start the event inbox thread: {err}"),
+            })?;
         Ok(MasterConnection {
             endpoint,
             stream_id: subscription.stream_id,
-            events: subscription.events,
+            events,
+            interrupter,
             // Until SUBSCRIBED says otherwise: the id we asked for, if any.
             framework_id: call.framework_id.clone().unwrap_or_default(),
             // Mesos sends SUBSCRIBED at once; a stream that stays silent
@@ -121,9 +131,10 @@ impl MasterConnection {
         })
     }
 
-    /// Waits for the next event. Undecodable events are logged and skipped:
-    /// the stream's framing is intact, and Mesos resends what matters.
-    pub fn next_event(&self) -> Result<Event, EventError> {
+    /// Waits for the next event, or Ctrl+C. Undecodable events are logged
+    /// and skipped: the stream's framing is intact, and Mesos resends what
+    /// matters.
+    pub fn next_input(&self) -> Result<Input, EventError> {
         loop {
             let received = match self.silence_limit {
                 Some(limit) => self.events.recv_timeout(limit).map_err(|err| match err {
@@ -136,12 +147,22 @@ impl MasterConnection {
                     .map_err(|_| EventError::Stream(StreamError::Closed))?,
             };
             match received {
-                Ok(event) => {
+                Ok(Input::Event(event)) => {
                     crate::http_api::log_message("<-", &event);
-                    return Ok(event);
+                    return Ok(Input::Event(event));
                 }
+                Ok(Input::Interrupted) => return Ok(Input::Interrupted),
                 Err(err) if err.is_fatal() => return Err(EventError::Stream(err)),
                 Err(err) => log::warn!("{err}"),
+            }
+        }
+    }
+
+    /// Waits for the next event (Ctrl+C is not one: see `next_input`).
+    pub fn next_event(&self) -> Result<Event, EventError> {
+        loop {
+            if let Input::Event(event) = self.next_input()? {
+                return Ok(event);
             }
         }
     }

@@ -27,12 +27,14 @@
 //! 3. `images`: one task per image until the batch is done ([`batch`]).
 //!
 //! Step 4, surviving failures, sits behind the calls on [`Failover`]
-//! (marked "Step 4" below); a first reading may take them as done.
+//! (marked "Step 4" below); a first reading may take them as done. Ctrl+C
+//! arrives as one more input of the loop ([`Interrupts`]).
 
 pub mod batch;
 mod config;
 pub mod executor_binary;
 pub mod failover;
+mod interrupt;
 mod limits;
 pub mod master;
 pub mod noop;
@@ -40,6 +42,7 @@ mod outcome;
 mod reconciliation;
 mod reconnect;
 pub mod tasks;
+mod too_small;
 mod work;
 
 use crate::proto::is_terminal;
@@ -47,28 +50,34 @@ use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
 use crate::proto::scheduler::{event, Event};
 pub use config::{Config, SchedulerError, Step};
 pub use failover::Failover;
+pub use interrupt::{Input, Interrupts};
 use master::MasterConnection;
 pub use outcome::Outcome;
 pub use work::Work;
 
-/// Runs the scheduler until its step is done (steps 2 and 3) or forever
-/// (step 1, and step 2 without `--tasks`).
-pub fn run(config: &Config) -> Result<Outcome, SchedulerError> {
+/// Runs the scheduler until its step is done (steps 2 and 3), or until
+/// Ctrl+C reaches it through `interrupts`.
+pub fn run(config: &Config, interrupts: Interrupts) -> Result<Outcome, SchedulerError> {
     let mut work = Work::prepare(config)?;
     let mut failover = Failover::new(config);
     // Step 4: subscribes as the framework of an earlier scheduler process
     // if `--framework-id-file` names one, and waits out a master that is
     // not ready yet. Step 1 reads `master::connect`.
     let master = failover.subscribe(&mut work)?;
+    interrupts.deliver_to(master.interrupter.clone());
     let mut scheduler = Scheduler {
         config,
         master,
         work,
         failover,
+        interrupts,
+        offers_seen: 0,
     };
-    scheduler.run_until_done()?;
+    if scheduler.run_until_done()? == Flow::Interrupted {
+        return Ok(scheduler.stop_interrupted());
+    }
     scheduler.failover.finished();
-    Ok(scheduler.work.finish(config))
+    Ok(scheduler.work.finish(config, false))
 }
 
 /// A running framework: its line to the master, and what it keeps between
@@ -80,6 +89,9 @@ pub struct Scheduler<'a> {
     work: Work,
     /// Step 4: the framework id file, reconciliation, re-subscribing.
     failover: Failover<'a>,
+    /// Where Ctrl+C goes: the inbox of the current subscription.
+    interrupts: Interrupts,
+    offers_seen: usize,
 }
 
 /// Whether the event loop goes on.
@@ -89,24 +101,28 @@ pub enum Flow {
     Continue,
     /// The step's work is done and the framework torn down.
     Done,
+    /// Ctrl+C: stop without finishing the work.
+    Interrupted,
 }
 
 impl Scheduler<'_> {
-    /// The event loop: one event at a time, until the work is done. A
-    /// second kind of input (a request to stop, say) would join here.
-    fn run_until_done(&mut self) -> Result<(), SchedulerError> {
+    /// The event loop: one event at a time, until the work is done or
+    /// Ctrl+C.
+    fn run_until_done(&mut self) -> Result<Flow, SchedulerError> {
         loop {
-            let handled = match self.master.next_event() {
-                Ok(event) => self.handle(&event),
+            let handled = match self.master.next_input() {
+                Ok(Input::Event(event)) => self.handle(&event),
+                Ok(Input::Interrupted) => Ok(Flow::Interrupted),
                 Err(err) => Err(SchedulerError::Events(err)),
             };
             match handled {
                 Ok(Flow::Continue) => {}
-                Ok(Flow::Done) => return Ok(()),
+                Ok(flow) => return Ok(flow),
                 // Step 4: a lost master is subscribed to again; any other
                 // error ends the run.
                 Err(err) => {
                     self.master = self.failover.recover(err, &self.master, &mut self.work)?;
+                    self.interrupts.deliver_to(self.master.interrupter.clone());
                     // A new subscription starts with offers on.
                     self.work.suppressed = false;
                 }
@@ -128,7 +144,7 @@ impl Scheduler<'_> {
             event::Type::MESSAGE => self.message(&event.message),
             event::Type::FAILURE => self.failure(&event.failure),
             event::Type::ERROR => return Err(self.error(&event.error)),
-            // Heartbeats only prove the stream is alive (see `next_event`).
+            // Heartbeats only prove the stream is alive (see `next_input`).
             event::Type::HEARTBEAT => {}
             other => log::debug!("Ignoring event {other:?}"),
         }
@@ -154,6 +170,7 @@ impl Scheduler<'_> {
 
     /// `OFFERS`: each offer is used for tasks, or declined.
     fn offers(&mut self, offers: &[Offer]) -> Result<(), SchedulerError> {
+        self.offers_seen += offers.len();
         for offer in offers {
             log_offer(offer);
             // Step 4: an executor left by an earlier process goes first.
@@ -247,6 +264,11 @@ impl Scheduler<'_> {
         self.failover.ask_again(&self.master)?;
         self.work.show_progress();
         self.work.suppress_or_revive(&self.master)?;
+        if let Some((count, last)) = self.work.failing(self.config.max_failures) {
+            self.master.teardown()?;
+            self.failover.finished();
+            return Err(SchedulerError::TasksFailing { count, last });
+        }
         if !self.work.done() {
             return Ok(Flow::Continue);
         }

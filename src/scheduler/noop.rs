@@ -25,6 +25,11 @@ pub struct NoopTasks {
     /// Stop after this many tasks finished (`--tasks`); `None` runs forever.
     target: Option<usize>,
     task_millis: u32,
+    /// Tasks that failed since the last one finished, and how the last
+    /// one failed: tasks that fail every time (a broken executor) would
+    /// otherwise be relaunched for ever.
+    failed_in_row: u32,
+    last_failure: String,
 }
 
 impl NoopTasks {
@@ -39,6 +44,8 @@ impl NoopTasks {
             failed: HashSet::new(),
             target,
             task_millis,
+            failed_in_row: 0,
+            last_failure: String::new(),
         }
     }
 
@@ -94,9 +101,18 @@ impl NoopTasks {
         }
         if state == TaskState::TASK_FINISHED {
             self.finished.insert(task_id.to_string());
+            self.failed_in_row = 0;
         } else {
             self.failed.insert(task_id.to_string());
+            self.failed_in_row += 1;
+            self.last_failure = failure_text(status);
         }
+    }
+
+    /// How many tasks failed in a row, and how the last one failed, once
+    /// that is `max` or more.
+    pub fn failing(&self, max: u32) -> Option<(u32, String)> {
+        (self.failed_in_row >= max).then(|| (self.failed_in_row, self.last_failure.clone()))
     }
 
     /// The tasks launched and not yet ended, with their agents.
@@ -129,6 +145,20 @@ impl NoopTasks {
     pub fn done(&self) -> bool {
         self.target
             .is_some_and(|target| self.finished.len() >= target)
+    }
+}
+
+/// `task 3 TASK_FAILED (REASON_EXECUTOR_TERMINATED): Executor terminated`:
+/// Mesos's own words for why a task failed.
+fn failure_text(status: &TaskStatus) -> String {
+    let (task, state) = (status.task_id.value(), status.state());
+    let mut text = format!("task {task} {state:?}");
+    if status.reason.is_some() {
+        text.push_str(&format!(" ({:?})", status.reason()));
+    }
+    match status.message() {
+        "" => text,
+        message => format!("{text}: {message}"),
     }
 }
 
@@ -185,5 +215,38 @@ mod tests {
         let again = tasks.tasks_for(&offer(), &plan);
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].task_id.value(), "3");
+    }
+
+    #[test]
+    fn failures_in_a_row_are_counted_until_a_task_finishes() {
+        let plan = TaskPlan::new("http://s/executor", 1.0, 128.0);
+        let mut tasks = NoopTasks::new(None, 0);
+        assert_eq!(tasks.tasks_for(&offer(), &plan).len(), 7);
+        let mut failed = status("1", TaskState::TASK_FAILED);
+        failed.set_reason(crate::proto::mesos::task_status::Reason::REASON_COMMAND_EXECUTOR_FAILED);
+        failed.set_message("Executor terminated".into());
+        tasks.update(&failed);
+        tasks.update(&failed);
+        tasks.update(&status("2", TaskState::TASK_LOST));
+        assert_eq!(tasks.failing(3), None, "a duplicate update counts once");
+        tasks.update(&status("3", TaskState::TASK_FINISHED));
+        tasks.update(&status("4", TaskState::TASK_FAILED));
+        tasks.update(&status("5", TaskState::TASK_FAILED));
+        assert_eq!(
+            tasks.failing(3),
+            None,
+            "a finished task starts the count again"
+        );
+        let mut last = status("6", TaskState::TASK_FAILED);
+        last.set_message("Executor terminated".into());
+        last.set_reason(crate::proto::mesos::task_status::Reason::REASON_EXECUTOR_TERMINATED);
+        tasks.update(&last);
+        assert_eq!(
+            tasks.failing(3),
+            Some((
+                3,
+                "task 6 TASK_FAILED (REASON_EXECUTOR_TERMINATED): Executor terminated".into()
+            ))
+        );
     }
 }

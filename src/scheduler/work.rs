@@ -11,11 +11,13 @@ use super::batch::ImageBatch;
 use super::master::MasterConnection;
 use super::noop::NoopTasks;
 use super::tasks::TaskPlan;
+use super::too_small::TooSmall;
 use super::{executor_binary, Config, SchedulerError, Step};
 use crate::http_api::ApiError;
 use crate::proto::mesos::{Offer, TaskInfo, TaskStatus};
 use crate::server::FileServer;
 use std::path::Path;
+use std::time::Instant;
 
 /// The task table of the current step.
 pub(super) enum Table {
@@ -32,6 +34,8 @@ pub struct Work {
     pub(super) server: Option<FileServer>,
     /// Whether we asked the master to stop sending offers.
     pub(super) suppressed: bool,
+    /// Offers too small for our tasks, for a warning once a minute.
+    too_small: TooSmall,
 }
 
 impl Work {
@@ -45,6 +49,7 @@ impl Work {
                 plan: None,
                 server: None,
                 suppressed: false,
+                too_small: TooSmall::new(config.task_cpus, config.task_mem),
             });
         }
         let address = format!("{}:{}", config.address, config.port);
@@ -66,17 +71,37 @@ impl Work {
             plan: Some(plan),
             server: Some(server),
             suppressed: false,
+            too_small: TooSmall::new(config.task_cpus, config.task_mem),
         })
     }
 
-    /// The tasks to launch on this offer; none in step 1.
+    /// The tasks to launch on this offer; none in step 1. Offers too small
+    /// for work that waits are watched (`too_small.rs`).
     pub fn tasks_for(&mut self, offer: &Offer) -> Vec<TaskInfo> {
-        match (&mut self.table, &self.plan, &self.server) {
+        let waiting = self.wants_offers() == Some(true);
+        let tasks = match (&mut self.table, &self.plan, &self.server) {
             (Table::Launch(noop), Some(plan), _) => noop.tasks_for(offer, plan),
             (Table::Images(batch), Some(plan), Some(server)) => {
                 batch.tasks_for(offer, plan, server)
             }
             _ => Vec::new(),
+        };
+        if !tasks.is_empty() {
+            self.too_small.used();
+        } else if waiting {
+            if let Some(warning) = self.too_small.too_small(offer, Instant::now()) {
+                log::warn!("{warning}");
+            }
+        }
+        tasks
+    }
+
+    /// Step 2: how many tasks failed in a row and how the last one failed,
+    /// once that is `max` or more.
+    pub fn failing(&self, max: u32) -> Option<(u32, String)> {
+        match &self.table {
+            Table::Launch(noop) => noop.failing(max),
+            _ => None,
         }
     }
 

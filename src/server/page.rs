@@ -41,6 +41,14 @@ pub struct ImageRow {
     pub result_name: Option<String>,
     /// The task's state in words, such as `TASK_RUNNING on agent a1`.
     pub status: String,
+    /// The image's last task (`image-3-attempt-2`), once one was launched.
+    pub task_id: String,
+    /// How many tasks were launched for it.
+    pub attempts: u32,
+    /// The agent that ran its last task.
+    pub agent: String,
+    /// How long its last task took, from launch to its end (`1.2 s`).
+    pub time: String,
 }
 
 /// The line at the top of the page, such as `7/10 images done, 1 failed`.
@@ -70,7 +78,8 @@ pub(super) fn render(progress: &Progress) -> String {
     );
     page.push_str(&format!("<p>{}</p>\n", escape(&progress_line(progress))));
     page.push_str(
-        "<table>\n<tr><th>Image</th><th>Status</th><th>Original</th><th>Inverted</th></tr>\n",
+        "<table>\n<tr><th>Image</th><th>Status</th><th>Task</th><th>Attempts</th>\
+         <th>Agent</th><th>Time</th><th>Original</th><th>Inverted</th></tr>\n",
     );
     for row in &progress.images {
         let result = match &row.result_name {
@@ -82,10 +91,15 @@ pub(super) fn render(progress: &Progress) -> String {
             None => "&mdash;".to_owned(),
         };
         page.push_str(&format!(
-            "<tr><td>{name}</td><td>{status}</td>\
+            "<tr><td>{name}</td><td>{status}</td><td>{task}</td><td>{attempts}</td>\
+             <td>{agent}</td><td>{time}</td>\
              <td><img src=\"{original}\" alt=\"{name}\"></td><td>{result}</td></tr>\n",
             name = escape(&row.name),
             status = escape(&row.status),
+            task = escape(&row.task_id),
+            attempts = row.attempts,
+            agent = escape(&row.agent),
+            time = escape(&row.time),
             original = escape(&row.original_url),
         ));
     }
@@ -126,6 +140,7 @@ mod tests {
             original_url: format!("http://127.0.0.1:1/files/{name}"),
             result_name: result.map(str::to_owned),
             status: status.into(),
+            ..ImageRow::default()
         }
     }
 
@@ -192,6 +207,26 @@ mod tests {
             "{page}"
         );
         assert_eq!(page.matches("<img ").count(), 3);
+    }
+
+    #[test]
+    fn rows_name_the_task_its_attempts_agent_and_time() {
+        let mut done = row("a.png", Some("a-inverted.png"), "done");
+        done.task_id = "image-1-attempt-2".into();
+        done.attempts = 2;
+        done.agent = "<agent-1>".into();
+        done.time = "1.2 s".into();
+        let page = render(&Progress {
+            images: vec![done],
+            ..Progress::default()
+        });
+        assert!(page.contains("<th>Task</th><th>Attempts</th><th>Agent</th><th>Time</th>"));
+        assert!(
+            page.contains(
+                "<td>done</td><td>image-1-attempt-2</td><td>2</td><td>&lt;agent-1&gt;</td><td>1.2 s</td>"
+            ),
+            "{page}"
+        );
     }
 
     #[test]

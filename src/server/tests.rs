@@ -415,12 +415,14 @@ fn the_results_page_shows_images_whose_links_resolve() {
                 original_url: a_url,
                 result_name: Some("inverted-a.png".into()),
                 status: "TASK_FINISHED".into(),
+                ..ImageRow::default()
             },
             ImageRow {
                 name: "b.jpg".into(),
                 original_url: b_url,
                 result_name: None,
                 status: "TASK_RUNNING".into(),
+                ..ImageRow::default()
             },
         ],
     });

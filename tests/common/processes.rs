@@ -46,16 +46,27 @@ pub fn kill_process_group(group: u32) -> bool {
     i32::try_from(group).is_ok_and(|group| send_kill(-group))
 }
 
-/// `kill(2)` with `SIGKILL`, straight from the C library the standard
-/// library links anyway: the tests then need no `kill` program, which a
-/// minimal machine may lack.
+/// Sends `SIGINT` to the process `pid`, as Ctrl+C in its terminal does.
+/// Whether it was delivered.
+pub fn interrupt(pid: u32) -> bool {
+    const SIGINT: i32 = 2;
+    i32::try_from(pid).is_ok_and(|pid| send_signal(pid, SIGINT))
+}
+
 fn send_kill(pid: i32) -> bool {
     const SIGKILL: i32 = 9;
+    send_signal(pid, SIGKILL)
+}
+
+/// `kill(2)`, straight from the C library the standard library links
+/// anyway: the tests then need no `kill` program, which a minimal machine
+/// may lack.
+fn send_signal(pid: i32, signal: i32) -> bool {
     extern "C" {
         fn kill(pid: i32, signal: i32) -> i32;
     }
     // SAFETY: `kill` takes two integers and touches no memory of ours.
-    unsafe { kill(pid, SIGKILL) == 0 }
+    unsafe { kill(pid, signal) == 0 }
 }
 
 /// How many threads and open file descriptors this process has: a server

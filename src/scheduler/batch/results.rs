@@ -5,6 +5,7 @@
 //! [`ImageBatch::continue_earlier_run`], which belongs to step 4.
 
 use super::{Image, ImageBatch, ImageState};
+use crate::proto::mesos::TaskInfo;
 use crate::server::{FileServer, ImageRow, Progress};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,13 +24,57 @@ const RESULT_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 /// only cost time.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
+/// An image's last task, as the results page shows it.
+pub(super) struct TaskRun {
+    task_id: String,
+    agent: String,
+    launched: Instant,
+    took: Option<Duration>,
+}
+
+impl TaskRun {
+    pub(super) fn new(task: &TaskInfo, agent: &str) -> TaskRun {
+        TaskRun {
+            task_id: task.task_id.value().to_string(),
+            agent: agent.to_string(),
+            launched: Instant::now(),
+            took: None,
+        }
+    }
+}
+
 impl Image {
+    /// Its last task ended (its terminal update arrived): how long it took.
+    pub(super) fn task_ended(&mut self) {
+        if let Some(run) = &mut self.last_task {
+            run.took.get_or_insert(run.launched.elapsed());
+        }
+    }
+
     /// Where the file server stored this image's result, if it arrived.
     pub(super) fn stored_result(&self, server: &FileServer) -> Option<PathBuf> {
         let stem = self.output_stem();
         RESULT_EXTENSIONS
             .iter()
             .find_map(|extension| server.uploaded_path(&format!("{stem}.{extension}")))
+    }
+}
+
+/// The page's columns for an image's last task: its id, the attempts, the
+/// agent and how long it took (`running` while it runs).
+fn task_columns(image: &Image) -> ImageRow {
+    let Some(run) = &image.last_task else {
+        return ImageRow::default();
+    };
+    ImageRow {
+        task_id: run.task_id.clone(),
+        attempts: image.attempts,
+        agent: run.agent.clone(),
+        time: match run.took {
+            Some(took) => format!("{:.1} s", took.as_secs_f64()),
+            None => "running".into(),
+        },
+        ..ImageRow::default()
     }
 }
 
@@ -93,6 +138,7 @@ impl ImageBatch {
                         _ => None,
                     },
                     status: self.status_text(image),
+                    ..task_columns(image)
                 })
                 .collect(),
         }

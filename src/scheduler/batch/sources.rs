@@ -42,6 +42,7 @@ pub(super) fn images(
             url,
             attempts: 0,
             state: ImageState::Queued,
+            last_task: None,
         });
     }
     Ok((images, demo_dir))

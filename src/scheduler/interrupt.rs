@@ -1,0 +1,188 @@
+//! Stopping on Ctrl+C.
+//!
+//! Ctrl+C (SIGINT) and SIGTERM reach the scheduler as one more input of its
+//! event loop: the signal handler puts [`Input::Interrupted`] in the channel
+//! that the event reader fills, so the main thread learns of it between two
+//! events, in `Scheduler::run_until_done`, and stops cleanly
+//! ([`Scheduler::stop_interrupted`]). A second Ctrl+C exits at once.
+//!
+//! What a clean stop means in Mesos terms: a framework that is done says so
+//! with `TEARDOWN`, and the master kills its tasks and executors. A
+//! framework that wants to come back (`--failover-timeout` with
+//! `--framework-id-file`, step 4) must not: it leaves, and the master keeps
+//! its tasks for the failover timeout.
+
+use super::{failover, Outcome, Scheduler};
+use crate::http_api::StreamError;
+use crate::proto::scheduler::Event;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+/// What the main thread waits for.
+pub enum Input {
+    /// The master's next event.
+    Event(Event),
+    /// The user pressed Ctrl+C (or the process got SIGTERM).
+    Interrupted,
+}
+
+/// What the channel of one subscription carries: inputs, or what broke
+/// the stream.
+pub type Inbox = Result<Input, StreamError>;
+
+/// Where Ctrl+C is delivered: the inbox of the current subscription.
+#[derive(Clone, Default)]
+pub struct Interrupts(Arc<Mutex<Slot>>);
+
+#[derive(Default)]
+struct Slot {
+    inbox: Option<Sender<Inbox>>,
+    interrupted: bool,
+}
+
+impl Interrupts {
+    /// Catches Ctrl+C and SIGTERM for the rest of the process (once per
+    /// process: a signal has one handler).
+    pub fn catch_signals() -> Result<Interrupts, String> {
+        let interrupts = Interrupts::default();
+        let handler = interrupts.clone();
+        ctrlc::set_handler(move || handler.interrupt())
+            .map_err(|err| format!("cannot catch Ctrl+C: {err}"))?;
+        Ok(interrupts)
+    }
+
+    /// The first interruption goes to the event loop; a second one means
+    /// the user does not want to wait for the clean-up.
+    pub fn interrupt(&self) {
+        let mut slot = self.slot();
+        if slot.interrupted {
+            eprintln!("interrupted again: exiting at once");
+            std::process::exit(130);
+        }
+        slot.interrupted = true;
+        if let Some(inbox) = &slot.inbox {
+            let _ = inbox.send(Ok(Input::Interrupted));
+        }
+    }
+
+    /// From now on, interruptions go to this inbox (a new subscription's);
+    /// one that came while there was none is delivered at once.
+    pub fn deliver_to(&self, inbox: Sender<Inbox>) {
+        let mut slot = self.slot();
+        if slot.interrupted {
+            let _ = inbox.send(Ok(Input::Interrupted));
+        }
+        slot.inbox = Some(inbox);
+    }
+
+    /// Waits for Ctrl+C (with `--keep-serving`, after the batch).
+    pub fn wait(&self) {
+        let (sender, receiver) = mpsc::channel();
+        self.deliver_to(sender);
+        let _ = receiver.recv();
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A channel that carries a subscription's events and interruptions: a
+/// thread forwards the events from the stream reader's channel. Returns
+/// the sender for interruptions, and the receiver.
+pub fn inbox(
+    events: Receiver<Result<Event, StreamError>>,
+) -> std::io::Result<(Sender<Inbox>, Receiver<Inbox>)> {
+    let (sender, receiver) = mpsc::channel();
+    let forward = sender.clone();
+    std::thread::Builder::new()
+        .name("scheduler-inbox".into())
+        .spawn(move || {
+            for event in events {
+                if forward.send(event.map(Input::Event)).is_err() {
+                    return;
+                }
+            }
+            // The reader ended; the interruption sender keeps the channel
+            // open, so say it.
+            let _ = forward.send(Err(StreamError::Closed));
+        })?;
+    Ok((sender, receiver))
+}
+
+impl Scheduler<'_> {
+    /// After Ctrl+C: tears the framework down (or, with failover set up,
+    /// leaves it to the master), and says what was done.
+    pub(super) fn stop_interrupted(self) -> Outcome {
+        let config = self.config;
+        let timeout = config.failover_timeout;
+        if timeout > 0.0 && config.framework_id_file.is_some() {
+            let id = self.master.framework_id();
+            log::info!(
+                "interrupted: leaving framework {id} to the master for {timeout} s \
+                 (--failover-timeout); run the same command again to continue"
+            );
+        } else {
+            log::info!("interrupted: tearing down");
+            // `TEARDOWN` kills our tasks and executors; without it, a
+            // master gives them the failover timeout.
+            if let Err(err) = self.master.teardown() {
+                log::warn!("Could not tear down the framework: {err}");
+            }
+            failover::save_framework_id(config, None);
+        }
+        if self.work.wants_offers().is_none() {
+            let (count, noun) = match self.offers_seen {
+                1 => (1, "offer"),
+                count => (count, "offers"),
+            };
+            println!("{count} {noun} received and declined (step 1 launches nothing)");
+        }
+        let mut outcome = self.work.finish(config, true);
+        outcome.interrupted = true;
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn ctrl_c_before_any_subscription_reaches_the_first_one() {
+        let interrupts = Interrupts::default();
+        interrupts.interrupt();
+        let (sender, receiver) = mpsc::channel();
+        interrupts.deliver_to(sender);
+        assert!(matches!(
+            receiver.recv_timeout(WAIT),
+            Ok(Ok(Input::Interrupted))
+        ));
+    }
+
+    #[test]
+    fn events_are_forwarded_and_a_closed_stream_is_said() {
+        let (events_sender, events) = mpsc::channel();
+        let (interrupter, inbox) = inbox(events).expect("the thread starts");
+        events_sender
+            .send(Ok(Event::new()))
+            .expect("the inbox thread reads");
+        drop(events_sender);
+        assert!(matches!(inbox.recv_timeout(WAIT), Ok(Ok(Input::Event(_)))));
+        assert!(matches!(
+            inbox.recv_timeout(WAIT),
+            Ok(Err(StreamError::Closed))
+        ));
+        // The interrupter still reaches the loop after the stream ended.
+        let interrupts = Interrupts::default();
+        interrupts.deliver_to(interrupter);
+        interrupts.interrupt();
+        assert!(matches!(
+            inbox.recv_timeout(WAIT),
+            Ok(Ok(Input::Interrupted))
+        ));
+    }
+}
