@@ -360,6 +360,7 @@ fn start_cluster(args: &Args) -> Result<(Option<Cluster>, String), String> {
     let cluster = Cluster::start(cluster_config).map_err(|err| err.to_string())?;
     let address = cluster.master_address().to_string();
     log::info!("Started an embedded Mesos master and agent (--master local) at {address}");
+    log::info!("Watch the cluster in a browser: {}", cluster.web_ui_url());
     Ok((Some(cluster), address))
 }
 
