@@ -69,7 +69,8 @@ pub fn run(config: &Config) -> Result<Outcome, SchedulerError> {
     if let Some(server) = &server {
         let executor =
             executor_binary::find(config.executor.as_deref()).map_err(SchedulerError::Executor)?;
-        let executor_url = server.serve_file("executor", &executor)?;
+        let name = executor_binary::content_name(&executor).map_err(SchedulerError::Executor)?;
+        let executor_url = server.serve_file(&name, &executor)?;
         log::info!(
             "Serving the executor {} at {executor_url}",
             executor.display()
