@@ -156,7 +156,7 @@ fn under_cargo_run_a_missing_executor_is_built_with_the_same_profile() {
     // Run in the package, for the scheduler's profile (its directory is
     // `debug`, cargo's `dev` profile).
     let args = fs::read_to_string(package.join("cargo-args")).expect("cargo ran in the package");
-    assert_eq!(args.trim(), "build --bin executor --profile dev");
+    assert_eq!(args.trim(), "build --bins --profile dev");
     // What `cargo run` set for the scheduler would make the nested build's
     // build scripts differ from the next plain `cargo build`'s: not passed on.
     let env = fs::read_to_string(package.join("cargo-env")).expect("cargo's environment");

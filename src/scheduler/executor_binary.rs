@@ -95,16 +95,18 @@ pub fn content_name(path: &Path) -> Result<String, String> {
 }
 
 /// Builds the executor with the same profile as the running scheduler,
-/// which cargo puts in the same directory.
+/// which cargo puts in the same directory. It builds every binary of the
+/// package (the executor and `mesos-local`, both small beside the library
+/// they share), so that a later plain `cargo build` has nothing left to do.
 fn build_with_cargo(cargo: &str, manifest_dir: &Path, target_dir: &Path) -> Result<(), String> {
     let profile = match target_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => "dev",
         Some(other) => other,
     };
-    log::info!("The executor binary is missing; building it with `cargo build --bin executor --profile {profile}` (first run only)");
+    log::info!("The executor binary is missing; building it with `cargo build --bins --profile {profile}` (first run only)");
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--bin", "executor", "--profile", profile])
+        .args(["build", "--bins", "--profile", profile])
         .current_dir(manifest_dir);
     for name in std::env::vars_os().map(|(name, _)| name) {
         if is_set_by_cargo_run(&name) {
