@@ -7,17 +7,25 @@
 //! that what lies beside it is under the test's control. The cargo build is
 //! played by a small script standing in for cargo, which records how it was
 //! called and puts the real executor where cargo would.
+//!
+//! The last test, `#[ignore]`d because it builds the whole package in a
+//! fresh target directory (minutes), runs the real `cargo run` and then
+//! `cargo build`, which must compile nothing:
+//!
+//! ```text
+//! cargo test --test executor_binary -- --ignored --nocapture
+//! ```
 
 mod common;
 
 use common::temp_dir::TempDir;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 const SCHEDULER: &str = env!("CARGO_BIN_EXE_scheduler");
 const EXECUTOR: &str = env!("CARGO_BIN_EXE_executor");
-
 /// A directory of its own, removed on drop. The scheduler sits in
 /// `<root>/debug/`, as in a cargo target directory.
 struct Sandbox {
@@ -87,10 +95,22 @@ fn the_executor_beside_the_scheduler_is_used() {
     let log = stderr(&output);
     assert!(output.status.success(), "{log}");
     let beside = sandbox.bin().join("executor");
+    // Served under a name made from its content: `executor-` and the first
+    // 8 bytes of its SHA-256, in hex.
+    let bytes = fs::read(&beside).unwrap();
+    let sha256 = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    let hex: String = sha256.as_ref()[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     assert!(
-        log.contains(&format!("Serving the executor {}", beside.display())),
+        log.contains(&format!(
+            "Serving the executor {} at http://",
+            beside.display()
+        )),
         "{log}"
     );
+    assert!(log.contains(&format!("/files/executor-{hex}\n")), "{log}");
     assert!(log.contains("1 tasks finished"), "{log}");
 }
 
@@ -103,7 +123,8 @@ fn under_cargo_run_a_missing_executor_is_built_with_the_same_profile() {
     fs::write(
         &fake_cargo,
         format!(
-            "#!/bin/sh\necho \"$@\" > \"$PWD/cargo-args\"\ncp '{}' '{}'\n",
+            "#!/bin/sh\necho \"$@\" > \"$PWD/cargo-args\"\nenv > \"$PWD/cargo-env\"\n\
+             cp '{}' '{}'\n",
             EXECUTOR,
             sandbox.bin().join("executor").display()
         ),
@@ -116,7 +137,15 @@ fn under_cargo_run_a_missing_executor_is_built_with_the_same_profile() {
     }
     let output = sandbox.run(
         &[],
-        &[("CARGO", &fake_cargo), ("CARGO_MANIFEST_DIR", &package)],
+        &[
+            ("CARGO", &fake_cargo),
+            ("CARGO_MANIFEST_DIR", &package),
+            // More of what `cargo run` sets, and two settings of the user's.
+            ("CARGO_PKG_NAME", Path::new("mesos-framework-tutorial")),
+            ("OUT_DIR", Path::new("/nonexistent/out")),
+            ("RUSTFLAGS", Path::new("-Cdebug-assertions")),
+            ("CARGO_TARGET_DIR", &sandbox.root.path().join("target")),
+        ],
     );
     let log = stderr(&output);
     assert!(output.status.success(), "{log}");
@@ -127,6 +156,88 @@ fn under_cargo_run_a_missing_executor_is_built_with_the_same_profile() {
     // Run in the package, for the scheduler's profile (its directory is
     // `debug`, cargo's `dev` profile).
     let args = fs::read_to_string(package.join("cargo-args")).expect("cargo ran in the package");
-    assert_eq!(args.trim(), "build --bin executor --profile dev");
+    assert_eq!(args.trim(), "build --bins --profile dev");
+    // What `cargo run` set for the scheduler would make the nested build's
+    // build scripts differ from the next plain `cargo build`'s: not passed on.
+    let env = fs::read_to_string(package.join("cargo-env")).expect("cargo's environment");
+    let names: Vec<&str> = env
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(n, _)| n)
+        .collect();
+    for dropped in ["CARGO", "CARGO_MANIFEST_DIR", "CARGO_PKG_NAME", "OUT_DIR"] {
+        assert!(!names.contains(&dropped), "{dropped} reached cargo:\n{env}");
+    }
+    for kept in ["RUSTFLAGS", "CARGO_TARGET_DIR"] {
+        assert!(names.contains(&kept), "{kept} did not reach cargo:\n{env}");
+    }
     assert!(log.contains("1 tasks finished"), "{log}");
+}
+
+/// Variables `cargo test` sets for this test, which a person's shell would
+/// not have: removed from the cargo commands the next test runs.
+fn set_by_cargo(name: &str) -> bool {
+    (name.starts_with("CARGO_") && name != "CARGO_HOME") || name == "OUT_DIR"
+}
+
+/// Runs cargo in the package, as a person would in a terminal, with its
+/// own target directory.
+fn cargo(target_dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CARGO_TARGET_DIR", target_dir)
+        .stdin(Stdio::null());
+    for (name, _) in std::env::vars() {
+        if set_by_cargo(&name) {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+#[test]
+#[ignore = "builds the whole package in a fresh target directory: minutes"]
+fn after_a_first_cargo_run_cargo_build_compiles_nothing() {
+    let root = TempDir::new("no-second-build");
+    let target = root.path().join("target");
+    let log_path = root.path().join("first-run.log");
+    let log = fs::File::create(&log_path).unwrap();
+    // `--step launch` is the shortest step that serves the executor (step
+    // 1 registers only); with no executor built, the scheduler builds it,
+    // runs its one task and exits.
+    let mut first = cargo(&target, &["run", "--bin", "scheduler", "--"])
+        .args(["--step", "launch", "--tasks", "1"])
+        .env("TMPDIR", root.path())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start cargo run");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = first.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(1800) {
+            let _ = first.kill();
+            let _ = first.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let text = fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}:\n{text}");
+    assert!(text.contains("Serving the executor"), "{text}");
+    assert!(
+        text.contains("The executor binary is missing; building it"),
+        "{text}"
+    );
+
+    let second = cargo(&target, &["build"])
+        .output()
+        .expect("run cargo build");
+    let second_log = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{second_log}");
+    assert!(!second_log.contains("Compiling"), "{second_log}");
 }

@@ -5,6 +5,7 @@
 //!
 //! | variable                               | meaning                                         |
 //! |----------------------------------------|-------------------------------------------------|
+//! | `MESOS_SLAVE_PID`                      | the agent's process, `slave(1)@host:port`       |
 //! | `MESOS_AGENT_ENDPOINT`                 | `host:port` of the agent's HTTP API             |
 //! | `MESOS_FRAMEWORK_ID`                   | our framework, sent in every call               |
 //! | `MESOS_EXECUTOR_ID`                    | who we are, sent in every call                  |
@@ -14,10 +15,14 @@
 //! | `MESOS_SUBSCRIPTION_BACKOFF_MAX`       | the longest wait between two of those tries     |
 //! | `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD` | how long we have after `SHUTDOWN`               |
 //!
+//! The agent's address is read as Mesos's own executor library reads it:
+//! see [`agent_address`](super::agent_address).
+//!
 //! Durations are written in Mesos's own format: a number, possibly
 //! fractional, followed by a unit (`ns`, `us`, `ms`, `secs`, `mins`, `hrs`,
 //! `days`, `weeks`), such as `15mins` or `0.5secs`.
 
+use super::agent_address::{AgentAddress, PidError};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -33,8 +38,8 @@ const DEFAULT_SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(5);
 /// Everything the executor learns from its environment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    /// `host:port` of the agent (`MESOS_AGENT_ENDPOINT`).
-    pub agent_endpoint: String,
+    /// Where the agent is (`MESOS_SLAVE_PID` or `MESOS_AGENT_ENDPOINT`).
+    pub agent: AgentAddress,
     /// The framework this executor belongs to (`MESOS_FRAMEWORK_ID`).
     pub framework_id: String,
     /// This executor's id within the framework (`MESOS_EXECUTOR_ID`).
@@ -72,6 +77,13 @@ pub enum EnvError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `MESOS_SLAVE_PID` is set but is not a libprocess PID.
+    InvalidPid {
+        /// The value found.
+        value: String,
+        /// What is wrong with it.
+        error: PidError,
+    },
 }
 
 impl fmt::Display for EnvError {
@@ -88,6 +100,10 @@ impl fmt::Display for EnvError {
                 value,
                 reason,
             } => write!(f, "{variable}={value:?} is not valid: {reason}"),
+            EnvError::InvalidPid { value, error } => write!(
+                f,
+                "MESOS_SLAVE_PID={value:?} is not the agent's libprocess PID: {error}"
+            ),
         }
     }
 }
@@ -133,7 +149,7 @@ impl Config {
             }
         };
         Ok(Config {
-            agent_endpoint: required("MESOS_AGENT_ENDPOINT")?,
+            agent: agent_address(vars)?,
             framework_id: required("MESOS_FRAMEWORK_ID")?,
             executor_id: required("MESOS_EXECUTOR_ID")?,
             directory: vars.get("MESOS_DIRECTORY").map(PathBuf::from),
@@ -153,7 +169,28 @@ impl Config {
 
     /// The URL of the agent's executor API.
     pub fn executor_api_url(&self) -> String {
-        format!("http://{}/api/v1/executor", self.agent_endpoint)
+        self.agent.executor_api_url()
+    }
+}
+
+/// `MESOS_SLAVE_PID` when it is set, as Mesos's executor library reads it,
+/// else `MESOS_AGENT_ENDPOINT`. A PID that is set must be valid: falling
+/// back would hide a broken environment.
+fn agent_address(vars: &HashMap<String, String>) -> Result<AgentAddress, EnvError> {
+    if let Some(value) = vars.get("MESOS_SLAVE_PID") {
+        return value
+            .parse()
+            .map(AgentAddress::Pid)
+            .map_err(|error| EnvError::InvalidPid {
+                value: value.clone(),
+                error,
+            });
+    }
+    match vars.get("MESOS_AGENT_ENDPOINT") {
+        Some(endpoint) if !endpoint.is_empty() => Ok(AgentAddress::Endpoint(endpoint.clone())),
+        _ => Err(EnvError::Missing {
+            variable: "MESOS_SLAVE_PID or MESOS_AGENT_ENDPOINT",
+        }),
     }
 }
 
@@ -211,7 +248,10 @@ mod tests {
     #[test]
     fn the_minimal_environment_gets_mesos_defaults() {
         let config = Config::from_vars(&agent_vars()).expect("valid");
-        assert_eq!(config.agent_endpoint, "127.0.0.1:5051");
+        assert_eq!(
+            config.agent,
+            AgentAddress::Endpoint("127.0.0.1:5051".to_string())
+        );
         assert_eq!(config.framework_id, "framework-1");
         assert_eq!(config.executor_id, "executor-1");
         assert_eq!(config.directory, None);
@@ -251,13 +291,16 @@ mod tests {
 
     #[test]
     fn each_required_variable_is_named_when_missing() {
-        for variable in [
-            "MESOS_AGENT_ENDPOINT",
-            "MESOS_FRAMEWORK_ID",
-            "MESOS_EXECUTOR_ID",
+        for (removed, variable) in [
+            (
+                "MESOS_AGENT_ENDPOINT",
+                "MESOS_SLAVE_PID or MESOS_AGENT_ENDPOINT",
+            ),
+            ("MESOS_FRAMEWORK_ID", "MESOS_FRAMEWORK_ID"),
+            ("MESOS_EXECUTOR_ID", "MESOS_EXECUTOR_ID"),
         ] {
             let mut incomplete = agent_vars();
-            incomplete.remove(variable);
+            incomplete.remove(removed);
             let err = Config::from_vars(&incomplete).expect_err("incomplete");
             assert_eq!(err, EnvError::Missing { variable });
             let text = err.to_string();
@@ -265,12 +308,62 @@ mod tests {
             assert!(text.contains("started by a Mesos agent"), "{text}");
 
             // An empty value is as useless as none.
-            incomplete.insert(variable.to_string(), String::new());
+            incomplete.insert(removed.to_string(), String::new());
             assert_eq!(
                 Config::from_vars(&incomplete),
                 Err(EnvError::Missing { variable })
             );
         }
+    }
+
+    #[test]
+    fn the_slave_pid_gives_the_url_mesos_builds_and_wins() {
+        let mut env = agent_vars();
+        env.insert("MESOS_SLAVE_PID".into(), "slave(1)@10.0.0.5:5052".into());
+        let config = Config::from_vars(&env).expect("valid");
+        let pid = super::super::agent_address::Pid {
+            id: "slave(1)".into(),
+            host: "10.0.0.5".into(),
+            port: 5052,
+        };
+        assert_eq!(config.agent, AgentAddress::Pid(pid));
+        assert_eq!(config.agent.variable(), "MESOS_SLAVE_PID");
+        assert_eq!(
+            config.executor_api_url(),
+            "http://10.0.0.5:5052/slave(1)/api/v1/executor"
+        );
+
+        // The PID alone is enough, as for Mesos's own library.
+        env.remove("MESOS_AGENT_ENDPOINT");
+        let config = Config::from_vars(&env).expect("valid");
+        assert_eq!(
+            config.executor_api_url(),
+            "http://10.0.0.5:5052/slave(1)/api/v1/executor"
+        );
+    }
+
+    #[test]
+    fn a_bad_slave_pid_is_an_error_naming_it_not_a_fallback() {
+        let mut env = agent_vars();
+        env.insert("MESOS_SLAVE_PID".into(), "slave(1)@127.0.0.1".into());
+        let err = Config::from_vars(&env).expect_err("bad PID");
+        assert_eq!(
+            err,
+            EnvError::InvalidPid {
+                value: "slave(1)@127.0.0.1".into(),
+                error: PidError::NoPort,
+            }
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("MESOS_SLAVE_PID=\"slave(1)@127.0.0.1\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("no ':' between the host and the port"),
+            "{text}"
+        );
+        assert!(text.contains("slave(1)@10.0.0.5:5051"), "{text}");
     }
 
     #[test]

@@ -31,10 +31,12 @@
 //!                                  SHUTDOWN ─► kill all, wait for acknowledgements, exit
 //! ```
 //!
-//! Files: [`env`](mod@env) (what the agent tells us), [`client`] (calls to
-//! the agent), [`updates`] (the book), [`work`] (what a task does),
-//! [`reconnect`] (when the agent goes away).
+//! Files: [`env`](mod@env) (what the agent tells us), [`agent_address`]
+//! (where the agent is), [`client`] (calls to the agent), [`updates`] (the
+//! book), [`work`] (what a task does), [`reconnect`] (when the agent goes
+//! away).
 
+pub mod agent_address;
 pub mod client;
 pub mod env;
 pub mod reconnect;
@@ -66,7 +68,14 @@ pub enum ExecutorError {
     /// The environment is not one a Mesos agent sets up.
     Environment(EnvError),
     /// The first `SUBSCRIBE` failed.
-    Subscribe(ApiError),
+    Subscribe {
+        /// The variable the agent's address came from.
+        variable: &'static str,
+        /// The URL the call went to.
+        url: String,
+        /// How it failed.
+        error: ApiError,
+    },
     /// The connection to the agent broke and the framework does not
     /// checkpoint, so the agent will not take us back.
     AgentLost {
@@ -87,12 +96,14 @@ impl fmt::Display for ExecutorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExecutorError::Environment(err) => write!(f, "{err}"),
-            ExecutorError::Subscribe(err) => {
-                write!(
-                    f,
-                    "could not subscribe to the agent at MESOS_AGENT_ENDPOINT: {err}"
-                )
-            }
+            ExecutorError::Subscribe {
+                variable,
+                url,
+                error,
+            } => write!(
+                f,
+                "could not subscribe to the agent at {url} (from {variable}): {error}"
+            ),
             ExecutorError::AgentLost { reason } => write!(
                 f,
                 "lost the agent and the framework does not checkpoint ({reason}); without \
@@ -122,10 +133,15 @@ pub fn run(config: Config) -> Result<(), ExecutorError> {
         tasks: HashMap::new(),
         config,
     };
-    let mut subscription = executor
-        .agent
-        .subscribe()
-        .map_err(ExecutorError::Subscribe)?;
+    let mut subscription =
+        executor
+            .agent
+            .subscribe()
+            .map_err(|error| ExecutorError::Subscribe {
+                variable: executor.config.agent.variable(),
+                url: executor.config.executor_api_url(),
+                error,
+            })?;
     loop {
         let lost = match subscription.events.recv() {
             Ok(Ok(event)) => {

@@ -447,8 +447,22 @@ fn a_refused_first_subscription_is_an_error() {
     let agent = FakeAgent::start();
     agent.refuse_subscriptions.store(1, Ordering::SeqCst);
     let err = run(agent.config(true, "1mins")).expect_err("refused");
-    assert!(matches!(err, ExecutorError::Subscribe(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ExecutorError::Subscribe {
+                variable: "MESOS_AGENT_ENDPOINT",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("agent is recovering"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("/api/v1/executor (from MESOS_AGENT_ENDPOINT)"),
+        "{err}"
+    );
 }
 
 #[test]

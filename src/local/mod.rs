@@ -462,7 +462,11 @@ fn route(request: tiny_http::Request, shared: &Arc<Shared>, role: Role) {
     match (role, path.as_str()) {
         (Role::Master, "/api/v1/scheduler") => master::handle_scheduler_call(request, shared),
         (Role::Master, knob) if knob.starts_with("/local/") => master::handle_knob(request, shared),
-        (Role::Agent, "/api/v1/executor") => agent::handle_executor_call(request, shared),
+        // Agents serve both; Mesos's executor library posts to the second,
+        // built from MESOS_SLAVE_PID (docs/endpoints/slave/api/v1/executor.md).
+        (Role::Agent, "/api/v1/executor" | "/slave(1)/api/v1/executor") => {
+            agent::handle_executor_call(request, shared)
+        }
         (Role::Master, page) if web::serves(page) => web::serve(request, page, shared),
         (_, "/health") => http::respond_text(request, 200, "OK"),
         (Role::Master, _) => not_found(request, &path, "the scheduler API, /api/v1/scheduler"),

@@ -1,4 +1,5 @@
-//! Finding the executor binary that the agent will fetch.
+//! Finding the executor binary that the agent will fetch, and naming it by
+//! its content.
 //!
 //! *Plumbing: a reader may skip this file.*
 //!
@@ -7,8 +8,31 @@
 //! `cargo run --bin scheduler` builds only the scheduler, so on a fresh
 //! checkout the executor may not exist yet; in that one case we build it.
 
+use ring::digest;
+use std::ffi::OsString;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// Variables `cargo run` sets for the program it runs, all describing this
+/// package (cargo's reference lists them under "Environment variables Cargo
+/// sets for crates"), plus every `CARGO_PKG_*`. A nested cargo must not
+/// inherit them: build scripts such as ring's ask to be rerun when some of
+/// them change (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...), so a build
+/// that saw them would be redone by the next plain `cargo build`. The
+/// user's own settings (`RUSTFLAGS`, `CARGO_TARGET_DIR`, `CARGO_HOME`, ...)
+/// pass through.
+const SET_BY_CARGO_RUN: &[&str] = &[
+    "CARGO",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
 
 /// The executor binary: `--executor PATH` if given, else the `executor`
 /// next to this program, else (under `cargo run`) freshly built by cargo.
@@ -26,7 +50,7 @@ pub fn find(explicit: Option<&Path>) -> Result<PathBuf, String> {
     let current = std::env::current_exe()
         .map_err(|err| format!("cannot locate the scheduler binary: {err}"))?;
     let directory = current.parent().unwrap_or(Path::new("."));
-    let beside = directory.join("executor");
+    let beside = directory.join(format!("executor{}", std::env::consts::EXE_SUFFIX));
     if beside.is_file() {
         return Ok(beside);
     }
@@ -46,17 +70,50 @@ pub fn find(explicit: Option<&Path>) -> Result<PathBuf, String> {
     ))
 }
 
+/// The name to serve the executor under: `executor-` and the first 16 hex
+/// digits of the SHA-256 of its bytes. Mesos's fetcher cache
+/// (`docs/fetcher.md`) never refreshes an entry, and asks frameworks for "a
+/// fresh unique URI whenever the resource's content has changed": a URL
+/// that names the content is never served stale.
+pub fn content_name(path: &Path) -> Result<String, String> {
+    let unreadable = |err: std::io::Error| format!("cannot read {}: {err}", path.display());
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut sha256 = digest::Context::new(&digest::SHA256);
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => sha256.update(&buffer[..read]),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(unreadable(err)),
+        }
+    }
+    let hex: String = (sha256.finish().as_ref().iter().take(8))
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    Ok(format!("executor-{hex}"))
+}
+
 /// Builds the executor with the same profile as the running scheduler,
-/// which cargo puts in the same directory.
+/// which cargo puts in the same directory. It builds every binary of the
+/// package (the executor and `mesos-local`, both small beside the library
+/// they share), so that a later plain `cargo build` has nothing left to do.
 fn build_with_cargo(cargo: &str, manifest_dir: &Path, target_dir: &Path) -> Result<(), String> {
     let profile = match target_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => "dev",
         Some(other) => other,
     };
-    log::info!("The executor binary is missing; building it with `cargo build --bin executor --profile {profile}` (first run only)");
-    let status = Command::new(cargo)
-        .args(["build", "--bin", "executor", "--profile", profile])
-        .current_dir(manifest_dir)
+    log::info!("The executor binary is missing; building it with `cargo build --bins --profile {profile}` (first run only)");
+    let mut command = Command::new(cargo);
+    command
+        .args(["build", "--bins", "--profile", profile])
+        .current_dir(manifest_dir);
+    for name in std::env::vars_os().map(|(name, _)| name) {
+        if is_set_by_cargo_run(&name) {
+            command.env_remove(name);
+        }
+    }
+    let status = command
         .status()
         .map_err(|err| format!("could not run cargo to build the executor: {err}"))?;
     if status.success() {
@@ -65,5 +122,55 @@ fn build_with_cargo(cargo: &str, manifest_dir: &Path, target_dir: &Path) -> Resu
         Err(format!(
             "building the executor failed ({status}); run `cargo build --bin executor` to see why"
         ))
+    }
+}
+
+fn is_set_by_cargo_run(name: &OsString) -> bool {
+    name.to_str()
+        .is_some_and(|name| SET_BY_CARGO_RUN.contains(&name) || name.starts_with("CARGO_PKG_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_cargo_run_sets_is_not_passed_on_and_the_users_settings_are() {
+        for name in [
+            "CARGO",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_PRE",
+            "OUT_DIR",
+        ] {
+            assert!(is_set_by_cargo_run(&name.into()), "{name}");
+        }
+        for name in [
+            "RUSTFLAGS",
+            "CARGO_TARGET_DIR",
+            "CARGO_HOME",
+            "CARGO_BUILD_JOBS",
+            "PATH",
+        ] {
+            assert!(!is_set_by_cargo_run(&name.into()), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_content_name_changes_with_the_content_only() {
+        let dir = std::env::temp_dir().join(format!("content-name-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let (one, same, other) = (dir.join("one"), dir.join("same"), dir.join("other"));
+        std::fs::write(&one, b"abc").expect("write");
+        std::fs::write(&same, b"abc").expect("write");
+        std::fs::write(&other, b"abd").expect("write");
+        let names = [&one, &same, &other].map(|path| content_name(path));
+        let missing = content_name(&dir.join("missing"));
+        let _ = std::fs::remove_dir_all(&dir);
+        // SHA-256("abc") begins ba7816bf8f01cfea (FIPS 180-2, appendix B.1).
+        assert_eq!(names[0], Ok("executor-ba7816bf8f01cfea".to_string()));
+        assert_eq!(names[1], names[0]);
+        assert_ne!(names[2], names[0]);
+        assert!(missing.is_err_and(|err| err.contains("cannot read")));
     }
 }

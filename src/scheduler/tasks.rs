@@ -55,6 +55,10 @@ impl TaskPlan {
         uri.set_executable(true);
         uri.set_extract(false);
         uri.set_output_file("executor".into());
+        // Fetch it once per agent, not once per sandbox: Mesos's fetcher
+        // cache (docs/fetcher.md) keeps a `cache` URI for reuse, and the
+        // URL names the executor's content, so a rebuilt one is a new URI.
+        uri.set_cache(true);
         command.uris.push(uri);
         command.set_value("./executor".into());
         command.set_shell(true);

@@ -56,7 +56,10 @@ impl Work {
         let server = FileServer::start(&address, &config.address)?;
         let executor =
             executor_binary::find(config.executor.as_deref()).map_err(SchedulerError::Executor)?;
-        let executor_url = server.serve_file("executor", &executor)?;
+        // Named by its content: the agent's fetcher cache never refreshes an
+        // entry, so a rebuilt executor must come from a new URL.
+        let name = executor_binary::content_name(&executor).map_err(SchedulerError::Executor)?;
+        let executor_url = server.serve_file(&name, &executor)?;
         log::info!(
             "Serving the executor {} at {executor_url}",
             executor.display()
