@@ -1,18 +1,21 @@
-//! Checking a request head before it goes on, and reading the head of the
-//! response that comes back.
+//! Checking a request head before it goes on, and the front door's own
+//! answers.
 //!
 //! *Plumbing: a reader may skip this file.*
 //!
-//! The front door must agree with `tiny_http` on where each request ends, or
-//! a client could hide a second request inside the first one's body (request
-//! smuggling). So this parser is stricter than `tiny_http`'s: whatever it
-//! lets through, `tiny_http` reads the same way, and anything ambiguous (two
-//! lengths, a length beside chunking, a header line that `tiny_http` would
-//! trim into something else) is refused with `400 Bad Request`.
+//! `httparse` reads the head; what is decided here is what the front door
+//! lets through. It must agree with `tiny_http` on where each request ends,
+//! or a client could hide a second request inside the first one's body
+//! (request smuggling). So the head that goes on is written anew from what
+//! `httparse` read, one `Name: value` line per header, and anything
+//! ambiguous (two lengths, a length beside chunking, a lone CR or LF that
+//! one parser would take for a line end and the other not) is refused with
+//! `400 Bad Request`.
 
+use super::private::SECRET_HEADER;
 use std::net::IpAddr;
 
-/// How a message's body is delimited (RFC 9112, section 6.3).
+/// How a request's body is delimited (RFC 9112, section 6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Framing {
     /// No body.
@@ -21,19 +24,18 @@ pub(super) enum Framing {
     Length(u64),
     /// Chunks, up to a chunk of size zero and optional trailer lines.
     Chunked,
-    /// Everything until the sender closes (only ever in a response).
-    UntilClose,
 }
 
 /// A request head that passed every check.
 #[derive(Debug)]
 pub(super) struct RequestHead {
-    /// The head as it goes on to `tiny_http`: the client's, minus
-    /// `Expect: 100-continue` (the front door answers that itself) and any
-    /// `X-Forwarded-For`, plus our own `X-Forwarded-For` naming the client.
+    /// The head as it goes on to `tiny_http`: the client's headers minus
+    /// `Connection`, `Expect: 100-continue` (the front door answers that
+    /// itself), `X-Forwarded-For` and the secret's header; plus our own
+    /// `X-Forwarded-For` naming the client, the secret, and
+    /// `Connection: close`, since each request goes on over a connection of
+    /// its own.
     pub forwarded: Vec<u8>,
-    /// A `HEAD` request: its response has a head only.
-    pub is_head: bool,
     /// How the body is delimited.
     pub framing: Framing,
     /// The most body bytes this request's path accepts.
@@ -58,6 +60,35 @@ impl Refusal {
             message: message.into(),
         }
     }
+
+    /// The whole answer; it always closes the connection, since what the
+    /// client sends next cannot be trusted to start a request.
+    pub(super) fn answer(&self) -> Vec<u8> {
+        let reason = match self.status {
+            400 => "Bad Request",
+            408 => "Request Timeout",
+            413 => "Payload Too Large",
+            431 => "Request Header Fields Too Large",
+            501 => "Not Implemented",
+            502 => "Bad Gateway",
+            503 => "Service Unavailable",
+            505 => "HTTP Version Not Supported",
+            _ => "Error",
+        };
+        let body = format!("{}\n", self.message);
+        let retry = if self.status == 503 {
+            "Retry-After: 1\r\n"
+        } else {
+            ""
+        };
+        format!(
+            "HTTP/1.1 {} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: {}\r\n{retry}Connection: close\r\n\r\n{body}",
+            self.status,
+            body.len()
+        )
+        .into_bytes()
+    }
 }
 
 fn bad(message: impl Into<String>) -> Refusal {
@@ -65,73 +96,68 @@ fn bad(message: impl Into<String>) -> Refusal {
 }
 
 /// Checks a complete request head (ending with the empty line) from `peer`.
-/// `body_limit` gives the largest body each request target accepts.
+/// `body_limit` gives the largest body each request target accepts;
+/// `secret` goes on with the request (see the `private` module).
 pub(super) fn check_request(
     head: &[u8],
     peer: IpAddr,
     body_limit: &dyn Fn(&str) -> u64,
+    secret: &str,
 ) -> Result<RequestHead, Refusal> {
-    let text = std::str::from_utf8(head)
-        .ok()
-        .filter(|text| text.is_ascii())
-        .ok_or_else(|| bad("the request head must be ASCII text"))?;
-    let text = text.strip_suffix("\r\n\r\n").unwrap_or(text);
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    for line in text.split("\r\n") {
-        // A lone CR or LF is read as a line end by some servers and not by
-        // others: refused, as RFC 9112 allows.
-        if !line
-            .bytes()
-            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-        {
-            return Err(bad(
-                "the request head holds a control character (a lone CR or LF?)",
-            ));
-        }
+    // Only ASCII text, and CR and LF only as a pair: a lone one is a line
+    // end to some servers and not to others, so RFC 9112 allows refusing it.
+    let clean = head.iter().enumerate().all(|(i, &byte)| match byte {
+        b'\r' => head.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && head[i - 1] == b'\r',
+        b'\t' | b' '..=b'~' => true,
+        _ => false,
+    });
+    if !clean {
+        return Err(bad(
+            "the request head must be ASCII text without control characters (a lone CR or LF?)",
+        ));
     }
-    let mut parts = request_line.split(' ');
-    let (method, target, version) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(method), Some(target), Some(version), None)
-            if is_token(method) && !target.is_empty() =>
-        {
-            (method, target, version)
+    // One slot per line: `httparse` never needs more, and never fewer.
+    let lines = head.iter().filter(|&&byte| byte == b'\n').count();
+    let mut headers = vec![httparse::EMPTY_HEADER; lines];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(length)) if length == head.len() => {}
+        Err(httparse::Error::HeaderName | httparse::Error::HeaderValue) => {
+            return Err(bad(
+                "a header line must be `Name: value`, with no space before the colon",
+            ))
+        }
+        Err(httparse::Error::Version) if speaks_another_http(head) => {
+            return Err(Refusal::new(
+                505,
+                "only HTTP/1.0 and HTTP/1.1 are spoken here",
+            ))
         }
         _ => {
             return Err(bad(
                 "the request line must be `METHOD TARGET HTTP/1.1`, single spaces apart",
             ))
         }
-    };
-    let http_1_0 = match version {
-        "HTTP/1.1" => false,
-        "HTTP/1.0" => true,
-        _ if version.starts_with("HTTP/") => {
-            return Err(Refusal::new(
-                505,
-                "only HTTP/1.0 and HTTP/1.1 are spoken here",
-            ))
-        }
-        _ => return Err(bad("the request line must end with HTTP/1.1 or HTTP/1.0")),
+    }
+    let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
+    else {
+        return Err(bad("the request line is incomplete"));
     };
 
-    let mut forwarded = Vec::with_capacity(head.len() + 40);
-    forwarded.extend_from_slice(request_line.as_bytes());
-    forwarded.extend_from_slice(b"\r\n");
+    let mut forwarded = Vec::with_capacity(head.len() + 128);
+    forwarded.extend_from_slice(format!("{method} {target} HTTP/1.{minor}\r\n").as_bytes());
     let mut length: Option<u64> = None;
     let mut length_too_large = false;
     let mut chunked = false;
     let mut expects_continue = false;
     let mut connection = String::new();
-    for line in lines {
-        // No whitespace in or after a name: `tiny_http` trims lines, so a
-        // folded line or `Name : value` would mean something else to it.
-        let (name, value) = line
-            .split_once(':')
-            .filter(|(name, _)| is_token(name))
-            .ok_or_else(|| bad(format!("malformed header line: {:.60}", line)))?;
-        let value = value.trim_matches([' ', '\t']);
-        if name.eq_ignore_ascii_case("Content-Length") {
+    for header in request.headers.iter() {
+        let (name, value) = (header.name, header.value.trim_ascii());
+        // Only ASCII reached `httparse`, so this never fails.
+        let value = std::str::from_utf8(value).unwrap_or_default();
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        if is("Content-Length") {
             if length.is_some() || length_too_large {
                 return Err(bad("more than one Content-Length header"));
             }
@@ -143,7 +169,7 @@ pub(super) fn check_request(
                 Ok(parsed) => length = Some(parsed),
                 Err(_) => length_too_large = true,
             }
-        } else if name.eq_ignore_ascii_case("Transfer-Encoding") {
+        } else if is("Transfer-Encoding") {
             if chunked {
                 return Err(bad("more than one Transfer-Encoding header"));
             }
@@ -154,21 +180,25 @@ pub(super) fn check_request(
                 ));
             }
             chunked = true;
-        } else if name.eq_ignore_ascii_case("Expect") && value.eq_ignore_ascii_case("100-continue")
-        {
+        } else if is("Expect") && value.eq_ignore_ascii_case("100-continue") {
             expects_continue = true;
             continue;
-        } else if name.eq_ignore_ascii_case("X-Forwarded-For") {
-            // Only the front door says who the client is.
-            continue;
-        } else if name.eq_ignore_ascii_case("Connection") {
+        } else if is("Connection") {
             connection.push_str(&value.to_ascii_lowercase());
             connection.push(',');
+            continue;
+        } else if is("X-Forwarded-For") || is(SECRET_HEADER) {
+            // Only the front door says who the client is, and what it knows.
+            continue;
         }
-        forwarded.extend_from_slice(line.as_bytes());
-        forwarded.extend_from_slice(b"\r\n");
+        forwarded.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
     }
-    forwarded.extend_from_slice(format!("X-Forwarded-For: {peer}\r\n\r\n").as_bytes());
+    forwarded.extend_from_slice(
+        format!(
+            "X-Forwarded-For: {peer}\r\n{SECRET_HEADER}: {secret}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
 
     if chunked && (length.is_some() || length_too_large) {
         return Err(bad(
@@ -179,8 +209,11 @@ pub(super) fn check_request(
     if connection.contains("upgrade") {
         return Err(Refusal::new(501, "protocol upgrades are not supported"));
     }
+    let http_1_0 = minor == 0;
     let keep_alive = if http_1_0 {
-        connection.contains("keep-alive") && !connection.contains("close")
+        // `tiny_http` never answers `Connection: keep-alive`, without which
+        // an HTTP/1.0 client takes the connection to close after a response.
+        false
     } else {
         !connection.contains("close")
     };
@@ -199,7 +232,6 @@ pub(super) fn check_request(
     };
     Ok(RequestHead {
         forwarded,
-        is_head: method == "HEAD",
         framing,
         body_limit,
         expects_continue: expects_continue && !http_1_0 && framing != Framing::Empty,
@@ -207,72 +239,14 @@ pub(super) fn check_request(
     })
 }
 
-/// What the relay needs to know of a response head from `tiny_http`.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct ResponseHead {
-    /// An interim `1xx` response: the final one follows.
-    pub interim: bool,
-    /// How the body is delimited.
-    pub framing: Framing,
-    /// The server closes the connection after this response.
-    pub closes: bool,
-}
-
-/// Reads a response head (ending with the empty line) written by
-/// `tiny_http`, for a request that was a `HEAD` request or not. `None` if it
-/// is not a response head at all.
-pub(super) fn read_response(head: &[u8], to_head_request: bool) -> Option<ResponseHead> {
-    let text = std::str::from_utf8(head).ok()?;
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next()?;
-    let status: u16 = status_line
-        .strip_prefix("HTTP/1.")?
-        .get(2..5)
-        .and_then(|code| code.parse().ok())?;
-    let mut length = None;
-    let mut chunked = false;
-    let mut closes = status_line.starts_with("HTTP/1.0");
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("Content-Length") {
-            length = Some(value.parse::<u64>().ok()?);
-        } else if name.eq_ignore_ascii_case("Transfer-Encoding") {
-            chunked = true;
-        } else if name.eq_ignore_ascii_case("Connection") {
-            let value = value.to_ascii_lowercase();
-            closes = value.contains("close") || (closes && !value.contains("keep-alive"));
-        }
-    }
-    let interim = (100..200).contains(&status);
-    // RFC 9112, section 6.3: these responses never have a body.
-    let framing = if interim || status == 204 || status == 304 || to_head_request {
-        Framing::Empty
-    } else if chunked {
-        Framing::Chunked
-    } else {
-        match length {
-            Some(0) => Framing::Empty,
-            Some(length) => Framing::Length(length),
-            None => Framing::UntilClose,
-        }
-    };
-    Some(ResponseHead {
-        interim,
-        framing,
-        closes: closes || framing == Framing::UntilClose,
-    })
-}
-
-/// A token of RFC 9110 (method and header names): visible ASCII except
-/// delimiters.
-fn is_token(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+/// Whether the request line ends with an HTTP version other than 1.0 and
+/// 1.1 (which `httparse` refuses as it refuses any other last word).
+fn speaks_another_http(head: &[u8]) -> bool {
+    let request_line = head.split(|&byte| byte == b'\r').next().unwrap_or_default();
+    request_line
+        .rsplit(|&byte| byte == b' ')
+        .next()
+        .is_some_and(|version| version.starts_with(b"HTTP/"))
 }
 
 #[cfg(test)]
@@ -283,13 +257,14 @@ mod tests {
     const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
     fn check(head: &str) -> Result<RequestHead, Refusal> {
-        check_request(head.as_bytes(), PEER, &|path| {
+        let limit = |path: &str| {
             if path.starts_with("/upload/") {
                 1000
             } else {
                 10
             }
-        })
+        };
+        check_request(head.as_bytes(), PEER, &limit, "s3cret")
     }
 
     fn status(head: &str) -> u16 {
@@ -297,12 +272,16 @@ mod tests {
     }
 
     #[test]
-    fn a_plain_request_goes_on_with_the_client_named() {
-        let head = check("GET /files/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n")
-            .expect("a valid head");
+    fn a_plain_request_goes_on_with_the_client_named_and_the_secret() {
+        let head = check(
+            "GET /files/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\
+             X-Front-Door: guess\r\nConnection: keep-alive\r\n\r\n",
+        )
+        .expect("a valid head");
         assert_eq!(
             String::from_utf8(head.forwarded).unwrap(),
-            "GET /files/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n"
+            "GET /files/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 127.0.0.1\r\n\
+             X-Front-Door: s3cret\r\nConnection: close\r\n\r\n"
         );
         assert_eq!((head.framing, head.keep_alive), (Framing::Empty, true));
     }
@@ -327,7 +306,7 @@ mod tests {
         assert!(alive("GET / HTTP/1.1\r\n\r\n"));
         assert!(!alive("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
         assert!(!alive("GET / HTTP/1.0\r\n\r\n"));
-        assert!(alive("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+        assert!(!alive("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     }
 
     #[test]
@@ -360,6 +339,7 @@ mod tests {
             "GET / HTTP/1.1\r\nX-A: b\r\n folded\r\n\r\n",
             "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
             "GET / HTTP/1.1\r\nX-A: b\nContent-Length: 5\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-A: b\rContent-Length: 5\r\n\r\n",
             "GET / HTTP/1.1\r\nX-A: \u{e9}t\u{e9}\r\n\r\n",
             "GET  / HTTP/1.1\r\n\r\n",
             "GET /\r\n\r\n",
@@ -369,6 +349,7 @@ mod tests {
             assert_eq!(status(head), 400, "{head:?}");
         }
         assert_eq!(status("GET / HTTP/2.0\r\n\r\n"), 505);
+        assert_eq!(status("GET / HTTP/0.9\r\n\r\n"), 505);
         assert_eq!(
             status("GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
             501
@@ -377,21 +358,11 @@ mod tests {
     }
 
     #[test]
-    fn response_framing() {
-        let read = |head: &str, to_head| read_response(head.as_bytes(), to_head).unwrap();
-        let ok = read("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false);
-        assert_eq!((ok.framing, ok.closes), (Framing::Length(5), false));
-        let head = read("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true);
-        assert_eq!(head.framing, Framing::Empty);
-        let stream = read(
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-            false,
-        );
-        assert_eq!((stream.framing, stream.closes), (Framing::Chunked, true));
-        let interim = read("HTTP/1.1 100 Continue\r\n\r\n", false);
-        assert!(interim.interim);
-        let old = read("HTTP/1.0 200 OK\r\n\r\n", false);
-        assert_eq!((old.framing, old.closes), (Framing::UntilClose, true));
-        assert_eq!(read_response(b"garbage\r\n\r\n", false), None);
+    fn a_refusal_is_a_whole_answer_that_closes() {
+        let answer = String::from_utf8(Refusal::new(503, "full").answer()).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+        assert!(answer.contains("Retry-After: 1\r\n") && answer.contains("Connection: close\r\n"));
+        assert!(answer
+            .ends_with("Content-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nfull\n"));
     }
 }
