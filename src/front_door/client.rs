@@ -3,21 +3,15 @@
 //!
 //! *Plumbing: a reader may skip this file.*
 //!
-//! Every read from a client has a deadline (the idle time, the head's, the
-//! body's). A socket only has a timeout per `read` call, and one TLS read
-//! may take many socket reads (a record dripped a byte at a time), each of
-//! which would get the whole timeout anew. So the deadline is kept in the
-//! [`Transport`], the TCP socket as rustls's `StreamOwned` reads it, and
-//! each socket read waits only for what is left of it.
-//!
-//! TLS adds a deadline of its own: nothing can be decrypted until a record
-//! (up to 16 KiB) is whole, so the first byte of a request head is not seen
-//! until its whole record is. A record, once begun, must therefore be whole
-//! within the head's time; otherwise a client could drip its head within
-//! the much longer idle time. [`Records`] tells when the record now
-//! arriving began.
+//! A socket only has a timeout per `read`, and one TLS read may take many
+//! socket reads (a record dripped a byte at a time), each of which would get
+//! the whole timeout anew. So the deadline lives in the [`Transport`], the
+//! socket as rustls reads it, and each socket read waits only for what is
+//! left. TLS adds one more: nothing can be decrypted until a record (up to
+//! 16 KiB) is whole, so a record, once begun, must be whole within the
+//! head's time, or a client could drip its head within the idle time.
 
-use rustls::{ServerConnection, StreamOwned};
+use rustls::ServerConnection;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
@@ -31,18 +25,8 @@ pub(super) struct Transport {
     pub(super) records: Option<(Records, Duration)>,
 }
 
-impl Transport {
-    pub(super) fn new(tcp: TcpStream) -> Transport {
-        Transport {
-            tcp,
-            deadline: None,
-            records: None,
-        }
-    }
-}
-
 /// The timeout of a socket read that must end by `deadline` (`None`: no
-/// timeout); an error of kind `TimedOut` when the deadline has passed.
+/// timeout); an error of kind `TimedOut` once the deadline has passed.
 pub(super) fn timeout_until(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
     match deadline.map(|deadline| deadline.checked_duration_since(Instant::now())) {
         None => Ok(None),
@@ -51,9 +35,8 @@ pub(super) fn timeout_until(deadline: Option<Instant>) -> io::Result<Option<Dura
     }
 }
 
-/// A socket timeout shows as `WouldBlock` on Unix; rustls takes that for a
-/// non-blocking socket and would try the other direction, so it is told
-/// `TimedOut` instead.
+/// A socket timeout shows as `WouldBlock` on Unix, which rustls takes for a
+/// non-blocking socket: it is told `TimedOut` instead.
 fn timed_out<T>(result: io::Result<T>) -> io::Result<T> {
     match result {
         Err(err) if err.kind() == io::ErrorKind::WouldBlock => Err(io::ErrorKind::TimedOut.into()),
@@ -63,10 +46,10 @@ fn timed_out<T>(result: io::Result<T>) -> io::Result<T> {
 
 impl Read for Transport {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let record_due = self
-            .records
-            .as_ref()
-            .and_then(|(records, time)| records.begun?.checked_add(*time));
+        let record_due = self.records.as_ref().and_then(|(records, time)| {
+            let begun = records.begun?;
+            begun.checked_add(*time)
+        });
         let deadline = match (self.deadline, record_due) {
             (Some(deadline), Some(record)) => Some(deadline.min(record)),
             (deadline, record) => deadline.or(record),
@@ -90,25 +73,23 @@ impl Write for Transport {
     }
 }
 
-/// A client connection: plain TCP, or TLS after its handshake.
-pub(super) enum Client {
-    Plain(Transport),
-    Tls(Box<StreamOwned<ServerConnection, Transport>>),
+/// A client connection: plain TCP, or TLS after its handshake (rustls's
+/// `Stream` over the [`Transport`]).
+pub(super) struct Client {
+    pub(super) transport: Transport,
+    pub(super) tls: Option<Box<ServerConnection>>,
 }
 
 impl Client {
-    fn transport(&mut self) -> &mut Transport {
-        match self {
-            Client::Plain(transport) => transport,
-            Client::Tls(stream) => &mut stream.sock,
-        }
-    }
-
-    /// The TCP connection underneath.
-    pub(super) fn tcp(&self) -> &TcpStream {
-        match self {
-            Client::Plain(transport) => &transport.tcp,
-            Client::Tls(stream) => &stream.sock.tcp,
+    pub(super) fn plain(tcp: TcpStream) -> Client {
+        let transport = Transport {
+            tcp,
+            deadline: None,
+            records: None,
+        };
+        Client {
+            transport,
+            tls: None,
         }
     }
 
@@ -119,10 +100,10 @@ impl Client {
         buffer: &mut [u8],
         deadline: Option<Instant>,
     ) -> io::Result<usize> {
-        self.transport().deadline = deadline;
-        let read = match self {
-            Client::Plain(transport) => transport.read(buffer),
-            Client::Tls(stream) => stream.read(buffer),
+        self.transport.deadline = deadline;
+        let read = match &mut self.tls {
+            None => self.transport.read(buffer),
+            Some(tls) => rustls::Stream::new(&mut **tls, &mut self.transport).read(buffer),
         };
         match read {
             // Closed without a TLS `close_notify`. HTTP requests carry their
@@ -135,47 +116,42 @@ impl Client {
     /// Sends `bytes` at once; each socket write waits at most the send
     /// timeout.
     pub(super) fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            Client::Plain(transport) => transport.write_all(bytes),
-            Client::Tls(stream) => stream.write_all(bytes).and_then(|()| stream.flush()),
+        match &mut self.tls {
+            None => self.transport.write_all(bytes),
+            Some(tls) => {
+                let mut stream = rustls::Stream::new(&mut **tls, &mut self.transport);
+                stream.write_all(bytes).and_then(|()| stream.flush())
+            }
         }
     }
 
     /// Tells the client that nothing more will be sent. TLS says so with a
-    /// `close_notify` alert before the TCP close, so that the client can
-    /// tell a complete answer from a cut one.
+    /// `close_notify` alert, so that the client can tell a complete answer
+    /// from a cut one.
     pub(super) fn close_write(&mut self) {
-        if let Client::Tls(stream) = self {
-            stream.conn.send_close_notify();
-            let _ = stream.flush();
+        if let Some(tls) = &mut self.tls {
+            tls.send_close_notify();
+            let _ = rustls::Stream::new(&mut **tls, &mut self.transport).flush();
         }
-        let _ = self.tcp().shutdown(Shutdown::Write);
+        let _ = self.transport.tcp.shutdown(Shutdown::Write);
     }
 
     /// Whether bytes have come that cannot be read yet (part of a TLS
     /// record).
     pub(super) fn partly_received(&self) -> bool {
-        match self {
-            Client::Plain(_) => false,
-            Client::Tls(stream) => stream
-                .sock
-                .records
-                .as_ref()
-                .is_some_and(|(records, _)| records.begun.is_some()),
-        }
+        let records = self.transport.records.as_ref();
+        records.is_some_and(|(records, _)| records.begun.is_some())
     }
 }
 
-/// Where the client's bytes are in TLS's framing. Every record is a 5-byte
-/// header (content type, version, a 2-byte length) and then that many
-/// bytes; headers are never encrypted, so the front door can follow the
-/// framing itself, beside rustls, and tell when the record now arriving
-/// began.
+/// Where the client's bytes are in TLS's framing: every record is a 5-byte
+/// header (content type, version, 2-byte length) and that many bytes.
+/// Headers are never encrypted, so the front door follows the framing
+/// itself, beside rustls, to tell when the record now arriving began.
 #[derive(Default)]
 pub(super) struct Records {
     /// The current record's header, as far as it has come.
-    header: [u8; 5],
-    header_seen: usize,
+    header: Vec<u8>,
     /// Bytes of the current record's body still to come.
     body_left: usize,
     /// When the first byte of the incomplete record came; `None` between
@@ -187,26 +163,19 @@ impl Records {
     /// Follows `bytes`, which came at `now`.
     fn saw(&mut self, mut bytes: &[u8], now: Instant) {
         while !bytes.is_empty() {
-            if self.header_seen == 0 {
-                self.begun = Some(now);
-            }
-            if self.header_seen < self.header.len() {
-                let take = (self.header.len() - self.header_seen).min(bytes.len());
-                self.header[self.header_seen..self.header_seen + take]
-                    .copy_from_slice(&bytes[..take]);
-                self.header_seen += take;
-                bytes = &bytes[take..];
-                if self.header_seen == self.header.len() {
-                    self.body_left =
-                        usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
-                }
-            } else {
+            if self.body_left > 0 {
                 let take = self.body_left.min(bytes.len());
-                self.body_left -= take;
-                bytes = &bytes[take..];
+                (self.body_left, bytes) = (self.body_left - take, &bytes[take..]);
+            } else {
+                self.begun = self.begun.or(Some(now));
+                self.header.push(bytes[0]);
+                bytes = &bytes[1..];
+                if let [_, _, _, high, low] = self.header[..] {
+                    self.body_left = usize::from(u16::from_be_bytes([high, low]));
+                    self.header.clear();
+                }
             }
-            if self.header_seen == self.header.len() && self.body_left == 0 {
-                self.header_seen = 0;
+            if self.header.is_empty() && self.body_left == 0 {
                 self.begun = None;
             }
         }

@@ -3,14 +3,12 @@
 //!
 //! *Plumbing: a reader may skip this file.*
 //!
-//! `httparse` reads the head; what is decided here is what the front door
-//! lets through. It must agree with `tiny_http` on where each request ends,
-//! or a client could hide a second request inside the first one's body
-//! (request smuggling). So the head that goes on is written anew from what
-//! `httparse` read, one `Name: value` line per header, and anything
-//! ambiguous (two lengths, a length beside chunking, a lone CR or LF that
-//! one parser would take for a line end and the other not) is refused with
-//! `400 Bad Request`.
+//! `httparse` reads the head; here is decided what goes on. The front door
+//! must agree with `tiny_http` on where each request ends, or a client could
+//! hide a second request in the first one's body (request smuggling). So
+//! the head that goes on is written anew from what `httparse` read, one
+//! `Name: value` line per header, and anything ambiguous (two lengths, a
+//! length beside chunking, a lone CR or LF) is refused with `400`.
 
 use super::private::SECRET_HEADER;
 use std::net::IpAddr;
@@ -18,9 +16,7 @@ use std::net::IpAddr;
 /// How a request's body is delimited (RFC 9112, section 6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Framing {
-    /// No body.
     Empty,
-    /// Exactly this many bytes.
     Length(u64),
     /// Chunks, up to a chunk of size zero and optional trailer lines.
     Chunked,
@@ -29,14 +25,8 @@ pub(super) enum Framing {
 /// A request head that passed every check.
 #[derive(Debug)]
 pub(super) struct RequestHead {
-    /// The head as it goes on to `tiny_http`: the client's headers minus
-    /// `Connection`, `Expect: 100-continue` (the front door answers that
-    /// itself), `X-Forwarded-For` and the secret's header; plus our own
-    /// `X-Forwarded-For` naming the client, the secret, and
-    /// `Connection: close`, since each request goes on over a connection of
-    /// its own.
+    /// The head as it goes on to `tiny_http` (see [`check_request`]).
     pub forwarded: Vec<u8>,
-    /// How the body is delimited.
     pub framing: Framing,
     /// The most body bytes this request's path accepts.
     pub body_limit: u64,
@@ -55,10 +45,8 @@ pub(super) struct Refusal {
 
 impl Refusal {
     pub(super) fn new(status: u16, message: impl Into<String>) -> Refusal {
-        Refusal {
-            status,
-            message: message.into(),
-        }
+        let message = message.into();
+        Refusal { status, message }
     }
 
     /// The whole answer; it always closes the connection, since what the
@@ -75,17 +63,16 @@ impl Refusal {
             505 => "HTTP Version Not Supported",
             _ => "Error",
         };
-        let body = format!("{}\n", self.message);
         let retry = if self.status == 503 {
             "Retry-After: 1\r\n"
         } else {
             ""
         };
+        let (status, body) = (self.status, format!("{}\n", self.message));
+        let length = body.len();
         format!(
-            "HTTP/1.1 {} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
-             Content-Length: {}\r\n{retry}Connection: close\r\n\r\n{body}",
-            self.status,
-            body.len()
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: {length}\r\n{retry}Connection: close\r\n\r\n{body}"
         )
         .into_bytes()
     }
@@ -95,138 +82,61 @@ fn bad(message: impl Into<String>) -> Refusal {
     Refusal::new(400, message)
 }
 
-/// Checks a complete request head (ending with the empty line) from `peer`.
-/// `body_limit` gives the largest body each request target accepts;
-/// `secret` goes on with the request (see the `private` module).
+/// Checks a complete request head (ending with the empty line) from
+/// `peer`. `body_limit` gives the largest body each request target accepts.
+///
+/// What goes on is the client's head minus `Connection`, `Expect:
+/// 100-continue` (the front door answers that itself), `X-Forwarded-For`
+/// and the secret's header; plus our own `X-Forwarded-For` naming the
+/// client, the `secret` (see `private.rs`), and `Connection: close`, since
+/// each request goes on over a connection of its own.
 pub(super) fn check_request(
     head: &[u8],
     peer: IpAddr,
     body_limit: &dyn Fn(&str) -> u64,
     secret: &str,
 ) -> Result<RequestHead, Refusal> {
-    // Only ASCII text, and CR and LF only as a pair: a lone one is a line
-    // end to some servers and not to others, so RFC 9112 allows refusing it.
-    let clean = head.iter().enumerate().all(|(i, &byte)| match byte {
-        b'\r' => head.get(i + 1) == Some(&b'\n'),
-        b'\n' => i > 0 && head[i - 1] == b'\r',
-        b'\t' | b' '..=b'~' => true,
-        _ => false,
-    });
-    if !clean {
+    if !is_clean(head) {
         return Err(bad(
-            "the request head must be ASCII text without control characters (a lone CR or LF?)",
+            "the request head must be ASCII text with CRLF line ends",
         ));
     }
-    // One slot per line: `httparse` never needs more, and never fewer.
-    let lines = head.iter().filter(|&&byte| byte == b'\n').count();
-    let mut headers = vec![httparse::EMPTY_HEADER; lines];
+    // One slot per line: `httparse` never needs more.
+    let mut headers = vec![httparse::EMPTY_HEADER; head.iter().filter(|&&b| b == b'\n').count()];
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(head) {
         Ok(httparse::Status::Complete(length)) if length == head.len() => {}
         Err(httparse::Error::HeaderName | httparse::Error::HeaderValue) => {
             return Err(bad(
-                "a header line must be `Name: value`, with no space before the colon",
+                "a header line must be `Name: value`, no space before `:`",
             ))
         }
         Err(httparse::Error::Version) if speaks_another_http(head) => {
-            return Err(Refusal::new(
-                505,
-                "only HTTP/1.0 and HTTP/1.1 are spoken here",
-            ))
+            return Err(Refusal::new(505, "only HTTP/1.0 and 1.1 are spoken here"))
         }
-        _ => {
-            return Err(bad(
-                "the request line must be `METHOD TARGET HTTP/1.1`, single spaces apart",
-            ))
-        }
+        _ => return Err(bad("the request line must be `METHOD TARGET HTTP/1.1`")),
     }
     let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
     else {
         return Err(bad("the request line is incomplete"));
     };
+    let mut forwarded = format!("{method} {target} HTTP/1.{minor}\r\n").into_bytes();
+    let headers = read_headers(request.headers, &mut forwarded)?;
+    let end = format!("X-Forwarded-For: {peer}\r\n{SECRET_HEADER}: {secret}\r\nConnection: close");
+    forwarded.extend_from_slice(format!("{end}\r\n\r\n").as_bytes());
 
-    let mut forwarded = Vec::with_capacity(head.len() + 128);
-    forwarded.extend_from_slice(format!("{method} {target} HTTP/1.{minor}\r\n").as_bytes());
-    let mut length: Option<u64> = None;
-    let mut length_too_large = false;
-    let mut chunked = false;
-    let mut expects_continue = false;
-    let mut connection = String::new();
-    for header in request.headers.iter() {
-        let (name, value) = (header.name, header.value.trim_ascii());
-        // Only ASCII reached `httparse`, so this never fails.
-        let value = std::str::from_utf8(value).unwrap_or_default();
-        let is = |known: &str| name.eq_ignore_ascii_case(known);
-        if is("Content-Length") {
-            if length.is_some() || length_too_large {
-                return Err(bad("more than one Content-Length header"));
-            }
-            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad(format!("Content-Length is not a number: {value:.40}")));
-            }
-            // Only digits, so failing to parse means it overflows u64.
-            match value.parse::<u64>() {
-                Ok(parsed) => length = Some(parsed),
-                Err(_) => length_too_large = true,
-            }
-        } else if is("Transfer-Encoding") {
-            if chunked {
-                return Err(bad("more than one Transfer-Encoding header"));
-            }
-            if !value.eq_ignore_ascii_case("chunked") {
-                return Err(Refusal::new(
-                    501,
-                    format!("Transfer-Encoding {value:.40} is not supported; only chunked is"),
-                ));
-            }
-            chunked = true;
-        } else if is("Expect") && value.eq_ignore_ascii_case("100-continue") {
-            expects_continue = true;
-            continue;
-        } else if is("Connection") {
-            connection.push_str(&value.to_ascii_lowercase());
-            connection.push(',');
-            continue;
-        } else if is("X-Forwarded-For") || is(SECRET_HEADER) {
-            // Only the front door says who the client is, and what it knows.
-            continue;
-        }
-        forwarded.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-    }
-    forwarded.extend_from_slice(
-        format!(
-            "X-Forwarded-For: {peer}\r\n{SECRET_HEADER}: {secret}\r\nConnection: close\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-
-    if chunked && (length.is_some() || length_too_large) {
-        return Err(bad(
-            "a request may not have both Content-Length and Transfer-Encoding",
-        ));
-    }
     // `tiny_http` looks for these words anywhere in the header, so we do too.
-    if connection.contains("upgrade") {
+    if headers.connection.contains("upgrade") {
         return Err(Refusal::new(501, "protocol upgrades are not supported"));
     }
-    let http_1_0 = minor == 0;
-    let keep_alive = if http_1_0 {
-        // `tiny_http` never answers `Connection: keep-alive`, without which
-        // an HTTP/1.0 client takes the connection to close after a response.
-        false
-    } else {
-        !connection.contains("close")
-    };
-    let path = target.split('?').next().unwrap_or_default();
-    let body_limit = body_limit(path);
-    if length_too_large || length.is_some_and(|length| length > body_limit) {
-        return Err(Refusal::new(
-            413,
-            format!("request body too large: at most {body_limit} bytes are accepted here"),
-        ));
+    let body_limit = body_limit(target.split('?').next().unwrap_or_default());
+    if headers.length.is_some_and(|length| length > body_limit) {
+        let message =
+            format!("request body too large: at most {body_limit} bytes are accepted here");
+        return Err(Refusal::new(413, message));
     }
-    let framing = match length {
-        _ if chunked => Framing::Chunked,
+    let framing = match headers.length {
+        _ if headers.chunked => Framing::Chunked,
         Some(0) | None => Framing::Empty,
         Some(length) => Framing::Length(length),
     };
@@ -234,8 +144,83 @@ pub(super) fn check_request(
         forwarded,
         framing,
         body_limit,
-        expects_continue: expects_continue && !http_1_0 && framing != Framing::Empty,
-        keep_alive,
+        expects_continue: headers.expects_continue && minor == 1 && framing != Framing::Empty,
+        // `tiny_http` never answers `Connection: keep-alive`, without which
+        // an HTTP/1.0 client takes a connection to close after an answer.
+        keep_alive: minor == 1 && !headers.connection.contains("close"),
+    })
+}
+
+/// What the headers of a request say about its framing and connection.
+struct Headers {
+    /// `Content-Length`; `u64::MAX` for one too large to count.
+    length: Option<u64>,
+    chunked: bool,
+    expects_continue: bool,
+    /// The `Connection` headers' values, lowercase.
+    connection: String,
+}
+
+/// Reads the headers, and adds those that go on to `forwarded`.
+fn read_headers(headers: &[httparse::Header], forwarded: &mut Vec<u8>) -> Result<Headers, Refusal> {
+    let mut read = Headers {
+        length: None,
+        chunked: false,
+        expects_continue: false,
+        connection: String::new(),
+    };
+    for header in headers {
+        // Only ASCII reached `httparse`, so this always succeeds.
+        let value = std::str::from_utf8(header.value.trim_ascii()).unwrap_or_default();
+        let is = |name: &str| header.name.eq_ignore_ascii_case(name);
+        if is("Content-Length") {
+            if read.length.is_some() {
+                return Err(bad("more than one Content-Length header"));
+            }
+            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad(format!("Content-Length is not a number: {value:.40}")));
+            }
+            // Only digits, so failing to parse means it overflows u64.
+            read.length = Some(value.parse().unwrap_or(u64::MAX));
+        } else if is("Transfer-Encoding") {
+            if read.chunked {
+                return Err(bad("more than one Transfer-Encoding header"));
+            }
+            if !value.eq_ignore_ascii_case("chunked") {
+                let message =
+                    format!("Transfer-Encoding {value:.40} is not supported; only chunked is");
+                return Err(Refusal::new(501, message));
+            }
+            read.chunked = true;
+        } else if is("Connection") {
+            read.connection.push_str(&value.to_ascii_lowercase());
+            read.connection.push(',');
+            continue;
+        } else if is("Expect") && value.eq_ignore_ascii_case("100-continue") {
+            read.expects_continue = true;
+            continue;
+        } else if is("X-Forwarded-For") || is(SECRET_HEADER) {
+            // Only the front door says who the client is, and what it knows.
+            continue;
+        }
+        forwarded.extend_from_slice(format!("{}: {value}\r\n", header.name).as_bytes());
+    }
+    if read.chunked && read.length.is_some() {
+        return Err(bad(
+            "a request may not have both Content-Length and Transfer-Encoding",
+        ));
+    }
+    Ok(read)
+}
+
+/// Whether a head is ASCII, with CR and LF only as a pair: a lone one is a
+/// line end to some servers and not to others, so RFC 9112 allows refusing
+/// it.
+fn is_clean(head: &[u8]) -> bool {
+    head.iter().enumerate().all(|(i, &byte)| match byte {
+        b'\r' => head.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && head[i - 1] == b'\r',
+        byte => byte == b'\t' || (b' '..=b'~').contains(&byte),
     })
 }
 
@@ -243,10 +228,8 @@ pub(super) fn check_request(
 /// 1.1 (which `httparse` refuses as it refuses any other last word).
 fn speaks_another_http(head: &[u8]) -> bool {
     let request_line = head.split(|&byte| byte == b'\r').next().unwrap_or_default();
-    request_line
-        .rsplit(|&byte| byte == b' ')
-        .next()
-        .is_some_and(|version| version.starts_with(b"HTTP/"))
+    let version = request_line.rsplit(|&byte| byte == b' ').next();
+    version.is_some_and(|version| version.starts_with(b"HTTP/"))
 }
 
 #[cfg(test)]
@@ -290,8 +273,18 @@ mod tests {
     fn framing_follows_the_headers() {
         let head = check("POST /upload/a HTTP/1.1\r\ncontent-length: 1000\r\n\r\n").unwrap();
         assert_eq!(head.framing, Framing::Length(1000));
+        let forwarded = String::from_utf8(head.forwarded).unwrap();
+        assert!(
+            forwarded.contains("\r\ncontent-length: 1000\r\n"),
+            "{forwarded}"
+        );
         let head = check("POST /upload/a HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n").unwrap();
         assert_eq!(head.framing, Framing::Chunked);
+        let forwarded = String::from_utf8(head.forwarded).unwrap();
+        assert!(
+            forwarded.contains("\r\nTransfer-Encoding: Chunked\r\n"),
+            "{forwarded}"
+        );
         let head =
             check("POST /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").unwrap();
         assert!(head.expects_continue);

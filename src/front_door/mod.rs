@@ -52,7 +52,7 @@ pub use private::Requests;
 pub use relay::WHOLE_BODY_BYTES;
 pub use tls::{TlsError, TlsIdentity};
 
-use client::{Client, Transport};
+use client::Client;
 use private::{Backend, Channel};
 
 use std::collections::HashMap;
@@ -399,7 +399,7 @@ fn connection(client: TcpStream, peer: SocketAddr, door: &Door, id: u64) {
         return;
     }
     let client = match &door.tls {
-        None => Client::Plain(Transport::new(client)),
+        None => Client::plain(client),
         Some(identity) => match tls::handshake(identity, client, limits.header_timeout) {
             Some(client) => client,
             None => return,
@@ -428,7 +428,7 @@ fn refuse_overflow(overflow: &Receiver<TcpStream>, door: &Door) {
             continue;
         }
         let client = match &door.tls {
-            None => Some(Client::Plain(Transport::new(client))),
+            None => Some(Client::plain(client)),
             Some(identity) => tls::handshake(identity, client, quick),
         };
         if let Some(client) = client {

@@ -465,7 +465,7 @@ pub(super) fn refuse_at_once(mut client: Client, answer: &[u8]) {
 /// read from the TCP connection as is: behind TLS it needs no decrypting.
 fn linger(client: &mut Client, time: Duration) {
     client.close_write();
-    let tcp = client.tcp();
+    let tcp = &client.transport.tcp;
     drain(
         |timeout| tcp.set_read_timeout(timeout),
         tcp,
@@ -505,7 +505,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::front_door::client::Transport;
     use std::net::{TcpListener, TcpStream};
 
     /// Passes `input`, as a client sends it, through a chunked body with
@@ -520,7 +519,7 @@ mod tests {
         let (receiver, _) = listener.accept().expect("accept");
         sender.write_all(input).expect("send the input");
         drop(sender);
-        let mut client = Client::Plain(Transport::new(receiver));
+        let mut client = Client::plain(receiver);
         let mut inbox = Inbox::new(inbox);
         let mut server = Vec::new();
         let body = Body {

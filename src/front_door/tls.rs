@@ -4,19 +4,19 @@
 //! *Plumbing: a reader may skip this file.*
 //!
 //! rustls does the TLS: its `ServerConnection` for the handshake, its
-//! `StreamOwned` for the connection after it, over a [`Transport`] that
-//! holds each read to its deadline (see the `client` module). The handshake
+//! `Stream` for the connection after it, over a transport that holds each
+//! read to its deadline (see the `client` module). The handshake
 //! has the head's deadline (`header_timeout`): a client that opens a
 //! connection and says nothing, or drips its `ClientHello`, is cut off like
 //! one that drips its request head. A client that sends plain HTTP to the
 //! TLS port is told, in plain HTTP, to use `https://`.
 
-use super::client::{timeout_until, Client, Records, Transport};
+use super::client::{timeout_until, Client, Records};
 use super::head::Refusal;
 use super::relay;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls::{ServerConfig, ServerConnection};
 use std::fmt;
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -91,68 +91,52 @@ impl fmt::Debug for TlsIdentity {
 /// The first byte of every TLS handshake record (`ContentType::Handshake`).
 const HANDSHAKE_RECORD: u8 = 0x16;
 
-/// Runs the server side of the handshake on `client` within `time`, which
-/// then bounds the time of each record (see the `client` module).
-/// `None` when it fails; the reason is logged, and a client that spoke
-/// plain HTTP has been told to use `https://`.
-pub(super) fn handshake(
-    identity: &TlsIdentity,
-    client: TcpStream,
-    time: Duration,
-) -> Option<Client> {
-    let peer = client
+/// Runs the server side of the handshake on `tcp` within `time`, which
+/// then bounds the time of each record (see the `client` module). `None`
+/// when it fails; the reason is logged, and a client that spoke plain HTTP
+/// has been told to use `https://`.
+pub(super) fn handshake(identity: &TlsIdentity, tcp: TcpStream, time: Duration) -> Option<Client> {
+    let peer = tcp
         .peer_addr()
-        .map_or_else(|_| "a client".to_string(), |peer| peer.to_string());
+        .map_or("a client".into(), |peer| peer.to_string());
     let deadline = Instant::now().checked_add(time);
     let mut first = [0u8; 1];
     let peeked = timeout_until(deadline)
-        .and_then(|timeout| client.set_read_timeout(timeout))
-        .and_then(|()| client.peek(&mut first));
-    match peeked {
-        Ok(1) if first[0] == HANDSHAKE_RECORD => {}
-        Ok(1) if first[0].is_ascii_alphabetic() => {
-            log::debug!("front door: {peer} sent plain HTTP to the TLS port");
+        .and_then(|timeout| tcp.set_read_timeout(timeout))
+        .and_then(|()| tcp.peek(&mut first));
+    let mut client = Client::plain(tcp);
+    let failed = match (peeked, first[0]) {
+        (Ok(1), HANDSHAKE_RECORD) => None,
+        (Ok(1), byte) if byte.is_ascii_alphabetic() => {
             let refusal = Refusal::new(400, "this port speaks TLS: use an https:// address");
-            relay::refuse_at_once(Client::Plain(Transport::new(client)), &refusal.answer());
+            relay::refuse_at_once(client, &refusal.answer());
             return None;
         }
-        Ok(_) => {
-            log::debug!("front door: {peer} did not start a TLS handshake");
-            return None;
-        }
-        Err(err) => {
-            log::debug!("front door: no TLS handshake from {peer}: {err}");
-            return None;
-        }
-    }
-    let mut connection = match ServerConnection::new(Arc::clone(&identity.0)) {
-        Ok(connection) => connection,
-        Err(err) => {
-            log::warn!("front door: cannot start TLS for {peer}: {err}");
-            return None;
-        }
+        (Ok(_), _) => Some("no TLS handshake came".to_string()),
+        (Err(err), _) => Some(err.to_string()),
     };
-    let mut transport = Transport {
-        deadline,
-        records: Some((Records::default(), time)),
-        ..Transport::new(client)
+    let connection = ServerConnection::new(Arc::clone(&identity.0));
+    let mut connection = match (failed, connection) {
+        (Some(why), _) => return log_failure(&peer, &why),
+        (None, Err(err)) => return log_failure(&peer, &err.to_string()),
+        (None, Ok(connection)) => connection,
     };
+    client.transport.deadline = deadline;
+    client.transport.records = Some((Records::default(), time));
     while connection.is_handshaking() {
-        match connection.complete_io(&mut transport) {
-            Ok((0, 0)) => {
-                log::debug!("front door: {peer} left during the TLS handshake");
-                return None;
-            }
+        match connection.complete_io(&mut client.transport) {
+            Ok((0, 0)) => return log_failure(&peer, "the client left"),
             Ok(_) => {}
-            Err(err) => {
-                log::debug!("front door: TLS handshake with {peer} failed: {err}");
-                return None;
-            }
+            Err(err) => return log_failure(&peer, &err.to_string()),
         }
     }
-    Some(Client::Tls(Box::new(StreamOwned::new(
-        connection, transport,
-    ))))
+    client.tls = Some(Box::new(connection));
+    Some(client)
+}
+
+fn log_failure(peer: &str, why: &str) -> Option<Client> {
+    log::debug!("front door: no TLS with {peer}: {why}");
+    None
 }
 
 #[cfg(test)]
