@@ -49,6 +49,7 @@ pub fn kill_process_group(group: u32) -> bool {
 /// `kill(2)` with `SIGKILL`, straight from the C library the standard
 /// library links anyway: the tests then need no `kill` program, which a
 /// minimal machine may lack.
+#[cfg(unix)]
 fn send_kill(pid: i32) -> bool {
     const SIGKILL: i32 = 9;
     extern "C" {
@@ -56,6 +57,19 @@ fn send_kill(pid: i32) -> bool {
     }
     // SAFETY: `kill` takes two integers and touches no memory of ours.
     unsafe { kill(pid, SIGKILL) == 0 }
+}
+
+/// Windows has no signals nor process groups: `taskkill` ends the process
+/// and every process it started (a negative `pid` names a group, led by the
+/// process of that id).
+#[cfg(not(unix))]
+fn send_kill(pid: i32) -> bool {
+    let killed = std::process::Command::new("taskkill")
+        .args(["/F", "/T", "/PID", &pid.unsigned_abs().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    killed.is_ok_and(|status| status.success())
 }
 
 /// How many threads and open file descriptors this process has: a server
