@@ -194,24 +194,12 @@ pub fn print_string(value: &str, out: &mut String) {
     out.push('"');
 }
 
-/// Appends the standard Base64 encoding (with padding) of `bytes`.
+/// Appends the standard Base64 encoding (with padding) of `bytes`: how
+/// Mesos's JSON writes a `bytes` field, and how HTTP basic authentication
+/// writes `principal:secret`. The `base64` crate does the encoding.
 pub fn base64_encode(bytes: &[u8], out: &mut String) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, out);
 }
 
 #[cfg(test)]

@@ -5,23 +5,21 @@
 //! Mesos needs randomness in a few places: every status update carries a
 //! fresh UUID, the file server's upload token must not be guessable, and
 //! clients that retry wait a random part of their backoff so that many of
-//! them do not knock at the same moment. `/dev/urandom` provides it; if it
-//! cannot be read, std's randomly seeded hasher mixed with the clock is a
-//! weaker but working stand-in.
+//! them do not knock at the same moment. The operating system provides it,
+//! through the `getrandom` crate (the kernel's generator on Linux and
+//! macOS, the system's on Windows); if that ever fails, std's
+//! randomly seeded hasher mixed with the clock is a weaker but working
+//! stand-in.
 
 use std::collections::hash_map::RandomState;
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
-use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `N` random bytes.
 pub fn bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    let from_kernel = std::fs::File::open("/dev/urandom")
-        .and_then(|mut urandom| urandom.read_exact(&mut bytes))
-        .is_ok();
-    if !from_kernel {
+    if getrandom::getrandom(&mut bytes).is_err() {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos());

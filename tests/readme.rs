@@ -26,6 +26,10 @@
 //!   Each command runs in its own process group, and stopping kills the
 //!   group, so that no executor outlives the test.
 
+// The README's commands are Unix shell commands, and each runs in a process
+// group of its own: this test runs where they do.
+#![cfg(unix)]
+
 mod common;
 
 use common::processes::kill_process_group;

@@ -1,40 +1,32 @@
-//! Checking a request head before it goes on, and reading the head of the
-//! response that comes back.
+//! Checking a request head before it goes on, and the front door's own
+//! answers.
 //!
 //! *Plumbing: a reader may skip this file.*
 //!
-//! The front door must agree with `tiny_http` on where each request ends, or
-//! a client could hide a second request inside the first one's body (request
-//! smuggling). So this parser is stricter than `tiny_http`'s: whatever it
-//! lets through, `tiny_http` reads the same way, and anything ambiguous (two
-//! lengths, a length beside chunking, a header line that `tiny_http` would
-//! trim into something else) is refused with `400 Bad Request`.
+//! `httparse` reads the head; here is decided what goes on. The front door
+//! must agree with `tiny_http` on where each request ends, or a client could
+//! hide a second request in the first one's body (request smuggling). So
+//! the head that goes on is written anew from what `httparse` read, one
+//! `Name: value` line per header, and anything ambiguous (two lengths, a
+//! length beside chunking, a lone CR or LF) is refused with `400`.
 
+use super::private::SECRET_HEADER;
 use std::net::IpAddr;
 
-/// How a message's body is delimited (RFC 9112, section 6.3).
+/// How a request's body is delimited (RFC 9112, section 6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Framing {
-    /// No body.
     Empty,
-    /// Exactly this many bytes.
     Length(u64),
     /// Chunks, up to a chunk of size zero and optional trailer lines.
     Chunked,
-    /// Everything until the sender closes (only ever in a response).
-    UntilClose,
 }
 
 /// A request head that passed every check.
 #[derive(Debug)]
 pub(super) struct RequestHead {
-    /// The head as it goes on to `tiny_http`: the client's, minus
-    /// `Expect: 100-continue` (the front door answers that itself) and any
-    /// `X-Forwarded-For`, plus our own `X-Forwarded-For` naming the client.
+    /// The head as it goes on to `tiny_http` (see [`check_request`]).
     pub forwarded: Vec<u8>,
-    /// A `HEAD` request: its response has a head only.
-    pub is_head: bool,
-    /// How the body is delimited.
     pub framing: Framing,
     /// The most body bytes this request's path accepts.
     pub body_limit: u64,
@@ -53,10 +45,36 @@ pub(super) struct Refusal {
 
 impl Refusal {
     pub(super) fn new(status: u16, message: impl Into<String>) -> Refusal {
-        Refusal {
-            status,
-            message: message.into(),
-        }
+        let message = message.into();
+        Refusal { status, message }
+    }
+
+    /// The whole answer; it always closes the connection, since what the
+    /// client sends next cannot be trusted to start a request.
+    pub(super) fn answer(&self) -> Vec<u8> {
+        let reason = match self.status {
+            400 => "Bad Request",
+            408 => "Request Timeout",
+            413 => "Payload Too Large",
+            431 => "Request Header Fields Too Large",
+            501 => "Not Implemented",
+            502 => "Bad Gateway",
+            503 => "Service Unavailable",
+            505 => "HTTP Version Not Supported",
+            _ => "Error",
+        };
+        let retry = if self.status == 503 {
+            "Retry-After: 1\r\n"
+        } else {
+            ""
+        };
+        let (status, body) = (self.status, format!("{}\n", self.message));
+        let length = body.len();
+        format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: {length}\r\n{retry}Connection: close\r\n\r\n{body}"
+        )
+        .into_bytes()
     }
 }
 
@@ -64,215 +82,154 @@ fn bad(message: impl Into<String>) -> Refusal {
     Refusal::new(400, message)
 }
 
-/// Checks a complete request head (ending with the empty line) from `peer`.
-/// `body_limit` gives the largest body each request target accepts.
+/// Checks a complete request head (ending with the empty line) from
+/// `peer`. `body_limit` gives the largest body each request target accepts.
+///
+/// What goes on is the client's head minus `Connection`, `Expect:
+/// 100-continue` (the front door answers that itself), `X-Forwarded-For`
+/// and the secret's header; plus our own `X-Forwarded-For` naming the
+/// client, the `secret` (see `private.rs`), and `Connection: close`, since
+/// each request goes on over a connection of its own.
 pub(super) fn check_request(
     head: &[u8],
     peer: IpAddr,
     body_limit: &dyn Fn(&str) -> u64,
+    secret: &str,
 ) -> Result<RequestHead, Refusal> {
-    let text = std::str::from_utf8(head)
-        .ok()
-        .filter(|text| text.is_ascii())
-        .ok_or_else(|| bad("the request head must be ASCII text"))?;
-    let text = text.strip_suffix("\r\n\r\n").unwrap_or(text);
-    let mut lines = text.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    for line in text.split("\r\n") {
-        // A lone CR or LF is read as a line end by some servers and not by
-        // others: refused, as RFC 9112 allows.
-        if !line
-            .bytes()
-            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-        {
-            return Err(bad(
-                "the request head holds a control character (a lone CR or LF?)",
-            ));
-        }
+    if !is_clean(head) {
+        return Err(bad(
+            "the request head must be ASCII text with CRLF line ends",
+        ));
     }
-    let mut parts = request_line.split(' ');
-    let (method, target, version) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(method), Some(target), Some(version), None)
-            if is_token(method) && !target.is_empty() =>
-        {
-            (method, target, version)
-        }
-        _ => {
+    // One slot per line: `httparse` never needs more.
+    let mut headers = vec![httparse::EMPTY_HEADER; head.iter().filter(|&&b| b == b'\n').count()];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(length)) if length == head.len() => {}
+        Err(httparse::Error::HeaderName | httparse::Error::HeaderValue) => {
             return Err(bad(
-                "the request line must be `METHOD TARGET HTTP/1.1`, single spaces apart",
+                "a header line must be `Name: value`, no space before `:`",
             ))
         }
-    };
-    let http_1_0 = match version {
-        "HTTP/1.1" => false,
-        "HTTP/1.0" => true,
-        _ if version.starts_with("HTTP/") => {
-            return Err(Refusal::new(
-                505,
-                "only HTTP/1.0 and HTTP/1.1 are spoken here",
-            ))
+        Err(httparse::Error::Version) if speaks_another_http(head) => {
+            return Err(Refusal::new(505, "only HTTP/1.0 and 1.1 are spoken here"))
         }
-        _ => return Err(bad("the request line must end with HTTP/1.1 or HTTP/1.0")),
+        _ => return Err(bad("the request line must be `METHOD TARGET HTTP/1.1`")),
+    }
+    let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
+    else {
+        return Err(bad("the request line is incomplete"));
     };
+    let mut forwarded = format!("{method} {target} HTTP/1.{minor}\r\n").into_bytes();
+    let headers = read_headers(request.headers, &mut forwarded)?;
+    let end = format!("X-Forwarded-For: {peer}\r\n{SECRET_HEADER}: {secret}\r\nConnection: close");
+    forwarded.extend_from_slice(format!("{end}\r\n\r\n").as_bytes());
 
-    let mut forwarded = Vec::with_capacity(head.len() + 40);
-    forwarded.extend_from_slice(request_line.as_bytes());
-    forwarded.extend_from_slice(b"\r\n");
-    let mut length: Option<u64> = None;
-    let mut length_too_large = false;
-    let mut chunked = false;
-    let mut expects_continue = false;
-    let mut connection = String::new();
-    for line in lines {
-        // No whitespace in or after a name: `tiny_http` trims lines, so a
-        // folded line or `Name : value` would mean something else to it.
-        let (name, value) = line
-            .split_once(':')
-            .filter(|(name, _)| is_token(name))
-            .ok_or_else(|| bad(format!("malformed header line: {:.60}", line)))?;
-        let value = value.trim_matches([' ', '\t']);
-        if name.eq_ignore_ascii_case("Content-Length") {
-            if length.is_some() || length_too_large {
+    // `tiny_http` looks for these words anywhere in the header, so we do too.
+    if headers.connection.contains("upgrade") {
+        return Err(Refusal::new(501, "protocol upgrades are not supported"));
+    }
+    let body_limit = body_limit(target.split('?').next().unwrap_or_default());
+    if headers.length.is_some_and(|length| length > body_limit) {
+        let message =
+            format!("request body too large: at most {body_limit} bytes are accepted here");
+        return Err(Refusal::new(413, message));
+    }
+    let framing = match headers.length {
+        _ if headers.chunked => Framing::Chunked,
+        Some(0) | None => Framing::Empty,
+        Some(length) => Framing::Length(length),
+    };
+    Ok(RequestHead {
+        forwarded,
+        framing,
+        body_limit,
+        expects_continue: headers.expects_continue && minor == 1 && framing != Framing::Empty,
+        // `tiny_http` never answers `Connection: keep-alive`, without which
+        // an HTTP/1.0 client takes a connection to close after an answer.
+        keep_alive: minor == 1 && !headers.connection.contains("close"),
+    })
+}
+
+/// What the headers of a request say about its framing and connection.
+struct Headers {
+    /// `Content-Length`; `u64::MAX` for one too large to count.
+    length: Option<u64>,
+    chunked: bool,
+    expects_continue: bool,
+    /// The `Connection` headers' values, lowercase.
+    connection: String,
+}
+
+/// Reads the headers, and adds those that go on to `forwarded`.
+fn read_headers(headers: &[httparse::Header], forwarded: &mut Vec<u8>) -> Result<Headers, Refusal> {
+    let mut read = Headers {
+        length: None,
+        chunked: false,
+        expects_continue: false,
+        connection: String::new(),
+    };
+    for header in headers {
+        // Only ASCII reached `httparse`, so this always succeeds.
+        let value = std::str::from_utf8(header.value.trim_ascii()).unwrap_or_default();
+        let is = |name: &str| header.name.eq_ignore_ascii_case(name);
+        if is("Content-Length") {
+            if read.length.is_some() {
                 return Err(bad("more than one Content-Length header"));
             }
             if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad(format!("Content-Length is not a number: {value:.40}")));
             }
             // Only digits, so failing to parse means it overflows u64.
-            match value.parse::<u64>() {
-                Ok(parsed) => length = Some(parsed),
-                Err(_) => length_too_large = true,
-            }
-        } else if name.eq_ignore_ascii_case("Transfer-Encoding") {
-            if chunked {
+            read.length = Some(value.parse().unwrap_or(u64::MAX));
+        } else if is("Transfer-Encoding") {
+            if read.chunked {
                 return Err(bad("more than one Transfer-Encoding header"));
             }
             if !value.eq_ignore_ascii_case("chunked") {
-                return Err(Refusal::new(
-                    501,
-                    format!("Transfer-Encoding {value:.40} is not supported; only chunked is"),
-                ));
+                let message =
+                    format!("Transfer-Encoding {value:.40} is not supported; only chunked is");
+                return Err(Refusal::new(501, message));
             }
-            chunked = true;
-        } else if name.eq_ignore_ascii_case("Expect") && value.eq_ignore_ascii_case("100-continue")
-        {
-            expects_continue = true;
+            read.chunked = true;
+        } else if is("Connection") {
+            read.connection.push_str(&value.to_ascii_lowercase());
+            read.connection.push(',');
             continue;
-        } else if name.eq_ignore_ascii_case("X-Forwarded-For") {
-            // Only the front door says who the client is.
+        } else if is("Expect") && value.eq_ignore_ascii_case("100-continue") {
+            read.expects_continue = true;
             continue;
-        } else if name.eq_ignore_ascii_case("Connection") {
-            connection.push_str(&value.to_ascii_lowercase());
-            connection.push(',');
+        } else if is("X-Forwarded-For") || is(SECRET_HEADER) {
+            // Only the front door says who the client is, and what it knows.
+            continue;
         }
-        forwarded.extend_from_slice(line.as_bytes());
-        forwarded.extend_from_slice(b"\r\n");
+        forwarded.extend_from_slice(format!("{}: {value}\r\n", header.name).as_bytes());
     }
-    forwarded.extend_from_slice(format!("X-Forwarded-For: {peer}\r\n\r\n").as_bytes());
-
-    if chunked && (length.is_some() || length_too_large) {
+    if read.chunked && read.length.is_some() {
         return Err(bad(
             "a request may not have both Content-Length and Transfer-Encoding",
         ));
     }
-    // `tiny_http` looks for these words anywhere in the header, so we do too.
-    if connection.contains("upgrade") {
-        return Err(Refusal::new(501, "protocol upgrades are not supported"));
-    }
-    let keep_alive = if http_1_0 {
-        connection.contains("keep-alive") && !connection.contains("close")
-    } else {
-        !connection.contains("close")
-    };
-    let path = target.split('?').next().unwrap_or_default();
-    let body_limit = body_limit(path);
-    if length_too_large || length.is_some_and(|length| length > body_limit) {
-        return Err(Refusal::new(
-            413,
-            format!("request body too large: at most {body_limit} bytes are accepted here"),
-        ));
-    }
-    let framing = match length {
-        _ if chunked => Framing::Chunked,
-        Some(0) | None => Framing::Empty,
-        Some(length) => Framing::Length(length),
-    };
-    Ok(RequestHead {
-        forwarded,
-        is_head: method == "HEAD",
-        framing,
-        body_limit,
-        expects_continue: expects_continue && !http_1_0 && framing != Framing::Empty,
-        keep_alive,
+    Ok(read)
+}
+
+/// Whether a head is ASCII, with CR and LF only as a pair: a lone one is a
+/// line end to some servers and not to others, so RFC 9112 allows refusing
+/// it.
+fn is_clean(head: &[u8]) -> bool {
+    head.iter().enumerate().all(|(i, &byte)| match byte {
+        b'\r' => head.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && head[i - 1] == b'\r',
+        byte => byte == b'\t' || (b' '..=b'~').contains(&byte),
     })
 }
 
-/// What the relay needs to know of a response head from `tiny_http`.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct ResponseHead {
-    /// An interim `1xx` response: the final one follows.
-    pub interim: bool,
-    /// How the body is delimited.
-    pub framing: Framing,
-    /// The server closes the connection after this response.
-    pub closes: bool,
-}
-
-/// Reads a response head (ending with the empty line) written by
-/// `tiny_http`, for a request that was a `HEAD` request or not. `None` if it
-/// is not a response head at all.
-pub(super) fn read_response(head: &[u8], to_head_request: bool) -> Option<ResponseHead> {
-    let text = std::str::from_utf8(head).ok()?;
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next()?;
-    let status: u16 = status_line
-        .strip_prefix("HTTP/1.")?
-        .get(2..5)
-        .and_then(|code| code.parse().ok())?;
-    let mut length = None;
-    let mut chunked = false;
-    let mut closes = status_line.starts_with("HTTP/1.0");
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("Content-Length") {
-            length = Some(value.parse::<u64>().ok()?);
-        } else if name.eq_ignore_ascii_case("Transfer-Encoding") {
-            chunked = true;
-        } else if name.eq_ignore_ascii_case("Connection") {
-            let value = value.to_ascii_lowercase();
-            closes = value.contains("close") || (closes && !value.contains("keep-alive"));
-        }
-    }
-    let interim = (100..200).contains(&status);
-    // RFC 9112, section 6.3: these responses never have a body.
-    let framing = if interim || status == 204 || status == 304 || to_head_request {
-        Framing::Empty
-    } else if chunked {
-        Framing::Chunked
-    } else {
-        match length {
-            Some(0) => Framing::Empty,
-            Some(length) => Framing::Length(length),
-            None => Framing::UntilClose,
-        }
-    };
-    Some(ResponseHead {
-        interim,
-        framing,
-        closes: closes || framing == Framing::UntilClose,
-    })
-}
-
-/// A token of RFC 9110 (method and header names): visible ASCII except
-/// delimiters.
-fn is_token(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+/// Whether the request line ends with an HTTP version other than 1.0 and
+/// 1.1 (which `httparse` refuses as it refuses any other last word).
+fn speaks_another_http(head: &[u8]) -> bool {
+    let request_line = head.split(|&byte| byte == b'\r').next().unwrap_or_default();
+    let version = request_line.rsplit(|&byte| byte == b' ').next();
+    version.is_some_and(|version| version.starts_with(b"HTTP/"))
 }
 
 #[cfg(test)]
@@ -283,13 +240,14 @@ mod tests {
     const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
     fn check(head: &str) -> Result<RequestHead, Refusal> {
-        check_request(head.as_bytes(), PEER, &|path| {
+        let limit = |path: &str| {
             if path.starts_with("/upload/") {
                 1000
             } else {
                 10
             }
-        })
+        };
+        check_request(head.as_bytes(), PEER, &limit, "s3cret")
     }
 
     fn status(head: &str) -> u16 {
@@ -297,12 +255,16 @@ mod tests {
     }
 
     #[test]
-    fn a_plain_request_goes_on_with_the_client_named() {
-        let head = check("GET /files/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n")
-            .expect("a valid head");
+    fn a_plain_request_goes_on_with_the_client_named_and_the_secret() {
+        let head = check(
+            "GET /files/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\
+             X-Front-Door: guess\r\nConnection: keep-alive\r\n\r\n",
+        )
+        .expect("a valid head");
         assert_eq!(
             String::from_utf8(head.forwarded).unwrap(),
-            "GET /files/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n"
+            "GET /files/a HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 127.0.0.1\r\n\
+             X-Front-Door: s3cret\r\nConnection: close\r\n\r\n"
         );
         assert_eq!((head.framing, head.keep_alive), (Framing::Empty, true));
     }
@@ -311,8 +273,18 @@ mod tests {
     fn framing_follows_the_headers() {
         let head = check("POST /upload/a HTTP/1.1\r\ncontent-length: 1000\r\n\r\n").unwrap();
         assert_eq!(head.framing, Framing::Length(1000));
+        let forwarded = String::from_utf8(head.forwarded).unwrap();
+        assert!(
+            forwarded.contains("\r\ncontent-length: 1000\r\n"),
+            "{forwarded}"
+        );
         let head = check("POST /upload/a HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n").unwrap();
         assert_eq!(head.framing, Framing::Chunked);
+        let forwarded = String::from_utf8(head.forwarded).unwrap();
+        assert!(
+            forwarded.contains("\r\nTransfer-Encoding: Chunked\r\n"),
+            "{forwarded}"
+        );
         let head =
             check("POST /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").unwrap();
         assert!(head.expects_continue);
@@ -327,7 +299,7 @@ mod tests {
         assert!(alive("GET / HTTP/1.1\r\n\r\n"));
         assert!(!alive("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
         assert!(!alive("GET / HTTP/1.0\r\n\r\n"));
-        assert!(alive("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+        assert!(!alive("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     }
 
     #[test]
@@ -360,6 +332,7 @@ mod tests {
             "GET / HTTP/1.1\r\nX-A: b\r\n folded\r\n\r\n",
             "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
             "GET / HTTP/1.1\r\nX-A: b\nContent-Length: 5\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-A: b\rContent-Length: 5\r\n\r\n",
             "GET / HTTP/1.1\r\nX-A: \u{e9}t\u{e9}\r\n\r\n",
             "GET  / HTTP/1.1\r\n\r\n",
             "GET /\r\n\r\n",
@@ -369,6 +342,7 @@ mod tests {
             assert_eq!(status(head), 400, "{head:?}");
         }
         assert_eq!(status("GET / HTTP/2.0\r\n\r\n"), 505);
+        assert_eq!(status("GET / HTTP/0.9\r\n\r\n"), 505);
         assert_eq!(
             status("GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
             501
@@ -377,21 +351,11 @@ mod tests {
     }
 
     #[test]
-    fn response_framing() {
-        let read = |head: &str, to_head| read_response(head.as_bytes(), to_head).unwrap();
-        let ok = read("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false);
-        assert_eq!((ok.framing, ok.closes), (Framing::Length(5), false));
-        let head = read("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true);
-        assert_eq!(head.framing, Framing::Empty);
-        let stream = read(
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-            false,
-        );
-        assert_eq!((stream.framing, stream.closes), (Framing::Chunked, true));
-        let interim = read("HTTP/1.1 100 Continue\r\n\r\n", false);
-        assert!(interim.interim);
-        let old = read("HTTP/1.0 200 OK\r\n\r\n", false);
-        assert_eq!((old.framing, old.closes), (Framing::UntilClose, true));
-        assert_eq!(read_response(b"garbage\r\n\r\n", false), None);
+    fn a_refusal_is_a_whole_answer_that_closes() {
+        let answer = String::from_utf8(Refusal::new(503, "full").answer()).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+        assert!(answer.contains("Retry-After: 1\r\n") && answer.contains("Connection: close\r\n"));
+        assert!(answer
+            .ends_with("Content-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nfull\n"));
     }
 }

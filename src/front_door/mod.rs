@@ -6,15 +6,13 @@
 //!
 //! Both servers are built on `tiny_http` 0.12, which takes whatever a client
 //! sends: a head of any size, at any pace, on as many connections as it
-//! likes, each with a thread of its own. Anyone who can reach the port could
-//! exhaust memory or threads. So the public port is ours, and `tiny_http`
-//! listens on a private Unix socket (in a directory only this user can enter,
-//! removed on shutdown) that only the front door connects to:
+//! likes, each with a thread of its own. So the public port is ours, and
+//! `tiny_http` listens on a private channel that only the front door uses
+//! (`private.rs` says how, on each platform). Each request is checked, then
+//! passed on over a connection of its own, and the answer passed back:
 //!
 //! ```text
-//!  clients ──TCP──> front door ──Unix socket──> tiny_http ──> handlers
-//!                   (checks each request head,  (parses, calls
-//!                    passes bytes both ways)     the handlers)
+//!  clients ──TCP/TLS──> front door ──private channel──> tiny_http ──> handlers
 //! ```
 //!
 //! What the front door enforces, with the defaults of [`Limits`]:
@@ -31,35 +29,36 @@
 //!
 //! An answer of the front door's own always closes the connection. A
 //! response is never timed, only each write of it: an event stream lives as
-//! long as its client reads it. A request body announced up to
-//! [`WHOLE_BODY_BYTES`] is read whole before the request is passed on, so the
-//! code answering it never waits for a slow client;
-//! [`reading_body_may_block`] tells a server which requests are not so.
+//! long as its client reads it. A body announced up to [`WHOLE_BODY_BYTES`]
+//! is read whole before the request goes on, so the code answering it never
+//! waits for a slow client ([`reading_body_may_block`] tells which do).
 //!
 //! A port served over TLS (the embedded master with `--tls-cert`) has TLS
-//! ended here, by the front door ([`TlsIdentity`]), so `tiny_http` and the
-//! limits above see plain HTTP and every limit holds there too. The TLS
-//! handshake, and each TLS record once its first byte has come, must be
-//! whole within the head's deadline: until a record is whole, none of the
-//! request inside it can be read.
+//! ended here ([`TlsIdentity`]), so every limit holds there too; the
+//! handshake, and each TLS record once begun, must be whole within the
+//! head's deadline.
+//!
+//! Crates do the codecs: `httparse` reads request heads and chunked
+//! framing, rustls's `ServerConnection` and `StreamOwned` the TLS. Ours are
+//! the policy (limits, what is ambiguous) and the plumbing between sockets.
 
+mod client;
 mod head;
-mod pipe;
-mod private_dir;
+mod private;
 mod relay;
 mod tls;
 
+pub use private::Requests;
 pub use relay::WHOLE_BODY_BYTES;
 pub use tls::{TlsError, TlsIdentity};
 
-use private_dir::{PrivateDir, SOCKET_NAME};
+use client::Client;
+use private::{Backend, Channel};
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -67,35 +66,21 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// What the front door allows each client; `Limits::default()` suits both
-/// servers. The embedded cluster takes these from
-/// [`ClusterConfig::limits`](crate::local::ClusterConfig::limits), which
-/// `mesos-local` sets from the flag named with each field; the file server
-/// from [`FileServer::start_with_limits`](crate::server::FileServer::start_with_limits).
+/// servers. `mesos-local` sets each from the flag named with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Connections open at once; the next one is answered `503 Service
-    /// Unavailable` and closed. Default 256 (`--max-connections`).
+    /// Connections open at once (`--max-connections`).
     pub max_connections: usize,
-    /// Bytes of a request head, the request line and headers; a longer one
-    /// is answered `431 Request Header Fields Too Large`. Default 16 KiB
-    /// (`--max-header-bytes`).
+    /// Bytes of a request line and headers (`--max-header-bytes`).
     pub max_header_bytes: usize,
-    /// Time a request head may take to arrive whole, from its first byte; a
-    /// slower one is answered `408 Request Timeout`. Default 10 s
-    /// (`--header-timeout`).
+    /// Time for a whole request head, from its first byte (`--header-timeout`).
     pub header_timeout: Duration,
-    /// Time a request body may take to arrive whole, after its head; a
-    /// slower one is answered `408 Request Timeout`. Default 60 s
-    /// (`--body-timeout`).
+    /// Time for a whole request body, after its head (`--body-timeout`).
     pub body_timeout: Duration,
-    /// Time a connection may stay open with no request in progress (a new
-    /// one, or a kept-alive one between requests). Default 60 s, longer
-    /// than the 15 s that HTTP clients such as `ureq` keep an idle
-    /// connection (`--idle-timeout`).
+    /// Time a connection may stay open with no request in progress; longer
+    /// than the 15 s that `ureq` keeps an idle connection (`--idle-timeout`).
     pub idle_timeout: Duration,
-    /// Time any one write of a response may wait for the client to read;
-    /// a client that stops reading is cut off. Default 30 s
-    /// (`--send-timeout`).
+    /// Time one write of a response may wait for the client (`--send-timeout`).
     pub send_timeout: Duration,
 }
 
@@ -117,10 +102,10 @@ impl Default for Limits {
 pub enum DoorError {
     /// The public address could not be bound.
     Bind(io::Error),
-    /// The private socket for `tiny_http` could not be made.
-    PrivateSocket {
+    /// The private channel to `tiny_http` could not be made.
+    Private {
         /// Where it was to be.
-        path: PathBuf,
+        place: String,
         /// What the operating system said.
         source: io::Error,
     },
@@ -132,11 +117,10 @@ impl fmt::Display for DoorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DoorError::Bind(err) => write!(f, "cannot listen: {err}"),
-            DoorError::PrivateSocket { path, source } => write!(
+            DoorError::Private { place, source } => write!(
                 f,
-                "cannot make the private socket {}: {source}; check that the temporary \
-                 directory (TMPDIR) is writable",
-                path.display()
+                "cannot make the private channel to the HTTP server at {place}: {source}; \
+                 check that the temporary directory (TMPDIR) is writable"
             ),
             DoorError::Server(reason) => write!(f, "the HTTP server did not start: {reason}"),
         }
@@ -171,79 +155,61 @@ pub fn reading_body_may_block(request: &tiny_http::Request) -> bool {
 }
 
 /// A listening front door. Stop it with [`FrontDoor::close`]; dropping it
-/// also removes the private socket's directory, so drop it only after the
-/// `tiny_http::Server` behind it (which removes its socket on drop).
+/// also removes its private channel, so drop it only after the
+/// [`Requests`] behind it.
 pub struct FrontDoor {
     address: SocketAddr,
     door: Arc<Door>,
     accept: Option<JoinHandle<()>>,
     overflow: Option<JoinHandle<()>>,
-    // Removed when dropped, last: see the type's documentation.
-    _private_dir: PrivateDir,
 }
 
 /// What the threads of one front door share.
 struct Door {
     limits: Limits,
     body_limit: Box<dyn Fn(&str) -> u64 + Send + Sync>,
-    socket: PathBuf,
+    channel: Channel,
+    /// Goes on with every request (see `private.rs`).
+    secret: String,
     tls: Option<TlsIdentity>,
     stopping: AtomicBool,
     connections: Mutex<Connections>,
 }
 
-/// The open connections: their sockets, so that closing can cut them off,
-/// and their threads, so that closing can wait for them.
+/// The open connections: their sockets (the client's, and the one to
+/// `tiny_http` of its request in progress), for closing to cut off, and
+/// their threads, for closing to wait for.
 #[derive(Default)]
 struct Connections {
     next_id: u64,
-    sockets: HashMap<u64, Vec<Socket>>,
+    sockets: HashMap<u64, (TcpStream, Option<Backend>)>,
     threads: Vec<JoinHandle<()>>,
     /// Whether the cap was hit since the last accepted connection, so that
     /// a flood is logged once and not once per connection.
     full: bool,
 }
 
-enum Socket {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl Socket {
-    fn shutdown(&self) {
-        let _ = match self {
-            Socket::Tcp(stream) => stream.shutdown(Shutdown::Both),
-            Socket::Unix(stream) => stream.shutdown(Shutdown::Both),
-        };
-    }
-}
-
 impl FrontDoor {
-    /// Listens on `address` and starts a `tiny_http` server behind it,
-    /// returned for the caller's handlers to `recv` from. `body_limit` gives
-    /// the largest request body for a path (the request target before any
-    /// `?`). With `tls`, clients speak TLS to the front door, which ends it
-    /// (see the module documentation).
+    /// Listens on `address` and starts a `tiny_http` server behind it, whose
+    /// [`Requests`] the caller's handlers `recv`. `body_limit` gives the
+    /// largest request body for a path (the target before any `?`). With
+    /// `tls`, clients speak TLS to the front door, which ends it.
     pub fn open(
         address: &str,
         limits: Limits,
         body_limit: impl Fn(&str) -> u64 + Send + Sync + 'static,
         tls: Option<TlsIdentity>,
-    ) -> Result<(FrontDoor, tiny_http::Server), DoorError> {
+    ) -> Result<(FrontDoor, Requests), DoorError> {
         let listener = TcpListener::bind(address).map_err(DoorError::Bind)?;
         let local = listener.local_addr().map_err(DoorError::Bind)?;
-        let private_dir = PrivateDir::create()?;
-        let socket = private_dir.0.join(SOCKET_NAME);
-        let private = UnixListener::bind(&socket).map_err(|source| DoorError::PrivateSocket {
-            path: socket.clone(),
-            source,
-        })?;
-        let server = tiny_http::Server::from_listener(private, None)
-            .map_err(|err| DoorError::Server(err.to_string()))?;
+        let (channel, server) = Channel::open()?;
+        let secret = crate::random::token();
+        let requests = Requests::new(server, secret.clone());
         let door = Arc::new(Door {
             limits,
             body_limit: Box::new(body_limit),
-            socket,
+            channel,
+            secret,
             tls,
             stopping: AtomicBool::new(false),
             connections: Mutex::default(),
@@ -252,26 +218,29 @@ impl FrontDoor {
         // one thread does it, never holding up the accept loop; when it
         // falls behind, the extra connections are simply closed.
         let (overflow_sender, overflow) = sync_channel(64);
-        let overflow = {
-            let door = Arc::clone(&door);
-            spawn("front-door-full", move || refuse_overflow(&overflow, &door))
-                .map_err(|err| DoorError::Server(err.to_string()))?
-        };
-        let accept = {
-            let door = Arc::clone(&door);
-            spawn("front-door", move || {
-                accept(&listener, &door, &overflow_sender)
-            })
-            .map_err(|err| DoorError::Server(err.to_string()))?
-        };
-        let front_door = FrontDoor {
-            address: local,
-            door,
-            accept: Some(accept),
-            overflow: Some(overflow),
-            _private_dir: private_dir,
-        };
-        Ok((front_door, server))
+        let shared = Arc::clone(&door);
+        let overflow = spawn("front-door-full", move || {
+            refuse_overflow(&overflow, &shared)
+        });
+        let shared = Arc::clone(&door);
+        let accept = spawn("front-door", move || {
+            accept(&listener, &shared, &overflow_sender)
+        });
+        let failed = |err: io::Error| DoorError::Server(err.to_string());
+        let (accept, overflow) = (
+            Some(accept.map_err(failed)?),
+            Some(overflow.map_err(failed)?),
+        );
+        let address = local;
+        Ok((
+            FrontDoor {
+                address,
+                door,
+                accept,
+                overflow,
+            },
+            requests,
+        ))
     }
 
     /// The public address, with the port chosen if `0` was asked for.
@@ -309,8 +278,11 @@ impl FrontDoor {
         }
         let threads = {
             let mut connections = self.door.lock();
-            for socket in connections.sockets.values().flatten() {
-                socket.shutdown();
+            for (client, backend) in connections.sockets.values() {
+                let _ = client.shutdown(Shutdown::Both);
+                if let Some(backend) = backend {
+                    let _ = backend.shutdown(Shutdown::Both);
+                }
             }
             std::mem::take(&mut connections.threads)
         };
@@ -323,7 +295,6 @@ impl FrontDoor {
 impl Drop for FrontDoor {
     fn drop(&mut self) {
         self.close();
-        // `_private_dir` is removed as the field drops.
     }
 }
 
@@ -334,6 +305,25 @@ impl Door {
         self.connections
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A fresh connection to `tiny_http` for connection `id`'s next
+    /// request, registered so that closing can cut it off; `None` when it
+    /// cannot be made, or the door is closing.
+    fn connect(&self, id: u64) -> Option<Backend> {
+        let backend = self.channel.connect().ok()?;
+        backend
+            .set_write_timeout(Some(self.limits.send_timeout))
+            .ok()?;
+        let registered = backend.try_clone().ok()?;
+        let mut connections = self.lock();
+        if self.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        if let Some((_, slot)) = connections.sockets.get_mut(&id) {
+            *slot = Some(registered);
+        }
+        Some(backend)
     }
 }
 
@@ -379,9 +369,7 @@ fn accept(listener: &TcpListener, door: &Arc<Door>, overflow: &SyncSender<TcpStr
         };
         let id = connections.next_id;
         connections.next_id += 1;
-        connections
-            .sockets
-            .insert(id, vec![Socket::Tcp(registered)]);
+        connections.sockets.insert(id, (registered, None));
         let spawned = {
             let door = Arc::clone(door);
             spawn("front-door-connection", move || {
@@ -399,8 +387,8 @@ fn accept(listener: &TcpListener, door: &Arc<Door>, overflow: &SyncSender<TcpStr
     }
 }
 
-/// One connection, from its thread: ends TLS if the port speaks it, joins
-/// the connection to `tiny_http`, then relays.
+/// One connection, from its thread: ends TLS if the port speaks it, then
+/// serves its requests.
 fn connection(client: TcpStream, peer: SocketAddr, door: &Door, id: u64) {
     let limits = &door.limits;
     let timeouts = [
@@ -410,33 +398,14 @@ fn connection(client: TcpStream, peer: SocketAddr, door: &Door, id: u64) {
     if !timeouts.iter().all(Result::is_ok) {
         return;
     }
-    match &door.tls {
-        None => join(client, peer, door, id),
-        Some(identity) => {
-            if let Some(client) = tls::handshake(identity, client, limits.header_timeout) {
-                join(client, peer, door, id);
-            }
-        }
-    }
-}
-
-/// Connects a client to `tiny_http` and relays until the connection ends.
-fn join(client: impl pipe::Client, peer: SocketAddr, door: &Door, id: u64) {
-    let backend = UnixStream::connect(&door.socket).and_then(|backend| {
-        backend.set_write_timeout(Some(door.limits.send_timeout))?;
-        let registered = backend.try_clone()?;
-        let mut connections = door.lock();
-        if door.stopping.load(Ordering::SeqCst) {
-            return Err(io::ErrorKind::ConnectionAborted.into());
-        }
-        if let Some(sockets) = connections.sockets.get_mut(&id) {
-            sockets.push(Socket::Unix(registered));
-        }
-        Ok(backend)
-    });
-    if let Ok(backend) = backend {
-        relay::serve(client, peer, backend, door);
-    }
+    let client = match &door.tls {
+        None => Client::plain(client),
+        Some(identity) => match tls::handshake(identity, client, limits.header_timeout) {
+            Some(client) => client,
+            None => return,
+        },
+    };
+    relay::serve(client, peer, door, id);
 }
 
 /// Answers connections over the cap with `503 Service Unavailable` until
@@ -450,7 +419,7 @@ fn refuse_overflow(overflow: &Receiver<TcpStream>, door: &Door) {
             door.limits.max_connections
         ),
     );
-    let answer = relay::answer(&refusal);
+    let answer = refusal.answer();
     let quick = Duration::from_secs(1);
     for client in overflow {
         // Closing waits for this thread: what is still queued then is
@@ -458,13 +427,12 @@ fn refuse_overflow(overflow: &Receiver<TcpStream>, door: &Door) {
         if door.stopping.load(Ordering::SeqCst) || client.set_write_timeout(Some(quick)).is_err() {
             continue;
         }
-        match &door.tls {
-            None => relay::refuse_at_once(client, &answer),
-            Some(identity) => {
-                if let Some(client) = tls::handshake(identity, client, quick) {
-                    relay::refuse_at_once(client, &answer);
-                }
-            }
+        let client = match &door.tls {
+            None => Some(Client::plain(client)),
+            Some(identity) => tls::handshake(identity, client, quick),
+        };
+        if let Some(client) = client {
+            relay::refuse_at_once(client, &answer);
         }
     }
 }

@@ -232,7 +232,7 @@ pub struct Cluster {
     agent_address: SocketAddr,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
-    servers: Vec<Arc<tiny_http::Server>>,
+    servers: Vec<Arc<crate::front_door::Requests>>,
     // Dropped after `servers`: each removes the directory of a server's
     // socket.
     doors: Vec<FrontDoor>,
@@ -438,7 +438,7 @@ const WORKERS: usize = 4;
 /// (a large or chunked one) gets a thread of its own; the front door's
 /// connection cap bounds how many. Each subscription's event stream also
 /// gets its own thread, started where it is accepted.
-fn accept_requests(server: &tiny_http::Server, shared: &Arc<Shared>, role: Role) {
+fn accept_requests(server: &crate::front_door::Requests, shared: &Arc<Shared>, role: Role) {
     while let Ok(request) = server.recv() {
         if shared.stopping.load(Ordering::SeqCst) {
             break;

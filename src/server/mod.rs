@@ -77,7 +77,7 @@ pub struct FileServer {
     base_url: String,
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
-    http: Arc<tiny_http::Server>,
+    http: Arc<crate::front_door::Requests>,
     // Dropped after `http`: it removes the directory of `http`'s socket.
     door: FrontDoor,
 }

@@ -23,7 +23,7 @@ use tiny_http::{Header, Method, Request, Response, ResponseBox, StatusCode};
 
 /// A worker: answers requests until the server stops. The front door has
 /// already refused any body over its path's limit.
-pub(super) fn handle_requests(http: &tiny_http::Server, shared: &Arc<Shared>) {
+pub(super) fn handle_requests(http: &crate::front_door::Requests, shared: &Arc<Shared>) {
     loop {
         let request = match http.recv() {
             Ok(request) => request,

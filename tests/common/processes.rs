@@ -46,6 +46,7 @@ pub fn kill_process_group(group: u32) -> bool {
     i32::try_from(group).is_ok_and(|group| send_kill(-group))
 }
 
+#[cfg(unix)]
 /// Sends `SIGINT` to the process `pid`, as Ctrl+C in its terminal does.
 /// Whether it was delivered.
 pub fn interrupt(pid: u32) -> bool {
@@ -53,11 +54,13 @@ pub fn interrupt(pid: u32) -> bool {
     i32::try_from(pid).is_ok_and(|pid| send_signal(pid, SIGINT))
 }
 
+#[cfg(unix)]
 fn send_kill(pid: i32) -> bool {
     const SIGKILL: i32 = 9;
     send_signal(pid, SIGKILL)
 }
 
+#[cfg(unix)]
 /// `kill(2)`, straight from the C library the standard library links
 /// anyway: the tests then need no `kill` program, which a minimal machine
 /// may lack.
@@ -67,6 +70,19 @@ fn send_signal(pid: i32, signal: i32) -> bool {
     }
     // SAFETY: `kill` takes two integers and touches no memory of ours.
     unsafe { kill(pid, signal) == 0 }
+}
+
+/// Windows has no signals nor process groups: `taskkill` ends the process
+/// and every process it started (a negative `pid` names a group, led by the
+/// process of that id).
+#[cfg(not(unix))]
+fn send_kill(pid: i32) -> bool {
+    let killed = std::process::Command::new("taskkill")
+        .args(["/F", "/T", "/PID", &pid.unsigned_abs().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    killed.is_ok_and(|status| status.success())
 }
 
 /// How many threads and open file descriptors this process has: a server

@@ -1,0 +1,221 @@
+//! The client's end of a connection, plain TCP or TLS, read against
+//! deadlines.
+//!
+//! *Plumbing: a reader may skip this file.*
+//!
+//! A socket only has a timeout per `read`, and one TLS read may take many
+//! socket reads (a record dripped a byte at a time), each of which would get
+//! the whole timeout anew. So the deadline lives in the [`Transport`], the
+//! socket as rustls reads it, and each socket read waits only for what is
+//! left. TLS adds one more: nothing can be decrypted until a record (up to
+//! 16 KiB) is whole, so a record, once begun, must be whole within the
+//! head's time, or a client could drip its head within the idle time.
+
+use rustls::ServerConnection;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A client's TCP socket, read against a deadline.
+pub(super) struct Transport {
+    pub(super) tcp: TcpStream,
+    /// When the current read must be done; `None`: it may wait forever.
+    pub(super) deadline: Option<Instant>,
+    /// Behind TLS: the records arriving, and how long one may take.
+    pub(super) records: Option<(Records, Duration)>,
+}
+
+/// The timeout of a socket read that must end by `deadline` (`None`: no
+/// timeout); an error of kind `TimedOut` once the deadline has passed.
+pub(super) fn timeout_until(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
+    match deadline.map(|deadline| deadline.checked_duration_since(Instant::now())) {
+        None => Ok(None),
+        Some(Some(left)) if !left.is_zero() => Ok(Some(left)),
+        Some(_) => Err(io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// A socket timeout shows as `WouldBlock` on Unix, which rustls takes for a
+/// non-blocking socket: it is told `TimedOut` instead.
+fn timed_out<T>(result: io::Result<T>) -> io::Result<T> {
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Err(io::ErrorKind::TimedOut.into()),
+        other => other,
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let record_due = self.records.as_ref().and_then(|(records, time)| {
+            let begun = records.begun?;
+            begun.checked_add(*time)
+        });
+        let deadline = match (self.deadline, record_due) {
+            (Some(deadline), Some(record)) => Some(deadline.min(record)),
+            (deadline, record) => deadline.or(record),
+        };
+        self.tcp.set_read_timeout(timeout_until(deadline)?)?;
+        let read = timed_out(self.tcp.read(buffer))?;
+        if let Some((records, _)) = &mut self.records {
+            records.saw(&buffer[..read], Instant::now());
+        }
+        Ok(read)
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        timed_out(self.tcp.write(bytes))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+/// A client connection: plain TCP, or TLS after its handshake (rustls's
+/// `Stream` over the [`Transport`]).
+pub(super) struct Client {
+    pub(super) transport: Transport,
+    pub(super) tls: Option<Box<ServerConnection>>,
+}
+
+impl Client {
+    pub(super) fn plain(tcp: TcpStream) -> Client {
+        let transport = Transport {
+            tcp,
+            deadline: None,
+            records: None,
+        };
+        Client {
+            transport,
+            tls: None,
+        }
+    }
+
+    /// Reads what has come, waiting until `deadline` at most (an error of
+    /// kind `TimedOut` then); `Ok(0)` when the client closed.
+    pub(super) fn read(
+        &mut self,
+        buffer: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> io::Result<usize> {
+        self.transport.deadline = deadline;
+        let read = match &mut self.tls {
+            None => self.transport.read(buffer),
+            Some(tls) => rustls::Stream::new(&mut **tls, &mut self.transport).read(buffer),
+        };
+        match read {
+            // Closed without a TLS `close_notify`. HTTP requests carry their
+            // own length, so a cut one is still seen as cut.
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            other => other,
+        }
+    }
+
+    /// Sends `bytes` at once; each socket write waits at most the send
+    /// timeout.
+    pub(super) fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.tls {
+            None => self.transport.write_all(bytes),
+            Some(tls) => {
+                let mut stream = rustls::Stream::new(&mut **tls, &mut self.transport);
+                stream.write_all(bytes).and_then(|()| stream.flush())
+            }
+        }
+    }
+
+    /// Tells the client that nothing more will be sent. TLS says so with a
+    /// `close_notify` alert, so that the client can tell a complete answer
+    /// from a cut one.
+    pub(super) fn close_write(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            tls.send_close_notify();
+            let _ = rustls::Stream::new(&mut **tls, &mut self.transport).flush();
+        }
+        let _ = self.transport.tcp.shutdown(Shutdown::Write);
+    }
+
+    /// Whether bytes have come that cannot be read yet (part of a TLS
+    /// record).
+    pub(super) fn partly_received(&self) -> bool {
+        let records = self.transport.records.as_ref();
+        records.is_some_and(|(records, _)| records.begun.is_some())
+    }
+}
+
+/// Where the client's bytes are in TLS's framing: every record is a 5-byte
+/// header (content type, version, 2-byte length) and that many bytes.
+/// Headers are never encrypted, so the front door follows the framing
+/// itself, beside rustls, to tell when the record now arriving began.
+#[derive(Default)]
+pub(super) struct Records {
+    /// The current record's header, as far as it has come.
+    header: Vec<u8>,
+    /// Bytes of the current record's body still to come.
+    body_left: usize,
+    /// When the first byte of the incomplete record came; `None` between
+    /// records.
+    begun: Option<Instant>,
+}
+
+impl Records {
+    /// Follows `bytes`, which came at `now`.
+    fn saw(&mut self, mut bytes: &[u8], now: Instant) {
+        while !bytes.is_empty() {
+            if self.body_left > 0 {
+                let take = self.body_left.min(bytes.len());
+                (self.body_left, bytes) = (self.body_left - take, &bytes[take..]);
+            } else {
+                self.begun = self.begun.or(Some(now));
+                self.header.push(bytes[0]);
+                bytes = &bytes[1..];
+                if let [_, _, _, high, low] = self.header[..] {
+                    self.body_left = usize::from(u16::from_be_bytes([high, low]));
+                    self.header.clear();
+                }
+            }
+            if self.header.is_empty() && self.body_left == 0 {
+                self.begun = None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_know_when_the_incomplete_one_began() {
+        let start = Instant::now();
+        let at = |millis| start + Duration::from_millis(millis);
+        let mut records = Records::default();
+        // A header cut in two: the record began with its first byte.
+        records.saw(&[0x17, 0x03], at(0));
+        records.saw(&[0x03, 0x00, 0x02, 0xaa], at(5));
+        assert_eq!(records.begun, Some(at(0)));
+        // Its last byte, then a whole empty record: nothing incomplete.
+        records.saw(&[0xbb, 0x17, 0x03, 0x03, 0x00, 0x00], at(9));
+        assert_eq!(records.begun, None);
+        // A whole record and the start of the next in one read: the next
+        // began then.
+        records.saw(&[0x17, 0x03, 0x03, 0x00, 0x01, 0xcc, 0x17], at(20));
+        assert_eq!(records.begun, Some(at(20)));
+        records.saw(&[0x03, 0x03, 0x01, 0x00], at(30));
+        records.saw(&[0u8; 255], at(40));
+        assert_eq!(records.begun, Some(at(20)), "one byte of 256 is missing");
+        records.saw(&[0], at(50));
+        assert_eq!(records.begun, None);
+    }
+
+    #[test]
+    fn a_passed_deadline_is_a_timeout_and_none_is_no_limit() {
+        assert_eq!(timeout_until(None).unwrap(), None);
+        let past = Instant::now().checked_sub(Duration::from_millis(1));
+        let error = timeout_until(past).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        let later = Instant::now() + Duration::from_secs(60);
+        assert!(timeout_until(Some(later)).unwrap().is_some());
+    }
+}

@@ -1,0 +1,248 @@
+//! The private channel from the front door to `tiny_http`, and the check
+//! that a request came through it.
+//!
+//! *Plumbing: a reader may skip this file.*
+//!
+//! Only the front door may reach `tiny_http`, or a client could skip every
+//! limit. Two guards keep everyone else out:
+//!
+//! - **Where `tiny_http` listens.** On Unix (Linux, macOS) it is a Unix
+//!   socket in a directory made fresh for each server that only this user
+//!   may enter (mode 0700), removed when the server stops. The kernel
+//!   refuses any other user's `connect` there, so nothing of theirs reaches
+//!   `tiny_http` at all. Windows has no Unix socket that `std` or
+//!   `tiny_http` can use (nor named pipes), so there `tiny_http` listens on
+//!   a TCP port of 127.0.0.1, which any program on the machine may connect
+//!   to.
+//! - **A secret on every request.** Each front door draws 128 random bits
+//!   from the operating system and writes them into every request head it
+//!   passes on (`X-Front-Door`), after dropping any such header from the
+//!   client. [`Requests::recv`], the only way our servers take requests
+//!   from `tiny_http`, answers `403 Forbidden` to a request without them
+//!   before any handler sees it. It does so on every platform, so that the
+//!   same code runs, and is tested, everywhere.
+//!
+//! What that guarantees: on Unix, other local users cannot reach `tiny_http`
+//! at all. On Windows, another local program can connect to its port, but
+//! no request of its own is ever served: it cannot read a file, upload one
+//! or make a Mesos call without the secret, which it cannot guess and never
+//! sees (the front door strips it from what clients send, and `tiny_http`'s
+//! answers do not echo it). What remains open to it there is what
+//! `tiny_http` allows any connection before a request is whole: holding a
+//! thread, or sending an endless head. That is a denial of service from
+//! the same machine, the worst that is left; a workshop laptop rarely has
+//! other users.
+
+use super::DoorError;
+use std::io;
+
+/// The header that carries the secret.
+pub(super) const SECRET_HEADER: &str = "X-Front-Door";
+
+/// A connection from the front door to `tiny_http`.
+#[cfg(unix)]
+pub(super) type Backend = std::os::unix::net::UnixStream;
+/// A connection from the front door to `tiny_http`.
+#[cfg(not(unix))]
+pub(super) type Backend = std::net::TcpStream;
+
+/// Where `tiny_http` listens. On Unix its directory is removed when this is
+/// dropped, so drop it after the `tiny_http::Server` (which removes its
+/// socket on drop).
+pub(super) struct Channel {
+    #[cfg(unix)]
+    dir: std::path::PathBuf,
+    #[cfg(not(unix))]
+    address: std::net::SocketAddr,
+}
+
+/// How the private directories are named: the prefix, then the process id.
+#[cfg(unix)]
+const PRIVATE_DIR_PREFIX: &str = "front-door-";
+/// The socket's name in its directory.
+#[cfg(unix)]
+const SOCKET_NAME: &str = "http";
+
+impl Channel {
+    /// Makes the channel and starts `tiny_http` listening on it.
+    #[cfg(unix)]
+    pub(super) fn open() -> Result<(Channel, tiny_http::Server), DoorError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let mut parent = std::env::temp_dir();
+        // A Unix socket's path must be under 108 bytes; a deep TMPDIR
+        // (as some test harnesses set) leaves too little room.
+        if parent.as_os_str().len() > 64 {
+            parent = std::path::PathBuf::from("/tmp");
+        }
+        remove_abandoned_dirs(&parent);
+        let token = crate::random::token();
+        let dir = parent.join(format!(
+            "{PRIVATE_DIR_PREFIX}{}-{}",
+            std::process::id(),
+            &token[..12]
+        ));
+        let failed = |source| DoorError::Private {
+            place: dir.display().to_string(),
+            source,
+        };
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(failed)?;
+        // From here on, dropping `channel` removes the directory.
+        let channel = Channel { dir };
+        let socket = channel.dir.join(SOCKET_NAME);
+        let listener = std::os::unix::net::UnixListener::bind(&socket).map_err(|source| {
+            DoorError::Private {
+                place: socket.display().to_string(),
+                source,
+            }
+        })?;
+        let server = tiny_http::Server::from_listener(listener, None)
+            .map_err(|err| DoorError::Server(err.to_string()))?;
+        Ok((channel, server))
+    }
+
+    /// Makes the channel and starts `tiny_http` listening on it.
+    #[cfg(not(unix))]
+    pub(super) fn open() -> Result<(Channel, tiny_http::Server), DoorError> {
+        let failed = |source| DoorError::Private {
+            place: "127.0.0.1".into(),
+            source,
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(failed)?;
+        let address = listener.local_addr().map_err(failed)?;
+        let server = tiny_http::Server::from_listener(listener, None)
+            .map_err(|err| DoorError::Server(err.to_string()))?;
+        Ok((Channel { address }, server))
+    }
+
+    /// A fresh connection to `tiny_http`.
+    pub(super) fn connect(&self) -> io::Result<Backend> {
+        #[cfg(unix)]
+        return Backend::connect(self.dir.join(SOCKET_NAME));
+        #[cfg(not(unix))]
+        return Backend::connect(self.address).and_then(|backend| {
+            backend.set_nodelay(true)?;
+            Ok(backend)
+        });
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Channel {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A process killed before it could clean up (Ctrl+C on `mesos-local`)
+/// leaves its directory behind; this removes those that are abandoned: no
+/// server answers on their socket, and (where /proc tells) the process
+/// named in the directory's name is gone. Another user's directories cannot
+/// be removed, and are left alone.
+#[cfg(unix)]
+fn remove_abandoned_dirs(parent: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let proc_tells = std::path::Path::new("/proc/self").exists();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(PRIVATE_DIR_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let refused = matches!(
+            Backend::connect(entry.path().join(SOCKET_NAME)),
+            Err(err) if err.kind() == io::ErrorKind::ConnectionRefused
+        );
+        let gone = !proc_tells || !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if refused && gone {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The requests that came through a front door, for the server behind it
+/// to answer; from [`FrontDoor::open`](super::FrontDoor::open).
+pub struct Requests {
+    server: tiny_http::Server,
+    secret: String,
+}
+
+impl Requests {
+    pub(super) fn new(server: tiny_http::Server, secret: String) -> Requests {
+        Requests { server, secret }
+    }
+
+    /// Waits for the next request that came through the front door. Any
+    /// other is answered `403 Forbidden` here (see the module
+    /// documentation). An error means `tiny_http` stopped listening, or
+    /// [`Requests::unblock`] was called.
+    pub fn recv(&self) -> io::Result<tiny_http::Request> {
+        loop {
+            let request = self.server.recv()?;
+            let secret = request
+                .headers()
+                .iter()
+                .find(|header| header.field.equiv(SECRET_HEADER))
+                .map(|header| header.value.as_str().as_bytes());
+            if secret.is_some_and(|secret| same(secret, self.secret.as_bytes())) {
+                return Ok(request);
+            }
+            log::warn!("a request reached the HTTP server without passing its front door");
+            let refusal = tiny_http::Response::from_string("only the front door may call here\n")
+                .with_status_code(403);
+            let _ = request.respond(refusal);
+        }
+    }
+
+    /// Wakes one thread waiting in [`Requests::recv`], which then returns an
+    /// error: how a server stops.
+    pub fn unblock(&self) {
+        self.server.unblock();
+    }
+}
+
+/// Whether two byte strings are equal, in a time that does not tell how
+/// much of a guess was right.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn a_request_without_the_secret_is_refused_before_any_handler() {
+        let (channel, server) = Channel::open().expect("open the channel");
+        let requests = Requests::new(server, "s3cret".into());
+        let ask = |secret: &str| {
+            let mut backend = channel.connect().expect("connect");
+            let head = format!("GET /x HTTP/1.1\r\n{SECRET_HEADER}: {secret}\r\n\r\n");
+            backend.write_all(head.as_bytes()).expect("send");
+            backend
+        };
+        let mut refused = ask("guess!");
+        let passed = ask("s3cret");
+        let request = requests.recv().expect("the request with the secret");
+        assert_eq!(request.url(), "/x");
+        let mut answer = [0u8; 12];
+        refused.read_exact(&mut answer).expect("the refusal");
+        assert_eq!(&answer, b"HTTP/1.1 403");
+        drop((passed, request));
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd") && !same(b"abc", b"ab") && !same(b"", b"a"));
+    }
+}
