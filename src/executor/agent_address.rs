@@ -9,6 +9,8 @@
 //! `/api/v1/executor` (Mesos's `docs/endpoints/slave/api/v1/executor.md`
 //! lists both). We do the same, and fall back to `MESOS_AGENT_ENDPOINT`
 //! (`host:port`, path `/api/v1/executor`) when no PID is given.
+//!
+//! *Plumbing: a reader may skip this file.*
 
 use std::fmt;
 use std::str::FromStr;

@@ -40,6 +40,8 @@
 //! reads whole beforehand gets a thread of its own, so that a slow uploader
 //! holds up no worker.
 
+mod error;
+mod limits;
 mod page;
 mod paths;
 mod requests;
@@ -48,21 +50,20 @@ mod upload;
 #[cfg(test)]
 mod tests;
 
+pub use error::ServerError;
 pub use page::{progress_line, ImageRow, Progress};
 pub use paths::{is_safe_name, MAX_NAME_LEN};
 
 use log::{debug, info, warn};
 use std::collections::HashMap;
-use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use upload::UploadTarget;
 
+use crate::front_door::FrontDoor;
 pub use crate::front_door::Limits;
-use crate::front_door::{FrontDoor, WHOLE_BODY_BYTES};
 
 /// The largest upload accepted unless told otherwise (see
 /// [`FileServer::start_with_limits`]): far more than an inverted photo needs.
@@ -97,67 +98,6 @@ struct Shared {
     body_threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// Why the file server could not do what was asked.
-#[derive(Debug)]
-pub enum ServerError {
-    /// The listening socket could not be opened.
-    Bind {
-        /// The address asked for.
-        address: String,
-        /// What the operating system said.
-        source: io::Error,
-    },
-    /// A file name that is not a safe name (see [`is_safe_name`]).
-    BadName(String),
-    /// The output directory cannot be created or written to.
-    OutputDir {
-        /// The directory.
-        path: PathBuf,
-        /// What the operating system said.
-        source: io::Error,
-    },
-    /// Another I/O error.
-    Io(io::Error),
-}
-
-impl fmt::Display for ServerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            // The scheduler prefixes these with "file server: ", so they
-            // do not name the server again.
-            ServerError::Bind { address, source } => {
-                write!(f, "cannot listen on {address}: {source}; ")?;
-                match source.kind() {
-                    io::ErrorKind::AddrInUse => write!(
-                        f,
-                        "another program uses that port, choose another with --port \
-                         (or 0 for any free port)"
-                    ),
-                    io::ErrorKind::AddrNotAvailable => write!(
-                        f,
-                        "that is not an address of this machine, change --address"
-                    ),
-                    _ => write!(f, "check --address and --port"),
-                }
-            }
-            ServerError::BadName(name) => write!(
-                f,
-                "{name:?} cannot be served: a file name must be 1 to {MAX_NAME_LEN} characters \
-                 from A-Z a-z 0-9 . _ - and must not start with a dot"
-            ),
-            ServerError::OutputDir { path, source } => write!(
-                f,
-                "cannot write results to {}: {source}; choose a writable directory with \
-                 --output-dir",
-                path.display()
-            ),
-            ServerError::Io(err) => write!(f, "I/O error: {err}"),
-        }
-    }
-}
-
-impl std::error::Error for ServerError {}
-
 impl FileServer {
     /// Binds `bind` (e.g. `"127.0.0.1:0"` for an ephemeral port) and starts
     /// named worker threads. `advertised_host` is the host name or IP put in
@@ -186,23 +126,7 @@ impl FileServer {
         limits: Limits,
         max_upload_bytes: u64,
     ) -> Result<FileServer, ServerError> {
-        // Only uploads carry a body; other requests may have a small one,
-        // which is read and dropped.
-        let body_limit = move |path: &str| {
-            if path.starts_with("/upload/") {
-                max_upload_bytes
-            } else {
-                WHOLE_BODY_BYTES
-            }
-        };
-        let (door, http) =
-            FrontDoor::open(bind, limits, body_limit, None).map_err(|err| match err {
-                crate::front_door::DoorError::Bind(source) => ServerError::Bind {
-                    address: bind.to_owned(),
-                    source,
-                },
-                other => ServerError::Io(io::Error::other(other.to_string())),
-            })?;
+        let (door, http) = limits::open_door(bind, limits, max_upload_bytes)?;
         let port = door.local_addr().port();
         let http = Arc::new(http);
         // An IPv6 address needs brackets in a URL: http://[::1]:8080.
