@@ -89,7 +89,7 @@
 //! clean-up), `src/scheduler/batch/results.rs` (the results page and the
 //! final table), `src/server/error.rs` and `src/server/limits.rs` (the file
 //! server's errors and the limits its clients keep to), `src/executor/agent_address.rs`
-//! (reading the agent's address from the environment) and
+//! (reading the agent's address from the environment), `src/executor/error.rs` and
 //! `src/invert/format.rs` (decoding rules and limits).
 //! [`local`], the embedded master and agent, stands in for a real cluster:
 //! nothing above depends on it.

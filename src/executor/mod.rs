@@ -39,6 +39,7 @@
 pub mod agent_address;
 pub mod client;
 pub mod env;
+mod error;
 pub mod reconnect;
 pub mod updates;
 pub mod work;
@@ -47,79 +48,20 @@ pub mod work;
 mod tests;
 
 pub use env::{Config, EnvError};
+pub use error::ExecutorError;
 
-use crate::http_api::{ApiError, StreamError, Subscription};
+use crate::http_api::{StreamError, Subscription};
 use crate::proto::executor::event::Type;
 use crate::proto::executor::Event;
 use crate::proto::mesos::{TaskInfo, TaskState};
 use client::AgentClient;
 use log::{debug, error, info, trace, warn};
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Why the executor stopped.
-#[derive(Debug)]
-pub enum ExecutorError {
-    /// The environment is not one a Mesos agent sets up.
-    Environment(EnvError),
-    /// The first `SUBSCRIBE` failed.
-    Subscribe {
-        /// The variable the agent's address came from.
-        variable: &'static str,
-        /// The URL the call went to.
-        url: String,
-        /// How it failed.
-        error: ApiError,
-    },
-    /// The connection to the agent broke and the framework does not
-    /// checkpoint, so the agent will not take us back.
-    AgentLost {
-        /// How the connection ended.
-        reason: String,
-    },
-    /// The connection broke and re-subscribing failed until
-    /// `MESOS_RECOVERY_TIMEOUT` ran out.
-    RecoveryTimedOut {
-        /// The recovery timeout.
-        waited: Duration,
-        /// The last re-subscription error.
-        last_error: String,
-    },
-}
-
-impl fmt::Display for ExecutorError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExecutorError::Environment(err) => write!(f, "{err}"),
-            ExecutorError::Subscribe {
-                variable,
-                url,
-                error,
-            } => write!(
-                f,
-                "could not subscribe to the agent at {url} (from {variable}): {error}"
-            ),
-            ExecutorError::AgentLost { reason } => write!(
-                f,
-                "lost the agent and the framework does not checkpoint ({reason}); without \
-                 checkpointing a restarted agent does not reconnect to its executors, so we \
-                 exit (set checkpoint in FrameworkInfo to survive agent restarts)"
-            ),
-            ExecutorError::RecoveryTimedOut { waited, last_error } => write!(
-                f,
-                "lost the agent and could not subscribe again within MESOS_RECOVERY_TIMEOUT \
-                 ({waited:?}); last error: {last_error}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ExecutorError {}
 
 /// Reads the agent's environment variables and runs the executor.
 pub fn run_from_env() -> Result<(), ExecutorError> {
@@ -145,6 +87,7 @@ pub fn run(config: Config) -> Result<(), ExecutorError> {
     loop {
         let lost = match subscription.events.recv() {
             Ok(Ok(event)) => {
+                crate::http_api::log_message("<-", &event);
                 if executor.handle(event) == Flow::ShutDown {
                     executor.wait_for_acknowledgements(&subscription);
                     info!("Executor exiting");
