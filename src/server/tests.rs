@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::random::token as random_token;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
