@@ -10,7 +10,7 @@ use common::temp_dir::TempDir;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 const SCHEDULER: &str = env!("CARGO_BIN_EXE_scheduler");
@@ -138,10 +138,10 @@ impl Scheduler {
                         return;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {
+                Err(mpsc::RecvTimeoutError::Timeout) => {
                     panic!("no {text:?} within {LIMIT:?}:\n{}", self.log.join("\n"))
                 }
-                Err(RecvTimeoutError::Disconnected) => {
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
                     panic!("ended without {text:?}:\n{}", self.log.join("\n"))
                 }
             }
