@@ -18,7 +18,7 @@ pub enum ServerError {
         /// What the operating system said.
         source: io::Error,
     },
-    /// A file name that is not a safe name (see [`is_safe_name`]).
+    /// A file name that is not a safe name (see [`is_safe_name`](super::is_safe_name)).
     BadName(String),
     /// The output directory cannot be created or written to.
     OutputDir {
