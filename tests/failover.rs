@@ -388,7 +388,18 @@ fn after_an_agent_restart_a_framework_without_checkpointing_loses_its_tasks_and_
     let mut scheduler = scheduler(
         dir.path(),
         port,
-        &["--step", "launch", "--tasks", "2", "--task-millis", "1000"],
+        // Every task that meets the restart fails with its executor, several
+        // in a row: not the broken executor `--max-failures` stops for.
+        &[
+            "--step",
+            "launch",
+            "--tasks",
+            "2",
+            "--task-millis",
+            "1000",
+            "--max-failures",
+            "50",
+        ],
     );
     scheduler.wait_for("task 1 is in state TASK_RUNNING");
     knob(port, "/local/restart-agent?downtime_ms=300");
