@@ -230,14 +230,25 @@ mod tests {
             backend.write_all(head.as_bytes()).expect("send");
             backend
         };
-        let mut refused = ask("guess!");
-        let passed = ask("s3cret");
-        let request = requests.recv().expect("the request with the secret");
-        assert_eq!(request.url(), "/x");
-        let mut answer = [0u8; 12];
-        refused.read_exact(&mut answer).expect("the refusal");
-        assert_eq!(&answer, b"HTTP/1.1 403");
-        drop((passed, request));
+        // One request at a time: tiny_http may hand over requests of two
+        // connections in either order, and a refusal is only sent while
+        // `recv` is looking for the next request it may return.
+        std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| requests.recv().map(|request| request.url().to_owned()));
+            let mut refused = ask("guess!");
+            refused
+                .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .expect("a read timeout");
+            let mut answer = [0u8; 12];
+            refused.read_exact(&mut answer).expect("the refusal");
+            assert_eq!(&answer, b"HTTP/1.1 403");
+            let _passed = ask("s3cret");
+            let url = waiting
+                .join()
+                .expect("recv")
+                .expect("the request with the secret");
+            assert_eq!(url, "/x");
+        });
     }
 
     #[test]
