@@ -1,15 +1,15 @@
-//! The client's end of a connection, plain TCP or TLS, read against
-//! deadlines.
+//! The client's end of a connection, plain TCP or TLS, read into a bounded
+//! buffer against deadlines.
 //!
 //! *Plumbing: a reader may skip this file.*
 //!
-//! A socket only has a timeout per `read`, and one TLS read may take many
+//! A socket has a timeout per `read` only, and one TLS read may take many
 //! socket reads (a record dripped a byte at a time), each of which would get
 //! the whole timeout anew. So the deadline lives in the [`Transport`], the
-//! socket as rustls reads it, and each socket read waits only for what is
-//! left. TLS adds one more: nothing can be decrypted until a record (up to
-//! 16 KiB) is whole, so a record, once begun, must be whole within the
-//! head's time, or a client could drip its head within the idle time.
+//! socket as rustls reads it, and each socket read waits for what is left.
+//! TLS adds a rule: nothing can be decrypted until a record (up to 16 KiB)
+//! is whole, so a record once begun must be whole within the head's time,
+//! or a client could drip its head within the idle time.
 
 use rustls::ServerConnection;
 use std::io::{self, Read, Write};
@@ -21,8 +21,8 @@ pub(super) struct Transport {
     pub(super) tcp: TcpStream,
     /// When the current read must be done; `None`: it may wait forever.
     pub(super) deadline: Option<Instant>,
-    /// Behind TLS: the records arriving, and how long one may take.
-    pub(super) records: Option<(Records, Duration)>,
+    /// Behind TLS: how long one record may take, and the records arriving.
+    pub(super) records: Option<(Duration, Records)>,
 }
 
 /// The timeout of a socket read that must end by `deadline` (`None`: no
@@ -46,17 +46,14 @@ fn timed_out<T>(result: io::Result<T>) -> io::Result<T> {
 
 impl Read for Transport {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let record_due = self.records.as_ref().and_then(|(records, time)| {
+        let record_due = self.records.as_ref().and_then(|(time, records)| {
             let begun = records.begun?;
             begun.checked_add(*time)
         });
-        let deadline = match (self.deadline, record_due) {
-            (Some(deadline), Some(record)) => Some(deadline.min(record)),
-            (deadline, record) => deadline.or(record),
-        };
+        let deadline = [self.deadline, record_due].into_iter().flatten().min();
         self.tcp.set_read_timeout(timeout_until(deadline)?)?;
         let read = timed_out(self.tcp.read(buffer))?;
-        if let Some((records, _)) = &mut self.records {
+        if let Some((_, records)) = &mut self.records {
             records.saw(&buffer[..read], Instant::now());
         }
         Ok(read)
@@ -73,15 +70,19 @@ impl Write for Transport {
     }
 }
 
-/// A client connection: plain TCP, or TLS after its handshake (rustls's
-/// `Stream` over the [`Transport`]).
+/// A client connection, plain TCP or TLS (rustls's `Stream` over the
+/// [`Transport`]), and what it sent that the front door has not used yet.
 pub(super) struct Client {
     pub(super) transport: Transport,
     pub(super) tls: Option<Box<ServerConnection>>,
+    inbox: Box<[u8]>,
+    start: usize,
+    end: usize,
 }
 
 impl Client {
-    pub(super) fn plain(tcp: TcpStream) -> Client {
+    /// A plain connection whose inbox holds `inbox` bytes.
+    pub(super) fn new(tcp: TcpStream, inbox: usize) -> Client {
         let transport = Transport {
             tcp,
             deadline: None,
@@ -90,39 +91,56 @@ impl Client {
         Client {
             transport,
             tls: None,
+            inbox: vec![0; inbox].into_boxed_slice(),
+            start: 0,
+            end: 0,
         }
     }
 
-    /// Reads what has come, waiting until `deadline` at most (an error of
-    /// kind `TimedOut` then); `Ok(0)` when the client closed.
-    pub(super) fn read(
-        &mut self,
-        buffer: &mut [u8],
-        deadline: Option<Instant>,
-    ) -> io::Result<usize> {
-        self.transport.deadline = deadline;
-        let read = match &mut self.tls {
-            None => self.transport.read(buffer),
-            Some(tls) => rustls::Stream::new(&mut **tls, &mut self.transport).read(buffer),
-        };
-        match read {
-            // Closed without a TLS `close_notify`. HTTP requests carry their
-            // own length, so a cut one is still seen as cut.
-            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
-            other => other,
+    /// What came and is not used yet.
+    pub(super) fn buffered(&self) -> &[u8] {
+        &self.inbox[self.start..self.end]
+    }
+
+    pub(super) fn consume(&mut self, count: usize) {
+        self.start += count;
+    }
+
+    /// Reads more into the inbox, waiting until `deadline` at most (an
+    /// error of kind `TimedOut` then); `Ok(0)` when the client closed.
+    pub(super) fn fill(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
+        self.inbox.copy_within(self.start..self.end, 0);
+        (self.start, self.end) = (0, self.end - self.start);
+        if self.end == self.inbox.len() {
+            return Err(io::Error::other("the inbox is full"));
         }
+        self.transport.deadline = deadline;
+        let into = &mut self.inbox[self.end..];
+        let read = loop {
+            let read = match &mut self.tls {
+                None => self.transport.read(into),
+                Some(tls) => rustls::Stream::new(&mut **tls, &mut self.transport).read(into),
+            };
+            match read {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                // Closed without a TLS `close_notify`. HTTP requests carry
+                // their own length, so a cut one is still seen as cut.
+                Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => break 0,
+                read => break read?,
+            }
+        };
+        self.end += read;
+        Ok(read)
     }
 
     /// Sends `bytes` at once; each socket write waits at most the send
     /// timeout.
     pub(super) fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match &mut self.tls {
-            None => self.transport.write_all(bytes),
-            Some(tls) => {
-                let mut stream = rustls::Stream::new(&mut **tls, &mut self.transport);
-                stream.write_all(bytes).and_then(|()| stream.flush())
-            }
-        }
+        let Some(tls) = &mut self.tls else {
+            return self.transport.write_all(bytes);
+        };
+        let mut stream = rustls::Stream::new(&mut **tls, &mut self.transport);
+        stream.write_all(bytes).and_then(|()| stream.flush())
     }
 
     /// Tells the client that nothing more will be sent. TLS says so with a
@@ -140,36 +158,35 @@ impl Client {
     /// record).
     pub(super) fn partly_received(&self) -> bool {
         let records = self.transport.records.as_ref();
-        records.is_some_and(|(records, _)| records.begun.is_some())
+        records.is_some_and(|(_, records)| records.begun.is_some())
     }
 }
 
 /// Where the client's bytes are in TLS's framing: every record is a 5-byte
 /// header (content type, version, 2-byte length) and that many bytes.
 /// Headers are never encrypted, so the front door follows the framing
-/// itself, beside rustls, to tell when the record now arriving began.
+/// beside rustls, to know when the record now arriving began.
 #[derive(Default)]
 pub(super) struct Records {
     /// The current record's header, as far as it has come.
     header: Vec<u8>,
     /// Bytes of the current record's body still to come.
     body_left: usize,
-    /// When the first byte of the incomplete record came; `None` between
-    /// records.
+    /// When the incomplete record's first byte came; `None` between records.
     begun: Option<Instant>,
 }
 
 impl Records {
     /// Follows `bytes`, which came at `now`.
     fn saw(&mut self, mut bytes: &[u8], now: Instant) {
-        while !bytes.is_empty() {
+        while let Some((&first, rest)) = bytes.split_first() {
             if self.body_left > 0 {
                 let take = self.body_left.min(bytes.len());
                 (self.body_left, bytes) = (self.body_left - take, &bytes[take..]);
             } else {
                 self.begun = self.begun.or(Some(now));
-                self.header.push(bytes[0]);
-                bytes = &bytes[1..];
+                self.header.push(first);
+                bytes = rest;
                 if let [_, _, _, high, low] = self.header[..] {
                     self.body_left = usize::from(u16::from_be_bytes([high, low]));
                     self.header.clear();

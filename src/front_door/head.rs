@@ -49,26 +49,17 @@ impl Refusal {
         Refusal { status, message }
     }
 
-    /// The whole answer; it always closes the connection, since what the
+    /// The whole answer. It always closes the connection, since what the
     /// client sends next cannot be trusted to start a request.
     pub(super) fn answer(&self) -> Vec<u8> {
-        let reason = match self.status {
-            400 => "Bad Request",
-            408 => "Request Timeout",
-            413 => "Payload Too Large",
-            431 => "Request Header Fields Too Large",
-            501 => "Not Implemented",
-            502 => "Bad Gateway",
-            503 => "Service Unavailable",
-            505 => "HTTP Version Not Supported",
-            _ => "Error",
-        };
-        let retry = if self.status == 503 {
+        let status = self.status;
+        let reason = tiny_http::StatusCode(status).default_reason_phrase();
+        let retry = if status == 503 {
             "Retry-After: 1\r\n"
         } else {
             ""
         };
-        let (status, body) = (self.status, format!("{}\n", self.message));
+        let body = format!("{}\n", self.message);
         let length = body.len();
         format!(
             "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
@@ -152,6 +143,7 @@ pub(super) fn check_request(
 }
 
 /// What the headers of a request say about its framing and connection.
+#[derive(Default)]
 struct Headers {
     /// `Content-Length`; `u64::MAX` for one too large to count.
     length: Option<u64>,
@@ -163,12 +155,7 @@ struct Headers {
 
 /// Reads the headers, and adds those that go on to `forwarded`.
 fn read_headers(headers: &[httparse::Header], forwarded: &mut Vec<u8>) -> Result<Headers, Refusal> {
-    let mut read = Headers {
-        length: None,
-        chunked: false,
-        expects_continue: false,
-        connection: String::new(),
-    };
+    let mut read = Headers::default();
     for header in headers {
         // Only ASCII reached `httparse`, so this always succeeds.
         let value = std::str::from_utf8(header.value.trim_ascii()).unwrap_or_default();

@@ -8,8 +8,8 @@
 //! sends: a head of any size, at any pace, on as many connections as it
 //! likes, each with a thread of its own. So the public port is ours, and
 //! `tiny_http` listens on a private channel that only the front door uses
-//! (`private.rs` says how, on each platform). Each request is checked, then
-//! passed on over a connection of its own, and the answer passed back:
+//! (`private.rs`). Each request is checked, then passed on over a connection
+//! of its own, and the answer passed back:
 //!
 //! ```text
 //!  clients ──TCP/TLS──> front door ──private channel──> tiny_http ──> handlers
@@ -34,13 +34,11 @@
 //! waits for a slow client ([`reading_body_may_block`] tells which do).
 //!
 //! A port served over TLS (the embedded master with `--tls-cert`) has TLS
-//! ended here ([`TlsIdentity`]), so every limit holds there too; the
-//! handshake, and each TLS record once begun, must be whole within the
-//! head's deadline.
+//! ended here ([`TlsIdentity`]), so every limit holds there too.
 //!
 //! Crates do the codecs: `httparse` reads request heads and chunked
-//! framing, rustls's `ServerConnection` and `StreamOwned` the TLS. Ours are
-//! the policy (limits, what is ambiguous) and the plumbing between sockets.
+//! framing, rustls the TLS. Ours are the policy (limits, what is ambiguous)
+//! and the plumbing between sockets.
 
 mod client;
 mod head;
@@ -56,14 +54,12 @@ use client::Client;
 use private::{Backend, Channel};
 
 use std::collections::HashMap;
-use std::fmt;
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
+use std::{fmt, io};
 
 /// What the front door allows each client; `Limits::default()` suits both
 /// servers. `mesos-local` sets each from the flag named with it.
@@ -102,27 +98,16 @@ impl Default for Limits {
 pub enum DoorError {
     /// The public address could not be bound.
     Bind(io::Error),
-    /// The private channel to `tiny_http` could not be made.
-    Private {
-        /// Where it was to be.
-        place: String,
-        /// What the operating system said.
-        source: io::Error,
-    },
-    /// `tiny_http`, or a thread of the front door, could not start.
-    Server(String),
+    /// The private channel to `tiny_http`, `tiny_http` itself or a thread
+    /// of the front door could not start; the message says which, and why.
+    Start(String),
 }
 
 impl fmt::Display for DoorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DoorError::Bind(err) => write!(f, "cannot listen: {err}"),
-            DoorError::Private { place, source } => write!(
-                f,
-                "cannot make the private channel to the HTTP server at {place}: {source}; \
-                 check that the temporary directory (TMPDIR) is writable"
-            ),
-            DoorError::Server(reason) => write!(f, "the HTTP server did not start: {reason}"),
+            DoorError::Start(why) => f.write_str(why),
         }
     }
 }
@@ -130,28 +115,23 @@ impl fmt::Display for DoorError {
 impl std::error::Error for DoorError {}
 
 /// Whether reading this request's body could wait on the client: it has a
-/// body that the front door has not read whole beforehand (see the module
-/// documentation). A server answers such a request on a thread of its own,
-/// so that a slow client holds up nobody else; the front door's connection
-/// cap bounds how many there can be.
+/// body that the front door has not read whole beforehand. A server answers
+/// such a request on a thread of its own, so that a slow client holds up
+/// nobody else; the front door's connection cap bounds how many there are.
 pub fn reading_body_may_block(request: &tiny_http::Request) -> bool {
-    let has = |name: &str| {
+    let has = |name: &'static str| {
         request
             .headers()
             .iter()
-            .any(|header| header.field.as_str().as_str().eq_ignore_ascii_case(name))
+            .any(|header| header.field.equiv(name))
     };
-    if has("Transfer-Encoding") {
-        return true;
-    }
-    let Some(length) = request.body_length() else {
-        return false;
+    let Some(length) = request.body_length().filter(|_| !has("Transfer-Encoding")) else {
+        return has("Transfer-Encoding");
     };
     // `tiny_http` itself reads up to 1 KiB before handing a request over,
     // unless the client waits for `100 Continue`.
     let read_by_tiny_http = length <= 1024 && !has("Expect");
-    let read_by_front_door = length as u64 <= WHOLE_BODY_BYTES;
-    !(read_by_tiny_http || read_by_front_door)
+    !(read_by_tiny_http || length as u64 <= WHOLE_BODY_BYTES)
 }
 
 /// A listening front door. Stop it with [`FrontDoor::close`]; dropping it
@@ -161,7 +141,6 @@ pub struct FrontDoor {
     address: SocketAddr,
     door: Arc<Door>,
     accept: Option<JoinHandle<()>>,
-    overflow: Option<JoinHandle<()>>,
 }
 
 /// What the threads of one front door share.
@@ -178,15 +157,14 @@ struct Door {
 
 /// The open connections: their sockets (the client's, and the one to
 /// `tiny_http` of its request in progress), for closing to cut off, and
-/// their threads, for closing to wait for.
+/// every thread, for closing to wait for.
 #[derive(Default)]
 struct Connections {
     next_id: u64,
     sockets: HashMap<u64, (TcpStream, Option<Backend>)>,
     threads: Vec<JoinHandle<()>>,
-    /// Whether the cap was hit since the last accepted connection, so that
-    /// a flood is logged once and not once per connection.
-    full: bool,
+    /// A thread is answering a connection over the cap.
+    refusing: bool,
 }
 
 impl FrontDoor {
@@ -201,7 +179,7 @@ impl FrontDoor {
         tls: Option<TlsIdentity>,
     ) -> Result<(FrontDoor, Requests), DoorError> {
         let listener = TcpListener::bind(address).map_err(DoorError::Bind)?;
-        let local = listener.local_addr().map_err(DoorError::Bind)?;
+        let address = listener.local_addr().map_err(DoorError::Bind)?;
         let (channel, server) = Channel::open()?;
         let secret = crate::random::token();
         let requests = Requests::new(server, secret.clone());
@@ -214,30 +192,15 @@ impl FrontDoor {
             stopping: AtomicBool::new(false),
             connections: Mutex::default(),
         });
-        // Refusing over the cap takes a moment (see `refuse_overflow`), so
-        // one thread does it, never holding up the accept loop; when it
-        // falls behind, the extra connections are simply closed.
-        let (overflow_sender, overflow) = sync_channel(64);
         let shared = Arc::clone(&door);
-        let overflow = spawn("front-door-full", move || {
-            refuse_overflow(&overflow, &shared)
-        });
-        let shared = Arc::clone(&door);
-        let accept = spawn("front-door", move || {
-            accept(&listener, &shared, &overflow_sender)
-        });
-        let failed = |err: io::Error| DoorError::Server(err.to_string());
-        let (accept, overflow) = (
-            Some(accept.map_err(failed)?),
-            Some(overflow.map_err(failed)?),
-        );
-        let address = local;
+        let accept = spawn("front-door", move || accept(&listener, &shared))
+            .map_err(|err| DoorError::Start(format!("cannot start the front door: {err}")))?;
+        let accept = Some(accept);
         Ok((
             FrontDoor {
                 address,
                 door,
                 accept,
-                overflow,
             },
             requests,
         ))
@@ -255,26 +218,18 @@ impl FrontDoor {
             return;
         }
         // Wake the accept loop with a connection of our own.
-        let loopback = match self.address.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
+        let ip = match self.address.ip() {
+            ip if !ip.is_unspecified() => ip,
+            IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
         };
-        let woken = TcpStream::connect_timeout(
-            &SocketAddr::new(loopback, self.address.port()),
-            Duration::from_secs(5),
-        );
-        if let (Ok(_), Some(accept)) = (woken, self.accept.take()) {
-            let _ = accept.join();
-        } else {
-            log::warn!(
-                "front door on {}: could not wake its accept loop",
-                self.address
-            );
-        }
-        // The accept loop owned the overflow sender, so that thread ends.
-        if let Some(overflow) = self.overflow.take() {
-            let _ = overflow.join();
+        let wake = SocketAddr::new(ip, self.address.port());
+        match (
+            TcpStream::connect_timeout(&wake, Duration::from_secs(5)),
+            self.accept.take(),
+        ) {
+            (Ok(_), Some(accept)) => drop(accept.join()),
+            _ => log::warn!("front door on {wake}: could not wake its accept loop"),
         }
         let threads = {
             let mut connections = self.door.lock();
@@ -331,9 +286,10 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> io::Result<JoinHan
     std::thread::Builder::new().name(name.into()).spawn(body)
 }
 
-/// The accept loop: each connection under the cap gets a thread, the others
-/// go to `overflow`.
-fn accept(listener: &TcpListener, door: &Arc<Door>, overflow: &SyncSender<TcpStream>) {
+/// The accept loop: each connection under the cap gets a thread. Over the
+/// cap, one thread at a time answers `503`, and while it does, further
+/// connections are simply closed: a flood costs one thread.
+fn accept(listener: &TcpListener, door: &Arc<Door>) {
     for client in listener.incoming() {
         if door.stopping.load(Ordering::SeqCst) {
             return;
@@ -347,92 +303,78 @@ fn accept(listener: &TcpListener, door: &Arc<Door>, overflow: &SyncSender<TcpStr
                 continue;
             }
         };
-        let Ok(peer) = client.peer_addr() else {
-            continue;
-        };
         let mut connections = door.lock();
-        if connections.sockets.len() >= door.limits.max_connections {
-            if !std::mem::replace(&mut connections.full, true) {
-                log::warn!(
-                    "front door: {} connections are open, the most allowed; refusing more",
-                    door.limits.max_connections
-                );
-            }
-            drop(connections);
-            let _ = overflow.try_send(client);
-            continue;
-        }
-        connections.full = false;
         connections.threads.retain(|thread| !thread.is_finished());
-        let Ok(registered) = client.try_clone() else {
+        let full = connections.sockets.len() >= door.limits.max_connections;
+        let (Ok(peer), Ok(registered)) = (client.peer_addr(), client.try_clone()) else {
             continue;
         };
         let id = connections.next_id;
-        connections.next_id += 1;
-        connections.sockets.insert(id, (registered, None));
-        let spawned = {
-            let door = Arc::clone(door);
-            spawn("front-door-connection", move || {
-                connection(client, peer, &door, id);
-                door.lock().sockets.remove(&id);
-            })
-        };
+        if full {
+            if std::mem::replace(&mut connections.refusing, true) {
+                continue;
+            }
+            let most = door.limits.max_connections;
+            log::warn!("front door: {most} connections are open, the most allowed; refusing more");
+        } else {
+            connections.next_id += 1;
+            connections.sockets.insert(id, (registered, None));
+        }
+        let shared = Arc::clone(door);
+        let spawned = spawn("front-door-connection", move || {
+            connection(client, peer, &shared, (!full).then_some(id));
+            let mut connections = shared.lock();
+            connections.sockets.remove(&id);
+            connections.refusing &= !full;
+        });
         match spawned {
             Ok(thread) => connections.threads.push(thread),
             Err(err) => {
                 log::warn!("front door: cannot start a connection thread: {err}");
                 connections.sockets.remove(&id);
+                connections.refusing &= !full;
             }
         }
     }
 }
 
-/// One connection, from its thread: ends TLS if the port speaks it, then
-/// serves its requests.
-fn connection(client: TcpStream, peer: SocketAddr, door: &Door, id: u64) {
+/// One connection, on its own thread: its TLS ended if the port speaks it,
+/// then served as connection `id`, or with no `id` (over the cap) answered
+/// `503` at once. That answer gets a second to be written, and so does its
+/// handshake; the handshake of one served gets the head's time, which then
+/// bounds each TLS record.
+fn connection(tcp: TcpStream, peer: SocketAddr, door: &Door, id: Option<u64>) {
     let limits = &door.limits;
-    let timeouts = [
-        client.set_nodelay(true),
-        client.set_write_timeout(Some(limits.send_timeout)),
-    ];
-    if !timeouts.iter().all(Result::is_ok) {
+    let quick = Duration::from_secs(1);
+    let (send, handshake) = match id {
+        Some(_) => (limits.send_timeout, limits.header_timeout),
+        None => (quick, quick),
+    };
+    if tcp
+        .set_nodelay(true)
+        .and(tcp.set_write_timeout(Some(send)))
+        .is_err()
+    {
         return;
     }
+    let client = Client::new(tcp, limits.max_header_bytes.max(relay::BUFFER_BYTES));
     let client = match &door.tls {
-        None => Client::plain(client),
-        Some(identity) => match tls::handshake(identity, client, limits.header_timeout) {
+        None => client,
+        Some(identity) => match tls::handshake(identity, client, handshake) {
             Some(client) => client,
             None => return,
         },
     };
+    let Some(id) = id else {
+        let most = limits.max_connections;
+        let why = format!(
+            "too many connections: this server takes at most {most} at once; try again shortly"
+        );
+        return relay::refuse(
+            client,
+            &head::Refusal::new(503, why).answer(),
+            relay::QUICK_LINGER,
+        );
+    };
     relay::serve(client, peer, door, id);
-}
-
-/// Answers connections over the cap with `503 Service Unavailable` until
-/// the accept loop ends. On a TLS port that takes a handshake first, given
-/// a second at most: this one thread serves every connection over the cap.
-fn refuse_overflow(overflow: &Receiver<TcpStream>, door: &Door) {
-    let refusal = head::Refusal::new(
-        503,
-        format!(
-            "too many connections: this server takes at most {} at once; try again shortly",
-            door.limits.max_connections
-        ),
-    );
-    let answer = refusal.answer();
-    let quick = Duration::from_secs(1);
-    for client in overflow {
-        // Closing waits for this thread: what is still queued then is
-        // simply closed.
-        if door.stopping.load(Ordering::SeqCst) || client.set_write_timeout(Some(quick)).is_err() {
-            continue;
-        }
-        let client = match &door.tls {
-            None => Some(Client::plain(client)),
-            Some(identity) => tls::handshake(identity, client, quick),
-        };
-        if let Some(client) = client {
-            relay::refuse_at_once(client, &answer);
-        }
-    }
 }

@@ -6,32 +6,23 @@
 //! Only the front door may reach `tiny_http`, or a client could skip every
 //! limit. Two guards keep everyone else out:
 //!
-//! - **Where `tiny_http` listens.** On Unix (Linux, macOS) it is a Unix
-//!   socket in a directory made fresh for each server that only this user
-//!   may enter (mode 0700), removed when the server stops. The kernel
-//!   refuses any other user's `connect` there, so nothing of theirs reaches
-//!   `tiny_http` at all. Windows has no Unix socket that `std` or
-//!   `tiny_http` can use (nor named pipes), so there `tiny_http` listens on
-//!   a TCP port of 127.0.0.1, which any program on the machine may connect
-//!   to.
+//! - **Where `tiny_http` listens.** On Unix it is a Unix socket in a fresh
+//!   directory that only this user may enter (mode 0700), removed when the
+//!   server stops: the kernel refuses any other user's `connect`. Windows
+//!   has no Unix socket that `std` or `tiny_http` can use, so there it is a
+//!   TCP port of 127.0.0.1, which any local program may connect to.
 //! - **A secret on every request.** Each front door draws 128 random bits
-//!   from the operating system and writes them into every request head it
-//!   passes on (`X-Front-Door`), after dropping any such header from the
-//!   client. [`Requests::recv`], the only way our servers take requests
-//!   from `tiny_http`, answers `403 Forbidden` to a request without them
-//!   before any handler sees it. It does so on every platform, so that the
-//!   same code runs, and is tested, everywhere.
+//!   and writes them into every request head it passes on (`X-Front-Door`),
+//!   after dropping any such header from the client. [`Requests::recv`],
+//!   the only way our servers take requests, answers `403 Forbidden` to a
+//!   request without them before any handler sees it, on every platform.
 //!
-//! What that guarantees: on Unix, other local users cannot reach `tiny_http`
-//! at all. On Windows, another local program can connect to its port, but
-//! no request of its own is ever served: it cannot read a file, upload one
-//! or make a Mesos call without the secret, which it cannot guess and never
-//! sees (the front door strips it from what clients send, and `tiny_http`'s
-//! answers do not echo it). What remains open to it there is what
-//! `tiny_http` allows any connection before a request is whole: holding a
-//! thread, or sending an endless head. That is a denial of service from
-//! the same machine, the worst that is left; a workshop laptop rarely has
-//! other users.
+//! So on Windows another local program can connect to `tiny_http`, but no
+//! request of its own is ever served: it cannot guess the secret, and never
+//! sees it (`tiny_http`'s answers do not echo it). What is left to it is
+//! what `tiny_http` allows any connection before a request is whole:
+//! holding a thread, or sending an endless head, a denial of service from
+//! the same machine.
 
 use super::DoorError;
 use std::io;
@@ -56,12 +47,27 @@ pub(super) struct Channel {
     address: std::net::SocketAddr,
 }
 
-/// How the private directories are named: the prefix, then the process id.
+/// The private directories' names begin with this, then the process id.
 #[cfg(unix)]
-const PRIVATE_DIR_PREFIX: &str = "front-door-";
+const DIR_PREFIX: &str = "front-door-";
 /// The socket's name in its directory.
 #[cfg(unix)]
 const SOCKET_NAME: &str = "http";
+
+fn server(listener: impl Into<tiny_http::Listener>) -> Result<tiny_http::Server, DoorError> {
+    let server = tiny_http::Server::from_listener(listener, None);
+    server.map_err(|err| DoorError::Start(format!("the HTTP server did not start: {err}")))
+}
+
+/// The error for a channel that could not be made at `place`.
+fn unmade(place: impl std::fmt::Display) -> impl FnOnce(io::Error) -> DoorError {
+    move |err| {
+        DoorError::Start(format!(
+            "cannot make the private channel to the HTTP server at {place}: {err}; \
+             check that the temporary directory (TMPDIR) is writable"
+        ))
+    }
+}
 
 impl Channel {
     /// Makes the channel and starts `tiny_http` listening on it.
@@ -72,49 +78,34 @@ impl Channel {
         // A Unix socket's path must be under 108 bytes; a deep TMPDIR
         // (as some test harnesses set) leaves too little room.
         if parent.as_os_str().len() > 64 {
-            parent = std::path::PathBuf::from("/tmp");
+            parent = "/tmp".into();
         }
         remove_abandoned_dirs(&parent);
-        let token = crate::random::token();
-        let dir = parent.join(format!(
-            "{PRIVATE_DIR_PREFIX}{}-{}",
+        let name = format!(
+            "{DIR_PREFIX}{}-{}",
             std::process::id(),
-            &token[..12]
-        ));
-        let failed = |source| DoorError::Private {
-            place: dir.display().to_string(),
-            source,
-        };
-        std::fs::DirBuilder::new()
+            &crate::random::token()[..12]
+        );
+        let dir = parent.join(name);
+        let mut builder = std::fs::DirBuilder::new();
+        builder
             .mode(0o700)
             .create(&dir)
-            .map_err(failed)?;
+            .map_err(unmade(dir.display()))?;
         // From here on, dropping `channel` removes the directory.
         let channel = Channel { dir };
         let socket = channel.dir.join(SOCKET_NAME);
-        let listener = std::os::unix::net::UnixListener::bind(&socket).map_err(|source| {
-            DoorError::Private {
-                place: socket.display().to_string(),
-                source,
-            }
-        })?;
-        let server = tiny_http::Server::from_listener(listener, None)
-            .map_err(|err| DoorError::Server(err.to_string()))?;
-        Ok((channel, server))
+        let listener =
+            std::os::unix::net::UnixListener::bind(&socket).map_err(unmade(socket.display()))?;
+        Ok((channel, server(listener)?))
     }
 
     /// Makes the channel and starts `tiny_http` listening on it.
     #[cfg(not(unix))]
     pub(super) fn open() -> Result<(Channel, tiny_http::Server), DoorError> {
-        let failed = |source| DoorError::Private {
-            place: "127.0.0.1".into(),
-            source,
-        };
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(failed)?;
-        let address = listener.local_addr().map_err(failed)?;
-        let server = tiny_http::Server::from_listener(listener, None)
-            .map_err(|err| DoorError::Server(err.to_string()))?;
-        Ok((Channel { address }, server))
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(unmade("127.0.0.1"))?;
+        let address = listener.local_addr().map_err(unmade("127.0.0.1"))?;
+        Ok((Channel { address }, server(listener)?))
     }
 
     /// A fresh connection to `tiny_http`.
@@ -146,23 +137,19 @@ fn remove_abandoned_dirs(parent: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
-    let proc_tells = std::path::Path::new("/proc/self").exists();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|name| name.strip_prefix(PRIVATE_DIR_PREFIX))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
+        let name = name.to_str().and_then(|name| name.strip_prefix(DIR_PREFIX));
+        let pid = name.and_then(|rest| rest.split('-').next()?.parse::<u32>().ok());
+        let Some(pid) = pid else {
             continue;
         };
-        let refused = matches!(
-            Backend::connect(entry.path().join(SOCKET_NAME)),
-            Err(err) if err.kind() == io::ErrorKind::ConnectionRefused
-        );
-        let gone = !proc_tells || !std::path::Path::new(&format!("/proc/{pid}")).exists();
-        if refused && gone {
+        let connected = Backend::connect(entry.path().join(SOCKET_NAME));
+        let refused =
+            matches!(connected, Err(err) if err.kind() == io::ErrorKind::ConnectionRefused);
+        let alive = std::path::Path::new("/proc/self").exists()
+            && std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if refused && !alive {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -187,18 +174,15 @@ impl Requests {
     pub fn recv(&self) -> io::Result<tiny_http::Request> {
         loop {
             let request = self.server.recv()?;
-            let secret = request
-                .headers()
-                .iter()
-                .find(|header| header.field.equiv(SECRET_HEADER))
-                .map(|header| header.value.as_str().as_bytes());
+            let mut headers = request.headers().iter();
+            let secret = headers.find(|header| header.field.equiv(SECRET_HEADER));
+            let secret = secret.map(|header| header.value.as_str().as_bytes());
             if secret.is_some_and(|secret| same(secret, self.secret.as_bytes())) {
                 return Ok(request);
             }
             log::warn!("a request reached the HTTP server without passing its front door");
-            let refusal = tiny_http::Response::from_string("only the front door may call here\n")
-                .with_status_code(403);
-            let _ = request.respond(refusal);
+            let refusal = tiny_http::Response::from_string("only the front door may call here\n");
+            let _ = request.respond(refusal.with_status_code(403));
         }
     }
 

@@ -11,22 +11,18 @@
 //!
 //! Each request goes on with `Connection: close`, so `tiny_http` closes
 //! after its answer, and that close is where the answer ends: the front
-//! door never parses a response, it passes bytes on as they come (an event
-//! on a stream reaches the client at once), with no deadline, so an event
-//! stream lives as long as its client reads it. `tiny_http` always gives
-//! an answer a `Content-Length` or chunks, so the client still finds its
-//! end and may keep its connection.
+//! door never parses a response, and passes its bytes on as they come (an
+//! event reaches the client at once), with no deadline, so an event stream
+//! lives as long as its client reads it. `tiny_http` always gives an
+//! answer a `Content-Length` or chunks, so the client still finds its end.
 //!
-//! A chunked request body is read with `httparse`'s chunk-size and
-//! trailer parsers over our bounded buffer, and passed on re-framed: each
-//! piece of data in hand goes on as a chunk of its own. `tiny_http`'s
-//! decoder (`chunked_transfer`) takes a connection that ends inside a chunk
-//! for the end of the body, so a request cut off there (too slow, too
-//! large) would look complete to the code reading it; cut off between
-//! chunks, it is an error. `chunked_transfer` is not used here for the same
-//! reason: its decoder reads a body cut inside a chunk as complete (and
-//! gathers a chunk-size line without bound), its encoder ends a body when
-//! dropped, which would pass a body we cut off as a whole one.
+//! A chunked request body is read with `httparse`'s chunk-size and trailer
+//! parsers over our bounded buffer, and passed on re-framed: each piece of
+//! data in hand goes on as a chunk of its own. The `chunked_transfer`
+//! crate (which `tiny_http` uses) does not fit here: its decoder takes a
+//! connection cut inside a chunk for the end of the body and gathers a
+//! chunk-size line without bound, and its encoder ends a body when dropped,
+//! so a body we cut off would go on as a whole one.
 
 use super::client::{timeout_until, Client};
 use super::head::{self, Framing, Refusal};
@@ -41,17 +37,18 @@ use std::time::{Duration, Instant};
 pub const WHOLE_BODY_BYTES: u64 = 64 * 1024;
 
 /// Bytes read from a socket at a time.
-const BUFFER_BYTES: usize = 64 * 1024;
+pub(super) const BUFFER_BYTES: usize = 64 * 1024;
 /// The longest chunk-size line accepted in a chunked body.
 const MAX_CHUNK_LINE: usize = 4096;
 /// The most trailer lines, and their bytes, accepted after a chunked body.
 const MAX_TRAILERS: usize = 64;
 const MAX_TRAILER_BYTES: usize = 16 * 1024;
 
-/// After the front door refuses a request, how long and how much of what
-/// the client still sends it reads and drops, so that the client gets to
-/// read the answer instead of a reset connection.
+/// After a refusal, how long and how much of what the client still sends
+/// is read and dropped, so that the client gets to read the answer instead
+/// of a reset connection; shorter where one thread serves many clients.
 const LINGER_TIME: Duration = Duration::from_secs(2);
+pub(super) const QUICK_LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why a connection ends early.
@@ -62,6 +59,12 @@ enum Stop {
     Close,
 }
 
+impl From<Refusal> for Stop {
+    fn from(refusal: Refusal) -> Stop {
+        Stop::Refuse(refusal)
+    }
+}
+
 /// `duration` from now; `None` (no deadline) if too far to count.
 pub(super) fn after(duration: Duration) -> Option<Instant> {
     Instant::now().checked_add(duration)
@@ -70,132 +73,98 @@ pub(super) fn after(duration: Duration) -> Option<Instant> {
 /// Serves one client connection (plain TCP, or TLS after its handshake)
 /// until it ends.
 pub(super) fn serve(mut client: Client, peer: SocketAddr, door: &Door, id: u64) {
-    let mut inbox = Inbox::new(door.limits.max_header_bytes.max(BUFFER_BYTES));
-    match exchanges(&mut client, &mut inbox, peer, door, id) {
+    match exchanges(&mut client, peer, door, id) {
         // Behind TLS this sends `close_notify`, without which an answer
         // that ends with the connection would read as cut off.
         Ok(()) => client.close_write(),
         Err(Stop::Close) => {}
         Err(Stop::Refuse(refusal)) => {
-            log::debug!(
-                "front door: {peer} refused with {}: {}",
-                refusal.status,
-                refusal.message
-            );
-            if client.send(&refusal.answer()).is_ok() {
-                linger(&mut client, LINGER_TIME);
-            }
+            let (status, why) = (refusal.status, &refusal.message);
+            log::debug!("front door: {peer} refused with {status}: {why}");
+            refuse(client, &refusal.answer(), LINGER_TIME);
         }
     }
 }
 
 /// Request after request on one connection.
-fn exchanges(
-    client: &mut Client,
-    inbox: &mut Inbox,
-    peer: SocketAddr,
-    door: &Door,
-    id: u64,
-) -> Result<(), Stop> {
+fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Result<(), Stop> {
     let limits = &door.limits;
     let mut buffer = vec![0; BUFFER_BYTES];
-    loop {
-        let Some(length) = read_head(client, inbox, limits)? else {
-            return Ok(());
-        };
-        let head = &inbox.buffered()[..length];
-        let mut request = head::check_request(head, peer.ip(), &*door.body_limit, &door.secret)
-            .map_err(Stop::Refuse)?;
-        inbox.consume(length);
+    while let Some(length) = read_head(client, limits)? {
+        let head = &client.buffered()[..length];
+        let request = head::check_request(head, peer.ip(), &*door.body_limit, &door.secret)?;
+        client.consume(length);
         if request.expects_continue {
             // The body fits the limit, so invite it (RFC 9110, 10.1.1).
             let invite = b"HTTP/1.1 100 Continue\r\n\r\n";
             client.send(invite).map_err(|_| Stop::Close)?;
         }
-        let Some(mut backend) = door.connect(id) else {
-            return Err(Stop::Refuse(Refusal::new(
-                502,
-                "the server behind this port is not answering",
-            )));
-        };
+        let not_answering = || Refusal::new(502, "the server behind this port is not answering");
+        let mut backend = door.connect(id).ok_or_else(not_answering)?;
         let body = Body {
-            out: std::mem::take(&mut request.forwarded),
             client: &mut *client,
-            inbox: &mut *inbox,
             to: &mut backend,
+            out: request.forwarded,
             deadline: after(limits.body_timeout),
             timeout: limits.body_timeout,
             whole: matches!(request.framing, Framing::Length(length) if length <= WHOLE_BODY_BYTES),
         };
         if let Err(refusal) = body.forward(request.framing, request.body_limit) {
             wind_down(&backend, limits.send_timeout);
-            return Err(Stop::Refuse(refusal));
+            return Err(refusal.into());
         }
         pass_answer(&mut backend, client, &mut buffer)?;
         if !request.keep_alive {
-            return Ok(());
+            break;
         }
     }
+    Ok(())
 }
 
 /// Waits for the next request head and returns its length, or `None` when
 /// the client closed or stayed idle too long (both normal ends).
-fn read_head(
-    client: &mut Client,
-    inbox: &mut Inbox,
-    limits: &Limits,
-) -> Result<Option<usize>, Stop> {
+fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop> {
+    let seconds = limits.header_timeout.as_secs_f64();
     let too_slow = || {
-        Stop::Refuse(Refusal::new(
+        Refusal::new(
             408,
-            format!(
-                "the request head did not arrive within {} s",
-                limits.header_timeout.as_secs_f64()
-            ),
-        ))
+            format!("the request head did not arrive within {seconds} s"),
+        )
     };
-    if inbox.buffered().is_empty() {
-        match inbox.fill(client, after(limits.idle_timeout)) {
+    if client.buffered().is_empty() {
+        match client.fill(after(limits.idle_timeout)) {
             Ok(0) => return Ok(None),
             // Behind TLS a head may have begun in a record that never came
             // whole: that is a slow head, not an idle connection.
             Err(err) if err.kind() == io::ErrorKind::TimedOut && client.partly_received() => {
-                return Err(too_slow())
+                return Err(too_slow().into())
             }
             Err(_) => return Ok(None),
             Ok(_) => {}
         }
     }
-    // The head deadline counts from its first byte.
+    // The head's deadline counts from its first byte.
     let deadline = after(limits.header_timeout);
+    let most = limits.max_header_bytes;
     let mut searched = 0;
     loop {
-        let buffered = inbox.buffered();
-        if let Some(end) = find(&buffered[searched..], b"\r\n\r\n") {
-            let length = searched + end + 4;
-            if length > limits.max_header_bytes {
-                break;
-            }
-            return Ok(Some(length));
-        }
-        if buffered.len() >= limits.max_header_bytes {
-            break;
+        let buffered = client.buffered();
+        let window = &buffered[searched..buffered.len().min(most)];
+        if let Some(end) = window.windows(4).position(|four| four == b"\r\n\r\n") {
+            return Ok(Some(searched + end + 4));
+        } else if buffered.len() >= most {
+            let too_large =
+                format!("request head too large: at most {most} bytes of request line and headers");
+            return Err(Refusal::new(431, too_large).into());
         }
         searched = buffered.len().saturating_sub(3);
-        match inbox.fill(client, deadline) {
+        match client.fill(deadline) {
             Ok(0) => return Err(Stop::Close),
             Ok(_) => {}
-            Err(err) if err.kind() == io::ErrorKind::TimedOut => return Err(too_slow()),
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => return Err(too_slow().into()),
             Err(_) => return Err(Stop::Close),
         }
     }
-    Err(Stop::Refuse(Refusal::new(
-        431,
-        format!(
-            "request head too large: at most {} bytes of request line and headers",
-            limits.max_header_bytes
-        ),
-    )))
 }
 
 /// Passes back everything `tiny_http` answers, as it comes, until it
@@ -206,10 +175,8 @@ fn pass_answer(backend: &mut Backend, client: &mut Client, buffer: &mut [u8]) ->
         match backend.read(buffer) {
             Ok(0) if answered => return Ok(()),
             Ok(0) => {
-                return Err(Stop::Refuse(Refusal::new(
-                    502,
-                    "the server closed the connection without answering",
-                )))
+                let why = "the server closed the connection without answering";
+                return Err(Refusal::new(502, why).into());
             }
             Ok(read) => {
                 answered = true;
@@ -221,60 +188,10 @@ fn pass_answer(backend: &mut Backend, client: &mut Client, buffer: &mut [u8]) ->
     }
 }
 
-/// What a client sent and the front door has not used yet.
-struct Inbox {
-    bytes: Box<[u8]>,
-    start: usize,
-    end: usize,
-}
-
-impl Inbox {
-    fn new(size: usize) -> Inbox {
-        Inbox {
-            bytes: vec![0; size].into_boxed_slice(),
-            start: 0,
-            end: 0,
-        }
-    }
-
-    fn buffered(&self) -> &[u8] {
-        &self.bytes[self.start..self.end]
-    }
-
-    fn consume(&mut self, count: usize) {
-        self.start += count;
-    }
-
-    /// Reads more from the client, waiting until `deadline` at most;
-    /// `Ok(0)` when the client closed.
-    fn fill(&mut self, client: &mut Client, deadline: Option<Instant>) -> io::Result<usize> {
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        } else if self.end == self.bytes.len() {
-            self.bytes.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, self.end - self.start);
-        }
-        if self.end == self.bytes.len() {
-            return Err(io::Error::other("the inbox is full"));
-        }
-        loop {
-            match client.read(&mut self.bytes[self.end..], deadline) {
-                Ok(read) => {
-                    self.end += read;
-                    return Ok(read);
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
-        }
-    }
-}
-
 /// A request, its head already gathered in `out`, on its way from the
 /// client to `tiny_http`; each step that fails says what to answer.
 struct Body<'a, W: Write> {
     client: &'a mut Client,
-    inbox: &'a mut Inbox,
     to: W,
     /// What is gathered for `to` and not yet written.
     out: Vec<u8>,
@@ -293,7 +210,7 @@ impl<W: Write> Body<'_, W> {
     fn forward(mut self, framing: Framing, limit: u64) -> Result<(), Refusal> {
         match framing {
             Framing::Empty => {}
-            Framing::Length(length) => self.copy_exact(length)?,
+            Framing::Length(length) => self.copy(length, false)?,
             Framing::Chunked => self.copy_chunked(limit)?,
         }
         self.send()
@@ -313,36 +230,37 @@ impl<W: Write> Body<'_, W> {
         if !self.whole {
             self.send()?;
         }
-        match self.inbox.fill(self.client, self.deadline) {
+        match self.client.fill(self.deadline) {
             Ok(read) if read > 0 => Ok(()),
-            Err(err) if err.kind() == io::ErrorKind::TimedOut => Err(Refusal::new(
-                408,
-                format!(
-                    "the request body did not arrive within {} s",
-                    self.timeout.as_secs_f64()
-                ),
-            )),
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => {
+                let seconds = self.timeout.as_secs_f64();
+                let why = format!("the request body did not arrive within {seconds} s");
+                Err(Refusal::new(408, why))
+            }
             _ => Err(malformed(
                 "the connection ended before the request body was complete",
             )),
         }
     }
 
-    /// How many body bytes (at most `left`) are in hand, after waiting for
-    /// some if there were none.
-    fn in_hand(&mut self, left: u64) -> Result<usize, Refusal> {
-        if self.inbox.buffered().is_empty() {
-            self.more()?;
-        }
-        let buffered = self.inbox.buffered().len();
-        Ok(usize::try_from(left).map_or(buffered, |left| left.min(buffered)))
-    }
-
-    fn copy_exact(&mut self, mut left: u64) -> Result<(), Refusal> {
+    /// Passes on `left` bytes of body as they come; with `chunks`, each
+    /// piece in hand as a chunk of its own.
+    fn copy(&mut self, mut left: u64, chunks: bool) -> Result<(), Refusal> {
         while left > 0 {
-            let take = self.in_hand(left)?;
-            self.out.extend_from_slice(&self.inbox.buffered()[..take]);
-            self.inbox.consume(take);
+            if self.client.buffered().is_empty() {
+                self.more()?;
+            }
+            let in_hand = self.client.buffered();
+            let take = usize::try_from(left).map_or(in_hand.len(), |left| left.min(in_hand.len()));
+            if chunks {
+                self.out
+                    .extend_from_slice(format!("{take:x}\r\n").as_bytes());
+            }
+            self.out.extend_from_slice(&in_hand[..take]);
+            if chunks {
+                self.out.extend_from_slice(b"\r\n");
+            }
+            self.client.consume(take);
             left -= take as u64;
         }
         Ok(())
@@ -353,77 +271,73 @@ impl<W: Write> Body<'_, W> {
     fn copy_chunked(&mut self, limit: u64) -> Result<(), Refusal> {
         let mut total: u64 = 0;
         loop {
-            let size = self.chunk_size()?;
+            let size = self.parse(
+                MAX_CHUNK_LINE,
+                "malformed chunk size in a chunked body",
+                |bytes| {
+                    // `httparse` reads an empty line as size 0: a size line
+                    // must begin with a digit.
+                    let starts_well = bytes.first().is_none_or(u8::is_ascii_hexdigit);
+                    starts_well
+                        .then(|| httparse::parse_chunk_size(bytes).ok())
+                        .flatten()
+                },
+            )?;
             total = total.saturating_add(size);
             if total > limit {
                 let too_large =
                     format!("request body too large: at most {limit} bytes are accepted here");
                 return Err(Refusal::new(413, too_large));
+            } else if size == 0 {
+                break;
             }
-            if size == 0 {
-                return self.skip_trailers();
-            }
-            let mut left = size;
-            while left > 0 {
-                let take = self.in_hand(left)?;
-                self.out
-                    .extend_from_slice(format!("{take:x}\r\n").as_bytes());
-                self.out.extend_from_slice(&self.inbox.buffered()[..take]);
-                self.out.extend_from_slice(b"\r\n");
-                self.inbox.consume(take);
-                left -= take as u64;
-            }
-            while self.inbox.buffered().len() < 2 {
+            self.copy(size, true)?;
+            while self.client.buffered().len() < 2 {
                 self.more()?;
             }
-            if !self.inbox.buffered().starts_with(b"\r\n") {
+            if !self.client.buffered().starts_with(b"\r\n") {
                 return Err(malformed("chunk data longer than its size"));
             }
-            self.inbox.consume(2);
+            self.client.consume(2);
         }
+        // The trailer lines are read, and the body ends without them:
+        // `tiny_http` takes none, and a server may drop them (RFC 9110,
+        // section 6.5.1).
+        self.parse(
+            MAX_TRAILER_BYTES,
+            "malformed or too many trailer lines",
+            |bytes| {
+                let mut trailers = [httparse::EMPTY_HEADER; MAX_TRAILERS];
+                match httparse::parse_headers(bytes, &mut trailers).ok()? {
+                    httparse::Status::Complete((used, _)) => {
+                        Some(httparse::Status::Complete((used, 0)))
+                    }
+                    httparse::Status::Partial => Some(httparse::Status::Partial),
+                }
+            },
+        )?;
+        self.out.extend_from_slice(b"0\r\n\r\n");
+        Ok(())
     }
 
-    fn chunk_size(&mut self) -> Result<u64, Refusal> {
+    /// Reads one item with `parse` from the bytes in hand, waiting for more
+    /// while it needs more and at most `most` bytes are in hand; `None`
+    /// from `parse` is a malformed body.
+    fn parse(
+        &mut self,
+        most: usize,
+        what: &str,
+        parse: impl Fn(&[u8]) -> Option<httparse::Status<(usize, u64)>>,
+    ) -> Result<u64, Refusal> {
         loop {
-            let buffered = self.inbox.buffered();
-            // `httparse` reads an empty line as size 0: a size line must
-            // begin with a digit.
-            let starts_well = buffered.first().is_none_or(u8::is_ascii_hexdigit);
-            match httparse::parse_chunk_size(buffered) {
-                Ok(httparse::Status::Complete((used, size))) if starts_well => {
-                    self.inbox.consume(used);
-                    return Ok(size);
+            let in_hand = self.client.buffered();
+            match parse(in_hand) {
+                Some(httparse::Status::Complete((used, value))) => {
+                    self.client.consume(used);
+                    return Ok(value);
                 }
-                Ok(httparse::Status::Partial)
-                    if starts_well && buffered.len() <= MAX_CHUNK_LINE =>
-                {
-                    self.more()?
-                }
-                _ => return Err(malformed("malformed chunk size in a chunked body")),
-            }
-        }
-    }
-
-    /// Reads the trailer lines after the last chunk, and ends the body
-    /// without them: `tiny_http` takes none, and a server may drop them
-    /// (RFC 9110, section 6.5.1).
-    fn skip_trailers(&mut self) -> Result<(), Refusal> {
-        loop {
-            let mut trailers = [httparse::EMPTY_HEADER; MAX_TRAILERS];
-            let parsed = match httparse::parse_headers(self.inbox.buffered(), &mut trailers) {
-                Ok(httparse::Status::Complete((used, _))) => Some(used),
-                Ok(httparse::Status::Partial) => None,
-                Err(_) => Some(0),
-            };
-            match parsed {
-                Some(0) => return Err(malformed("malformed or too many trailer lines")),
-                Some(used) => {
-                    self.inbox.consume(used);
-                    self.out.extend_from_slice(b"0\r\n\r\n");
-                    return Ok(());
-                }
-                None if self.inbox.buffered().len() <= MAX_TRAILER_BYTES => self.more()?,
-                None => return Err(malformed("malformed or too many trailer lines")),
+                Some(httparse::Status::Partial) if in_hand.len() <= most => self.more()?,
+                _ => return Err(malformed(what)),
             }
         }
     }
@@ -438,40 +352,28 @@ impl<W: Write> Body<'_, W> {
 /// behind.
 fn wind_down(backend: &Backend, wait: Duration) {
     let _ = backend.shutdown(Shutdown::Write);
-    drain(
-        |timeout| backend.set_read_timeout(timeout),
-        backend,
-        wait,
-        usize::MAX,
-    );
+    let set_timeout = |timeout| backend.set_read_timeout(timeout);
+    drain(set_timeout, backend, wait, usize::MAX);
     let _ = backend.shutdown(Shutdown::Both);
 }
 
-/// Sends `answer` (a [`Refusal::answer`]) to a client whose connection
-/// never reached `tiny_http`, then closes, lingering less than after a
-/// refused request: the one thread that refuses connections over the cap,
-/// or the handshake that refuses plain HTTP on a TLS port, must not wait
-/// long.
-pub(super) fn refuse_at_once(mut client: Client, answer: &[u8]) {
+/// Sends `answer` (a [`Refusal::answer`]), then closes gently: stop
+/// sending, then read and drop what the client still sends for `linger`.
+/// Closing with unread bytes would make the system reset the connection,
+/// and a client still sending its body might never read our answer. What
+/// is dropped is read from the TCP connection as is: behind TLS it needs
+/// no decrypting.
+pub(super) fn refuse(mut client: Client, answer: &[u8], linger: Duration) {
     if client.send(answer).is_ok() {
-        linger(&mut client, Duration::from_millis(500));
+        client.close_write();
+        let tcp = &client.transport.tcp;
+        drain(
+            |timeout| tcp.set_read_timeout(timeout),
+            tcp,
+            linger,
+            LINGER_BYTES,
+        );
     }
-}
-
-/// Closes a connection gently after an answer: stop sending, then read and
-/// drop what the client still sends for a little while. Closing with
-/// unread bytes would make the system reset the connection, and a client
-/// still sending its body might never read our answer. What is dropped is
-/// read from the TCP connection as is: behind TLS it needs no decrypting.
-fn linger(client: &mut Client, time: Duration) {
-    client.close_write();
-    let tcp = &client.transport.tcp;
-    drain(
-        |timeout| tcp.set_read_timeout(timeout),
-        tcp,
-        time,
-        LINGER_BYTES,
-    );
 }
 
 /// Reads and drops what `from` sends, for `time` and `most` bytes at most,
@@ -496,12 +398,6 @@ fn drain(
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,12 +415,10 @@ mod tests {
         let (receiver, _) = listener.accept().expect("accept");
         sender.write_all(input).expect("send the input");
         drop(sender);
-        let mut client = Client::plain(receiver);
-        let mut inbox = Inbox::new(inbox);
+        let mut client = Client::new(receiver, inbox);
         let mut server = Vec::new();
         let body = Body {
             client: &mut client,
-            inbox: &mut inbox,
             to: &mut server,
             out: Vec::new(),
             deadline: None,

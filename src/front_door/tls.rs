@@ -1,15 +1,14 @@
 //! TLS, ended at the front door: behind it every request is plain HTTP, so
-//! every limit applies to an `https://` port exactly as to an `http://` one.
+//! every limit holds on an `https://` port exactly as on an `http://` one.
 //!
 //! *Plumbing: a reader may skip this file.*
 //!
 //! rustls does the TLS: its `ServerConnection` for the handshake, its
-//! `Stream` for the connection after it, over a transport that holds each
-//! read to its deadline (see the `client` module). The handshake
-//! has the head's deadline (`header_timeout`): a client that opens a
-//! connection and says nothing, or drips its `ClientHello`, is cut off like
-//! one that drips its request head. A client that sends plain HTTP to the
-//! TLS port is told, in plain HTTP, to use `https://`.
+//! `Stream` after it (see the `client` module). The handshake has the
+//! head's deadline (`header_timeout`): a client that connects and says
+//! nothing, or drips its `ClientHello`, is cut off like one that drips its
+//! request head. A client that speaks plain HTTP to the TLS port is told,
+//! in plain HTTP, to use `https://`.
 
 use super::client::{timeout_until, Client, Records};
 use super::head::Refusal;
@@ -18,7 +17,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection};
 use std::fmt;
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,19 +40,16 @@ pub enum TlsError {
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TlsError::NoCertificate => write!(
-                f,
+            TlsError::NoCertificate => f.write_str(
                 "the certificate file holds no PEM certificate \
-                 (a \"-----BEGIN CERTIFICATE-----\" block)"
+                 (a \"-----BEGIN CERTIFICATE-----\" block)",
             ),
             TlsError::NoPrivateKey(why) => write!(
                 f,
                 "the key file holds no usable unencrypted PEM private key \
                  (PKCS#8, RSA or EC): {why}"
             ),
-            TlsError::Unusable(why) => {
-                write!(f, "the certificate and key cannot be served: {why}")
-            }
+            TlsError::Unusable(why) => write!(f, "the certificate and key cannot be served: {why}"),
         }
     }
 }
@@ -91,52 +86,50 @@ impl fmt::Debug for TlsIdentity {
 /// The first byte of every TLS handshake record (`ContentType::Handshake`).
 const HANDSHAKE_RECORD: u8 = 0x16;
 
-/// Runs the server side of the handshake on `tcp` within `time`, which
-/// then bounds the time of each record (see the `client` module). `None`
-/// when it fails; the reason is logged, and a client that spoke plain HTTP
-/// has been told to use `https://`.
-pub(super) fn handshake(identity: &TlsIdentity, tcp: TcpStream, time: Duration) -> Option<Client> {
-    let peer = tcp
-        .peer_addr()
-        .map_or("a client".into(), |peer| peer.to_string());
+/// Runs the server side of the handshake on a fresh `client` within
+/// `time`, which then bounds the time of each record (see the `client`
+/// module). `None` when it fails; the reason is logged, and a client that
+/// spoke plain HTTP has been told to use `https://`.
+pub(super) fn handshake(identity: &TlsIdentity, client: Client, time: Duration) -> Option<Client> {
+    let peer = client.transport.tcp.peer_addr();
+    let peer = peer.map_or("a client".into(), |peer| peer.to_string());
+    shake_hands(identity, client, time)
+        .inspect_err(|why| log::debug!("front door: no TLS with {peer}: {why}"))
+        .ok()
+}
+
+fn shake_hands(
+    identity: &TlsIdentity,
+    mut client: Client,
+    time: Duration,
+) -> Result<Client, String> {
     let deadline = Instant::now().checked_add(time);
+    let tcp = &client.transport.tcp;
     let mut first = [0u8; 1];
-    let peeked = timeout_until(deadline)
+    timeout_until(deadline)
         .and_then(|timeout| tcp.set_read_timeout(timeout))
-        .and_then(|()| tcp.peek(&mut first));
-    let mut client = Client::plain(tcp);
-    let failed = match (peeked, first[0]) {
-        (Ok(1), HANDSHAKE_RECORD) => None,
-        (Ok(1), byte) if byte.is_ascii_alphabetic() => {
-            let refusal = Refusal::new(400, "this port speaks TLS: use an https:// address");
-            relay::refuse_at_once(client, &refusal.answer());
-            return None;
-        }
-        (Ok(_), _) => Some("no TLS handshake came".to_string()),
-        (Err(err), _) => Some(err.to_string()),
-    };
-    let connection = ServerConnection::new(Arc::clone(&identity.0));
-    let mut connection = match (failed, connection) {
-        (Some(why), _) => return log_failure(&peer, &why),
-        (None, Err(err)) => return log_failure(&peer, &err.to_string()),
-        (None, Ok(connection)) => connection,
-    };
+        .and_then(|()| tcp.peek(&mut first))
+        .map_err(|err| err.to_string())?;
+    if first[0].is_ascii_alphabetic() {
+        let refusal = Refusal::new(400, "this port speaks TLS: use an https:// address");
+        relay::refuse(client, &refusal.answer(), relay::QUICK_LINGER);
+        return Err("it spoke plain HTTP".into());
+    } else if first[0] != HANDSHAKE_RECORD {
+        return Err("no TLS handshake came".into());
+    }
+    let mut connection =
+        ServerConnection::new(Arc::clone(&identity.0)).map_err(|err| err.to_string())?;
     client.transport.deadline = deadline;
-    client.transport.records = Some((Records::default(), time));
+    client.transport.records = Some((time, Records::default()));
     while connection.is_handshaking() {
         match connection.complete_io(&mut client.transport) {
-            Ok((0, 0)) => return log_failure(&peer, "the client left"),
+            Ok((0, 0)) => return Err("the client left".into()),
             Ok(_) => {}
-            Err(err) => return log_failure(&peer, &err.to_string()),
+            Err(err) => return Err(err.to_string()),
         }
     }
     client.tls = Some(Box::new(connection));
-    Some(client)
-}
-
-fn log_failure(peer: &str, why: &str) -> Option<Client> {
-    log::debug!("front door: no TLS with {peer}: {why}");
-    None
+    Ok(client)
 }
 
 #[cfg(test)]
