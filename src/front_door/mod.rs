@@ -1,44 +1,25 @@
 //! The front door: what stands between the network and our two HTTP
-//! servers (the file server and the embedded cluster), and keeps clients
-//! within limits.
+//! servers (the file server and the embedded cluster), keeping each client
+//! within [`Limits`].
 //!
 //! *Plumbing: a reader may skip this folder.*
 //!
 //! Both servers are built on `tiny_http` 0.12, which takes whatever a client
 //! sends: a head of any size, at any pace, on as many connections as it
 //! likes, each with a thread of its own. So the public port is ours, and
-//! `tiny_http` listens on a private channel that only the front door uses
-//! (`private.rs`). Each request is checked, then passed on over a connection
-//! of its own, and the answer passed back:
+//! `tiny_http` listens on a private channel that only the front door can
+//! use (`private.rs`). Each request is checked (`head.rs`), passed on over
+//! a connection of its own, and its answer passed back (`relay.rs`). TLS,
+//! on a port that speaks it, ends here (`tls.rs`), so every limit holds
+//! there too.
 //!
 //! ```text
 //!  clients ──TCP/TLS──> front door ──private channel──> tiny_http ──> handlers
 //! ```
 //!
-//! What the front door enforces, with the defaults of [`Limits`]:
-//!
-//! | limit                                      | default | over it                    |
-//! |--------------------------------------------|---------|----------------------------|
-//! | connections open at once                   | 256     | `503 Service Unavailable`  |
-//! | bytes of a request head                    | 16 KiB  | `431 Request Header Fields Too Large` |
-//! | time for a whole head, from its first byte | 10 s    | `408 Request Timeout`      |
-//! | time for a whole body, after the head      | 60 s    | `408 Request Timeout`      |
-//! | a connection idle between requests         | 60 s    | closed                     |
-//! | a client not reading its response          | 30 s    | closed                     |
-//! | bytes of a body (set per path by a server) | -       | `413 Payload Too Large`, from `Content-Length` before reading |
-//!
-//! An answer of the front door's own always closes the connection. A
-//! response is never timed, only each write of it: an event stream lives as
-//! long as its client reads it. A body announced up to [`WHOLE_BODY_BYTES`]
-//! is read whole before the request goes on, so the code answering it never
-//! waits for a slow client ([`reading_body_may_block`] tells which do).
-//!
-//! A port served over TLS (the embedded master with `--tls-cert`) has TLS
-//! ended here ([`TlsIdentity`]), so every limit holds there too.
-//!
-//! Crates do the codecs: `httparse` reads request heads and chunked
-//! framing, rustls the TLS. Ours are the policy (limits, what is ambiguous)
-//! and the plumbing between sockets.
+//! An answer of the front door's own (`503`, `431`, `408`, `413`, `400`…)
+//! always closes the connection. A response is never timed, only each write
+//! of it: an event stream lives as long as its client reads it.
 
 mod client;
 mod head;
@@ -52,7 +33,6 @@ pub use tls::{TlsError, TlsIdentity};
 
 use client::Client;
 use private::{Backend, Channel};
-
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,21 +42,24 @@ use std::time::Duration;
 use std::{fmt, io};
 
 /// What the front door allows each client; `Limits::default()` suits both
-/// servers. `mesos-local` sets each from the flag named with it.
+/// servers, and `mesos-local` sets each from the flag named with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Connections open at once (`--max-connections`).
+    /// Connections open at once, 256 (`--max-connections`); over it, `503`.
     pub max_connections: usize,
-    /// Bytes of a request line and headers (`--max-header-bytes`).
+    /// Bytes of a request line and headers, 16 KiB (`--max-header-bytes`);
+    /// over it, `431`.
     pub max_header_bytes: usize,
-    /// Time for a whole request head, from its first byte (`--header-timeout`).
+    /// Time for a whole request head from its first byte, 10 s
+    /// (`--header-timeout`); over it, `408`.
     pub header_timeout: Duration,
-    /// Time for a whole request body, after its head (`--body-timeout`).
+    /// Time for a whole body after its head, 60 s (`--body-timeout`); `408`.
     pub body_timeout: Duration,
-    /// Time a connection may stay open with no request in progress; longer
-    /// than the 15 s that `ureq` keeps an idle connection (`--idle-timeout`).
+    /// Time a connection may stay open with no request in progress, 60 s
+    /// (`--idle-timeout`): longer than the 15 s `ureq` keeps one idle.
     pub idle_timeout: Duration,
-    /// Time one write of a response may wait for the client (`--send-timeout`).
+    /// Time one write of a response may wait for the client, 30 s
+    /// (`--send-timeout`); over it, the connection is closed.
     pub send_timeout: Duration,
 }
 
@@ -115,16 +98,11 @@ impl fmt::Display for DoorError {
 impl std::error::Error for DoorError {}
 
 /// Whether reading this request's body could wait on the client: it has a
-/// body that the front door has not read whole beforehand. A server answers
-/// such a request on a thread of its own, so that a slow client holds up
-/// nobody else; the front door's connection cap bounds how many there are.
+/// body that was not read whole beforehand. A server answers such a request
+/// on a thread of its own, so that a slow client holds up nobody else; the
+/// connection cap bounds how many there are.
 pub fn reading_body_may_block(request: &tiny_http::Request) -> bool {
-    let has = |name: &'static str| {
-        request
-            .headers()
-            .iter()
-            .any(|header| header.field.equiv(name))
-    };
+    let has = |name: &'static str| request.headers().iter().any(|h| h.field.equiv(name));
     let Some(length) = request.body_length().filter(|_| !has("Transfer-Encoding")) else {
         return has("Transfer-Encoding");
     };
@@ -152,17 +130,15 @@ struct Door {
     secret: String,
     tls: Option<TlsIdentity>,
     stopping: AtomicBool,
-    connections: Mutex<Connections>,
+    sockets: Mutex<Sockets>,
 }
 
-/// The open connections: their sockets (the client's, and the one to
-/// `tiny_http` of its request in progress), for closing to cut off, and
-/// every thread, for closing to wait for.
+/// The sockets of each open connection: the client's, and the one to
+/// `tiny_http` while a request is in progress, for closing to cut off.
 #[derive(Default)]
-struct Connections {
+struct Sockets {
     next_id: u64,
-    sockets: HashMap<u64, (TcpStream, Option<Backend>)>,
-    threads: Vec<JoinHandle<()>>,
+    open: HashMap<u64, (TcpStream, Option<Backend>)>,
     /// A thread is answering a connection over the cap.
     refusing: bool,
 }
@@ -170,8 +146,9 @@ struct Connections {
 impl FrontDoor {
     /// Listens on `address` and starts a `tiny_http` server behind it, whose
     /// [`Requests`] the caller's handlers `recv`. `body_limit` gives the
-    /// largest request body for a path (the target before any `?`). With
-    /// `tls`, clients speak TLS to the front door, which ends it.
+    /// largest request body for a path (the target before any `?`): a
+    /// larger one gets `413`, from its `Content-Length` before it is read.
+    /// With `tls`, clients speak TLS to the front door, which ends it.
     pub fn open(
         address: &str,
         limits: Limits,
@@ -190,12 +167,12 @@ impl FrontDoor {
             secret,
             tls,
             stopping: AtomicBool::new(false),
-            connections: Mutex::default(),
+            sockets: Mutex::default(),
         });
         let shared = Arc::clone(&door);
-        let accept = spawn("front-door", move || accept(&listener, &shared))
-            .map_err(|err| DoorError::Start(format!("cannot start the front door: {err}")))?;
-        let accept = Some(accept);
+        let accept = std::thread::Builder::new().name("front-door".into());
+        let accept = accept.spawn(move || accept_loop(&listener, &shared));
+        let accept = Some(accept.map_err(|err| DoorError::Start(format!("no thread: {err}")))?);
         Ok((
             FrontDoor {
                 address,
@@ -217,7 +194,14 @@ impl FrontDoor {
         if self.door.stopping.swap(true, Ordering::SeqCst) {
             return;
         }
-        // Wake the accept loop with a connection of our own.
+        for (client, backend) in self.door.lock().open.values() {
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = backend
+                .as_ref()
+                .map(|backend| backend.shutdown(Shutdown::Both));
+        }
+        // Wake the accept loop with a connection of our own: it ends, and
+        // waits for the connections' threads.
         let ip = match self.address.ip() {
             ip if !ip.is_unspecified() => ip,
             IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
@@ -231,19 +215,6 @@ impl FrontDoor {
             (Ok(_), Some(accept)) => drop(accept.join()),
             _ => log::warn!("front door on {wake}: could not wake its accept loop"),
         }
-        let threads = {
-            let mut connections = self.door.lock();
-            for (client, backend) in connections.sockets.values() {
-                let _ = client.shutdown(Shutdown::Both);
-                if let Some(backend) = backend {
-                    let _ = backend.shutdown(Shutdown::Both);
-                }
-            }
-            std::mem::take(&mut connections.threads)
-        };
-        for thread in threads {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -254,12 +225,10 @@ impl Drop for FrontDoor {
 }
 
 impl Door {
-    fn lock(&self) -> MutexGuard<'_, Connections> {
+    fn lock(&self) -> MutexGuard<'_, Sockets> {
         // Every update is a few plain assignments: a poisoned lock still
         // holds usable data.
-        self.connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A fresh connection to `tiny_http` for connection `id`'s next
@@ -271,78 +240,78 @@ impl Door {
             .set_write_timeout(Some(self.limits.send_timeout))
             .ok()?;
         let registered = backend.try_clone().ok()?;
-        let mut connections = self.lock();
-        if self.stopping.load(Ordering::SeqCst) {
-            return None;
-        }
-        if let Some((_, slot)) = connections.sockets.get_mut(&id) {
-            *slot = Some(registered);
-        }
+        let mut sockets = self.lock();
+        let slot = sockets
+            .open
+            .get_mut(&id)
+            .filter(|_| !self.stopping.load(Ordering::SeqCst))?;
+        slot.1 = Some(registered);
         Some(backend)
     }
-}
 
-fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(name.into()).spawn(body)
-}
-
-/// The accept loop: each connection under the cap gets a thread. Over the
-/// cap, one thread at a time answers `503`, and while it does, further
-/// connections are simply closed: a flood costs one thread.
-fn accept(listener: &TcpListener, door: &Arc<Door>) {
-    for client in listener.incoming() {
-        if door.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let client = match client {
-            Ok(client) => client,
-            Err(err) => {
-                // Typically out of file descriptors: wait for some to close.
-                log::warn!("front door: cannot accept a connection: {err}");
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            }
-        };
-        let mut connections = door.lock();
-        connections.threads.retain(|thread| !thread.is_finished());
-        let full = connections.sockets.len() >= door.limits.max_connections;
-        let (Ok(peer), Ok(registered)) = (client.peer_addr(), client.try_clone()) else {
-            continue;
-        };
-        let id = connections.next_id;
-        if full {
-            if std::mem::replace(&mut connections.refusing, true) {
-                continue;
-            }
-            let most = door.limits.max_connections;
-            log::warn!("front door: {most} connections are open, the most allowed; refusing more");
-        } else {
-            connections.next_id += 1;
-            connections.sockets.insert(id, (registered, None));
-        }
-        let shared = Arc::clone(door);
-        let spawned = spawn("front-door-connection", move || {
-            connection(client, peer, &shared, (!full).then_some(id));
-            let mut connections = shared.lock();
-            connections.sockets.remove(&id);
-            connections.refusing &= !full;
-        });
-        match spawned {
-            Ok(thread) => connections.threads.push(thread),
-            Err(err) => {
-                log::warn!("front door: cannot start a connection thread: {err}");
-                connections.sockets.remove(&id);
-                connections.refusing &= !full;
-            }
-        }
+    /// Forgets connection `id`, or the refusal over the cap.
+    fn leave(&self, id: u64, refused: bool) {
+        let mut sockets = self.lock();
+        sockets.open.remove(&id);
+        sockets.refusing &= !refused;
     }
+}
+
+/// The accept loop: each connection under the cap gets a thread, which the
+/// loop waits for when it ends. Over the cap, one thread at a time answers
+/// `503`, and while it does, further connections are simply closed: a
+/// flood costs one thread.
+fn accept_loop(listener: &TcpListener, door: &Door) {
+    std::thread::scope(|scope| {
+        for client in listener.incoming() {
+            let client = match client {
+                Ok(client) => client,
+                Err(err) => {
+                    // Typically out of file descriptors: wait for some to close.
+                    log::warn!("front door: cannot accept a connection: {err}");
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            let mut sockets = door.lock();
+            if door.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            let (Ok(peer), Ok(registered)) = (client.peer_addr(), client.try_clone()) else {
+                continue;
+            };
+            let id = sockets.next_id;
+            sockets.next_id += 1;
+            let full = sockets.open.len() >= door.limits.max_connections;
+            if !full {
+                sockets.open.insert(id, (registered, None));
+            } else if std::mem::replace(&mut sockets.refusing, true) {
+                continue;
+            } else {
+                let most = door.limits.max_connections;
+                log::warn!(
+                    "front door: {most} connections are open, the most allowed; refusing more"
+                );
+            }
+            drop(sockets);
+            let thread = std::thread::Builder::new().name("front-door-connection".into());
+            let spawned = thread.spawn_scoped(scope, move || {
+                connection(client, peer, door, (!full).then_some(id));
+                door.leave(id, full);
+            });
+            if let Err(err) = spawned {
+                log::warn!("front door: cannot start a connection thread: {err}");
+                door.leave(id, full);
+            }
+        }
+    });
 }
 
 /// One connection, on its own thread: its TLS ended if the port speaks it,
-/// then served as connection `id`, or with no `id` (over the cap) answered
-/// `503` at once. That answer gets a second to be written, and so does its
-/// handshake; the handshake of one served gets the head's time, which then
-/// bounds each TLS record.
+/// then served as connection `id`. With no `id` (over the cap) it is
+/// answered `503` at once, with a second to write and for a handshake; one
+/// served has the head's time for its handshake, which then bounds each
+/// TLS record.
 fn connection(tcp: TcpStream, peer: SocketAddr, door: &Door, id: Option<u64>) {
     let limits = &door.limits;
     let quick = Duration::from_secs(1);
@@ -359,22 +328,20 @@ fn connection(tcp: TcpStream, peer: SocketAddr, door: &Door, id: Option<u64>) {
     }
     let client = Client::new(tcp, limits.max_header_bytes.max(relay::BUFFER_BYTES));
     let client = match &door.tls {
-        None => client,
-        Some(identity) => match tls::handshake(identity, client, handshake) {
-            Some(client) => client,
-            None => return,
-        },
+        Some(identity) => tls::handshake(identity, client, handshake),
+        None => Some(client),
     };
-    let Some(id) = id else {
-        let most = limits.max_connections;
-        let why = format!(
-            "too many connections: this server takes at most {most} at once; try again shortly"
-        );
-        return relay::refuse(
-            client,
-            &head::Refusal::new(503, why).answer(),
-            relay::QUICK_LINGER,
-        );
-    };
-    relay::serve(client, peer, door, id);
+    match (client, id) {
+        (Some(client), Some(id)) => relay::serve(client, peer, door, id),
+        (Some(client), None) => {
+            let most = limits.max_connections;
+            let why = format!("too many connections: at most {most} at once; try again shortly");
+            relay::refuse(
+                client,
+                &head::Refusal::new(503, why).answer(),
+                relay::QUICK_LINGER,
+            );
+        }
+        (None, _) => {}
+    }
 }

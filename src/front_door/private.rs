@@ -6,23 +6,21 @@
 //! Only the front door may reach `tiny_http`, or a client could skip every
 //! limit. Two guards keep everyone else out:
 //!
-//! - **Where `tiny_http` listens.** On Unix it is a Unix socket in a fresh
-//!   directory that only this user may enter (mode 0700), removed when the
-//!   server stops: the kernel refuses any other user's `connect`. Windows
-//!   has no Unix socket that `std` or `tiny_http` can use, so there it is a
-//!   TCP port of 127.0.0.1, which any local program may connect to.
+//! - **Where `tiny_http` listens.** On Unix, a Unix socket in a fresh
+//!   directory only this user may enter (mode 0700): the kernel refuses any
+//!   other user's `connect`. Windows has no Unix socket that `std` or
+//!   `tiny_http` can use, so there it is a port of 127.0.0.1.
 //! - **A secret on every request.** Each front door draws 128 random bits
-//!   and writes them into every request head it passes on (`X-Front-Door`),
-//!   after dropping any such header from the client. [`Requests::recv`],
-//!   the only way our servers take requests, answers `403 Forbidden` to a
-//!   request without them before any handler sees it, on every platform.
+//!   and puts them in every request head it passes on (`X-Front-Door`),
+//!   after dropping that header from the client's. [`Requests::recv`], the
+//!   only way our servers take requests, answers `403 Forbidden` to any
+//!   request without them, on every platform.
 //!
 //! So on Windows another local program can connect to `tiny_http`, but no
-//! request of its own is ever served: it cannot guess the secret, and never
-//! sees it (`tiny_http`'s answers do not echo it). What is left to it is
-//! what `tiny_http` allows any connection before a request is whole:
-//! holding a thread, or sending an endless head, a denial of service from
-//! the same machine.
+//! request of its own is served: it never sees the secret (answers do not
+//! echo it). What is left to it is what `tiny_http` allows any connection
+//! before a request is whole, holding a thread or sending an endless head:
+//! a denial of service from the same machine.
 
 use super::DoorError;
 use std::io;
@@ -37,22 +35,18 @@ pub(super) type Backend = std::os::unix::net::UnixStream;
 #[cfg(not(unix))]
 pub(super) type Backend = std::net::TcpStream;
 
-/// Where `tiny_http` listens. On Unix its directory is removed when this is
-/// dropped, so drop it after the `tiny_http::Server` (which removes its
-/// socket on drop).
+/// Where `tiny_http` listens. On Unix, dropping this removes the socket's
+/// directory, so drop it after the `tiny_http::Server`.
 pub(super) struct Channel {
     #[cfg(unix)]
-    dir: std::path::PathBuf,
+    socket: std::path::PathBuf,
     #[cfg(not(unix))]
-    address: std::net::SocketAddr,
+    socket: std::net::SocketAddr,
 }
 
-/// The private directories' names begin with this, then the process id.
+/// The directories' names begin with this, then the process id.
 #[cfg(unix)]
 const DIR_PREFIX: &str = "front-door-";
-/// The socket's name in its directory.
-#[cfg(unix)]
-const SOCKET_NAME: &str = "http";
 
 fn server(listener: impl Into<tiny_http::Listener>) -> Result<tiny_http::Server, DoorError> {
     let server = tiny_http::Server::from_listener(listener, None);
@@ -81,22 +75,23 @@ impl Channel {
             parent = "/tmp".into();
         }
         remove_abandoned_dirs(&parent);
-        let name = format!(
+        let token = crate::random::token();
+        let dir = parent.join(format!(
             "{DIR_PREFIX}{}-{}",
             std::process::id(),
-            &crate::random::token()[..12]
-        );
-        let dir = parent.join(name);
+            &token[..12]
+        ));
         let mut builder = std::fs::DirBuilder::new();
         builder
             .mode(0o700)
             .create(&dir)
             .map_err(unmade(dir.display()))?;
         // From here on, dropping `channel` removes the directory.
-        let channel = Channel { dir };
-        let socket = channel.dir.join(SOCKET_NAME);
-        let listener =
-            std::os::unix::net::UnixListener::bind(&socket).map_err(unmade(socket.display()))?;
+        let channel = Channel {
+            socket: dir.join("http"),
+        };
+        let listener = std::os::unix::net::UnixListener::bind(&channel.socket);
+        let listener = listener.map_err(unmade(channel.socket.display()))?;
         Ok((channel, server(listener)?))
     }
 
@@ -104,34 +99,29 @@ impl Channel {
     #[cfg(not(unix))]
     pub(super) fn open() -> Result<(Channel, tiny_http::Server), DoorError> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(unmade("127.0.0.1"))?;
-        let address = listener.local_addr().map_err(unmade("127.0.0.1"))?;
-        Ok((Channel { address }, server(listener)?))
+        let socket = listener.local_addr().map_err(unmade("127.0.0.1"))?;
+        Ok((Channel { socket }, server(listener)?))
     }
 
     /// A fresh connection to `tiny_http`.
     pub(super) fn connect(&self) -> io::Result<Backend> {
-        #[cfg(unix)]
-        return Backend::connect(self.dir.join(SOCKET_NAME));
+        let backend = Backend::connect(&self.socket)?;
         #[cfg(not(unix))]
-        return Backend::connect(self.address).and_then(|backend| {
-            backend.set_nodelay(true)?;
-            Ok(backend)
-        });
+        backend.set_nodelay(true)?;
+        Ok(backend)
     }
 }
 
 #[cfg(unix)]
 impl Drop for Channel {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = self.socket.parent().map(std::fs::remove_dir_all);
     }
 }
 
-/// A process killed before it could clean up (Ctrl+C on `mesos-local`)
-/// leaves its directory behind; this removes those that are abandoned: no
-/// server answers on their socket, and (where /proc tells) the process
-/// named in the directory's name is gone. Another user's directories cannot
-/// be removed, and are left alone.
+/// Removes the directories of processes killed before they could clean up:
+/// no server answers on their socket, and (where /proc tells) the process
+/// named in the directory's name is gone. Another user's are left alone.
 #[cfg(unix)]
 fn remove_abandoned_dirs(parent: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
@@ -140,15 +130,14 @@ fn remove_abandoned_dirs(parent: &std::path::Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_str().and_then(|name| name.strip_prefix(DIR_PREFIX));
-        let pid = name.and_then(|rest| rest.split('-').next()?.parse::<u32>().ok());
-        let Some(pid) = pid else {
+        let Some(pid) = name.and_then(|rest| rest.split('-').next()?.parse::<u32>().ok()) else {
             continue;
         };
-        let connected = Backend::connect(entry.path().join(SOCKET_NAME));
+        let connected = Backend::connect(entry.path().join("http"));
         let refused =
             matches!(connected, Err(err) if err.kind() == io::ErrorKind::ConnectionRefused);
-        let alive = std::path::Path::new("/proc/self").exists()
-            && std::path::Path::new(&format!("/proc/{pid}")).exists();
+        let proc = std::path::Path::new("/proc");
+        let alive = proc.join("self").exists() && proc.join(pid.to_string()).exists();
         if refused && !alive {
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -167,10 +156,9 @@ impl Requests {
         Requests { server, secret }
     }
 
-    /// Waits for the next request that came through the front door. Any
-    /// other is answered `403 Forbidden` here (see the module
-    /// documentation). An error means `tiny_http` stopped listening, or
-    /// [`Requests::unblock`] was called.
+    /// Waits for the next request that came through the front door; any
+    /// other is answered `403 Forbidden` here. An error means `tiny_http`
+    /// stopped listening, or [`Requests::unblock`] was called.
     pub fn recv(&self) -> io::Result<tiny_http::Request> {
         loop {
             let request = self.server.recv()?;

@@ -1,28 +1,20 @@
-//! One client connection: requests checked and passed on to `tiny_http`,
-//! answers passed back.
+//! One client connection: request after request checked and passed on to
+//! `tiny_http` over a fresh connection each, answers passed back.
 //!
 //! *Plumbing: a reader may skip this file.*
 //!
-//! One thread per connection serves one exchange at a time, as HTTP/1.1
-//! itself does: read a request head (idle, head-size and head-time limits),
-//! check it, pass it and its body on (body-size and body-time limits) over
-//! a fresh connection to `tiny_http`, pass the answer back, wait for the
-//! next request. A pipelined request is simply read after the answer.
-//!
-//! Each request goes on with `Connection: close`, so `tiny_http` closes
-//! after its answer, and that close is where the answer ends: the front
-//! door never parses a response, and passes its bytes on as they come (an
-//! event reaches the client at once), with no deadline, so an event stream
-//! lives as long as its client reads it. `tiny_http` always gives an
-//! answer a `Content-Length` or chunks, so the client still finds its end.
+//! Each request goes on with `Connection: close`, so `tiny_http`'s close
+//! ends its answer: the front door passes answers on as they come, unparsed
+//! and untimed (an event stream lives as long as its client reads it).
+//! `tiny_http` gives every answer a `Content-Length` or chunks, so the
+//! client still finds its end.
 //!
 //! A chunked request body is read with `httparse`'s chunk-size and trailer
-//! parsers over our bounded buffer, and passed on re-framed: each piece of
-//! data in hand goes on as a chunk of its own. The `chunked_transfer`
-//! crate (which `tiny_http` uses) does not fit here: its decoder takes a
-//! connection cut inside a chunk for the end of the body and gathers a
-//! chunk-size line without bound, and its encoder ends a body when dropped,
-//! so a body we cut off would go on as a whole one.
+//! parsers over our bounded buffer, and passed on with each piece in hand
+//! as a chunk of its own. The `chunked_transfer` crate does not fit: its
+//! decoder gathers a chunk-size line without bound and takes a connection
+//! cut inside a chunk for the end of the body, and its encoder ends a body
+//! when dropped, so a body we cut off would go on as a whole one.
 
 use super::client::{timeout_until, Client};
 use super::head::{self, Framing, Refusal};
@@ -38,32 +30,21 @@ pub const WHOLE_BODY_BYTES: u64 = 64 * 1024;
 
 /// Bytes read from a socket at a time.
 pub(super) const BUFFER_BYTES: usize = 64 * 1024;
-/// The longest chunk-size line accepted in a chunked body.
+/// Bounds on a chunk-size line, and on the trailer lines after the body.
 const MAX_CHUNK_LINE: usize = 4096;
-/// The most trailer lines, and their bytes, accepted after a chunked body.
 const MAX_TRAILERS: usize = 64;
 const MAX_TRAILER_BYTES: usize = 16 * 1024;
 
-/// After a refusal, how long and how much of what the client still sends
-/// is read and dropped, so that the client gets to read the answer instead
-/// of a reset connection; shorter where one thread serves many clients.
+/// After a refusal, how long, and how much of what the client still sends,
+/// is read and dropped, so that the client gets to read the answer and not
+/// a reset connection; shorter from the one thread that refuses many.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 pub(super) const QUICK_LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
-/// Why a connection ends early.
-enum Stop {
-    /// Answer the client this, then close.
-    Refuse(Refusal),
-    /// Close without a word: the client left, or the server closed.
-    Close,
-}
-
-impl From<Refusal> for Stop {
-    fn from(refusal: Refusal) -> Stop {
-        Stop::Refuse(refusal)
-    }
-}
+/// How a connection ends early: with a refusal to send, or (`None`: the
+/// client left, or the server closed) without a word.
+type Stop = Option<Refusal>;
 
 /// `duration` from now; `None` (no deadline) if too far to count.
 pub(super) fn after(duration: Duration) -> Option<Instant> {
@@ -77,8 +58,8 @@ pub(super) fn serve(mut client: Client, peer: SocketAddr, door: &Door, id: u64) 
         // Behind TLS this sends `close_notify`, without which an answer
         // that ends with the connection would read as cut off.
         Ok(()) => client.close_write(),
-        Err(Stop::Close) => {}
-        Err(Stop::Refuse(refusal)) => {
+        Err(None) => {}
+        Err(Some(refusal)) => {
             let (status, why) = (refusal.status, &refusal.message);
             log::debug!("front door: {peer} refused with {status}: {why}");
             refuse(client, &refusal.answer(), LINGER_TIME);
@@ -86,7 +67,8 @@ pub(super) fn serve(mut client: Client, peer: SocketAddr, door: &Door, id: u64) 
     }
 }
 
-/// Request after request on one connection.
+/// Request after request on one connection, one at a time, as HTTP/1.1
+/// has it: a pipelined request is read after the answer.
 fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Result<(), Stop> {
     let limits = &door.limits;
     let mut buffer = vec![0; BUFFER_BYTES];
@@ -96,8 +78,9 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
         client.consume(length);
         if request.expects_continue {
             // The body fits the limit, so invite it (RFC 9110, 10.1.1).
-            let invite = b"HTTP/1.1 100 Continue\r\n\r\n";
-            client.send(invite).map_err(|_| Stop::Close)?;
+            client
+                .send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .map_err(|_| None)?;
         }
         let not_answering = || Refusal::new(502, "the server behind this port is not answering");
         let mut backend = door.connect(id).ok_or_else(not_answering)?;
@@ -111,7 +94,7 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
         };
         if let Err(refusal) = body.forward(request.framing, request.body_limit) {
             wind_down(&backend, limits.send_timeout);
-            return Err(refusal.into());
+            return Err(Some(refusal));
         }
         pass_answer(&mut backend, client, &mut buffer)?;
         if !request.keep_alive {
@@ -126,10 +109,10 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
 fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop> {
     let seconds = limits.header_timeout.as_secs_f64();
     let too_slow = || {
-        Refusal::new(
+        Some(Refusal::new(
             408,
             format!("the request head did not arrive within {seconds} s"),
-        )
+        ))
     };
     if client.buffered().is_empty() {
         match client.fill(after(limits.idle_timeout)) {
@@ -137,15 +120,14 @@ fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop
             // Behind TLS a head may have begun in a record that never came
             // whole: that is a slow head, not an idle connection.
             Err(err) if err.kind() == io::ErrorKind::TimedOut && client.partly_received() => {
-                return Err(too_slow().into())
+                return Err(too_slow())
             }
             Err(_) => return Ok(None),
             Ok(_) => {}
         }
     }
     // The head's deadline counts from its first byte.
-    let deadline = after(limits.header_timeout);
-    let most = limits.max_header_bytes;
+    let (deadline, most) = (after(limits.header_timeout), limits.max_header_bytes);
     let mut searched = 0;
     loop {
         let buffered = client.buffered();
@@ -153,16 +135,16 @@ fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop
         if let Some(end) = window.windows(4).position(|four| four == b"\r\n\r\n") {
             return Ok(Some(searched + end + 4));
         } else if buffered.len() >= most {
-            let too_large =
+            let why =
                 format!("request head too large: at most {most} bytes of request line and headers");
-            return Err(Refusal::new(431, too_large).into());
+            return Err(Some(Refusal::new(431, why)));
         }
         searched = buffered.len().saturating_sub(3);
         match client.fill(deadline) {
-            Ok(0) => return Err(Stop::Close),
+            Ok(0) => return Err(None),
             Ok(_) => {}
-            Err(err) if err.kind() == io::ErrorKind::TimedOut => return Err(too_slow().into()),
-            Err(_) => return Err(Stop::Close),
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => return Err(too_slow()),
+            Err(_) => return Err(None),
         }
     }
 }
@@ -176,14 +158,14 @@ fn pass_answer(backend: &mut Backend, client: &mut Client, buffer: &mut [u8]) ->
             Ok(0) if answered => return Ok(()),
             Ok(0) => {
                 let why = "the server closed the connection without answering";
-                return Err(Refusal::new(502, why).into());
+                return Err(Some(Refusal::new(502, why)));
             }
             Ok(read) => {
                 answered = true;
-                client.send(&buffer[..read]).map_err(|_| Stop::Close)?;
+                client.send(&buffer[..read]).map_err(|_| None)?;
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(Stop::Close),
+            Err(_) => return Err(None),
         }
     }
 }
@@ -252,14 +234,13 @@ impl<W: Write> Body<'_, W> {
             }
             let in_hand = self.client.buffered();
             let take = usize::try_from(left).map_or(in_hand.len(), |left| left.min(in_hand.len()));
-            if chunks {
-                self.out
-                    .extend_from_slice(format!("{take:x}\r\n").as_bytes());
-            }
+            let (size, end) = match chunks {
+                true => (format!("{take:x}\r\n"), &b"\r\n"[..]),
+                false => (String::new(), &b""[..]),
+            };
+            self.out.extend_from_slice(size.as_bytes());
             self.out.extend_from_slice(&in_hand[..take]);
-            if chunks {
-                self.out.extend_from_slice(b"\r\n");
-            }
+            self.out.extend_from_slice(end);
             self.client.consume(take);
             left -= take as u64;
         }
@@ -271,23 +252,19 @@ impl<W: Write> Body<'_, W> {
     fn copy_chunked(&mut self, limit: u64) -> Result<(), Refusal> {
         let mut total: u64 = 0;
         loop {
-            let size = self.parse(
-                MAX_CHUNK_LINE,
-                "malformed chunk size in a chunked body",
-                |bytes| {
-                    // `httparse` reads an empty line as size 0: a size line
-                    // must begin with a digit.
-                    let starts_well = bytes.first().is_none_or(u8::is_ascii_hexdigit);
-                    starts_well
-                        .then(|| httparse::parse_chunk_size(bytes).ok())
-                        .flatten()
-                },
-            )?;
+            let size = self.parse(MAX_CHUNK_LINE, "malformed chunk size", |bytes| {
+                // `httparse` reads an empty line as size 0: a size line
+                // must begin with a digit.
+                let starts_well = bytes.first().is_none_or(u8::is_ascii_hexdigit);
+                starts_well
+                    .then(|| httparse::parse_chunk_size(bytes).ok())
+                    .flatten()
+            })?;
             total = total.saturating_add(size);
             if total > limit {
-                let too_large =
+                let why =
                     format!("request body too large: at most {limit} bytes are accepted here");
-                return Err(Refusal::new(413, too_large));
+                return Err(Refusal::new(413, why));
             } else if size == 0 {
                 break;
             }
@@ -337,7 +314,7 @@ impl<W: Write> Body<'_, W> {
                     return Ok(value);
                 }
                 Some(httparse::Status::Partial) if in_hand.len() <= most => self.more()?,
-                _ => return Err(malformed(what)),
+                _ => return Err(malformed(&format!("{what} in a chunked body"))),
             }
         }
     }
@@ -345,24 +322,27 @@ impl<W: Write> Body<'_, W> {
 
 /// Ends the connection to `tiny_http` after a refusal, and waits (up to
 /// `wait`) until `tiny_http` is done with it. A refusal may come in the
-/// middle of a body that a handler is already reading, such as an upload
-/// that turned out too large or too slow: the handler then sees the body
-/// end, cleans up and answers (into the void). Waiting for that means that
-/// when the client reads our refusal, nothing of its request is left
-/// behind.
+/// middle of a body a handler is already reading (an upload that turned
+/// out too large or too slow): the handler then sees the body end, cleans
+/// up and answers into the void. Waiting for that means that when the
+/// client reads our refusal, nothing of its request is left behind.
 fn wind_down(backend: &Backend, wait: Duration) {
     let _ = backend.shutdown(Shutdown::Write);
-    let set_timeout = |timeout| backend.set_read_timeout(timeout);
-    drain(set_timeout, backend, wait, usize::MAX);
+    drain(
+        |timeout| backend.set_read_timeout(timeout),
+        backend,
+        wait,
+        usize::MAX,
+    );
     let _ = backend.shutdown(Shutdown::Both);
 }
 
-/// Sends `answer` (a [`Refusal::answer`]), then closes gently: stop
-/// sending, then read and drop what the client still sends for `linger`.
+/// Sends `answer` (a [`Refusal::answer`]), then closes gently: stops
+/// sending, then reads and drops what the client still sends for `linger`.
 /// Closing with unread bytes would make the system reset the connection,
 /// and a client still sending its body might never read our answer. What
-/// is dropped is read from the TCP connection as is: behind TLS it needs
-/// no decrypting.
+/// is dropped is read from the TCP socket: behind TLS it needs no
+/// decrypting.
 pub(super) fn refuse(mut client: Client, answer: &[u8], linger: Duration) {
     if client.send(answer).is_ok() {
         client.close_write();
