@@ -1,19 +1,19 @@
-//! The client's end of a connection, plain TCP or TLS, read into a bounded
-//! buffer against deadlines.
+//! The client's end of a connection, plain TCP or TLS (rustls), read into
+//! a bounded buffer against deadlines. One TLS read may take many socket
+//! reads (a record dripped a byte at a time), so the deadline lives in the
+//! [`Transport`] that rustls reads, and each socket read waits for what is
+//! left. Nothing can be decrypted until a record is whole, so a record once
+//! begun has the head's time, or a client could drip a head in the idle
+//! time.
 //!
 //! *Plumbing: a reader may skip this file.*
-//!
-//! A socket has a timeout per `read` only, and one TLS read may take many
-//! socket reads (a record dripped a byte at a time), each of which would get
-//! the whole timeout anew. So the deadline lives in the [`Transport`], the
-//! socket as rustls reads it, and each socket read waits for what is left.
-//! TLS adds a rule: nothing can be decrypted until a record (up to 16 KiB)
-//! is whole, so a record once begun must be whole within the head's time,
-//! or a client could drip its head within the idle time.
 
-use rustls::ServerConnection;
+use super::head::Refusal;
+use super::relay;
+use rustls::{ServerConfig, ServerConnection};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A client's TCP socket, read against a deadline.
@@ -25,8 +25,8 @@ pub(super) struct Transport {
     pub(super) records: Option<(Duration, Records)>,
 }
 
-/// The timeout of a socket read that must end by `deadline` (`None`: no
-/// timeout); an error of kind `TimedOut` once the deadline has passed.
+/// The timeout of a read that must end by `deadline`: `None` for none, an
+/// error of kind `TimedOut` once it has passed.
 pub(super) fn timeout_until(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
     match deadline.map(|deadline| deadline.checked_duration_since(Instant::now())) {
         None => Ok(None),
@@ -35,8 +35,8 @@ pub(super) fn timeout_until(deadline: Option<Instant>) -> io::Result<Option<Dura
     }
 }
 
-/// A socket timeout shows as `WouldBlock` on Unix, which rustls takes for a
-/// non-blocking socket: it is told `TimedOut` instead.
+/// A timeout is `WouldBlock` on Unix, which rustls takes for a
+/// non-blocking socket: it is told `TimedOut`.
 fn timed_out<T>(result: io::Result<T>) -> io::Result<T> {
     match result {
         Err(err) if err.kind() == io::ErrorKind::WouldBlock => Err(io::ErrorKind::TimedOut.into()),
@@ -46,11 +46,11 @@ fn timed_out<T>(result: io::Result<T>) -> io::Result<T> {
 
 impl Read for Transport {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let record_due = self.records.as_ref().and_then(|(time, records)| {
-            let begun = records.begun?;
-            begun.checked_add(*time)
-        });
-        let deadline = [self.deadline, record_due].into_iter().flatten().min();
+        let record = self
+            .records
+            .as_ref()
+            .and_then(|(time, records)| records.begun?.checked_add(*time));
+        let deadline = [self.deadline, record].into_iter().flatten().min();
         self.tcp.set_read_timeout(timeout_until(deadline)?)?;
         let read = timed_out(self.tcp.read(buffer))?;
         if let Some((_, records)) = &mut self.records {
@@ -70,8 +70,7 @@ impl Write for Transport {
     }
 }
 
-/// A client connection, plain TCP or TLS (rustls's `Stream` over the
-/// [`Transport`]), and what it sent that the front door has not used yet.
+/// A client connection, and what it sent that is not used yet.
 pub(super) struct Client {
     pub(super) transport: Transport,
     pub(super) tls: Option<Box<ServerConnection>>,
@@ -106,8 +105,8 @@ impl Client {
         self.start += count;
     }
 
-    /// Reads more into the inbox, waiting until `deadline` at most (an
-    /// error of kind `TimedOut` then); `Ok(0)` when the client closed.
+    /// Reads more into the inbox by `deadline` (else `TimedOut`); `Ok(0)`
+    /// when the client closed.
     pub(super) fn fill(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
         self.inbox.copy_within(self.start..self.end, 0);
         (self.start, self.end) = (0, self.end - self.start);
@@ -133,8 +132,7 @@ impl Client {
         Ok(read)
     }
 
-    /// Sends `bytes` at once; each socket write waits at most the send
-    /// timeout.
+    /// Sends `bytes` at once, each socket write within the send timeout.
     pub(super) fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         let Some(tls) = &mut self.tls else {
             return self.transport.write_all(bytes);
@@ -143,9 +141,9 @@ impl Client {
         stream.write_all(bytes).and_then(|()| stream.flush())
     }
 
-    /// Tells the client that nothing more will be sent. TLS says so with a
-    /// `close_notify` alert, so that the client can tell a complete answer
-    /// from a cut one.
+    /// Tells the client that nothing more will be sent; behind TLS with a
+    /// `close_notify`, without which an answer ended by the close would
+    /// read as cut off.
     pub(super) fn close_write(&mut self) {
         if let Some(tls) = &mut self.tls {
             tls.send_close_notify();
@@ -154,18 +152,16 @@ impl Client {
         let _ = self.transport.tcp.shutdown(Shutdown::Write);
     }
 
-    /// Whether bytes have come that cannot be read yet (part of a TLS
-    /// record).
+    /// Whether part of a TLS record has come, unreadable yet.
     pub(super) fn partly_received(&self) -> bool {
         let records = self.transport.records.as_ref();
         records.is_some_and(|(_, records)| records.begun.is_some())
     }
 }
 
-/// Where the client's bytes are in TLS's framing: every record is a 5-byte
-/// header (content type, version, 2-byte length) and that many bytes.
-/// Headers are never encrypted, so the front door follows the framing
-/// beside rustls, to know when the record now arriving began.
+/// Where the client's bytes are in TLS's framing, followed beside rustls:
+/// every record is a plain 5-byte header (type, version, 2-byte length)
+/// and that many bytes.
 #[derive(Default)]
 pub(super) struct Records {
     /// The current record's header, as far as it has come.
@@ -197,6 +193,57 @@ impl Records {
             }
         }
     }
+}
+
+/// The first byte of every TLS handshake record (`ContentType::Handshake`).
+const HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Ends TLS on a fresh `client`: the handshake must be done within `time`,
+/// which then bounds each record. `None` when it fails (logged); a client
+/// that spoke plain HTTP is told to use `https://`.
+pub(super) fn handshake(
+    config: &Arc<ServerConfig>,
+    client: Client,
+    time: Duration,
+) -> Option<Client> {
+    let peer = client.transport.tcp.peer_addr();
+    let peer = peer.map_or("a client".into(), |peer| peer.to_string());
+    shake_hands(config, client, time)
+        .inspect_err(|why| log::debug!("front door: no TLS with {peer}: {why}"))
+        .ok()
+}
+
+fn shake_hands(
+    config: &Arc<ServerConfig>,
+    mut client: Client,
+    time: Duration,
+) -> Result<Client, String> {
+    let deadline = Instant::now().checked_add(time);
+    let tcp = &client.transport.tcp;
+    let mut first = [0u8; 1];
+    timeout_until(deadline)
+        .and_then(|timeout| tcp.set_read_timeout(timeout))
+        .and_then(|()| tcp.peek(&mut first))
+        .map_err(|err| err.to_string())?;
+    if first[0].is_ascii_alphabetic() {
+        let refusal = Refusal::new(400, "this port speaks TLS: use an https:// address");
+        relay::refuse(client, &refusal.answer(), relay::QUICK_LINGER);
+        return Err("it spoke plain HTTP".into());
+    } else if first[0] != HANDSHAKE_RECORD {
+        return Err("no TLS handshake came".into());
+    }
+    let mut tls = ServerConnection::new(Arc::clone(config)).map_err(|err| err.to_string())?;
+    client.transport.deadline = deadline;
+    client.transport.records = Some((time, Records::default()));
+    while tls.is_handshaking() {
+        match tls.complete_io(&mut client.transport) {
+            Ok((0, 0)) => return Err("the client left".into()),
+            Ok(_) => {}
+            Err(err) => return Err(err.to_string()),
+        }
+    }
+    client.tls = Some(Box::new(tls));
+    Ok(client)
 }
 
 #[cfg(test)]

@@ -1,14 +1,11 @@
 //! Checking a request head before it goes on, and the front door's own
-//! answers.
+//! answers. The front door must agree with `tiny_http` on where each request
+//! ends, or a client could hide a second request in a first one's body
+//! (request smuggling): so the head goes on written anew from what
+//! `httparse` read, and anything ambiguous (two lengths, a length beside
+//! chunking, a lone CR or LF) is refused with `400`.
 //!
 //! *Plumbing: a reader may skip this file.*
-//!
-//! `httparse` reads the head; here is decided what goes on. The front door
-//! must agree with `tiny_http` on where each request ends, or a client could
-//! hide a second request in the first one's body (request smuggling). So
-//! the head that goes on is written anew from what `httparse` read, one
-//! `Name: value` line per header, and anything ambiguous (two lengths, a
-//! length beside chunking, a lone CR or LF) is refused with `400`.
 
 use super::private::SECRET_HEADER;
 use std::net::IpAddr;
@@ -18,7 +15,6 @@ use std::net::IpAddr;
 pub(super) enum Framing {
     Empty,
     Length(u64),
-    /// Chunks, up to a chunk of size zero and optional trailer lines.
     Chunked,
 }
 
@@ -49,8 +45,8 @@ impl Refusal {
         Refusal { status, message }
     }
 
-    /// The whole answer. It always closes the connection, since what the
-    /// client sends next cannot be trusted to start a request.
+    /// The whole answer. It closes the connection, since what the client
+    /// sends next cannot be trusted to start a request.
     pub(super) fn answer(&self) -> Vec<u8> {
         let status = self.status;
         let reason = tiny_http::StatusCode(status).default_reason_phrase();
@@ -73,14 +69,12 @@ fn bad(message: impl Into<String>) -> Refusal {
     Refusal::new(400, message)
 }
 
-/// Checks a complete request head (ending with the empty line) from
-/// `peer`. `body_limit` gives the largest body each request target accepts.
-///
-/// What goes on is the client's head minus `Connection`, `Expect:
-/// 100-continue` (the front door answers that itself), `X-Forwarded-For`
-/// and the secret's header; plus our own `X-Forwarded-For` naming the
-/// client, the `secret` (see `private.rs`), and `Connection: close`, since
-/// each request goes on over a connection of its own.
+/// Checks a complete request head from `peer`; `body_limit` gives the
+/// largest body each request target accepts. What goes on is the client's
+/// head minus `Connection`, `Expect: 100-continue` (answered here),
+/// `X-Forwarded-For` and the secret's header; plus our own
+/// `X-Forwarded-For`, the `secret` (see `private.rs`) and `Connection:
+/// close`, since each request goes on over a connection of its own.
 pub(super) fn check_request(
     head: &[u8],
     peer: IpAddr,
@@ -115,16 +109,14 @@ pub(super) fn check_request(
     let headers = read_headers(request.headers, &mut forwarded)?;
     let end = format!("X-Forwarded-For: {peer}\r\n{SECRET_HEADER}: {secret}\r\nConnection: close");
     forwarded.extend_from_slice(format!("{end}\r\n\r\n").as_bytes());
-
     // `tiny_http` looks for these words anywhere in the header, so we do too.
     if headers.connection.contains("upgrade") {
         return Err(Refusal::new(501, "protocol upgrades are not supported"));
     }
     let body_limit = body_limit(target.split('?').next().unwrap_or_default());
     if headers.length.is_some_and(|length| length > body_limit) {
-        let message =
-            format!("request body too large: at most {body_limit} bytes are accepted here");
-        return Err(Refusal::new(413, message));
+        let why = format!("request body too large: at most {body_limit} bytes are accepted here");
+        return Err(Refusal::new(413, why));
     }
     let framing = match headers.length {
         _ if headers.chunked => Framing::Chunked,
@@ -142,7 +134,7 @@ pub(super) fn check_request(
     })
 }
 
-/// What the headers of a request say about its framing and connection.
+/// What the headers say of a request's framing and connection.
 #[derive(Default)]
 struct Headers {
     /// `Content-Length`; `u64::MAX` for one too large to count.
@@ -161,27 +153,25 @@ fn read_headers(headers: &[httparse::Header], forwarded: &mut Vec<u8>) -> Result
         let value = std::str::from_utf8(header.value.trim_ascii()).unwrap_or_default();
         let is = |name: &str| header.name.eq_ignore_ascii_case(name);
         if is("Content-Length") {
-            if read.length.is_some() {
-                return Err(bad("more than one Content-Length header"));
-            }
-            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad(format!("Content-Length is not a number: {value:.40}")));
+            if read.length.is_some()
+                || value.is_empty()
+                || !value.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(bad(format!(
+                    "one Content-Length, a number, is allowed: {value:.40}"
+                )));
             }
             // Only digits, so failing to parse means it overflows u64.
             read.length = Some(value.parse().unwrap_or(u64::MAX));
         } else if is("Transfer-Encoding") {
-            if read.chunked {
-                return Err(bad("more than one Transfer-Encoding header"));
-            }
-            if !value.eq_ignore_ascii_case("chunked") {
-                let message =
-                    format!("Transfer-Encoding {value:.40} is not supported; only chunked is");
-                return Err(Refusal::new(501, message));
+            if read.chunked || !value.eq_ignore_ascii_case("chunked") {
+                let why = format!("Transfer-Encoding {value:.40}: only one, chunked, is supported");
+                return Err(Refusal::new(if read.chunked { 400 } else { 501 }, why));
             }
             read.chunked = true;
         } else if is("Connection") {
-            read.connection.push_str(&value.to_ascii_lowercase());
-            read.connection.push(',');
+            read.connection
+                .push_str(&(value.to_ascii_lowercase() + ","));
             continue;
         } else if is("Expect") && value.eq_ignore_ascii_case("100-continue") {
             read.expects_continue = true;
@@ -201,8 +191,7 @@ fn read_headers(headers: &[httparse::Header], forwarded: &mut Vec<u8>) -> Result
 }
 
 /// Whether a head is ASCII, with CR and LF only as a pair: a lone one is a
-/// line end to some servers and not to others, so RFC 9112 allows refusing
-/// it.
+/// line end to some servers and not to others (RFC 9112 allows refusing it).
 fn is_clean(head: &[u8]) -> bool {
     head.iter().enumerate().all(|(i, &byte)| match byte {
         b'\r' => head.get(i + 1) == Some(&b'\n'),
@@ -212,7 +201,7 @@ fn is_clean(head: &[u8]) -> bool {
 }
 
 /// Whether the request line ends with an HTTP version other than 1.0 and
-/// 1.1 (which `httparse` refuses as it refuses any other last word).
+/// 1.1, which `httparse` refuses as it refuses any other last word.
 fn speaks_another_http(head: &[u8]) -> bool {
     let request_line = head.split(|&byte| byte == b'\r').next().unwrap_or_default();
     let version = request_line.rsplit(|&byte| byte == b' ').next();

@@ -9,33 +9,29 @@
 //! likes, each with a thread of its own. So the public port is ours, and
 //! `tiny_http` listens on a private channel that only the front door can
 //! use (`private.rs`). Each request is checked (`head.rs`), passed on over
-//! a connection of its own, and its answer passed back (`relay.rs`). TLS,
-//! on a port that speaks it, ends here (`tls.rs`), so every limit holds
-//! there too.
+//! a connection of its own, and its answer passed back (`relay.rs`); TLS
+//! ends here too (`client.rs`), so every limit holds on an `https://` port.
 //!
 //! ```text
 //!  clients ──TCP/TLS──> front door ──private channel──> tiny_http ──> handlers
 //! ```
 //!
 //! An answer of the front door's own (`503`, `431`, `408`, `413`, `400`…)
-//! always closes the connection. A response is never timed, only each write
-//! of it: an event stream lives as long as its client reads it.
+//! closes the connection. A response is never timed, only each write of
+//! it: an event stream lives as long as its client reads it.
 
 mod client;
 mod head;
 mod private;
 mod relay;
-mod tls;
 
 pub use private::Requests;
 pub use relay::WHOLE_BODY_BYTES;
-pub use tls::{TlsError, TlsIdentity};
 
 use client::Client;
 use private::{Backend, Channel};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -45,21 +41,19 @@ use std::{fmt, io};
 /// servers, and `mesos-local` sets each from the flag named with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Connections open at once, 256 (`--max-connections`); over it, `503`.
+    /// Connections open at once, 256 (`--max-connections`); then `503`.
     pub max_connections: usize,
-    /// Bytes of a request line and headers, 16 KiB (`--max-header-bytes`);
-    /// over it, `431`.
+    /// Bytes of a request head, 16 KiB (`--max-header-bytes`); then `431`.
     pub max_header_bytes: usize,
-    /// Time for a whole request head from its first byte, 10 s
-    /// (`--header-timeout`); over it, `408`.
+    /// Time for a head from its first byte, 10 s (`--header-timeout`); `408`.
     pub header_timeout: Duration,
-    /// Time for a whole body after its head, 60 s (`--body-timeout`); `408`.
+    /// Time for a body after its head, 60 s (`--body-timeout`); then `408`.
     pub body_timeout: Duration,
     /// Time a connection may stay open with no request in progress, 60 s
     /// (`--idle-timeout`): longer than the 15 s `ureq` keeps one idle.
     pub idle_timeout: Duration,
     /// Time one write of a response may wait for the client, 30 s
-    /// (`--send-timeout`); over it, the connection is closed.
+    /// (`--send-timeout`); then the connection is closed.
     pub send_timeout: Duration,
 }
 
@@ -81,8 +75,8 @@ impl Default for Limits {
 pub enum DoorError {
     /// The public address could not be bound.
     Bind(io::Error),
-    /// The private channel to `tiny_http`, `tiny_http` itself or a thread
-    /// of the front door could not start; the message says which, and why.
+    /// The private channel, `tiny_http` or a thread could not start; the
+    /// message says which, and why.
     Start(String),
 }
 
@@ -97,10 +91,9 @@ impl fmt::Display for DoorError {
 
 impl std::error::Error for DoorError {}
 
-/// Whether reading this request's body could wait on the client: it has a
-/// body that was not read whole beforehand. A server answers such a request
-/// on a thread of its own, so that a slow client holds up nobody else; the
-/// connection cap bounds how many there are.
+/// Whether reading this request's body could wait on the client, as it was
+/// not read whole beforehand. A server answers such a request on a thread
+/// of its own, so that a slow client holds up nobody else.
 pub fn reading_body_may_block(request: &tiny_http::Request) -> bool {
     let has = |name: &'static str| request.headers().iter().any(|h| h.field.equiv(name));
     let Some(length) = request.body_length().filter(|_| !has("Transfer-Encoding")) else {
@@ -113,8 +106,7 @@ pub fn reading_body_may_block(request: &tiny_http::Request) -> bool {
 }
 
 /// A listening front door. Stop it with [`FrontDoor::close`]; dropping it
-/// also removes its private channel, so drop it only after the
-/// [`Requests`] behind it.
+/// also removes its private channel, so drop it after its [`Requests`].
 pub struct FrontDoor {
     address: SocketAddr,
     door: Arc<Door>,
@@ -128,46 +120,46 @@ struct Door {
     channel: Channel,
     /// Goes on with every request (see `private.rs`).
     secret: String,
-    tls: Option<TlsIdentity>,
-    stopping: AtomicBool,
+    tls: Option<Arc<rustls::ServerConfig>>,
     sockets: Mutex<Sockets>,
 }
 
-/// The sockets of each open connection: the client's, and the one to
-/// `tiny_http` while a request is in progress, for closing to cut off.
+/// Each open connection's sockets (the client's, and the one to `tiny_http`
+/// while a request is in progress), for closing to cut off.
 #[derive(Default)]
 struct Sockets {
-    next_id: u64,
     open: HashMap<u64, (TcpStream, Option<Backend>)>,
+    next_id: u64,
     /// A thread is answering a connection over the cap.
     refusing: bool,
+    stopping: bool,
 }
 
 impl FrontDoor {
     /// Listens on `address` and starts a `tiny_http` server behind it, whose
     /// [`Requests`] the caller's handlers `recv`. `body_limit` gives the
-    /// largest request body for a path (the target before any `?`): a
-    /// larger one gets `413`, from its `Content-Length` before it is read.
-    /// With `tls`, clients speak TLS to the front door, which ends it.
+    /// largest body for a path (the target before any `?`): a larger one
+    /// gets `413`, from its `Content-Length` before it is read. With `tls`,
+    /// clients speak TLS to the front door.
     pub fn open(
         address: &str,
         limits: Limits,
         body_limit: impl Fn(&str) -> u64 + Send + Sync + 'static,
-        tls: Option<TlsIdentity>,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<(FrontDoor, Requests), DoorError> {
         let listener = TcpListener::bind(address).map_err(DoorError::Bind)?;
         let address = listener.local_addr().map_err(DoorError::Bind)?;
         let (channel, server) = Channel::open()?;
-        let secret = crate::random::token();
+        let (secret, sockets) = (crate::random::token(), Mutex::default());
         let requests = Requests::new(server, secret.clone());
+        let body_limit = Box::new(body_limit);
         let door = Arc::new(Door {
             limits,
-            body_limit: Box::new(body_limit),
+            body_limit,
             channel,
             secret,
             tls,
-            stopping: AtomicBool::new(false),
-            sockets: Mutex::default(),
+            sockets,
         });
         let shared = Arc::clone(&door);
         let accept = std::thread::Builder::new().name("front-door".into());
@@ -191,15 +183,18 @@ impl FrontDoor {
     /// Stops accepting, cuts every open connection and waits for their
     /// threads. The server behind it then sees its connections end.
     pub fn close(&mut self) {
-        if self.door.stopping.swap(true, Ordering::SeqCst) {
+        let Some(accept) = self.accept.take() else {
             return;
-        }
-        for (client, backend) in self.door.lock().open.values() {
+        };
+        let mut sockets = self.door.lock();
+        sockets.stopping = true;
+        for (client, backend) in sockets.open.values() {
             let _ = client.shutdown(Shutdown::Both);
             let _ = backend
                 .as_ref()
                 .map(|backend| backend.shutdown(Shutdown::Both));
         }
+        drop(sockets);
         // Wake the accept loop with a connection of our own: it ends, and
         // waits for the connections' threads.
         let ip = match self.address.ip() {
@@ -208,12 +203,9 @@ impl FrontDoor {
             IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
         };
         let wake = SocketAddr::new(ip, self.address.port());
-        match (
-            TcpStream::connect_timeout(&wake, Duration::from_secs(5)),
-            self.accept.take(),
-        ) {
-            (Ok(_), Some(accept)) => drop(accept.join()),
-            _ => log::warn!("front door on {wake}: could not wake its accept loop"),
+        match TcpStream::connect_timeout(&wake, Duration::from_secs(5)) {
+            Ok(_) => drop(accept.join()),
+            Err(err) => log::warn!("front door on {wake}: cannot wake its accept loop: {err}"),
         }
     }
 }
@@ -232,8 +224,8 @@ impl Door {
     }
 
     /// A fresh connection to `tiny_http` for connection `id`'s next
-    /// request, registered so that closing can cut it off; `None` when it
-    /// cannot be made, or the door is closing.
+    /// request, registered for closing to cut off; `None` when it cannot
+    /// be made, or the door is closing.
     fn connect(&self, id: u64) -> Option<Backend> {
         let backend = self.channel.connect().ok()?;
         backend
@@ -241,11 +233,8 @@ impl Door {
             .ok()?;
         let registered = backend.try_clone().ok()?;
         let mut sockets = self.lock();
-        let slot = sockets
-            .open
-            .get_mut(&id)
-            .filter(|_| !self.stopping.load(Ordering::SeqCst))?;
-        slot.1 = Some(registered);
+        let stopping = sockets.stopping;
+        sockets.open.get_mut(&id).filter(|_| !stopping)?.1 = Some(registered);
         Some(backend)
     }
 
@@ -259,8 +248,8 @@ impl Door {
 
 /// The accept loop: each connection under the cap gets a thread, which the
 /// loop waits for when it ends. Over the cap, one thread at a time answers
-/// `503`, and while it does, further connections are simply closed: a
-/// flood costs one thread.
+/// `503`, and further connections meanwhile are simply closed: a flood
+/// costs one thread.
 fn accept_loop(listener: &TcpListener, door: &Door) {
     std::thread::scope(|scope| {
         for client in listener.incoming() {
@@ -274,21 +263,20 @@ fn accept_loop(listener: &TcpListener, door: &Door) {
                 }
             };
             let mut sockets = door.lock();
-            if door.stopping.load(Ordering::SeqCst) {
+            if sockets.stopping {
                 return;
             }
             let (Ok(peer), Ok(registered)) = (client.peer_addr(), client.try_clone()) else {
                 continue;
             };
-            let id = sockets.next_id;
+            let (id, most) = (sockets.next_id, door.limits.max_connections);
             sockets.next_id += 1;
-            let full = sockets.open.len() >= door.limits.max_connections;
+            let full = sockets.open.len() >= most;
             if !full {
                 sockets.open.insert(id, (registered, None));
             } else if std::mem::replace(&mut sockets.refusing, true) {
                 continue;
             } else {
-                let most = door.limits.max_connections;
                 log::warn!(
                     "front door: {most} connections are open, the most allowed; refusing more"
                 );
@@ -307,11 +295,10 @@ fn accept_loop(listener: &TcpListener, door: &Door) {
     });
 }
 
-/// One connection, on its own thread: its TLS ended if the port speaks it,
-/// then served as connection `id`. With no `id` (over the cap) it is
-/// answered `503` at once, with a second to write and for a handshake; one
-/// served has the head's time for its handshake, which then bounds each
-/// TLS record.
+/// One connection: its TLS ended if the port speaks it, then served as
+/// connection `id`. With no `id` (over the cap) it is answered `503` at
+/// once, with a second to write and for a handshake; one served has the
+/// head's time for its handshake, which then bounds each TLS record.
 fn connection(tcp: TcpStream, peer: SocketAddr, door: &Door, id: Option<u64>) {
     let limits = &door.limits;
     let quick = Duration::from_secs(1);
@@ -328,7 +315,7 @@ fn connection(tcp: TcpStream, peer: SocketAddr, door: &Door, id: Option<u64>) {
     }
     let client = Client::new(tcp, limits.max_header_bytes.max(relay::BUFFER_BYTES));
     let client = match &door.tls {
-        Some(identity) => tls::handshake(identity, client, handshake),
+        Some(config) => client::handshake(config, client, handshake),
         None => Some(client),
     };
     match (client, id) {

@@ -1,26 +1,18 @@
 //! The private channel from the front door to `tiny_http`, and the check
-//! that a request came through it.
+//! that a request came through it: only the front door may reach
+//! `tiny_http`, or a client could skip every limit.
+//!
+//! - On Unix `tiny_http` listens on a Unix socket in a fresh directory
+//!   only this user may enter (mode 0700). Windows has no Unix socket that
+//!   `std` or `tiny_http` can use, so there it is a port of 127.0.0.1.
+//! - Each front door puts a 128-bit secret in every request head it passes
+//!   on (`X-Front-Door`, dropped from the client's), and [`Requests::recv`]
+//!   answers `403` to any request without it. So on Windows another local
+//!   program can connect to `tiny_http`, but not be served: it is left
+//!   with what `tiny_http` allows before a request is whole (holding a
+//!   thread, an endless head), a denial of service from the same machine.
 //!
 //! *Plumbing: a reader may skip this file.*
-//!
-//! Only the front door may reach `tiny_http`, or a client could skip every
-//! limit. Two guards keep everyone else out:
-//!
-//! - **Where `tiny_http` listens.** On Unix, a Unix socket in a fresh
-//!   directory only this user may enter (mode 0700): the kernel refuses any
-//!   other user's `connect`. Windows has no Unix socket that `std` or
-//!   `tiny_http` can use, so there it is a port of 127.0.0.1.
-//! - **A secret on every request.** Each front door draws 128 random bits
-//!   and puts them in every request head it passes on (`X-Front-Door`),
-//!   after dropping that header from the client's. [`Requests::recv`], the
-//!   only way our servers take requests, answers `403 Forbidden` to any
-//!   request without them, on every platform.
-//!
-//! So on Windows another local program can connect to `tiny_http`, but no
-//! request of its own is served: it never sees the secret (answers do not
-//! echo it). What is left to it is what `tiny_http` allows any connection
-//! before a request is whole, holding a thread or sending an endless head:
-//! a denial of service from the same machine.
 
 use super::DoorError;
 use std::io;
@@ -31,7 +23,6 @@ pub(super) const SECRET_HEADER: &str = "X-Front-Door";
 /// A connection from the front door to `tiny_http`.
 #[cfg(unix)]
 pub(super) type Backend = std::os::unix::net::UnixStream;
-/// A connection from the front door to `tiny_http`.
 #[cfg(not(unix))]
 pub(super) type Backend = std::net::TcpStream;
 
@@ -44,7 +35,7 @@ pub(super) struct Channel {
     socket: std::net::SocketAddr,
 }
 
-/// The directories' names begin with this, then the process id.
+/// The directories' names: this, the process id, a random part.
 #[cfg(unix)]
 const DIR_PREFIX: &str = "front-door-";
 
@@ -120,8 +111,7 @@ impl Drop for Channel {
 }
 
 /// Removes the directories of processes killed before they could clean up:
-/// no server answers on their socket, and (where /proc tells) the process
-/// named in the directory's name is gone. Another user's are left alone.
+/// no server answers there, and (where /proc tells) the process is gone.
 #[cfg(unix)]
 fn remove_abandoned_dirs(parent: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {

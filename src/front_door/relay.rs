@@ -1,20 +1,12 @@
 //! One client connection: request after request checked and passed on to
-//! `tiny_http` over a fresh connection each, answers passed back.
+//! `tiny_http` over a fresh connection each, with `Connection: close`, so
+//! that `tiny_http`'s close ends the answer: answers are passed back as
+//! they come, unparsed. A chunked body is read with `httparse`'s parsers
+//! over our bounded buffer, each piece in hand passed on as a chunk. The
+//! `chunked_transfer` crate does not fit: its decoder gathers a chunk-size
+//! line without bound and takes a body cut inside a chunk for a whole one.
 //!
 //! *Plumbing: a reader may skip this file.*
-//!
-//! Each request goes on with `Connection: close`, so `tiny_http`'s close
-//! ends its answer: the front door passes answers on as they come, unparsed
-//! and untimed (an event stream lives as long as its client reads it).
-//! `tiny_http` gives every answer a `Content-Length` or chunks, so the
-//! client still finds its end.
-//!
-//! A chunked request body is read with `httparse`'s chunk-size and trailer
-//! parsers over our bounded buffer, and passed on with each piece in hand
-//! as a chunk of its own. The `chunked_transfer` crate does not fit: its
-//! decoder gathers a chunk-size line without bound and takes a connection
-//! cut inside a chunk for the end of the body, and its encoder ends a body
-//! when dropped, so a body we cut off would go on as a whole one.
 
 use super::client::{timeout_until, Client};
 use super::head::{self, Framing, Refusal};
@@ -28,16 +20,15 @@ use std::time::{Duration, Instant};
 /// passed on, so that the code answering it never waits for a slow client.
 pub const WHOLE_BODY_BYTES: u64 = 64 * 1024;
 
-/// Bytes read from a socket at a time.
+/// Bytes read from a socket at a time; bounds on a chunked body's size
+/// lines and trailer lines.
 pub(super) const BUFFER_BYTES: usize = 64 * 1024;
-/// Bounds on a chunk-size line, and on the trailer lines after the body.
 const MAX_CHUNK_LINE: usize = 4096;
 const MAX_TRAILERS: usize = 64;
 const MAX_TRAILER_BYTES: usize = 16 * 1024;
 
-/// After a refusal, how long, and how much of what the client still sends,
-/// is read and dropped, so that the client gets to read the answer and not
-/// a reset connection; shorter from the one thread that refuses many.
+/// After a refusal, how long and how much of what the client still sends
+/// is dropped (see [`refuse`]); shorter from the thread that refuses many.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 pub(super) const QUICK_LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 4 * 1024 * 1024;
@@ -47,12 +38,11 @@ const LINGER_BYTES: usize = 4 * 1024 * 1024;
 type Stop = Option<Refusal>;
 
 /// `duration` from now; `None` (no deadline) if too far to count.
-pub(super) fn after(duration: Duration) -> Option<Instant> {
+fn after(duration: Duration) -> Option<Instant> {
     Instant::now().checked_add(duration)
 }
 
-/// Serves one client connection (plain TCP, or TLS after its handshake)
-/// until it ends.
+/// Serves one client connection until it ends.
 pub(super) fn serve(mut client: Client, peer: SocketAddr, door: &Door, id: u64) {
     match exchanges(&mut client, peer, door, id) {
         // Behind TLS this sends `close_notify`, without which an answer
@@ -67,8 +57,8 @@ pub(super) fn serve(mut client: Client, peer: SocketAddr, door: &Door, id: u64) 
     }
 }
 
-/// Request after request on one connection, one at a time, as HTTP/1.1
-/// has it: a pipelined request is read after the answer.
+/// Request after request, one at a time: a pipelined one is read after the
+/// answer.
 fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Result<(), Stop> {
     let limits = &door.limits;
     let mut buffer = vec![0; BUFFER_BYTES];
@@ -149,8 +139,7 @@ fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop
     }
 }
 
-/// Passes back everything `tiny_http` answers, as it comes, until it
-/// closes the connection.
+/// Passes back what `tiny_http` answers, as it comes, until it closes.
 fn pass_answer(backend: &mut Backend, client: &mut Client, buffer: &mut [u8]) -> Result<(), Stop> {
     let mut answered = false;
     loop {
@@ -170,8 +159,7 @@ fn pass_answer(backend: &mut Backend, client: &mut Client, buffer: &mut [u8]) ->
     }
 }
 
-/// A request, its head already gathered in `out`, on its way from the
-/// client to `tiny_http`; each step that fails says what to answer.
+/// A request, its head gathered in `out`, on its way to `tiny_http`.
 struct Body<'a, W: Write> {
     client: &'a mut Client,
     to: W,
@@ -205,9 +193,8 @@ impl<W: Write> Body<'_, W> {
         Ok(())
     }
 
-    /// Waits for more from the client; what is gathered goes on first
-    /// (unless the body goes whole), so nothing waits in our buffer while
-    /// we wait.
+    /// Waits for more from the client; what is gathered goes on first,
+    /// unless the body goes whole.
     fn more(&mut self) -> Result<(), Refusal> {
         if !self.whole {
             self.send()?;
@@ -297,9 +284,8 @@ impl<W: Write> Body<'_, W> {
         Ok(())
     }
 
-    /// Reads one item with `parse` from the bytes in hand, waiting for more
-    /// while it needs more and at most `most` bytes are in hand; `None`
-    /// from `parse` is a malformed body.
+    /// Reads one item with `parse` (`None`: malformed) from the bytes in
+    /// hand, waiting for more while it needs more and `most` are not there.
     fn parse(
         &mut self,
         most: usize,
@@ -321,59 +307,30 @@ impl<W: Write> Body<'_, W> {
 }
 
 /// Ends the connection to `tiny_http` after a refusal, and waits (up to
-/// `wait`) until `tiny_http` is done with it. A refusal may come in the
-/// middle of a body a handler is already reading (an upload that turned
-/// out too large or too slow): the handler then sees the body end, cleans
-/// up and answers into the void. Waiting for that means that when the
-/// client reads our refusal, nothing of its request is left behind.
-fn wind_down(backend: &Backend, wait: Duration) {
+/// `wait` a read) until `tiny_http` is done with it: a handler already
+/// reading the body (an upload too large or too slow) sees it end, cleans
+/// up and answers into the void, before the client reads our refusal.
+fn wind_down(mut backend: &Backend, wait: Duration) {
     let _ = backend.shutdown(Shutdown::Write);
-    drain(
-        |timeout| backend.set_read_timeout(timeout),
-        backend,
-        wait,
-        usize::MAX,
-    );
+    let _ = backend.set_read_timeout(Some(wait));
+    let _ = io::copy(&mut backend, &mut io::sink());
     let _ = backend.shutdown(Shutdown::Both);
 }
 
-/// Sends `answer` (a [`Refusal::answer`]), then closes gently: stops
-/// sending, then reads and drops what the client still sends for `linger`.
-/// Closing with unread bytes would make the system reset the connection,
-/// and a client still sending its body might never read our answer. What
-/// is dropped is read from the TCP socket: behind TLS it needs no
-/// decrypting.
+/// Sends `answer` (a [`Refusal::answer`]), then stops sending, and reads
+/// and drops what the client still sends for `linger` at most: closing
+/// with bytes unread would reset the connection, and a client still sending
+/// its body might never read our answer.
 pub(super) fn refuse(mut client: Client, answer: &[u8], linger: Duration) {
     if client.send(answer).is_ok() {
         client.close_write();
-        let tcp = &client.transport.tcp;
-        drain(
-            |timeout| tcp.set_read_timeout(timeout),
-            tcp,
-            linger,
-            LINGER_BYTES,
-        );
-    }
-}
-
-/// Reads and drops what `from` sends, for `time` and `most` bytes at most,
-/// or until it closes.
-fn drain(
-    set_timeout: impl Fn(Option<Duration>) -> io::Result<()>,
-    mut from: impl Read,
-    time: Duration,
-    most: usize,
-) {
-    let deadline = after(time);
-    let mut buffer = [0u8; 16 * 1024];
-    let mut drained = 0;
-    while drained < most {
-        let read = timeout_until(deadline)
-            .and_then(&set_timeout)
-            .and_then(|()| from.read(&mut buffer));
-        match read {
-            Ok(0) | Err(_) => break,
-            Ok(read) => drained += read,
+        let (deadline, mut tcp) = (after(linger), &client.transport.tcp);
+        let mut buffer = [0u8; 16 * 1024];
+        for _ in 0..LINGER_BYTES / buffer.len() {
+            let timeout = timeout_until(deadline).and_then(|timeout| tcp.set_read_timeout(timeout));
+            if !matches!(timeout.and_then(|()| tcp.read(&mut buffer)), Ok(1..)) {
+                break;
+            }
         }
     }
 }

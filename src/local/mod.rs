@@ -44,10 +44,11 @@ mod http;
 mod master;
 pub mod resources;
 mod state;
+mod tls;
 mod web;
 mod work_dir;
 
-use crate::front_door::{FrontDoor, TlsError, TlsIdentity};
+use crate::front_door::FrontDoor;
 use resources::Resources;
 use std::fmt;
 use std::net::SocketAddr;
@@ -56,6 +57,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
+pub use tls::TlsError;
 
 pub use crate::front_door::Limits;
 
@@ -316,9 +318,7 @@ impl Cluster {
         };
         let master_tls = match &config.tls {
             None => None,
-            Some((chain, key)) => {
-                Some(TlsIdentity::from_pem(chain, key).map_err(ClusterError::Tls)?)
-            }
+            Some((chain, key)) => Some(tls::server_config(chain, key).map_err(ClusterError::Tls)?),
         };
         let (master_door, master_server) = open(&config.master_bind, master_tls)?;
         let (agent_door, agent_server) = open(&config.agent_bind, None)?;
