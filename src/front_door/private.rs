@@ -96,10 +96,11 @@ impl Channel {
 
     /// A fresh connection to `tiny_http`.
     pub(super) fn connect(&self) -> io::Result<Backend> {
-        let backend = Backend::connect(&self.socket)?;
+        #[cfg(unix)]
+        return Backend::connect(&self.socket);
         #[cfg(not(unix))]
-        backend.set_nodelay(true)?;
-        Ok(backend)
+        return Backend::connect(self.socket)
+            .and_then(|backend| backend.set_nodelay(true).map(|()| backend));
     }
 }
 
