@@ -79,8 +79,9 @@
 //! (the generated messages), [`random`] (status update UUIDs, upload
 //! tokens, backoff jitter), [`demo_images`] (the pictures step 3 inverts by
 //! default), [`front_door`] (the limits every client of our HTTP servers
-//! keeps to, and TLS for the embedded master) and
-//! [`scheduler::executor_binary`] (finding the executor binary). Inside the
+//! keeps to, and TLS for the embedded master),
+//! [`scheduler::executor_binary`] (finding the executor binary) and
+//! [`leftovers`] (removing the temporary folders of killed runs). Inside the
 //! reading path, files whose first lines say a reader may skip them:
 //! `src/scheduler/limits.rs` (events missing a part),
 //! `src/scheduler/too_small.rs` (a warning when offers stay too small),
@@ -138,6 +139,7 @@ pub mod front_door;
 pub mod http_api;
 pub mod invert;
 pub mod json;
+pub mod leftovers;
 pub mod local;
 pub mod proto;
 pub mod random;

@@ -1,28 +1,25 @@
-//! The client's end of a connection, plain TCP or TLS (rustls), read into
-//! a bounded buffer against deadlines. One TLS read may take many socket
-//! reads (a record dripped a byte at a time), so the deadline lives in the
-//! [`Transport`] that rustls reads, and each socket read waits for what is
-//! left. Nothing can be decrypted until a record is whole, so a record once
-//! begun has the head's time, or a client could drip a head in the idle
-//! time.
+//! The client's end of a connection, plain TCP or TLS, read into a bounded
+//! inbox against deadlines. One TLS read may take many socket reads, so the
+//! deadline lives in the [`Transport`] that rustls reads, each socket read
+//! waiting for what is left of it; and since nothing is decrypted before a
+//! record is whole, a record once begun must be whole within the head's
+//! time, or a client could drip its head within the idle time.
 //!
 //! *Plumbing: a reader may skip this file.*
 
-use super::head::Refusal;
-use super::relay;
+use super::{head::Refusal, relay};
 use rustls::{ServerConfig, ServerConnection};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A client's TCP socket, read against a deadline.
+/// A client's TCP socket, read by `deadline`, and behind TLS the records
+/// arriving with the time one may take.
 pub(super) struct Transport {
     pub(super) tcp: TcpStream,
-    /// When the current read must be done; `None`: it may wait forever.
-    pub(super) deadline: Option<Instant>,
-    /// Behind TLS: how long one record may take, and the records arriving.
-    pub(super) records: Option<(Duration, Records)>,
+    deadline: Option<Instant>,
+    records: Option<(Duration, Records)>,
 }
 
 /// The timeout of a read that must end by `deadline`: `None` for none, an
@@ -35,24 +32,13 @@ pub(super) fn timeout_until(deadline: Option<Instant>) -> io::Result<Option<Dura
     }
 }
 
-/// A timeout is `WouldBlock` on Unix, which rustls takes for a
-/// non-blocking socket: it is told `TimedOut`.
-fn timed_out<T>(result: io::Result<T>) -> io::Result<T> {
-    match result {
-        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Err(io::ErrorKind::TimedOut.into()),
-        other => other,
-    }
-}
-
 impl Read for Transport {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let record = self
-            .records
-            .as_ref()
-            .and_then(|(time, records)| records.begun?.checked_add(*time));
+        let records = self.records.as_ref();
+        let record = records.and_then(|(time, records)| records.begun?.checked_add(*time));
         let deadline = [self.deadline, record].into_iter().flatten().min();
         self.tcp.set_read_timeout(timeout_until(deadline)?)?;
-        let read = timed_out(self.tcp.read(buffer))?;
+        let read = self.tcp.read(buffer)?;
         if let Some((_, records)) = &mut self.records {
             records.saw(&buffer[..read], Instant::now());
         }
@@ -62,7 +48,7 @@ impl Read for Transport {
 
 impl Write for Transport {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        timed_out(self.tcp.write(bytes))
+        self.tcp.write(bytes)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -73,7 +59,7 @@ impl Write for Transport {
 /// A client connection, and what it sent that is not used yet.
 pub(super) struct Client {
     pub(super) transport: Transport,
-    pub(super) tls: Option<Box<ServerConnection>>,
+    tls: Option<Box<ServerConnection>>,
     inbox: Box<[u8]>,
     start: usize,
     end: usize,
@@ -82,15 +68,17 @@ pub(super) struct Client {
 impl Client {
     /// A plain connection whose inbox holds `inbox` bytes.
     pub(super) fn new(tcp: TcpStream, inbox: usize) -> Client {
+        let (deadline, records, tls) = (None, None, None);
         let transport = Transport {
             tcp,
-            deadline: None,
-            records: None,
+            deadline,
+            records,
         };
+        let inbox = vec![0; inbox].into_boxed_slice();
         Client {
             transport,
-            tls: None,
-            inbox: vec![0; inbox].into_boxed_slice(),
+            tls,
+            inbox,
             start: 0,
             end: 0,
         }
@@ -105,8 +93,8 @@ impl Client {
         self.start += count;
     }
 
-    /// Reads more into the inbox by `deadline` (else `TimedOut`); `Ok(0)`
-    /// when the client closed.
+    /// Reads more into the inbox by `deadline` (else an error of kind
+    /// `TimedOut`); `Ok(0)` when the client closed.
     pub(super) fn fill(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
         self.inbox.copy_within(self.start..self.end, 0);
         (self.start, self.end) = (0, self.end - self.start);
@@ -120,12 +108,14 @@ impl Client {
                 None => self.transport.read(into),
                 Some(tls) => rustls::Stream::new(&mut **tls, &mut self.transport).read(into),
             };
-            match read {
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                // Closed without a TLS `close_notify`. HTTP requests carry
-                // their own length, so a cut one is still seen as cut.
-                Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => break 0,
-                read => break read?,
+            match read.as_ref().map_err(io::Error::kind) {
+                Err(io::ErrorKind::Interrupted) => {}
+                // A socket's timeout, on Unix.
+                Err(io::ErrorKind::WouldBlock) => return Err(io::ErrorKind::TimedOut.into()),
+                // Closed without a TLS `close_notify`: a cut request is still
+                // seen as cut, since HTTP requests carry their own length.
+                Err(io::ErrorKind::UnexpectedEof) => break 0,
+                _ => break read?,
             }
         };
         self.end += read;
@@ -152,7 +142,7 @@ impl Client {
         let _ = self.transport.tcp.shutdown(Shutdown::Write);
     }
 
-    /// Whether part of a TLS record has come, unreadable yet.
+    /// Whether part of a TLS record has come, not readable yet.
     pub(super) fn partly_received(&self) -> bool {
         let records = self.transport.records.as_ref();
         records.is_some_and(|(_, records)| records.begun.is_some())
@@ -161,14 +151,11 @@ impl Client {
 
 /// Where the client's bytes are in TLS's framing, followed beside rustls:
 /// every record is a plain 5-byte header (type, version, 2-byte length)
-/// and that many bytes.
+/// and that many bytes. `begun` is when the incomplete record began.
 #[derive(Default)]
 pub(super) struct Records {
-    /// The current record's header, as far as it has come.
     header: Vec<u8>,
-    /// Bytes of the current record's body still to come.
     body_left: usize,
-    /// When the incomplete record's first byte came; `None` between records.
     begun: Option<Instant>,
 }
 
@@ -199,51 +186,47 @@ impl Records {
 const HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Ends TLS on a fresh `client`: the handshake must be done within `time`,
-/// which then bounds each record. `None` when it fails (logged); a client
-/// that spoke plain HTTP is told to use `https://`.
+/// which then bounds each record. `None` when it fails; a client that spoke
+/// plain HTTP is told to use `https://`.
 pub(super) fn handshake(
-    config: &Arc<ServerConfig>,
-    client: Client,
-    time: Duration,
-) -> Option<Client> {
-    let peer = client.transport.tcp.peer_addr();
-    let peer = peer.map_or("a client".into(), |peer| peer.to_string());
-    shake_hands(config, client, time)
-        .inspect_err(|why| log::debug!("front door: no TLS with {peer}: {why}"))
-        .ok()
-}
-
-fn shake_hands(
     config: &Arc<ServerConfig>,
     mut client: Client,
     time: Duration,
-) -> Result<Client, String> {
+) -> Option<Client> {
     let deadline = Instant::now().checked_add(time);
     let tcp = &client.transport.tcp;
     let mut first = [0u8; 1];
-    timeout_until(deadline)
-        .and_then(|timeout| tcp.set_read_timeout(timeout))
-        .and_then(|()| tcp.peek(&mut first))
-        .map_err(|err| err.to_string())?;
-    if first[0].is_ascii_alphabetic() {
+    let peeked = timeout_until(deadline).and_then(|timeout| tcp.set_read_timeout(timeout));
+    if peeked.and_then(|()| tcp.peek(&mut first)).is_ok() && first[0].is_ascii_alphabetic() {
         let refusal = Refusal::new(400, "this port speaks TLS: use an https:// address");
         relay::refuse(client, &refusal.answer(), relay::QUICK_LINGER);
-        return Err("it spoke plain HTTP".into());
-    } else if first[0] != HANDSHAKE_RECORD {
-        return Err("no TLS handshake came".into());
+        return None;
     }
-    let mut tls = ServerConnection::new(Arc::clone(config)).map_err(|err| err.to_string())?;
+    let mut tls = ServerConnection::new(Arc::clone(config))
+        .ok()
+        .filter(|_| first[0] == HANDSHAKE_RECORD)?;
     client.transport.deadline = deadline;
     client.transport.records = Some((time, Records::default()));
     while tls.is_handshaking() {
         match tls.complete_io(&mut client.transport) {
-            Ok((0, 0)) => return Err("the client left".into()),
+            Ok((0, 0)) => return None,
             Ok(_) => {}
-            Err(err) => return Err(err.to_string()),
+            Err(err) => {
+                let peer = client
+                    .transport
+                    .tcp
+                    .peer_addr()
+                    .map(|peer| peer.to_string());
+                log::debug!(
+                    "front door: no TLS with {}: {err}",
+                    peer.unwrap_or_default()
+                );
+                return None;
+            }
         }
     }
     client.tls = Some(Box::new(tls));
-    Ok(client)
+    Some(client)
 }
 
 #[cfg(test)]

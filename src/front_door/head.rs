@@ -50,11 +50,8 @@ impl Refusal {
     pub(super) fn answer(&self) -> Vec<u8> {
         let status = self.status;
         let reason = tiny_http::StatusCode(status).default_reason_phrase();
-        let retry = if status == 503 {
-            "Retry-After: 1\r\n"
-        } else {
-            ""
-        };
+        let retry = Some("Retry-After: 1\r\n").filter(|_| status == 503);
+        let retry = retry.unwrap_or_default();
         let body = format!("{}\n", self.message);
         let length = body.len();
         format!(
@@ -82,9 +79,7 @@ pub(super) fn check_request(
     secret: &str,
 ) -> Result<RequestHead, Refusal> {
     if !is_clean(head) {
-        return Err(bad(
-            "the request head must be ASCII text with CRLF line ends",
-        ));
+        return Err(bad("a request head must be ASCII with CRLF line ends"));
     }
     // One slot per line: `httparse` never needs more.
     let mut headers = vec![httparse::EMPTY_HEADER; head.iter().filter(|&&b| b == b'\n').count()];
@@ -92,9 +87,7 @@ pub(super) fn check_request(
     match request.parse(head) {
         Ok(httparse::Status::Complete(length)) if length == head.len() => {}
         Err(httparse::Error::HeaderName | httparse::Error::HeaderValue) => {
-            return Err(bad(
-                "a header line must be `Name: value`, no space before `:`",
-            ))
+            return Err(bad("a header line must be `Name: value`"))
         }
         Err(httparse::Error::Version) if speaks_another_http(head) => {
             return Err(Refusal::new(505, "only HTTP/1.0 and 1.1 are spoken here"))
@@ -151,41 +144,41 @@ fn read_headers(headers: &[httparse::Header], forwarded: &mut Vec<u8>) -> Result
     for header in headers {
         // Only ASCII reached `httparse`, so this always succeeds.
         let value = std::str::from_utf8(header.value.trim_ascii()).unwrap_or_default();
-        let is = |name: &str| header.name.eq_ignore_ascii_case(name);
-        if is("Content-Length") {
-            if read.length.is_some()
-                || value.is_empty()
-                || !value.bytes().all(|b| b.is_ascii_digit())
-            {
-                return Err(bad(format!(
-                    "one Content-Length, a number, is allowed: {value:.40}"
-                )));
+        let chunked = value.eq_ignore_ascii_case("chunked");
+        match header.name.to_ascii_lowercase().as_str() {
+            "content-length" => {
+                let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+                if read.length.is_some() || !digits {
+                    return Err(bad(format!(
+                        "Content-Length must be one number: {value:.40}"
+                    )));
+                }
+                // Only digits, so failing to parse means it overflows u64.
+                read.length = Some(value.parse().unwrap_or(u64::MAX));
             }
-            // Only digits, so failing to parse means it overflows u64.
-            read.length = Some(value.parse().unwrap_or(u64::MAX));
-        } else if is("Transfer-Encoding") {
-            if read.chunked || !value.eq_ignore_ascii_case("chunked") {
-                let why = format!("Transfer-Encoding {value:.40}: only one, chunked, is supported");
-                return Err(Refusal::new(if read.chunked { 400 } else { 501 }, why));
+            "transfer-encoding" if read.chunked => return Err(bad("two Transfer-Encodings")),
+            "transfer-encoding" if !chunked => {
+                let why = format!("Transfer-Encoding {value:.40} is not supported, only chunked");
+                return Err(Refusal::new(501, why));
             }
-            read.chunked = true;
-        } else if is("Connection") {
-            read.connection
-                .push_str(&(value.to_ascii_lowercase() + ","));
-            continue;
-        } else if is("Expect") && value.eq_ignore_ascii_case("100-continue") {
-            read.expects_continue = true;
-            continue;
-        } else if is("X-Forwarded-For") || is(SECRET_HEADER) {
+            "transfer-encoding" => read.chunked = true,
+            "connection" => {
+                read.connection += &(value.to_ascii_lowercase() + ",");
+                continue;
+            }
+            "expect" if value.eq_ignore_ascii_case("100-continue") => {
+                read.expects_continue = true;
+                continue;
+            }
             // Only the front door says who the client is, and what it knows.
-            continue;
+            "x-forwarded-for" => continue,
+            name if name.eq_ignore_ascii_case(SECRET_HEADER) => continue,
+            _ => {}
         }
         forwarded.extend_from_slice(format!("{}: {value}\r\n", header.name).as_bytes());
     }
     if read.chunked && read.length.is_some() {
-        return Err(bad(
-            "a request may not have both Content-Length and Transfer-Encoding",
-        ));
+        return Err(bad("a request may not have both Content-Length and chunks"));
     }
     Ok(read)
 }

@@ -1,24 +1,17 @@
 //! The front door: what stands between the network and our two HTTP
 //! servers (the file server and the embedded cluster), keeping each client
-//! within [`Limits`].
-//!
-//! *Plumbing: a reader may skip this folder.*
-//!
-//! Both servers are built on `tiny_http` 0.12, which takes whatever a client
-//! sends: a head of any size, at any pace, on as many connections as it
-//! likes, each with a thread of its own. So the public port is ours, and
-//! `tiny_http` listens on a private channel that only the front door can
-//! use (`private.rs`). Each request is checked (`head.rs`), passed on over
-//! a connection of its own, and its answer passed back (`relay.rs`); TLS
-//! ends here too (`client.rs`), so every limit holds on an `https://` port.
+//! within [`Limits`]. `tiny_http` takes whatever a client sends (a head of
+//! any size, at any pace, on as many connections as it likes), so the
+//! public port is ours, and `tiny_http` listens on a private channel
+//! (`private.rs`). Each request is checked (`head.rs`), passed on over a
+//! connection of its own and its answer passed back (`relay.rs`); TLS ends
+//! here too (`client.rs`), so every limit holds on an `https://` port.
 //!
 //! ```text
 //!  clients ──TCP/TLS──> front door ──private channel──> tiny_http ──> handlers
 //! ```
 //!
-//! An answer of the front door's own (`503`, `431`, `408`, `413`, `400`…)
-//! closes the connection. A response is never timed, only each write of
-//! it: an event stream lives as long as its client reads it.
+//! *Plumbing: a reader may skip this folder.*
 
 mod client;
 mod head;
@@ -91,18 +84,13 @@ impl fmt::Display for DoorError {
 
 impl std::error::Error for DoorError {}
 
-/// Whether reading this request's body could wait on the client, as it was
-/// not read whole beforehand. A server answers such a request on a thread
-/// of its own, so that a slow client holds up nobody else.
+/// Whether reading this request's body could wait on the client, as the
+/// front door did not read it whole beforehand: a server answers it on a
+/// thread of its own, so that a slow client holds up nobody else.
 pub fn reading_body_may_block(request: &tiny_http::Request) -> bool {
-    let has = |name: &'static str| request.headers().iter().any(|h| h.field.equiv(name));
-    let Some(length) = request.body_length().filter(|_| !has("Transfer-Encoding")) else {
-        return has("Transfer-Encoding");
-    };
-    // `tiny_http` itself reads up to 1 KiB before handing a request over,
-    // unless the client waits for `100 Continue`.
-    let read_by_tiny_http = length <= 1024 && !has("Expect");
-    !(read_by_tiny_http || length as u64 <= WHOLE_BODY_BYTES)
+    let headers = request.headers();
+    let chunked = headers.iter().any(|h| h.field.equiv("Transfer-Encoding"));
+    chunked || request.body_length().unwrap_or(0) as u64 > WHOLE_BODY_BYTES
 }
 
 /// A listening front door. Stop it with [`FrontDoor::close`]; dropping it
@@ -113,24 +101,24 @@ pub struct FrontDoor {
     accept: Option<JoinHandle<()>>,
 }
 
-/// What the threads of one front door share.
+/// What the threads of one front door share; the `secret` goes on with
+/// every request (see `private.rs`).
 struct Door {
     limits: Limits,
     body_limit: Box<dyn Fn(&str) -> u64 + Send + Sync>,
     channel: Channel,
-    /// Goes on with every request (see `private.rs`).
     secret: String,
     tls: Option<Arc<rustls::ServerConfig>>,
     sockets: Mutex<Sockets>,
 }
 
 /// Each open connection's sockets (the client's, and the one to `tiny_http`
-/// while a request is in progress), for closing to cut off.
+/// while a request is in progress), for closing to cut off; whether a
+/// thread is `refusing` a connection over the cap.
 #[derive(Default)]
 struct Sockets {
     open: HashMap<u64, (TcpStream, Option<Backend>)>,
     next_id: u64,
-    /// A thread is answering a connection over the cap.
     refusing: bool,
     stopping: bool,
 }
@@ -181,7 +169,7 @@ impl FrontDoor {
     }
 
     /// Stops accepting, cuts every open connection and waits for their
-    /// threads. The server behind it then sees its connections end.
+    /// threads.
     pub fn close(&mut self) {
         let Some(accept) = self.accept.take() else {
             return;
@@ -218,8 +206,7 @@ impl Drop for FrontDoor {
 
 impl Door {
     fn lock(&self) -> MutexGuard<'_, Sockets> {
-        // Every update is a few plain assignments: a poisoned lock still
-        // holds usable data.
+        // Every update is a plain assignment: a poisoned lock is usable.
         self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -65,7 +65,14 @@ impl Channel {
         if parent.as_os_str().len() > 64 {
             parent = "/tmp".into();
         }
-        remove_abandoned_dirs(&parent);
+        // A killed process leaves its directory behind: removed once no
+        // server answers there and (where /proc tells) its process is gone.
+        crate::leftovers::remove_abandoned(&parent, DIR_PREFIX, |dir, pid| {
+            let connected = Backend::connect(dir.join("http"));
+            let refused =
+                matches!(connected, Err(err) if err.kind() == io::ErrorKind::ConnectionRefused);
+            refused && crate::leftovers::process_gone(pid) != Some(false)
+        });
         let token = crate::random::token();
         let dir = parent.join(format!(
             "{DIR_PREFIX}{}-{}",
@@ -108,30 +115,6 @@ impl Channel {
 impl Drop for Channel {
     fn drop(&mut self) {
         let _ = self.socket.parent().map(std::fs::remove_dir_all);
-    }
-}
-
-/// Removes the directories of processes killed before they could clean up:
-/// no server answers there, and (where /proc tells) the process is gone.
-#[cfg(unix)]
-fn remove_abandoned_dirs(parent: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_str().and_then(|name| name.strip_prefix(DIR_PREFIX));
-        let Some(pid) = name.and_then(|rest| rest.split('-').next()?.parse::<u32>().ok()) else {
-            continue;
-        };
-        let connected = Backend::connect(entry.path().join("http"));
-        let refused =
-            matches!(connected, Err(err) if err.kind() == io::ErrorKind::ConnectionRefused);
-        let proc = std::path::Path::new("/proc");
-        let alive = proc.join("self").exists() && proc.join(pid.to_string()).exists();
-        if refused && !alive {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
     }
 }
 

@@ -12,6 +12,7 @@ use super::client::{timeout_until, Client};
 use super::head::{self, Framing, Refusal};
 use super::private::Backend;
 use super::{Door, Limits};
+use httparse::Status::{self, Complete, Partial};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
@@ -33,8 +34,7 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 pub(super) const QUICK_LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
-/// How a connection ends early: with a refusal to send, or (`None`: the
-/// client left, or the server closed) without a word.
+/// How a connection ends early: with a refusal, or without a word (`None`).
 type Stop = Option<Refusal>;
 
 /// `duration` from now; `None` (no deadline) if too far to count.
@@ -57,8 +57,7 @@ pub(super) fn serve(mut client: Client, peer: SocketAddr, door: &Door, id: u64) 
     }
 }
 
-/// Request after request, one at a time: a pipelined one is read after the
-/// answer.
+/// Request after request, one at a time (a pipelined one after the answer).
 fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Result<(), Stop> {
     let limits = &door.limits;
     let mut buffer = vec![0; BUFFER_BYTES];
@@ -68,9 +67,8 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
         client.consume(length);
         if request.expects_continue {
             // The body fits the limit, so invite it (RFC 9110, 10.1.1).
-            client
-                .send(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .map_err(|_| None)?;
+            let invite = client.send(b"HTTP/1.1 100 Continue\r\n\r\n");
+            invite.map_err(|_| None)?;
         }
         let not_answering = || Refusal::new(502, "the server behind this port is not answering");
         let mut backend = door.connect(id).ok_or_else(not_answering)?;
@@ -97,13 +95,11 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
 /// Waits for the next request head and returns its length, or `None` when
 /// the client closed or stayed idle too long (both normal ends).
 fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop> {
-    let seconds = limits.header_timeout.as_secs_f64();
-    let too_slow = || {
-        Some(Refusal::new(
-            408,
-            format!("the request head did not arrive within {seconds} s"),
-        ))
-    };
+    let late = format!(
+        "the request head did not arrive within {:?}",
+        limits.header_timeout
+    );
+    let too_slow = || Some(Refusal::new(408, late.clone()));
     if client.buffered().is_empty() {
         match client.fill(after(limits.idle_timeout)) {
             Ok(0) => return Ok(None),
@@ -125,8 +121,7 @@ fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop
         if let Some(end) = window.windows(4).position(|four| four == b"\r\n\r\n") {
             return Ok(Some(searched + end + 4));
         } else if buffered.len() >= most {
-            let why =
-                format!("request head too large: at most {most} bytes of request line and headers");
+            let why = format!("request head too large: at most {most} bytes");
             return Err(Some(Refusal::new(431, why)));
         }
         searched = buffered.len().saturating_sub(3);
@@ -202,13 +197,10 @@ impl<W: Write> Body<'_, W> {
         match self.client.fill(self.deadline) {
             Ok(read) if read > 0 => Ok(()),
             Err(err) if err.kind() == io::ErrorKind::TimedOut => {
-                let seconds = self.timeout.as_secs_f64();
-                let why = format!("the request body did not arrive within {seconds} s");
+                let why = format!("the request body did not arrive within {:?}", self.timeout);
                 Err(Refusal::new(408, why))
             }
-            _ => Err(malformed(
-                "the connection ended before the request body was complete",
-            )),
+            _ => Err(malformed("the connection ended inside the request body")),
         }
     }
 
@@ -239,67 +231,54 @@ impl<W: Write> Body<'_, W> {
     fn copy_chunked(&mut self, limit: u64) -> Result<(), Refusal> {
         let mut total: u64 = 0;
         loop {
+            // `httparse` reads an empty line as size 0: a size line must
+            // begin with a digit.
             let size = self.parse(MAX_CHUNK_LINE, "malformed chunk size", |bytes| {
-                // `httparse` reads an empty line as size 0: a size line
-                // must begin with a digit.
-                let starts_well = bytes.first().is_none_or(u8::is_ascii_hexdigit);
-                starts_well
-                    .then(|| httparse::parse_chunk_size(bytes).ok())
-                    .flatten()
+                let digit = bytes.first().is_none_or(u8::is_ascii_hexdigit);
+                httparse::parse_chunk_size(bytes).ok().filter(|_| digit)
             })?;
             total = total.saturating_add(size);
             if total > limit {
-                let why =
-                    format!("request body too large: at most {limit} bytes are accepted here");
+                let why = format!("request body too large: at most {limit} bytes here");
                 return Err(Refusal::new(413, why));
             } else if size == 0 {
                 break;
             }
             self.copy(size, true)?;
-            while self.client.buffered().len() < 2 {
-                self.more()?;
-            }
-            if !self.client.buffered().starts_with(b"\r\n") {
-                return Err(malformed("chunk data longer than its size"));
-            }
-            self.client.consume(2);
+            self.parse(2, "chunk data longer than its size", |bytes| match bytes {
+                [b'\r', b'\n', ..] => Some(Complete((2, 0))),
+                [] | [b'\r'] => Some(Partial),
+                _ => None,
+            })?;
         }
         // The trailer lines are read, and the body ends without them:
         // `tiny_http` takes none, and a server may drop them (RFC 9110,
         // section 6.5.1).
-        self.parse(
-            MAX_TRAILER_BYTES,
-            "malformed or too many trailer lines",
-            |bytes| {
-                let mut trailers = [httparse::EMPTY_HEADER; MAX_TRAILERS];
-                match httparse::parse_headers(bytes, &mut trailers).ok()? {
-                    httparse::Status::Complete((used, _)) => {
-                        Some(httparse::Status::Complete((used, 0)))
-                    }
-                    httparse::Status::Partial => Some(httparse::Status::Partial),
-                }
-            },
-        )?;
+        self.parse(MAX_TRAILER_BYTES, "malformed trailer lines", |bytes| {
+            let mut trailers = [httparse::EMPTY_HEADER; MAX_TRAILERS];
+            match httparse::parse_headers(bytes, &mut trailers).ok()? {
+                Complete((used, _)) => Some(Complete((used, 0))),
+                Partial => Some(Partial),
+            }
+        })?;
         self.out.extend_from_slice(b"0\r\n\r\n");
         Ok(())
     }
 
     /// Reads one item with `parse` (`None`: malformed) from the bytes in
     /// hand, waiting for more while it needs more and `most` are not there.
-    fn parse(
-        &mut self,
-        most: usize,
-        what: &str,
-        parse: impl Fn(&[u8]) -> Option<httparse::Status<(usize, u64)>>,
-    ) -> Result<u64, Refusal> {
+    fn parse<F>(&mut self, most: usize, what: &str, parse: F) -> Result<u64, Refusal>
+    where
+        F: Fn(&[u8]) -> Option<Status<(usize, u64)>>,
+    {
         loop {
             let in_hand = self.client.buffered();
             match parse(in_hand) {
-                Some(httparse::Status::Complete((used, value))) => {
+                Some(Complete((used, value))) => {
                     self.client.consume(used);
                     return Ok(value);
                 }
-                Some(httparse::Status::Partial) if in_hand.len() <= most => self.more()?,
+                Some(Partial) if in_hand.len() <= most => self.more()?,
                 _ => return Err(malformed(&format!("{what} in a chunked body"))),
             }
         }

@@ -36,32 +36,17 @@ pub(super) fn own_folder(master_port: u16) -> PathBuf {
 /// Removes the folders that killed runs left in the temporary directory.
 /// A folder another user owns cannot be removed, and is left alone.
 pub(super) fn remove_abandoned() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|name| name.strip_prefix(PREFIX))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && abandoned(&entry.path(), pid) {
-            log::info!(
-                "Removing {}, left behind by an earlier run that was killed",
-                entry.path().display()
-            );
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
+    let own = std::process::id();
+    let left_over = |folder: &Path, pid| pid != own && abandoned(folder, pid);
+    for folder in crate::leftovers::remove_abandoned(&std::env::temp_dir(), PREFIX, left_over) {
+        let folder = folder.display();
+        log::info!("Removed {folder}, left behind by an earlier run that was killed");
     }
 }
 
 fn abandoned(folder: &Path, pid: u32) -> bool {
-    if Path::new("/proc/self").exists() {
-        return !Path::new(&format!("/proc/{pid}")).exists();
+    if let Some(gone) = crate::leftovers::process_gone(pid) {
+        return gone;
     }
     // No /proc (macOS, Windows): the mark's age, or the folder's if the
     // cluster stopped before its first touch.

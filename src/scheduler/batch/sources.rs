@@ -96,38 +96,13 @@ fn serve_local_file(
 fn demo_dir_path() -> PathBuf {
     const PREFIX: &str = "mesos-tutorial-demo-";
     let temp = std::env::temp_dir();
-    if let Ok(entries) = std::fs::read_dir(&temp) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let owner = name
-                .strip_prefix(PREFIX)
-                .and_then(|rest| rest.split('-').next())
-                .and_then(|pid| pid.parse::<u32>().ok());
-            let gone = owner.is_some_and(process_gone);
-            if gone {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
+    let gone = |_: &Path, pid| crate::leftovers::process_gone(pid) == Some(true);
+    crate::leftovers::remove_abandoned(&temp, PREFIX, gone);
     temp.join(format!(
         "{PREFIX}{}-{}",
         std::process::id(),
         crate::random::token()
     ))
-}
-
-/// Whether the process `pid` has ended. Only Linux tells us cheaply
-/// (`/proc`).
-#[cfg(target_os = "linux")]
-fn process_gone(pid: u32) -> bool {
-    !Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Elsewhere we cannot tell cheaply, so a folder left by a killed run
-/// stays until the system clears its temporary folder.
-#[cfg(not(target_os = "linux"))]
-fn process_gone(_pid: u32) -> bool {
-    false
 }
 
 /// Creates a folder that must not exist yet, readable only by us, so that
