@@ -39,29 +39,26 @@ pub(super) struct Channel {
 #[cfg(unix)]
 const DIR_PREFIX: &str = "front-door-";
 
-fn server(listener: impl Into<tiny_http::Listener>) -> Result<tiny_http::Server, DoorError> {
-    let server = tiny_http::Server::from_listener(listener, None);
-    server.map_err(|err| DoorError::Start(format!("the HTTP server did not start: {err}")))
-}
-
-/// The error for a channel that could not be made at `place`.
-fn unmade(place: impl std::fmt::Display) -> impl FnOnce(io::Error) -> DoorError {
-    move |err| {
-        DoorError::Start(format!(
-            "cannot make the private channel to the HTTP server at {place}: {err}; \
-             check that the temporary directory (TMPDIR) is writable"
-        ))
-    }
-}
-
 impl Channel {
     /// Makes the channel and starts `tiny_http` listening on it.
-    #[cfg(unix)]
     pub(super) fn open() -> Result<(Channel, tiny_http::Server), DoorError> {
+        let (channel, listener) = Channel::listen().map_err(|err| {
+            DoorError::Start(format!(
+                "cannot make the private channel to the HTTP server: {err}; \
+                 check that the temporary directory (TMPDIR) is writable"
+            ))
+        })?;
+        let server = tiny_http::Server::from_listener(listener, None);
+        let why = |err| DoorError::Start(format!("the HTTP server did not start: {err}"));
+        Ok((channel, server.map_err(why)?))
+    }
+
+    #[cfg(unix)]
+    fn listen() -> io::Result<(Channel, std::os::unix::net::UnixListener)> {
         use std::os::unix::fs::DirBuilderExt;
-        let mut parent = std::env::temp_dir();
         // A Unix socket's path must be under 108 bytes; a deep TMPDIR
         // (as some test harnesses set) leaves too little room.
+        let mut parent = std::env::temp_dir();
         if parent.as_os_str().len() > 64 {
             parent = "/tmp".into();
         }
@@ -70,7 +67,7 @@ impl Channel {
         crate::leftovers::remove_abandoned(&parent, DIR_PREFIX, |dir, pid| {
             let connected = Backend::connect(dir.join("http"));
             let refused =
-                matches!(connected, Err(err) if err.kind() == io::ErrorKind::ConnectionRefused);
+                connected.is_err_and(|err| err.kind() == io::ErrorKind::ConnectionRefused);
             refused && crate::leftovers::process_gone(pid) != Some(false)
         });
         let token = crate::random::token();
@@ -79,26 +76,24 @@ impl Channel {
             std::process::id(),
             &token[..12]
         ));
-        let mut builder = std::fs::DirBuilder::new();
-        builder
-            .mode(0o700)
-            .create(&dir)
-            .map_err(unmade(dir.display()))?;
-        // From here on, dropping `channel` removes the directory.
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        // From here on, dropping the channel removes the directory.
         let channel = Channel {
             socket: dir.join("http"),
         };
-        let listener = std::os::unix::net::UnixListener::bind(&channel.socket);
-        let listener = listener.map_err(unmade(channel.socket.display()))?;
-        Ok((channel, server(listener)?))
+        let listener = std::os::unix::net::UnixListener::bind(&channel.socket)?;
+        Ok((channel, listener))
     }
 
-    /// Makes the channel and starts `tiny_http` listening on it.
     #[cfg(not(unix))]
-    pub(super) fn open() -> Result<(Channel, tiny_http::Server), DoorError> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(unmade("127.0.0.1"))?;
-        let socket = listener.local_addr().map_err(unmade("127.0.0.1"))?;
-        Ok((Channel { socket }, server(listener)?))
+    fn listen() -> io::Result<(Channel, std::net::TcpListener)> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        Ok((
+            Channel {
+                socket: listener.local_addr()?,
+            },
+            listener,
+        ))
     }
 
     /// A fresh connection to `tiny_http`.
