@@ -1,9 +1,7 @@
-//! The client's end of a connection, plain TCP or TLS, read into a bounded
-//! inbox against deadlines. One TLS read may take many socket reads, so the
-//! deadline lives in the [`Transport`] that rustls reads, each socket read
-//! waiting for what is left of it; and since nothing is decrypted before a
-//! record is whole, a record once begun must be whole within the head's
-//! time, or a client could drip its head within the idle time.
+//! A client connection, plain TCP or TLS, read into a bounded inbox by
+//! deadlines: the [`Transport`] that rustls reads holds each socket read to
+//! what is left, and to a record's own deadline once it begun (nothing can
+//! be decrypted before, so a head dripped in one record is seen as late).
 //!
 //! *Plumbing: a reader may skip this file.*
 
@@ -14,16 +12,14 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A client's TCP socket, read by `deadline`, and behind TLS the records
-/// arriving with the time one may take.
+/// A client's socket, and behind TLS the records arriving and their time.
 pub(super) struct Transport {
     pub(super) tcp: TcpStream,
     deadline: Option<Instant>,
     records: Option<(Duration, Records)>,
 }
 
-/// The timeout of a read that must end by `deadline`: `None` for none, an
-/// error of kind `TimedOut` once it has passed.
+/// The timeout of a read due by `deadline`; `TimedOut` once it has passed.
 pub(super) fn timeout_until(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
     match deadline.map(|deadline| deadline.checked_duration_since(Instant::now())) {
         None => Ok(None),
@@ -66,7 +62,6 @@ pub(super) struct Client {
 }
 
 impl Client {
-    /// A plain connection whose inbox holds `inbox` bytes.
     pub(super) fn new(tcp: TcpStream, inbox: usize) -> Client {
         let (deadline, records, tls) = (None, None, None);
         let transport = Transport {
@@ -84,7 +79,6 @@ impl Client {
         }
     }
 
-    /// What came and is not used yet.
     pub(super) fn buffered(&self) -> &[u8] {
         &self.inbox[self.start..self.end]
     }
@@ -93,8 +87,7 @@ impl Client {
         self.start += count;
     }
 
-    /// Reads more into the inbox by `deadline` (else an error of kind
-    /// `TimedOut`); `Ok(0)` when the client closed.
+    /// Reads more by `deadline` (else `TimedOut`); `Ok(0)`: the client closed.
     pub(super) fn fill(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
         self.inbox.copy_within(self.start..self.end, 0);
         (self.start, self.end) = (0, self.end - self.start);
@@ -122,15 +115,6 @@ impl Client {
         Ok(read)
     }
 
-    /// Sends `bytes` at once, each socket write within the send timeout.
-    pub(super) fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let Some(tls) = &mut self.tls else {
-            return self.transport.write_all(bytes);
-        };
-        let mut stream = rustls::Stream::new(&mut **tls, &mut self.transport);
-        stream.write_all(bytes).and_then(|()| stream.flush())
-    }
-
     /// Tells the client that nothing more will be sent; behind TLS with a
     /// `close_notify`, without which an answer ended by the close would
     /// read as cut off.
@@ -146,6 +130,23 @@ impl Client {
     pub(super) fn partly_received(&self) -> bool {
         let records = self.transport.records.as_ref();
         records.is_some_and(|(_, records)| records.begun.is_some())
+    }
+}
+
+/// Each write goes out at once, within the send timeout.
+impl Write for Client {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let Some(tls) = &mut self.tls else {
+            return self.transport.write(bytes);
+        };
+        let mut stream = rustls::Stream::new(&mut **tls, &mut self.transport);
+        stream
+            .write(bytes)
+            .and_then(|written| stream.flush().map(|()| written))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

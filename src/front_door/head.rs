@@ -1,9 +1,7 @@
-//! Checking a request head before it goes on, and the front door's own
-//! answers. The front door must agree with `tiny_http` on where each request
-//! ends, or a client could hide a second request in a first one's body
-//! (request smuggling): so the head goes on written anew from what
-//! `httparse` read, and anything ambiguous (two lengths, a length beside
-//! chunking, a lone CR or LF) is refused with `400`.
+//! Checking a request head, and the front door's own answers. To agree with
+//! `tiny_http` on where each request ends (or a client could smuggle one
+//! in another's body), the head goes on written anew from what `httparse`
+//! read, and anything ambiguous is refused.
 //!
 //! *Plumbing: a reader may skip this file.*
 
@@ -21,14 +19,11 @@ pub(super) enum Framing {
 /// A request head that passed every check.
 #[derive(Debug)]
 pub(super) struct RequestHead {
-    /// The head as it goes on to `tiny_http` (see [`check_request`]).
     pub forwarded: Vec<u8>,
     pub framing: Framing,
-    /// The most body bytes this request's path accepts.
     pub body_limit: u64,
     /// The client waits for `100 Continue` before it sends the body.
     pub expects_continue: bool,
-    /// The client may send another request on this connection afterwards.
     pub keep_alive: bool,
 }
 
@@ -45,8 +40,8 @@ impl Refusal {
         Refusal { status, message }
     }
 
-    /// The whole answer. It closes the connection, since what the client
-    /// sends next cannot be trusted to start a request.
+    /// The whole answer; it closes the connection, since what the client
+    /// sends next cannot be trusted.
     pub(super) fn answer(&self) -> Vec<u8> {
         let status = self.status;
         let reason = tiny_http::StatusCode(status).default_reason_phrase();
@@ -62,16 +57,14 @@ impl Refusal {
     }
 }
 
-fn bad(message: impl Into<String>) -> Refusal {
+pub(super) fn bad(message: impl Into<String>) -> Refusal {
     Refusal::new(400, message)
 }
 
-/// Checks a complete request head from `peer`; `body_limit` gives the
-/// largest body each request target accepts. What goes on is the client's
-/// head minus `Connection`, `Expect: 100-continue` (answered here),
-/// `X-Forwarded-For` and the secret's header; plus our own
-/// `X-Forwarded-For`, the `secret` (see `private.rs`) and `Connection:
-/// close`, since each request goes on over a connection of its own.
+/// Checks a complete request head from `peer`. What goes on is the head
+/// minus `Connection`, `Expect: 100-continue` (answered here) and the
+/// headers only the front door may set: `X-Forwarded-For`, the `secret`
+/// (see `private.rs`) and `Connection: close` (one request per connection).
 pub(super) fn check_request(
     head: &[u8],
     peer: IpAddr,
@@ -127,14 +120,13 @@ pub(super) fn check_request(
     })
 }
 
-/// What the headers say of a request's framing and connection.
+/// What the headers say: `Content-Length` (`u64::MAX` if too large to
+/// count), chunks, `Expect`, and the `Connection` values in lowercase.
 #[derive(Default)]
 struct Headers {
-    /// `Content-Length`; `u64::MAX` for one too large to count.
     length: Option<u64>,
     chunked: bool,
     expects_continue: bool,
-    /// The `Connection` headers' values, lowercase.
     connection: String,
 }
 
@@ -193,8 +185,7 @@ fn is_clean(head: &[u8]) -> bool {
     })
 }
 
-/// Whether the request line ends with an HTTP version other than 1.0 and
-/// 1.1, which `httparse` refuses as it refuses any other last word.
+/// Whether the request line ends with an HTTP version `httparse` refuses.
 fn speaks_another_http(head: &[u8]) -> bool {
     let request_line = head.split(|&byte| byte == b'\r').next().unwrap_or_default();
     let version = request_line.rsplit(|&byte| byte == b' ').next();

@@ -1,15 +1,8 @@
-//! The front door: what stands between the network and our two HTTP
-//! servers (the file server and the embedded cluster), keeping each client
-//! within [`Limits`]. `tiny_http` takes whatever a client sends (a head of
-//! any size, at any pace, on as many connections as it likes), so the
-//! public port is ours, and `tiny_http` listens on a private channel
-//! (`private.rs`). Each request is checked (`head.rs`), passed on over a
-//! connection of its own and its answer passed back (`relay.rs`); TLS ends
-//! here too (`client.rs`), so every limit holds on an `https://` port.
-//!
-//! ```text
-//!  clients ──TCP/TLS──> front door ──private channel──> tiny_http ──> handlers
-//! ```
+//! The front door keeps each client of our two HTTP servers within
+//! [`Limits`]: `tiny_http` takes whatever a client sends, so the public port
+//! is ours, and `tiny_http` listens on a private channel (`private.rs`).
+//! Each request is checked (`head.rs`), passed on over a connection of its
+//! own and its answer passed back (`relay.rs`); TLS ends here (`client.rs`).
 //!
 //! *Plumbing: a reader may skip this folder.*
 
@@ -21,7 +14,6 @@ mod relay;
 pub use private::Requests;
 pub use relay::WHOLE_BODY_BYTES;
 
-use client::Client;
 use private::{Backend, Channel};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -30,8 +22,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use std::{fmt, io};
 
-/// What the front door allows each client; `Limits::default()` suits both
-/// servers, and `mesos-local` sets each from the flag named with it.
+/// What each client may do; `mesos-local` sets each from the flag named.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Connections open at once, 256 (`--max-connections`); then `503`.
@@ -42,11 +33,9 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time for a body after its head, 60 s (`--body-timeout`); then `408`.
     pub body_timeout: Duration,
-    /// Time a connection may stay open with no request in progress, 60 s
-    /// (`--idle-timeout`): longer than the 15 s `ureq` keeps one idle.
+    /// Time with no request in progress, 60 s (`--idle-timeout`; `ureq`: 15).
     pub idle_timeout: Duration,
-    /// Time one write of a response may wait for the client, 30 s
-    /// (`--send-timeout`); then the connection is closed.
+    /// Time each write to the client may take, 30 s (`--send-timeout`).
     pub send_timeout: Duration,
 }
 
@@ -68,8 +57,7 @@ impl Default for Limits {
 pub enum DoorError {
     /// The public address could not be bound.
     Bind(io::Error),
-    /// The private channel, `tiny_http` or a thread could not start; the
-    /// message says which, and why.
+    /// The private channel, `tiny_http` or a thread could not start.
     Start(String),
 }
 
@@ -84,9 +72,8 @@ impl fmt::Display for DoorError {
 
 impl std::error::Error for DoorError {}
 
-/// Whether reading this request's body could wait on the client, as the
-/// front door did not read it whole beforehand: a server answers it on a
-/// thread of its own, so that a slow client holds up nobody else.
+/// Whether reading this request's body could wait on a slow client (it was
+/// not read whole beforehand): if so, answer it on a thread of its own.
 pub fn reading_body_may_block(request: &tiny_http::Request) -> bool {
     let headers = request.headers();
     let chunked = headers.iter().any(|h| h.field.equiv("Transfer-Encoding"));
@@ -96,14 +83,13 @@ pub fn reading_body_may_block(request: &tiny_http::Request) -> bool {
 /// A listening front door. Stop it with [`FrontDoor::close`]; dropping it
 /// also removes its private channel, so drop it after its [`Requests`].
 pub struct FrontDoor {
-    address: SocketAddr,
     door: Arc<Door>,
     accept: Option<JoinHandle<()>>,
 }
 
-/// What the threads of one front door share; the `secret` goes on with
-/// every request (see `private.rs`).
+/// What the threads of one front door share.
 struct Door {
+    address: SocketAddr,
     limits: Limits,
     body_limit: Box<dyn Fn(&str) -> u64 + Send + Sync>,
     channel: Channel,
@@ -112,9 +98,8 @@ struct Door {
     sockets: Mutex<Sockets>,
 }
 
-/// Each open connection's sockets (the client's, and the one to `tiny_http`
-/// while a request is in progress), for closing to cut off; whether a
-/// thread is `refusing` a connection over the cap.
+/// Each connection's sockets (the client's, and to `tiny_http` during a
+/// request), for closing to cut off.
 #[derive(Default)]
 struct Sockets {
     open: HashMap<u64, (TcpStream, Option<Backend>)>,
@@ -124,11 +109,9 @@ struct Sockets {
 }
 
 impl FrontDoor {
-    /// Listens on `address` and starts a `tiny_http` server behind it, whose
-    /// [`Requests`] the caller's handlers `recv`. `body_limit` gives the
-    /// largest body for a path (the target before any `?`): a larger one
-    /// gets `413`, from its `Content-Length` before it is read. With `tls`,
-    /// clients speak TLS to the front door.
+    /// Listens on `address`, with TLS if `tls` is given, and starts the
+    /// `tiny_http` server behind it. `body_limit` gives the largest body a
+    /// path (the target before any `?`) takes; a larger one gets `413`.
     pub fn open(
         address: &str,
         limits: Limits,
@@ -142,6 +125,7 @@ impl FrontDoor {
         let requests = Requests::new(server, secret.clone());
         let body_limit = Box::new(body_limit);
         let door = Arc::new(Door {
+            address,
             limits,
             body_limit,
             channel,
@@ -153,23 +137,15 @@ impl FrontDoor {
         let accept = std::thread::Builder::new().name("front-door".into());
         let accept = accept.spawn(move || accept_loop(&listener, &shared));
         let accept = Some(accept.map_err(|err| DoorError::Start(format!("no thread: {err}")))?);
-        Ok((
-            FrontDoor {
-                address,
-                door,
-                accept,
-            },
-            requests,
-        ))
+        Ok((FrontDoor { door, accept }, requests))
     }
 
     /// The public address, with the port chosen if `0` was asked for.
     pub fn local_addr(&self) -> SocketAddr {
-        self.address
+        self.door.address
     }
 
-    /// Stops accepting, cuts every open connection and waits for their
-    /// threads.
+    /// Stops accepting, cuts every connection and waits for their threads.
     pub fn close(&mut self) {
         let Some(accept) = self.accept.take() else {
             return;
@@ -183,14 +159,13 @@ impl FrontDoor {
                 .map(|backend| backend.shutdown(Shutdown::Both));
         }
         drop(sockets);
-        // Wake the accept loop with a connection of our own: it ends, and
-        // waits for the connections' threads.
-        let ip = match self.address.ip() {
+        // Wake the accept loop, which waits for the connections' threads.
+        let ip = match self.door.address.ip() {
             ip if !ip.is_unspecified() => ip,
             IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
             IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
         };
-        let wake = SocketAddr::new(ip, self.address.port());
+        let wake = SocketAddr::new(ip, self.door.address.port());
         match TcpStream::connect_timeout(&wake, Duration::from_secs(5)) {
             Ok(_) => drop(accept.join()),
             Err(err) => log::warn!("front door on {wake}: cannot wake its accept loop: {err}"),
@@ -211,8 +186,7 @@ impl Door {
     }
 
     /// A fresh connection to `tiny_http` for connection `id`'s next
-    /// request, registered for closing to cut off; `None` when it cannot
-    /// be made, or the door is closing.
+    /// request, registered; `None` if there is none, or the door closes.
     fn connect(&self, id: u64) -> Option<Backend> {
         let backend = self.channel.connect().ok()?;
         backend
@@ -233,10 +207,9 @@ impl Door {
     }
 }
 
-/// The accept loop: each connection under the cap gets a thread, which the
-/// loop waits for when it ends. Over the cap, one thread at a time answers
-/// `503`, and further connections meanwhile are simply closed: a flood
-/// costs one thread.
+/// Gives each connection under the cap a thread, waited for at the end.
+/// Over the cap, one thread at a time answers `503`, and meanwhile further
+/// connections are closed: a flood costs one thread.
 fn accept_loop(listener: &TcpListener, door: &Door) {
     std::thread::scope(|scope| {
         for client in listener.incoming() {
@@ -271,7 +244,7 @@ fn accept_loop(listener: &TcpListener, door: &Door) {
             drop(sockets);
             let thread = std::thread::Builder::new().name("front-door-connection".into());
             let spawned = thread.spawn_scoped(scope, move || {
-                connection(client, peer, door, (!full).then_some(id));
+                relay::serve(client, peer, door, (!full).then_some(id));
                 door.leave(id, full);
             });
             if let Err(err) = spawned {
@@ -280,42 +253,4 @@ fn accept_loop(listener: &TcpListener, door: &Door) {
             }
         }
     });
-}
-
-/// One connection: its TLS ended if the port speaks it, then served as
-/// connection `id`. With no `id` (over the cap) it is answered `503` at
-/// once, with a second to write and for a handshake; one served has the
-/// head's time for its handshake, which then bounds each TLS record.
-fn connection(tcp: TcpStream, peer: SocketAddr, door: &Door, id: Option<u64>) {
-    let limits = &door.limits;
-    let quick = Duration::from_secs(1);
-    let (send, handshake) = match id {
-        Some(_) => (limits.send_timeout, limits.header_timeout),
-        None => (quick, quick),
-    };
-    if tcp
-        .set_nodelay(true)
-        .and(tcp.set_write_timeout(Some(send)))
-        .is_err()
-    {
-        return;
-    }
-    let client = Client::new(tcp, limits.max_header_bytes.max(relay::BUFFER_BYTES));
-    let client = match &door.tls {
-        Some(config) => client::handshake(config, client, handshake),
-        None => Some(client),
-    };
-    match (client, id) {
-        (Some(client), Some(id)) => relay::serve(client, peer, door, id),
-        (Some(client), None) => {
-            let most = limits.max_connections;
-            let why = format!("too many connections: at most {most} at once; try again shortly");
-            relay::refuse(
-                client,
-                &head::Refusal::new(503, why).answer(),
-                relay::QUICK_LINGER,
-            );
-        }
-        (None, _) => {}
-    }
 }

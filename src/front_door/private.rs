@@ -1,23 +1,15 @@
-//! The private channel from the front door to `tiny_http`, and the check
-//! that a request came through it: only the front door may reach
-//! `tiny_http`, or a client could skip every limit.
-//!
-//! - On Unix `tiny_http` listens on a Unix socket in a fresh directory
-//!   only this user may enter (mode 0700). Windows has no Unix socket that
-//!   `std` or `tiny_http` can use, so there it is a port of 127.0.0.1.
-//! - Each front door puts a 128-bit secret in every request head it passes
-//!   on (`X-Front-Door`, dropped from the client's), and [`Requests::recv`]
-//!   answers `403` to any request without it. So on Windows another local
-//!   program can connect to `tiny_http`, but not be served: it is left
-//!   with what `tiny_http` allows before a request is whole (holding a
-//!   thread, an endless head), a denial of service from the same machine.
+//! The private channel to `tiny_http`, which only the front door may use:
+//! on Unix a socket in a directory only this user may enter (mode 0700);
+//! on Windows, which has no Unix socket for `std` or `tiny_http`, a port of
+//! 127.0.0.1. There any local program may connect, but every request must
+//! carry the front door's secret ([`Requests::recv`] answers `403`), so it
+//! can at most hold `tiny_http`'s threads (a denial of service).
 //!
 //! *Plumbing: a reader may skip this file.*
 
 use super::DoorError;
 use std::io;
 
-/// The header that carries the secret.
 pub(super) const SECRET_HEADER: &str = "X-Front-Door";
 
 /// A connection from the front door to `tiny_http`.
@@ -26,8 +18,7 @@ pub(super) type Backend = std::os::unix::net::UnixStream;
 #[cfg(not(unix))]
 pub(super) type Backend = std::net::TcpStream;
 
-/// Where `tiny_http` listens. On Unix, dropping this removes the socket's
-/// directory, so drop it after the `tiny_http::Server`.
+/// Where `tiny_http` listens; on Unix, dropping it removes the directory.
 pub(super) struct Channel {
     #[cfg(unix)]
     socket: std::path::PathBuf,
@@ -96,7 +87,6 @@ impl Channel {
         ))
     }
 
-    /// A fresh connection to `tiny_http`.
     pub(super) fn connect(&self) -> io::Result<Backend> {
         #[cfg(unix)]
         return Backend::connect(&self.socket);
@@ -113,8 +103,7 @@ impl Drop for Channel {
     }
 }
 
-/// The requests that came through a front door, for the server behind it
-/// to answer; from [`FrontDoor::open`](super::FrontDoor::open).
+/// The requests that came through a [`FrontDoor`](super::FrontDoor).
 pub struct Requests {
     server: tiny_http::Server,
     secret: String,
@@ -143,15 +132,13 @@ impl Requests {
         }
     }
 
-    /// Wakes one thread waiting in [`Requests::recv`], which then returns an
-    /// error: how a server stops.
+    /// Wakes a thread waiting in [`Requests::recv`] with an error.
     pub fn unblock(&self) {
         self.server.unblock();
     }
 }
 
-/// Whether two byte strings are equal, in a time that does not tell how
-/// much of a guess was right.
+/// Whether two byte strings are equal, in a time that tells nothing of how.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
 }

@@ -1,35 +1,30 @@
-//! One client connection: request after request checked and passed on to
-//! `tiny_http` over a fresh connection each, with `Connection: close`, so
-//! that `tiny_http`'s close ends the answer: answers are passed back as
-//! they come, unparsed. A chunked body is read with `httparse`'s parsers
-//! over our bounded buffer, each piece in hand passed on as a chunk. The
-//! `chunked_transfer` crate does not fit: its decoder gathers a chunk-size
-//! line without bound and takes a body cut inside a chunk for a whole one.
+//! One connection: each request passed on to `tiny_http` over a connection
+//! of its own, whose close ends the answer, passed back unparsed. Chunked
+//! bodies are read with `httparse` (`chunked_transfer`'s decoder gathers a
+//! size line without bound, and takes a body cut in a chunk for a whole one).
 //!
 //! *Plumbing: a reader may skip this file.*
 
-use super::client::{timeout_until, Client};
+use super::client::{self, timeout_until, Client};
 use super::head::{self, Framing, Refusal};
 use super::private::Backend;
 use super::{Door, Limits};
 use httparse::Status::{self, Complete, Partial};
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io::{self, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// Bodies announced up to this size are read whole before the request is
 /// passed on, so that the code answering it never waits for a slow client.
 pub const WHOLE_BODY_BYTES: u64 = 64 * 1024;
 
-/// Bytes read from a socket at a time; bounds on a chunked body's size
-/// lines and trailer lines.
-pub(super) const BUFFER_BYTES: usize = 64 * 1024;
+/// Bytes read at a time; bounds on a chunked body's size and trailer lines.
+const BUFFER_BYTES: usize = 64 * 1024;
 const MAX_CHUNK_LINE: usize = 4096;
 const MAX_TRAILERS: usize = 64;
 const MAX_TRAILER_BYTES: usize = 16 * 1024;
 
-/// After a refusal, how long and how much of what the client still sends
-/// is dropped (see [`refuse`]); shorter from the thread that refuses many.
+/// How long, and how much, [`refuse`] reads after a refusal.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 pub(super) const QUICK_LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 4 * 1024 * 1024;
@@ -37,16 +32,33 @@ const LINGER_BYTES: usize = 4 * 1024 * 1024;
 /// How a connection ends early: with a refusal, or without a word (`None`).
 type Stop = Option<Refusal>;
 
-/// `duration` from now; `None` (no deadline) if too far to count.
 fn after(duration: Duration) -> Option<Instant> {
     Instant::now().checked_add(duration)
 }
 
-/// Serves one client connection until it ends.
-pub(super) fn serve(mut client: Client, peer: SocketAddr, door: &Door, id: u64) {
+/// Serves a connection (with TLS if the port speaks it) as connection `id`,
+/// or over the cap (no `id`) answers `503`, with a second for that and for
+/// the handshake.
+pub(super) fn serve(tcp: TcpStream, peer: SocketAddr, door: &Door, id: Option<u64>) {
+    let (limits, quick) = (&door.limits, Duration::from_secs(1));
+    let timeouts = (limits.send_timeout, limits.header_timeout);
+    let (send, handshake) = id.map_or((quick, quick), |_| timeouts);
+    let ready = tcp.set_nodelay(true).and(tcp.set_write_timeout(Some(send)));
+    let client = ready.map(|()| Client::new(tcp, limits.max_header_bytes.max(BUFFER_BYTES)));
+    let client = match (client, &door.tls) {
+        (Ok(client), Some(config)) => client::handshake(config, client, handshake),
+        (client, _) => client.ok(),
+    };
+    let (mut client, id) = match (client, id) {
+        (Some(client), Some(id)) => (client, id),
+        (Some(client), None) => {
+            let most = limits.max_connections;
+            let why = format!("too many connections: at most {most} at once; try again shortly");
+            return refuse(client, &Refusal::new(503, why).answer(), QUICK_LINGER);
+        }
+        (None, _) => return,
+    };
     match exchanges(&mut client, peer, door, id) {
-        // Behind TLS this sends `close_notify`, without which an answer
-        // that ends with the connection would read as cut off.
         Ok(()) => client.close_write(),
         Err(None) => {}
         Err(Some(refusal)) => {
@@ -60,14 +72,13 @@ pub(super) fn serve(mut client: Client, peer: SocketAddr, door: &Door, id: u64) 
 /// Request after request, one at a time (a pipelined one after the answer).
 fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Result<(), Stop> {
     let limits = &door.limits;
-    let mut buffer = vec![0; BUFFER_BYTES];
     while let Some(length) = read_head(client, limits)? {
         let head = &client.buffered()[..length];
         let request = head::check_request(head, peer.ip(), &*door.body_limit, &door.secret)?;
         client.consume(length);
         if request.expects_continue {
             // The body fits the limit, so invite it (RFC 9110, 10.1.1).
-            let invite = client.send(b"HTTP/1.1 100 Continue\r\n\r\n");
+            let invite = client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
             invite.map_err(|_| None)?;
         }
         let not_answering = || Refusal::new(502, "the server behind this port is not answering");
@@ -84,7 +95,7 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
             wind_down(&backend, limits.send_timeout);
             return Err(Some(refusal));
         }
-        pass_answer(&mut backend, client, &mut buffer)?;
+        pass_answer(&mut backend, client)?;
         if !request.keep_alive {
             break;
         }
@@ -92,8 +103,8 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
     Ok(())
 }
 
-/// Waits for the next request head and returns its length, or `None` when
-/// the client closed or stayed idle too long (both normal ends).
+/// The length of the next request head; `None` when the client closed or
+/// stayed idle too long.
 fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop> {
     let late = format!(
         "the request head did not arrive within {:?}",
@@ -135,43 +146,29 @@ fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop
 }
 
 /// Passes back what `tiny_http` answers, as it comes, until it closes.
-fn pass_answer(backend: &mut Backend, client: &mut Client, buffer: &mut [u8]) -> Result<(), Stop> {
-    let mut answered = false;
-    loop {
-        match backend.read(buffer) {
-            Ok(0) if answered => return Ok(()),
-            Ok(0) => {
-                let why = "the server closed the connection without answering";
-                return Err(Some(Refusal::new(502, why)));
-            }
-            Ok(read) => {
-                answered = true;
-                client.send(&buffer[..read]).map_err(|_| None)?;
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(None),
-        }
+fn pass_answer(backend: &mut Backend, client: &mut Client) -> Result<(), Stop> {
+    match io::copy(&mut BufReader::with_capacity(BUFFER_BYTES, backend), client) {
+        Ok(0) => Err(Some(Refusal::new(
+            502,
+            "the server closed without answering",
+        ))),
+        Ok(_) => Ok(()),
+        Err(_) => Err(None),
     }
 }
 
-/// A request, its head gathered in `out`, on its way to `tiny_http`.
+/// A request on its way to `tiny_http`, its head gathered in `out`.
 struct Body<'a, W: Write> {
     client: &'a mut Client,
     to: W,
-    /// What is gathered for `to` and not yet written.
     out: Vec<u8>,
     deadline: Option<Instant>,
     timeout: Duration,
-    /// Gather the whole body before writing any of it.
+    /// Write nothing before the whole body is gathered.
     whole: bool,
 }
 
-fn malformed(what: &str) -> Refusal {
-    Refusal::new(400, what)
-}
-
 impl<W: Write> Body<'_, W> {
-    /// Passes the body on, then whatever is still gathered.
     fn forward(mut self, framing: Framing, limit: u64) -> Result<(), Refusal> {
         match framing {
             Framing::Empty => {}
@@ -188,8 +185,7 @@ impl<W: Write> Body<'_, W> {
         Ok(())
     }
 
-    /// Waits for more from the client; what is gathered goes on first,
-    /// unless the body goes whole.
+    /// Waits for more, after passing on what is gathered (unless `whole`).
     fn more(&mut self) -> Result<(), Refusal> {
         if !self.whole {
             self.send()?;
@@ -200,12 +196,11 @@ impl<W: Write> Body<'_, W> {
                 let why = format!("the request body did not arrive within {:?}", self.timeout);
                 Err(Refusal::new(408, why))
             }
-            _ => Err(malformed("the connection ended inside the request body")),
+            _ => Err(head::bad("the connection ended inside the request body")),
         }
     }
 
-    /// Passes on `left` bytes of body as they come; with `chunks`, each
-    /// piece in hand as a chunk of its own.
+    /// Passes on `left` bytes as they come, as chunks if `chunks`.
     fn copy(&mut self, mut left: u64, chunks: bool) -> Result<(), Refusal> {
         while left > 0 {
             if self.client.buffered().is_empty() {
@@ -279,16 +274,14 @@ impl<W: Write> Body<'_, W> {
                     return Ok(value);
                 }
                 Some(Partial) if in_hand.len() <= most => self.more()?,
-                _ => return Err(malformed(&format!("{what} in a chunked body"))),
+                _ => return Err(head::bad(format!("{what} in a chunked body"))),
             }
         }
     }
 }
 
-/// Ends the connection to `tiny_http` after a refusal, and waits (up to
-/// `wait` a read) until `tiny_http` is done with it: a handler already
-/// reading the body (an upload too large or too slow) sees it end, cleans
-/// up and answers into the void, before the client reads our refusal.
+/// Ends the connection to `tiny_http` after a refusal, and waits until a
+/// handler reading the body has seen it end and cleaned up.
 fn wind_down(mut backend: &Backend, wait: Duration) {
     let _ = backend.shutdown(Shutdown::Write);
     let _ = backend.set_read_timeout(Some(wait));
@@ -296,12 +289,11 @@ fn wind_down(mut backend: &Backend, wait: Duration) {
     let _ = backend.shutdown(Shutdown::Both);
 }
 
-/// Sends `answer` (a [`Refusal::answer`]), then stops sending, and reads
-/// and drops what the client still sends for `linger` at most: closing
-/// with bytes unread would reset the connection, and a client still sending
-/// its body might never read our answer.
+/// Sends `answer`, then reads and drops what the client still sends for
+/// `linger` at most: closing with bytes unread would reset the connection
+/// before the client reads the answer.
 pub(super) fn refuse(mut client: Client, answer: &[u8], linger: Duration) {
-    if client.send(answer).is_ok() {
+    if client.write_all(answer).is_ok() {
         client.close_write();
         let (deadline, mut tcp) = (after(linger), &client.transport.tcp);
         let mut buffer = [0u8; 16 * 1024];
