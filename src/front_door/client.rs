@@ -9,6 +9,7 @@ use super::{head::Refusal, relay};
 use rustls::{ServerConfig, ServerConnection};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,8 +58,7 @@ pub(super) struct Client {
     pub(super) transport: Transport,
     tls: Option<Box<ServerConnection>>,
     inbox: Box<[u8]>,
-    start: usize,
-    end: usize,
+    unused: Range<usize>,
 }
 
 impl Client {
@@ -74,28 +74,27 @@ impl Client {
             transport,
             tls,
             inbox,
-            start: 0,
-            end: 0,
+            unused: 0..0,
         }
     }
 
     pub(super) fn buffered(&self) -> &[u8] {
-        &self.inbox[self.start..self.end]
+        &self.inbox[self.unused.clone()]
     }
 
     pub(super) fn consume(&mut self, count: usize) {
-        self.start += count;
+        self.unused.start += count;
     }
 
     /// Reads more by `deadline` (else `TimedOut`); `Ok(0)`: the client closed.
     pub(super) fn fill(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
-        self.inbox.copy_within(self.start..self.end, 0);
-        (self.start, self.end) = (0, self.end - self.start);
-        if self.end == self.inbox.len() {
+        self.inbox.copy_within(self.unused.clone(), 0);
+        self.unused = 0..self.unused.len();
+        if self.unused.end == self.inbox.len() {
             return Err(io::Error::other("the inbox is full"));
         }
         self.transport.deadline = deadline;
-        let into = &mut self.inbox[self.end..];
+        let into = &mut self.inbox[self.unused.end..];
         let read = loop {
             let read = match &mut self.tls {
                 None => self.transport.read(into),
@@ -111,7 +110,7 @@ impl Client {
                 _ => break read?,
             }
         };
-        self.end += read;
+        self.unused.end += read;
         Ok(read)
     }
 
@@ -161,7 +160,6 @@ pub(super) struct Records {
 }
 
 impl Records {
-    /// Follows `bytes`, which came at `now`.
     fn saw(&mut self, mut bytes: &[u8], now: Instant) {
         while let Some((&first, rest)) = bytes.split_first() {
             if self.body_left > 0 {
@@ -213,15 +211,8 @@ pub(super) fn handshake(
             Ok((0, 0)) => return None,
             Ok(_) => {}
             Err(err) => {
-                let peer = client
-                    .transport
-                    .tcp
-                    .peer_addr()
-                    .map(|peer| peer.to_string());
-                log::debug!(
-                    "front door: no TLS with {}: {err}",
-                    peer.unwrap_or_default()
-                );
+                let peer = client.transport.tcp.peer_addr();
+                log::debug!("front door: no TLS with {peer:?}: {err}");
                 return None;
             }
         }

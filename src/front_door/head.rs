@@ -17,7 +17,6 @@ pub(super) enum Framing {
 }
 
 /// A request head that passed every check.
-#[derive(Debug)]
 pub(super) struct RequestHead {
     pub forwarded: Vec<u8>,
     pub framing: Framing,
@@ -141,9 +140,8 @@ fn read_headers(headers: &[httparse::Header], forwarded: &mut Vec<u8>) -> Result
             "content-length" => {
                 let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
                 if read.length.is_some() || !digits {
-                    return Err(bad(format!(
-                        "Content-Length must be one number: {value:.40}"
-                    )));
+                    let why = format!("Content-Length must be one number: {value:.40}");
+                    return Err(bad(why));
                 }
                 // Only digits, so failing to parse means it overflows u64.
                 read.length = Some(value.parse().unwrap_or(u64::MAX));

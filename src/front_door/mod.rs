@@ -87,13 +87,11 @@ pub struct FrontDoor {
     accept: Option<JoinHandle<()>>,
 }
 
-/// What the threads of one front door share.
 struct Door {
     address: SocketAddr,
     limits: Limits,
     body_limit: Box<dyn Fn(&str) -> u64 + Send + Sync>,
     channel: Channel,
-    secret: String,
     tls: Option<Arc<rustls::ServerConfig>>,
     sockets: Mutex<Sockets>,
 }
@@ -104,7 +102,7 @@ struct Door {
 struct Sockets {
     open: HashMap<u64, (TcpStream, Option<Backend>)>,
     next_id: u64,
-    refusing: bool,
+    refusing: usize,
     stopping: bool,
 }
 
@@ -120,16 +118,13 @@ impl FrontDoor {
     ) -> Result<(FrontDoor, Requests), DoorError> {
         let listener = TcpListener::bind(address).map_err(DoorError::Bind)?;
         let address = listener.local_addr().map_err(DoorError::Bind)?;
-        let (channel, server) = Channel::open()?;
-        let (secret, sockets) = (crate::random::token(), Mutex::default());
-        let requests = Requests::new(server, secret.clone());
-        let body_limit = Box::new(body_limit);
+        let (channel, requests) = Channel::open()?;
+        let (body_limit, sockets) = (Box::new(body_limit), Mutex::default());
         let door = Arc::new(Door {
             address,
             limits,
             body_limit,
             channel,
-            secret,
             tls,
             sockets,
         });
@@ -203,13 +198,12 @@ impl Door {
     fn leave(&self, id: u64, refused: bool) {
         let mut sockets = self.lock();
         sockets.open.remove(&id);
-        sockets.refusing &= !refused;
+        sockets.refusing -= usize::from(refused);
     }
 }
 
-/// Gives each connection under the cap a thread, waited for at the end.
-/// Over the cap, one thread at a time answers `503`, and meanwhile further
-/// connections are closed: a flood costs one thread.
+/// Gives each connection a thread, waited for at the end. Over the cap, 4
+/// at most answer `503`; others are closed meanwhile (a flood costs 4).
 fn accept_loop(listener: &TcpListener, door: &Door) {
     std::thread::scope(|scope| {
         for client in listener.incoming() {
@@ -234,13 +228,12 @@ fn accept_loop(listener: &TcpListener, door: &Door) {
             let full = sockets.open.len() >= most;
             if !full {
                 sockets.open.insert(id, (registered, None));
-            } else if std::mem::replace(&mut sockets.refusing, true) {
+            } else if sockets.refusing == 4 {
                 continue;
-            } else {
-                log::warn!(
-                    "front door: {most} connections are open, the most allowed; refusing more"
-                );
+            } else if sockets.refusing == 0 {
+                log::warn!("front door: {most} connections open, the most allowed");
             }
+            sockets.refusing += usize::from(full);
             drop(sockets);
             let thread = std::thread::Builder::new().name("front-door-connection".into());
             let spawned = thread.spawn_scoped(scope, move || {

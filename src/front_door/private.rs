@@ -18,12 +18,14 @@ pub(super) type Backend = std::os::unix::net::UnixStream;
 #[cfg(not(unix))]
 pub(super) type Backend = std::net::TcpStream;
 
-/// Where `tiny_http` listens; on Unix, dropping it removes the directory.
+/// Where `tiny_http` listens (on Unix, dropping it removes the directory),
+/// and the secret every request carries there.
 pub(super) struct Channel {
     #[cfg(unix)]
     socket: std::path::PathBuf,
     #[cfg(not(unix))]
     socket: std::net::SocketAddr,
+    pub(super) secret: String,
 }
 
 /// The directories' names: this, the process id, a random part.
@@ -32,7 +34,7 @@ const DIR_PREFIX: &str = "front-door-";
 
 impl Channel {
     /// Makes the channel and starts `tiny_http` listening on it.
-    pub(super) fn open() -> Result<(Channel, tiny_http::Server), DoorError> {
+    pub(super) fn open() -> Result<(Channel, Requests), DoorError> {
         let (channel, listener) = Channel::listen().map_err(|err| {
             DoorError::Start(format!(
                 "cannot make the private channel to the HTTP server: {err}; \
@@ -41,7 +43,8 @@ impl Channel {
         })?;
         let server = tiny_http::Server::from_listener(listener, None);
         let why = |err| DoorError::Start(format!("the HTTP server did not start: {err}"));
-        Ok((channel, server.map_err(why)?))
+        let (server, secret) = (server.map_err(why)?, channel.secret.clone());
+        Ok((channel, Requests { server, secret }))
     }
 
     #[cfg(unix)]
@@ -57,21 +60,15 @@ impl Channel {
         // server answers there and (where /proc tells) its process is gone.
         crate::leftovers::remove_abandoned(&parent, DIR_PREFIX, |dir, pid| {
             let connected = Backend::connect(dir.join("http"));
-            let refused =
-                connected.is_err_and(|err| err.kind() == io::ErrorKind::ConnectionRefused);
+            let refused = connected.is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused);
             refused && crate::leftovers::process_gone(pid) != Some(false)
         });
-        let token = crate::random::token();
-        let dir = parent.join(format!(
-            "{DIR_PREFIX}{}-{}",
-            std::process::id(),
-            &token[..12]
-        ));
+        let (pid, token) = (std::process::id(), crate::random::token());
+        let dir = parent.join(format!("{DIR_PREFIX}{pid}-{}", &token[..12]));
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
         // From here on, dropping the channel removes the directory.
-        let channel = Channel {
-            socket: dir.join("http"),
-        };
+        let (socket, secret) = (dir.join("http"), crate::random::token());
+        let channel = Channel { socket, secret };
         let listener = std::os::unix::net::UnixListener::bind(&channel.socket)?;
         Ok((channel, listener))
     }
@@ -79,12 +76,8 @@ impl Channel {
     #[cfg(not(unix))]
     fn listen() -> io::Result<(Channel, std::net::TcpListener)> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        Ok((
-            Channel {
-                socket: listener.local_addr()?,
-            },
-            listener,
-        ))
+        let (socket, secret) = (listener.local_addr()?, crate::random::token());
+        Ok((Channel { socket, secret }, listener))
     }
 
     pub(super) fn connect(&self) -> io::Result<Backend> {
@@ -110,10 +103,6 @@ pub struct Requests {
 }
 
 impl Requests {
-    pub(super) fn new(server: tiny_http::Server, secret: String) -> Requests {
-        Requests { server, secret }
-    }
-
     /// Waits for the next request that came through the front door; any
     /// other is answered `403 Forbidden` here. An error means `tiny_http`
     /// stopped listening, or [`Requests::unblock`] was called.
@@ -150,8 +139,7 @@ mod tests {
 
     #[test]
     fn a_request_without_the_secret_is_refused_before_any_handler() {
-        let (channel, server) = Channel::open().expect("open the channel");
-        let requests = Requests::new(server, "s3cret".into());
+        let (channel, requests) = Channel::open().expect("open the channel");
         let ask = |secret: &str| {
             let mut backend = channel.connect().expect("connect");
             let head = format!("GET /x HTTP/1.1\r\n{SECRET_HEADER}: {secret}\r\n\r\n");
@@ -170,7 +158,7 @@ mod tests {
             let mut answer = [0u8; 12];
             refused.read_exact(&mut answer).expect("the refusal");
             assert_eq!(&answer, b"HTTP/1.1 403");
-            let _passed = ask("s3cret");
+            let _passed = ask(&channel.secret);
             let url = waiting
                 .join()
                 .expect("recv")

@@ -32,13 +32,8 @@ const LINGER_BYTES: usize = 4 * 1024 * 1024;
 /// How a connection ends early: with a refusal, or without a word (`None`).
 type Stop = Option<Refusal>;
 
-fn after(duration: Duration) -> Option<Instant> {
-    Instant::now().checked_add(duration)
-}
-
-/// Serves a connection (with TLS if the port speaks it) as connection `id`,
-/// or over the cap (no `id`) answers `503`, with a second for that and for
-/// the handshake.
+/// Serves a connection (TLS if the port speaks it) as connection `id`, or
+/// over the cap (no `id`) answers `503`, in a second with the handshake.
 pub(super) fn serve(tcp: TcpStream, peer: SocketAddr, door: &Door, id: Option<u64>) {
     let (limits, quick) = (&door.limits, Duration::from_secs(1));
     let timeouts = (limits.send_timeout, limits.header_timeout);
@@ -74,7 +69,8 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
     let limits = &door.limits;
     while let Some(length) = read_head(client, limits)? {
         let head = &client.buffered()[..length];
-        let request = head::check_request(head, peer.ip(), &*door.body_limit, &door.secret)?;
+        let request =
+            head::check_request(head, peer.ip(), &*door.body_limit, &door.channel.secret)?;
         client.consume(length);
         if request.expects_continue {
             // The body fits the limit, so invite it (RFC 9110, 10.1.1).
@@ -87,7 +83,7 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
             client: &mut *client,
             to: &mut backend,
             out: request.forwarded,
-            deadline: after(limits.body_timeout),
+            deadline: Instant::now().checked_add(limits.body_timeout),
             timeout: limits.body_timeout,
             whole: matches!(request.framing, Framing::Length(length) if length <= WHOLE_BODY_BYTES),
         };
@@ -107,24 +103,24 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
 /// stayed idle too long.
 fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop> {
     let late = format!(
-        "the request head did not arrive within {:?}",
+        "the request head did not arrive in {:?}",
         limits.header_timeout
     );
     let too_slow = || Some(Refusal::new(408, late.clone()));
     if client.buffered().is_empty() {
-        match client.fill(after(limits.idle_timeout)) {
-            Ok(0) => return Ok(None),
+        match client.fill(Instant::now().checked_add(limits.idle_timeout)) {
             // Behind TLS a head may have begun in a record that never came
             // whole: that is a slow head, not an idle connection.
             Err(err) if err.kind() == io::ErrorKind::TimedOut && client.partly_received() => {
                 return Err(too_slow())
             }
-            Err(_) => return Ok(None),
+            Ok(0) | Err(_) => return Ok(None),
             Ok(_) => {}
         }
     }
     // The head's deadline counts from its first byte.
-    let (deadline, most) = (after(limits.header_timeout), limits.max_header_bytes);
+    let deadline = Instant::now().checked_add(limits.header_timeout);
+    let most = limits.max_header_bytes;
     let mut searched = 0;
     loop {
         let buffered = client.buffered();
@@ -137,10 +133,9 @@ fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop
         }
         searched = buffered.len().saturating_sub(3);
         match client.fill(deadline) {
-            Ok(0) => return Err(None),
-            Ok(_) => {}
             Err(err) if err.kind() == io::ErrorKind::TimedOut => return Err(too_slow()),
-            Err(_) => return Err(None),
+            Ok(0) | Err(_) => return Err(None),
+            Ok(_) => {}
         }
     }
 }
@@ -148,10 +143,7 @@ fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop
 /// Passes back what `tiny_http` answers, as it comes, until it closes.
 fn pass_answer(backend: &mut Backend, client: &mut Client) -> Result<(), Stop> {
     match io::copy(&mut BufReader::with_capacity(BUFFER_BYTES, backend), client) {
-        Ok(0) => Err(Some(Refusal::new(
-            502,
-            "the server closed without answering",
-        ))),
+        Ok(0) => Err(Some(Refusal::new(502, "the server did not answer"))),
         Ok(_) => Ok(()),
         Err(_) => Err(None),
     }
@@ -295,7 +287,7 @@ fn wind_down(mut backend: &Backend, wait: Duration) {
 pub(super) fn refuse(mut client: Client, answer: &[u8], linger: Duration) {
     if client.write_all(answer).is_ok() {
         client.close_write();
-        let (deadline, mut tcp) = (after(linger), &client.transport.tcp);
+        let (deadline, mut tcp) = (Instant::now().checked_add(linger), &client.transport.tcp);
         let mut buffer = [0u8; 16 * 1024];
         for _ in 0..LINGER_BYTES / buffer.len() {
             let timeout = timeout_until(deadline).and_then(|timeout| tcp.set_read_timeout(timeout));
