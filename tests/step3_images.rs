@@ -76,12 +76,8 @@ fn the_demo_batch_inverts_every_image_exactly() {
     let mut scheduler = start_scheduler(&workspace, &["--images", &joined(&originals)]);
     let finished = scheduler.finish(RUN_LIMIT);
 
-    assert_eq!(
-        finished.code(),
-        Some(0),
-        "every image succeeds{}",
-        finished.dump()
-    );
+    // Every image succeeds.
+    finished.assert_code(0);
     assert!(
         finished.stderr.contains("7/7 images done, 0 failed"),
         "{}",
@@ -115,7 +111,7 @@ fn with_no_images_the_demo_set_is_inverted() {
     let mut scheduler = start_scheduler(&workspace, &[]);
     let finished = scheduler.finish(RUN_LIMIT);
 
-    assert_eq!(finished.code(), Some(0), "{}", finished.dump());
+    finished.assert_code(0);
     assert!(
         finished.stderr.contains("6/6 images done, 0 failed"),
         "{}",
@@ -177,12 +173,8 @@ fn bad_images_fail_after_their_attempts_while_the_others_succeed() {
     );
     let finished = scheduler.finish(RUN_LIMIT);
 
-    assert_eq!(
-        finished.code(),
-        Some(1),
-        "some images failed for good{}",
-        finished.dump()
-    );
+    // Some images failed for good.
+    finished.assert_code(1);
     assert!(
         finished.stderr.contains("2/6 images done, 4 failed"),
         "{}",
@@ -378,7 +370,7 @@ fn the_json_content_type_works_as_well() {
     );
     let finished = scheduler.finish(RUN_LIMIT);
 
-    assert_eq!(finished.code(), Some(0), "{}", finished.dump());
+    finished.assert_code(0);
     // The embedded master logs the media type each framework subscribed
     // with: proof that the scheduler really spoke JSON.
     let subscribed = finished

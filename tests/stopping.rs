@@ -7,7 +7,7 @@
 mod common;
 
 #[cfg(unix)]
-use common::programs::{assert_nothing_left_behind, start_mesos_local};
+use common::programs::{assert_nothing_left_behind, start_mesos_local, Finished};
 use common::programs::{scheduler_in, Program};
 use common::temp_dir::TempDir;
 use std::path::PathBuf;
@@ -68,15 +68,27 @@ fn start_scheduler(workspace: &Workspace, args: &[&str]) -> Program {
     Program::start(scheduler_in(workspace.root.path()).args(args))
 }
 
+/// Starts the scheduler as [`start_scheduler`] does, presses Ctrl+C once it
+/// logged `line`, and waits up to `limit` for it to end.
+#[cfg(unix)]
+fn ctrl_c_after(workspace: &Workspace, args: &[&str], line: &str, limit: Duration) -> Finished {
+    let mut scheduler = start_scheduler(workspace, args);
+    scheduler.wait_for_line(line, LIMIT);
+    scheduler.interrupt();
+    scheduler.finish(limit)
+}
+
 #[cfg(unix)]
 #[test]
 fn ctrl_c_in_step_1_says_how_many_offers_were_declined() {
     let workspace = Workspace::new("ctrl-c-step1");
-    let mut scheduler = start_scheduler(&workspace, &["--step", "register"]);
-    scheduler.wait_for_line("Declining offer", LIMIT);
-    scheduler.interrupt();
-    let run = scheduler.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(130), "{}", run.dump());
+    let run = ctrl_c_after(
+        &workspace,
+        &["--step", "register"],
+        "Declining offer",
+        LIMIT,
+    );
+    run.assert_code(130);
     assert!(
         run.stderr.contains("interrupted: tearing down"),
         "{}",
@@ -95,7 +107,7 @@ fn ctrl_c_in_step_1_says_how_many_offers_were_declined() {
 #[test]
 fn ctrl_c_in_step_2_tears_down_and_says_how_many_tasks_finished() {
     let workspace = Workspace::new("ctrl-c-step2");
-    let mut scheduler = start_scheduler(
+    let run = ctrl_c_after(
         &workspace,
         &[
             "--step",
@@ -105,11 +117,10 @@ fn ctrl_c_in_step_2_tears_down_and_says_how_many_tasks_finished() {
             "--task-millis",
             "200",
         ],
+        "is in state TASK_FINISHED",
+        LIMIT,
     );
-    scheduler.wait_for_line("is in state TASK_FINISHED", LIMIT);
-    scheduler.interrupt();
-    let run = scheduler.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(130), "{}", run.dump());
+    run.assert_code(130);
     assert!(
         run.stderr.contains("interrupted: tearing down"),
         "{}",
@@ -126,11 +137,8 @@ fn ctrl_c_in_step_3_prints_the_table_and_keeps_only_finished_results() {
     let images = workspace.images(40, 400);
     let mut args = vec!["--executor", EXECUTOR, "--images"];
     args.extend(images.iter().map(String::as_str));
-    let mut scheduler = start_scheduler(&workspace, &args);
-    scheduler.wait_for_line("/40 images done", LIMIT);
-    scheduler.interrupt();
-    let run = scheduler.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(130), "{}", run.dump());
+    let run = ctrl_c_after(&workspace, &args, "/40 images done", LIMIT);
+    run.assert_code(130);
     assert!(
         run.stderr.contains("interrupted: tearing down"),
         "{}",
@@ -166,7 +174,7 @@ fn ctrl_c_with_failover_leaves_the_framework_and_keeps_its_id() {
     let workspace = Workspace::new("ctrl-c-failover");
     let id_file = workspace.path("framework-id");
     let id_file_arg = id_file.display().to_string();
-    let mut scheduler = start_scheduler(
+    let run = ctrl_c_after(
         &workspace,
         &[
             "--step",
@@ -178,11 +186,10 @@ fn ctrl_c_with_failover_leaves_the_framework_and_keeps_its_id() {
             "--framework-id-file",
             &id_file_arg,
         ],
+        "Registered with framework ID",
+        LIMIT,
     );
-    scheduler.wait_for_line("Registered with framework ID", LIMIT);
-    scheduler.interrupt();
-    let run = scheduler.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(130), "{}", run.dump());
+    run.assert_code(130);
     assert!(
         run.stderr.contains("interrupted: leaving framework")
             && run.stderr.contains("for 60 s (--failover-timeout)"),
@@ -200,7 +207,7 @@ fn a_task_larger_than_the_embedded_agent_is_refused_at_once() {
     let started = Instant::now();
     let mut scheduler = start_scheduler(&workspace, &["--task-mem", "999999"]);
     let run = scheduler.finish(Duration::from_secs(20));
-    assert_eq!(run.status.code(), Some(2), "{}", run.dump());
+    run.assert_code(2);
     assert!(
         run.stderr.contains("--task-mem 999999 MB")
             && run.stderr.contains("embedded agent's 1024 MB")
@@ -225,7 +232,7 @@ fn tasks_that_keep_failing_stop_step_2_with_mesos_reason() {
         &["--step", "launch", "--executor", "/bin/false"],
     );
     let run = scheduler.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(2), "{}", run.dump());
+    run.assert_code(2);
     assert!(
         run.stderr
             .contains("error: 5 tasks failed in a row (--max-failures 5)"),
@@ -245,7 +252,7 @@ fn images_may_follow_as_arguments() {
     let mut args = vec!["--executor", EXECUTOR, "--images"];
     args.extend(images.iter().map(String::as_str));
     let run = start_scheduler(&workspace, &args).finish(LIMIT);
-    assert_eq!(run.status.code(), Some(0), "{}", run.dump());
+    run.assert_code(0);
     assert!(run.stdout.contains("3/3 images done"), "{}", run.dump());
     assert_eq!(
         workspace.entries("output"),
@@ -263,7 +270,7 @@ fn images_may_follow_as_arguments() {
 fn images_with_another_step_are_refused() {
     let workspace = Workspace::new("positional-step2");
     let run = start_scheduler(&workspace, &["--step", "launch", "a.jpg"]).finish(LIMIT);
-    assert_eq!(run.status.code(), Some(2), "{}", run.dump());
+    run.assert_code(2);
     assert!(
         run.stderr
             .contains("'a.jpg' is an image, but --step launch"),
@@ -279,12 +286,14 @@ fn ctrl_c_ends_keep_serving_after_a_finished_batch() {
     let images = workspace.images(2, 32);
     let mut args = vec!["--executor", EXECUTOR, "--keep-serving", "--images"];
     args.extend(images.iter().map(String::as_str));
-    let mut scheduler = start_scheduler(&workspace, &args);
-    scheduler.wait_for_line("serving until Ctrl+C", LIMIT);
-    scheduler.interrupt();
-    let run = scheduler.finish(Duration::from_secs(20));
+    let run = ctrl_c_after(
+        &workspace,
+        &args,
+        "serving until Ctrl+C",
+        Duration::from_secs(20),
+    );
     // The batch succeeded before Ctrl+C, so the run did too.
-    assert_eq!(run.status.code(), Some(0), "{}", run.dump());
+    run.assert_code(0);
     assert!(run.stdout.contains("2/2 images done"), "{}", run.dump());
     assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
@@ -315,11 +324,8 @@ fn ctrl_c_mid_batch_with_failover_then_the_same_command_finishes_it() {
     ];
     args.extend(images.iter().map(String::as_str));
 
-    let mut first = start_scheduler(&workspace, &args);
-    first.wait_for_line("5/30 images done", LIMIT);
-    first.interrupt();
-    let run = first.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(130), "{}", run.dump());
+    let run = ctrl_c_after(&workspace, &args, "5/30 images done", LIMIT);
+    run.assert_code(130);
     assert!(
         run.stderr.contains("interrupted: leaving framework"),
         "{}",
@@ -336,7 +342,7 @@ fn ctrl_c_mid_batch_with_failover_then_the_same_command_finishes_it() {
     assert!(workspace.path("framework-id").exists(), "the id is kept");
 
     let again = start_scheduler(&workspace, &args).finish(LIMIT);
-    assert_eq!(again.status.code(), Some(0), "{}", again.dump());
+    again.assert_code(0);
     assert!(
         again.stderr.contains(&format!(
             "Continuing an earlier run: {} images were done already",

@@ -61,6 +61,12 @@ impl Finished {
         self.status.code()
     }
 
+    /// Asserts that the program exited with `code`; shows what it printed
+    /// if not.
+    pub fn assert_code(&self, code: i32) {
+        assert_eq!(self.code(), Some(code), "{}", self.dump());
+    }
+
     /// Everything the program printed, for assertion messages.
     pub fn dump(&self) -> String {
         format!(
