@@ -45,7 +45,7 @@ use mesos_tutorial::invert::{extension, invert_image, Limits};
 use mesos_tutorial::local::ClusterConfig;
 use report::{figure, per_second, time, Cpu, Table, Target, TempDir};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -85,18 +85,22 @@ fn main() {
     // The limit and the scheduler take turns, the limit first and last, so
     // that a burst of load from the neighbours does not fall on one side
     // only; each keeps its best run.
-    let scheduler = Path::new(env!("CARGO_BIN_EXE_scheduler"));
     let mut limit = measure_limit();
     let mut best: [Option<SchedulerRun>; 2] = [None, None];
+    let batch = Batch {
+        scheduler: Path::new(env!("CARGO_BIN_EXE_scheduler")),
+        list: &list,
+        dir: &dir.path,
+        count,
+    };
     let mut attempt = 0;
     for _ in 0..rounds {
         for (slot, task_cpus) in [TASK_CPUS, SMALL_TASK_CPUS].into_iter().enumerate() {
             attempt += 1;
-            let run = run_scheduler(scheduler, &list, &dir.path, attempt, count, task_cpus)
-                .unwrap_or_else(|message| {
-                    eprintln!("the scheduler's run failed: {message}");
-                    std::process::exit(1);
-                });
+            let run = run_scheduler(&batch, attempt, task_cpus).unwrap_or_else(|message| {
+                eprintln!("the scheduler's run failed: {message}");
+                std::process::exit(1);
+            });
             if best[slot]
                 .as_ref()
                 .is_none_or(|best| run.elapsed < best.elapsed)
@@ -220,25 +224,31 @@ struct SchedulerRun {
     log: LogCounts,
 }
 
+/// What every run of the scheduler shares: the binary, the image list, the
+/// directory its output and log go to, and how many images the list names.
+struct Batch<'a> {
+    scheduler: &'a Path,
+    list: &'a Path,
+    dir: &'a Path,
+    count: usize,
+}
+
 /// Runs the scheduler binary on the image list; checks that it succeeded
 /// and uploaded every image.
 fn run_scheduler(
-    scheduler: &Path,
-    list: &Path,
-    dir: &Path,
+    batch: &Batch<'_>,
     attempt: usize,
-    count: usize,
     task_cpus: f64,
 ) -> Result<SchedulerRun, String> {
-    let output_dir = dir.join(format!("scheduler-output-{attempt}"));
-    let log_path = dir.join(format!("scheduler-{attempt}.log"));
+    let output_dir = batch.dir.join(format!("scheduler-output-{attempt}"));
+    let log_path = batch.dir.join(format!("scheduler-{attempt}.log"));
     let log = std::fs::File::create(&log_path).map_err(|err| err.to_string())?;
     let log_copy = log.try_clone().map_err(|err| err.to_string())?;
     let cpu_before = Cpu::now();
     let start = Instant::now();
-    let mut child = Command::new(scheduler)
+    let mut child = Command::new(batch.scheduler)
         .arg("--images-file")
-        .arg(list)
+        .arg(batch.list)
         .arg("--output-dir")
         .arg(&output_dir)
         .args(["--task-cpus", &task_cpus.to_string()])
@@ -248,22 +258,8 @@ fn run_scheduler(
         .stdout(log)
         .stderr(log_copy)
         .spawn()
-        .map_err(|err| format!("could not start {}: {err}", scheduler.display()))?;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() > RUN_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "no exit after {RUN_TIMEOUT:?}; see {}",
-                    log_path.display()
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-            Err(err) => return Err(format!("could not wait for the scheduler: {err}")),
-        }
-    };
+        .map_err(|err| format!("could not start {}: {err}", batch.scheduler.display()))?;
+    let status = wait_with_timeout(&mut child, start, &log_path)?;
     let elapsed = start.elapsed();
     // The scheduler has been waited for, so its time (and that of the
     // executor it waited for) is in this process's children's account.
@@ -277,7 +273,8 @@ fn run_scheduler(
         .flatten()
         .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
         .count();
-    if results != count {
+    if results != batch.count {
+        let count = batch.count;
         return Err(format!("{results} results for {count} images:\n{log_text}"));
     }
     Ok(SchedulerRun {
@@ -285,6 +282,30 @@ fn run_scheduler(
         cpu,
         log: LogCounts::read(&log_text),
     })
+}
+
+/// Waits for the scheduler started at `start` to exit; kills it if it has
+/// not after [`RUN_TIMEOUT`].
+fn wait_with_timeout(
+    child: &mut Child,
+    start: Instant,
+    log_path: &Path,
+) -> Result<ExitStatus, String> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if start.elapsed() > RUN_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "no exit after {RUN_TIMEOUT:?}; see {}",
+                    log_path.display()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+            Err(err) => return Err(format!("could not wait for the scheduler: {err}")),
+        }
+    }
 }
 
 /// What the scheduler's `info` log says it did.

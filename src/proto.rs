@@ -38,3 +38,47 @@ pub fn is_terminal(state: mesos::TaskState) -> bool {
             | TASK_GONE_BY_OPERATOR
     )
 }
+
+/// Ranges as Mesos writes them, `[31000-31099, 31200-32000]`: each range
+/// `begin-end` (both ends included), between `separator`s, in brackets.
+/// The master's `/state` separates with `", "`; the scheduler's log lines
+/// with `","`.
+pub fn format_ranges(ranges: &mesos::value::Ranges, separator: &str) -> String {
+    let each: Vec<String> = ranges
+        .range
+        .iter()
+        .map(|range| format!("{}-{}", range.begin(), range.end()))
+        .collect();
+    format!("[{}]", each.join(separator))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_ranges;
+    use super::mesos::value::{Range, Ranges};
+
+    fn ranges(bounds: &[(u64, u64)]) -> Ranges {
+        let mut ranges = Ranges::new();
+        for &(begin, end) in bounds {
+            let mut range = Range::new();
+            range.set_begin(begin);
+            range.set_end(end);
+            ranges.range.push(range);
+        }
+        ranges
+    }
+
+    #[test]
+    fn one_range_has_no_separator() {
+        let one = ranges(&[(31000, 32000)]);
+        assert_eq!(format_ranges(&one, ", "), "[31000-32000]");
+        assert_eq!(format_ranges(&one, ","), "[31000-32000]");
+    }
+
+    #[test]
+    fn two_ranges_are_separated_as_asked() {
+        let two = ranges(&[(31000, 31099), (31200, 32000)]);
+        assert_eq!(format_ranges(&two, ", "), "[31000-31099, 31200-32000]");
+        assert_eq!(format_ranges(&two, ","), "[31000-31099,31200-32000]");
+    }
+}

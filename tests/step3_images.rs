@@ -34,7 +34,7 @@
 
 mod common;
 
-use common::processes::processes_inside;
+use common::programs::{assert_nothing_left_behind, scheduler_in, Program};
 use common::temp_dir::TempDir;
 use image::{
     DynamicImage, GenericImageView, GrayAlphaImage, GrayImage, ImageBuffer, Rgb, RgbImage,
@@ -42,14 +42,10 @@ use image::{
 };
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const SCHEDULER: &str = env!("CARGO_BIN_EXE_scheduler");
 /// Passed as `--executor`, so the scheduler never tries to build one.
 const EXECUTOR: &str = env!("CARGO_BIN_EXE_executor");
 
@@ -77,15 +73,11 @@ fn the_demo_batch_inverts_every_image_exactly() {
         workspace.write_grey_jpeg("grey.jpg", 48, 40),
     ];
 
-    let mut scheduler = Scheduler::start(&workspace, &["--images", &joined(&originals)]);
+    let mut scheduler = start_scheduler(&workspace, &["--images", &joined(&originals)]);
     let finished = scheduler.finish(RUN_LIMIT);
 
-    assert_eq!(
-        finished.code(),
-        Some(0),
-        "every image succeeds{}",
-        finished.dump()
-    );
+    // Every image succeeds.
+    finished.assert_code(0);
     assert!(
         finished.stderr.contains("7/7 images done, 0 failed"),
         "{}",
@@ -110,16 +102,16 @@ fn the_demo_batch_inverts_every_image_exactly() {
     for (original, output) in originals.iter().zip(&expected) {
         assert_inverted(original, &workspace.output_dir().join(output));
     }
-    assert_nothing_left_behind(&workspace);
+    assert_nothing_left_behind(workspace.root.path(), &finished.dump());
 }
 
 #[test]
 fn with_no_images_the_demo_set_is_inverted() {
     let workspace = Workspace::new("demo");
-    let mut scheduler = Scheduler::start(&workspace, &[]);
+    let mut scheduler = start_scheduler(&workspace, &[]);
     let finished = scheduler.finish(RUN_LIMIT);
 
-    assert_eq!(finished.code(), Some(0), "{}", finished.dump());
+    finished.assert_code(0);
     assert!(
         finished.stderr.contains("6/6 images done, 0 failed"),
         "{}",
@@ -138,7 +130,7 @@ fn with_no_images_the_demo_set_is_inverted() {
     for (original, output) in originals.iter().zip(&expected) {
         assert_inverted(original, &workspace.output_dir().join(output));
     }
-    assert_nothing_left_behind(&workspace);
+    assert_nothing_left_behind(workspace.root.path(), &finished.dump());
 }
 
 #[test]
@@ -175,18 +167,14 @@ fn bad_images_fail_after_their_attempts_while_the_others_succeed() {
         cut_jpeg.display().to_string(),
         good_jpeg.display().to_string(),
     ];
-    let mut scheduler = Scheduler::start(
+    let mut scheduler = start_scheduler(
         &workspace,
         &["--max-attempts", "2", "--images", &images.join(",")],
     );
     let finished = scheduler.finish(RUN_LIMIT);
 
-    assert_eq!(
-        finished.code(),
-        Some(1),
-        "some images failed for good{}",
-        finished.dump()
-    );
+    // Some images failed for good.
+    finished.assert_code(1);
     assert!(
         finished.stderr.contains("2/6 images done, 4 failed"),
         "{}",
@@ -263,7 +251,7 @@ fn bad_images_fail_after_their_attempts_while_the_others_succeed() {
     );
     assert_inverted(&good_png, &workspace.output_dir().join(&expected[0]));
     assert_inverted(&good_jpeg, &workspace.output_dir().join(&expected[5]));
-    assert_nothing_left_behind(&workspace);
+    assert_nothing_left_behind(workspace.root.path(), &finished.dump());
 }
 
 #[test]
@@ -287,11 +275,8 @@ fn flags_that_cannot_work_are_refused_before_anything_runs() {
         ),
     ];
     for (flags, message) in cases {
-        let output = Command::new(SCHEDULER)
+        let output = scheduler_in(workspace.root.path())
             .args(flags)
-            .arg("--output-dir")
-            .arg(workspace.output_dir())
-            .env("TMPDIR", workspace.scheduler_tmp())
             .output()
             .expect("run the scheduler");
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -315,7 +300,7 @@ fn the_results_page_links_originals_and_results() {
         workspace.write_demo_jpeg("sunset.jpg", 64, 48, 5),
         workspace.write_png("grey.png", &DynamicImage::ImageLuma8(grey_picture(25, 25))),
     ];
-    let mut scheduler = Scheduler::start(
+    let mut scheduler = start_scheduler(
         &workspace,
         &["--keep-serving", "--images", &joined(&originals)],
     );
@@ -379,13 +364,13 @@ fn the_json_content_type_works_as_well() {
         workspace.write_png("rgba.png", &DynamicImage::ImageRgba8(rgba_picture(21, 13))),
         workspace.write_demo_jpeg("photo.jpg", 40, 30, 11),
     ];
-    let mut scheduler = Scheduler::start(
+    let mut scheduler = start_scheduler(
         &workspace,
         &["--content-type", "json", "--images", &joined(&originals)],
     );
     let finished = scheduler.finish(RUN_LIMIT);
 
-    assert_eq!(finished.code(), Some(0), "{}", finished.dump());
+    finished.assert_code(0);
     // The embedded master logs the media type each framework subscribed
     // with: proof that the scheduler really spoke JSON.
     let subscribed = finished
@@ -405,7 +390,7 @@ fn the_json_content_type_works_as_well() {
     for (original, output) in originals.iter().zip(&expected) {
         assert_inverted(original, &workspace.output_dir().join(output));
     }
-    assert_nothing_left_behind(&workspace);
+    assert_nothing_left_behind(workspace.root.path(), &finished.dump());
 }
 
 // ---------------------------------------------------------------------------
@@ -618,11 +603,6 @@ impl Workspace {
         self.root.path().join("output")
     }
 
-    /// The scheduler's `TMPDIR`.
-    fn scheduler_tmp(&self) -> PathBuf {
-        self.root.path().join("tmp")
-    }
-
     /// Every file name in the output directory, hidden ones included.
     fn outputs(&self) -> BTreeSet<String> {
         fs::read_dir(self.output_dir())
@@ -663,193 +643,19 @@ impl Workspace {
     }
 }
 
-/// After a scheduler exited on its own: it removed its temporary files (the
-/// embedded agent's sandboxes, the demo pictures), and no executor it
-/// started still runs (an executor's working directory is its sandbox,
-/// inside our directory).
-fn assert_nothing_left_behind(workspace: &Workspace) {
-    let leftovers: Vec<_> = fs::read_dir(workspace.scheduler_tmp())
-        .expect("the scheduler's TMPDIR")
-        .map(|entry| entry.expect("a directory entry").file_name())
-        .collect();
-    assert!(
-        leftovers.is_empty(),
-        "the scheduler left {leftovers:?} in its TMPDIR"
-    );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let running = processes_inside(workspace.root.path());
-        if running.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "processes still run in the test's directory: {running:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Running the scheduler
 // ---------------------------------------------------------------------------
 
-/// A running `scheduler`; dropping it kills it.
-struct Scheduler {
-    child: Child,
-    /// The whole standard output, sent once the pipe closes.
-    stdout: Receiver<String>,
-    /// Standard error (the log), line by line.
-    stderr: Receiver<String>,
-    log: Vec<String>,
-}
-
-/// How a scheduler run ended.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-
-    /// Everything the scheduler printed, for assertion messages.
-    fn dump(&self) -> String {
-        format!(
-            "\n--- exit: {}\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Scheduler {
-    /// Starts the scheduler on the embedded cluster with `args`, its output
-    /// and temporary files inside `workspace`.
-    fn start(workspace: &Workspace, args: &[&str]) -> Scheduler {
-        let mut child = Command::new(SCHEDULER)
+/// Starts the scheduler on the embedded cluster with `args`, its output
+/// and temporary files inside `workspace` (see `common::programs`).
+fn start_scheduler(workspace: &Workspace, args: &[&str]) -> Program {
+    Program::start(
+        scheduler_in(workspace.root.path())
             .arg("--executor")
             .arg(EXECUTOR)
-            .arg("--output-dir")
-            .arg(workspace.output_dir())
-            .args(args)
-            .env("TMPDIR", workspace.scheduler_tmp())
-            .env("RUST_LOG", "info")
-            .env("RUST_LOG_STYLE", "never")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the scheduler");
-        // Both pipes are drained by threads of their own, so a chatty log
-        // can never fill a pipe and stall the scheduler.
-        let mut out = child.stdout.take().expect("stdout is piped");
-        let (stdout_sender, stdout) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("scheduler-stdout".into())
-            .spawn(move || {
-                let mut text = String::new();
-                let _ = out.read_to_string(&mut text);
-                let _ = stdout_sender.send(text);
-            })
-            .expect("spawn the stdout reader");
-        let err = child.stderr.take().expect("stderr is piped");
-        let (stderr_sender, stderr) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("scheduler-stderr".into())
-            .spawn(move || {
-                for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    if stderr_sender.send(line).is_err() {
-                        break;
-                    }
-                }
-            })
-            .expect("spawn the stderr reader");
-        Scheduler {
-            child,
-            stdout,
-            stderr,
-            log: Vec::new(),
-        }
-    }
-
-    /// Waits for a log line containing `text` and returns it.
-    fn wait_for_line(&mut self, text: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    self.log.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("no {text:?} within {limit:?}:\n{}", self.log.join("\n"))
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!(
-                        "the scheduler ended without logging {text:?}:\n{}",
-                        self.log.join("\n")
-                    )
-                }
-            }
-        }
-    }
-
-    /// Waits for the scheduler to exit and collects what it printed.
-    fn finish(&mut self, limit: Duration) -> Finished {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("poll the scheduler") {
-                break status;
-            }
-            while let Ok(line) = self.stderr.try_recv() {
-                self.log.push(line);
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "the scheduler did not finish within {limit:?}:\n{}",
-                    self.log.join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        // The pipes close with the process; a little grace for the readers.
-        let grace = Instant::now() + Duration::from_secs(5);
-        while let Ok(line) = self
-            .stderr
-            .recv_timeout(grace.saturating_duration_since(Instant::now()))
-        {
-            self.log.push(line);
-        }
-        let stdout = self
-            .stdout
-            .recv_timeout(grace.saturating_duration_since(Instant::now()))
-            .unwrap_or_default();
-        Finished {
-            status,
-            stdout,
-            stderr: self.log.join("\n"),
-        }
-    }
-
-    /// Kills the scheduler and waits until it is gone.
-    fn kill(&mut self) -> ExitStatus {
-        let _ = self.child.kill();
-        self.child.wait().expect("wait for the killed scheduler")
-    }
-}
-
-impl Drop for Scheduler {
-    fn drop(&mut self) {
-        // Harmless if it already exited: it was reaped and this is a no-op.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .args(args),
+    )
 }
 
 // ---------------------------------------------------------------------------

@@ -12,107 +12,25 @@
 
 mod common;
 
-use common::processes::kill_process_group;
+use common::programs::{start_mesos_local, Program, SCHEDULER};
 use common::temp_dir::TempDir;
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(120);
 const IMAGES: usize = 30;
 
-/// A program whose output lines arrive on a channel; its process group is
-/// killed on drop.
-struct Program {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Program {
-    fn start(binary: &str, args: &[String], dir: &Path) -> Program {
-        let mut child = Command::new(binary)
+/// A scheduler run as README's Step 4 runs it: in `dir`, at its default
+/// log level, in a process group of its own.
+fn start_scheduler(args: &[String], dir: &Path) -> Program {
+    Program::start_in_group(
+        Command::new(SCHEDULER)
             .args(args)
             .current_dir(dir)
             .env_remove("RUST_LOG")
-            .env("TMPDIR", dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("the program starts");
-        let (sender, lines) = mpsc::channel();
-        let out: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().expect("piped"));
-        let err: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().expect("piped"));
-        for stream in [out, err] {
-            let sender = sender.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if sender.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Program {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing `text`.
-    fn wait_for(&mut self, text: &str) {
-        let deadline = Instant::now() + LIMIT;
-        while let Ok(line) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            let found = line.contains(text);
-            self.seen.push(line);
-            if found {
-                return;
-            }
-        }
-        panic!("no line with {text:?}:\n{}", self.seen.join("\n"));
-    }
-
-    /// Waits for the program to end; returns whether it succeeded, and its
-    /// output.
-    fn finish(&mut self) -> (bool, String) {
-        let deadline = Instant::now() + LIMIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait works") {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "{}", self.seen.join("\n"));
-            self.seen.extend(self.lines.try_iter());
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(300)) {
-            self.seen.push(line);
-        }
-        (status.success(), self.seen.join("\n"))
-    }
-}
-
-impl Drop for Program {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() && !kill_process_group(self.child.id()) {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("port 0 can be bound");
-    listener.local_addr().expect("a bound address").port()
+            .env("TMPDIR", dir),
+    )
 }
 
 fn results(output: &Path) -> Vec<String> {
@@ -144,15 +62,7 @@ fn a_scheduler_stopped_mid_batch_is_restarted_and_no_image_is_done_twice() {
             path.display().to_string()
         })
         .collect();
-    let (port, agent_port) = (free_port(), free_port());
-    let cluster_args = [
-        "--port".to_string(),
-        port.to_string(),
-        "--agent-port".to_string(),
-        agent_port.to_string(),
-    ];
-    let mut cluster = Program::start(env!("CARGO_BIN_EXE_mesos-local"), &cluster_args, dir.path());
-    cluster.wait_for("Ready.");
+    let (_cluster, port) = start_mesos_local(dir.path(), LIMIT);
 
     let output = dir.path().join("output");
     let args: Vec<String> = [
@@ -172,10 +82,9 @@ fn a_scheduler_stopped_mid_batch_is_restarted_and_no_image_is_done_twice() {
     .iter()
     .map(|a| a.to_string())
     .collect();
-    let scheduler = env!("CARGO_BIN_EXE_scheduler");
 
-    let mut first = Program::start(scheduler, &args, dir.path());
-    first.wait_for(&format!("5/{IMAGES} images done"));
+    let mut first = start_scheduler(&args, dir.path());
+    first.wait_for_line(&format!("5/{IMAGES} images done"), LIMIT);
     drop(first); // killed, as by Ctrl+C: its framework stays with the master
     let done_before = results(&output);
     assert!(
@@ -184,9 +93,10 @@ fn a_scheduler_stopped_mid_batch_is_restarted_and_no_image_is_done_twice() {
     );
     assert!(dir.path().join("framework-id").exists(), "the id is kept");
 
-    let mut second = Program::start(scheduler, &args, dir.path());
-    let (succeeded, log) = second.finish();
-    assert!(succeeded, "{log}");
+    let run = start_scheduler(&args, dir.path()).finish(LIMIT);
+    // Standard output and the log, as a terminal shows them.
+    let log = run.dump();
+    assert!(run.status.success(), "{log}");
     let earlier = format!(
         "Continuing an earlier run: {} images were done already",
         done_before.len()

@@ -6,14 +6,13 @@
 
 mod common;
 
+#[cfg(unix)]
+use common::programs::{assert_nothing_left_behind, start_mesos_local, Finished};
+use common::programs::{scheduler_in, Program};
 use common::temp_dir::TempDir;
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-const SCHEDULER: &str = env!("CARGO_BIN_EXE_scheduler");
 const EXECUTOR: &str = env!("CARGO_BIN_EXE_executor");
 
 /// How long any step below may take on a busy machine.
@@ -63,178 +62,33 @@ impl Workspace {
     }
 }
 
-/// A running scheduler; dropping it kills it.
-struct Scheduler {
-    child: Child,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-    log: Vec<String>,
+/// Starts the scheduler on the embedded cluster with `args`, its output
+/// and temporary files inside `workspace`.
+fn start_scheduler(workspace: &Workspace, args: &[&str]) -> Program {
+    Program::start(scheduler_in(workspace.root.path()).args(args))
 }
 
-/// How a run ended.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn dump(&self) -> String {
-        format!(
-            "\n--- exit: {}\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Scheduler {
-    fn start(workspace: &Workspace, args: &[&str]) -> Scheduler {
-        let mut child = Command::new(SCHEDULER)
-            .arg("--output-dir")
-            .arg(workspace.path("output"))
-            .args(args)
-            .env("TMPDIR", workspace.path("tmp"))
-            .env("RUST_LOG", "info")
-            .env("RUST_LOG_STYLE", "never")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the scheduler");
-        let mut out = child.stdout.take().expect("stdout is piped");
-        let (stdout_sender, stdout) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = out.read_to_string(&mut text);
-            let _ = stdout_sender.send(text);
-        });
-        let err = child.stderr.take().expect("stderr is piped");
-        let (stderr_sender, stderr) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if stderr_sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Scheduler {
-            child,
-            stdout,
-            stderr,
-            log: Vec::new(),
-        }
-    }
-
-    #[cfg(unix)]
-    fn wait_for_line(&mut self, text: &str) {
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(text);
-                    self.log.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!("no {text:?} within {LIMIT:?}:\n{}", self.log.join("\n"))
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    panic!("ended without {text:?}:\n{}", self.log.join("\n"))
-                }
-            }
-        }
-    }
-
-    /// Ctrl+C, as the terminal sends it.
-    #[cfg(unix)]
-    fn interrupt(&self) {
-        assert!(
-            common::processes::interrupt(self.child.id()),
-            "SIGINT delivered"
-        );
-    }
-
-    fn finish(&mut self, limit: Duration) -> Finished {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("poll the scheduler") {
-                break status;
-            }
-            while let Ok(line) = self.stderr.try_recv() {
-                self.log.push(line);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the scheduler did not end within {limit:?}:\n{}",
-                self.log.join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let grace = Instant::now() + Duration::from_secs(5);
-        while let Ok(line) = self
-            .stderr
-            .recv_timeout(grace.saturating_duration_since(Instant::now()))
-        {
-            self.log.push(line);
-        }
-        let stdout = self
-            .stdout
-            .recv_timeout(grace.saturating_duration_since(Instant::now()))
-            .unwrap_or_default();
-        Finished {
-            status,
-            stdout,
-            stderr: self.log.join("\n"),
-        }
-    }
-}
-
-impl Drop for Scheduler {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What every interrupted run must leave: nothing in its `TMPDIR` (the
-/// embedded cluster's work folder and sockets, the demo pictures), and no
-/// process working in the test's directory (executors in their
-/// sandboxes).
+/// Starts the scheduler as [`start_scheduler`] does, presses Ctrl+C once it
+/// logged `line`, and waits up to `limit` for it to end.
 #[cfg(unix)]
-fn assert_clean(workspace: &Workspace, run: &Finished) {
-    assert_eq!(
-        workspace.entries("tmp"),
-        Vec::<String>::new(),
-        "left in TMPDIR{}",
-        run.dump()
-    );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let running = common::processes::processes_inside(workspace.root.path());
-        if running.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running: {running:?}{}",
-            run.dump()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn ctrl_c_after(workspace: &Workspace, args: &[&str], line: &str, limit: Duration) -> Finished {
+    let mut scheduler = start_scheduler(workspace, args);
+    scheduler.wait_for_line(line, LIMIT);
+    scheduler.interrupt();
+    scheduler.finish(limit)
 }
 
 #[cfg(unix)]
 #[test]
 fn ctrl_c_in_step_1_says_how_many_offers_were_declined() {
     let workspace = Workspace::new("ctrl-c-step1");
-    let mut scheduler = Scheduler::start(&workspace, &["--step", "register"]);
-    scheduler.wait_for_line("Declining offer");
-    scheduler.interrupt();
-    let run = scheduler.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(130), "{}", run.dump());
+    let run = ctrl_c_after(
+        &workspace,
+        &["--step", "register"],
+        "Declining offer",
+        LIMIT,
+    );
+    run.assert_code(130);
     assert!(
         run.stderr.contains("interrupted: tearing down"),
         "{}",
@@ -246,14 +100,14 @@ fn ctrl_c_in_step_1_says_how_many_offers_were_declined() {
         "{}",
         run.dump()
     );
-    assert_clean(&workspace, &run);
+    assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
 
 #[cfg(unix)]
 #[test]
 fn ctrl_c_in_step_2_tears_down_and_says_how_many_tasks_finished() {
     let workspace = Workspace::new("ctrl-c-step2");
-    let mut scheduler = Scheduler::start(
+    let run = ctrl_c_after(
         &workspace,
         &[
             "--step",
@@ -263,18 +117,17 @@ fn ctrl_c_in_step_2_tears_down_and_says_how_many_tasks_finished() {
             "--task-millis",
             "200",
         ],
+        "is in state TASK_FINISHED",
+        LIMIT,
     );
-    scheduler.wait_for_line("is in state TASK_FINISHED");
-    scheduler.interrupt();
-    let run = scheduler.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(130), "{}", run.dump());
+    run.assert_code(130);
     assert!(
         run.stderr.contains("interrupted: tearing down"),
         "{}",
         run.dump()
     );
     assert!(run.stderr.contains("tasks finished"), "{}", run.dump());
-    assert_clean(&workspace, &run);
+    assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
 
 #[cfg(unix)]
@@ -284,11 +137,8 @@ fn ctrl_c_in_step_3_prints_the_table_and_keeps_only_finished_results() {
     let images = workspace.images(40, 400);
     let mut args = vec!["--executor", EXECUTOR, "--images"];
     args.extend(images.iter().map(String::as_str));
-    let mut scheduler = Scheduler::start(&workspace, &args);
-    scheduler.wait_for_line("/40 images done");
-    scheduler.interrupt();
-    let run = scheduler.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(130), "{}", run.dump());
+    let run = ctrl_c_after(&workspace, &args, "/40 images done", LIMIT);
+    run.assert_code(130);
     assert!(
         run.stderr.contains("interrupted: tearing down"),
         "{}",
@@ -315,7 +165,7 @@ fn ctrl_c_in_step_3_prints_the_table_and_keeps_only_finished_results() {
             run.dump()
         );
     }
-    assert_clean(&workspace, &run);
+    assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
 
 #[cfg(unix)]
@@ -324,7 +174,7 @@ fn ctrl_c_with_failover_leaves_the_framework_and_keeps_its_id() {
     let workspace = Workspace::new("ctrl-c-failover");
     let id_file = workspace.path("framework-id");
     let id_file_arg = id_file.display().to_string();
-    let mut scheduler = Scheduler::start(
+    let run = ctrl_c_after(
         &workspace,
         &[
             "--step",
@@ -336,11 +186,10 @@ fn ctrl_c_with_failover_leaves_the_framework_and_keeps_its_id() {
             "--framework-id-file",
             &id_file_arg,
         ],
+        "Registered with framework ID",
+        LIMIT,
     );
-    scheduler.wait_for_line("Registered with framework ID");
-    scheduler.interrupt();
-    let run = scheduler.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(130), "{}", run.dump());
+    run.assert_code(130);
     assert!(
         run.stderr.contains("interrupted: leaving framework")
             && run.stderr.contains("for 60 s (--failover-timeout)"),
@@ -356,9 +205,9 @@ fn ctrl_c_with_failover_leaves_the_framework_and_keeps_its_id() {
 fn a_task_larger_than_the_embedded_agent_is_refused_at_once() {
     let workspace = Workspace::new("too-large");
     let started = Instant::now();
-    let mut scheduler = Scheduler::start(&workspace, &["--task-mem", "999999"]);
+    let mut scheduler = start_scheduler(&workspace, &["--task-mem", "999999"]);
     let run = scheduler.finish(Duration::from_secs(20));
-    assert_eq!(run.status.code(), Some(2), "{}", run.dump());
+    run.assert_code(2);
     assert!(
         run.stderr.contains("--task-mem 999999 MB")
             && run.stderr.contains("embedded agent's 1024 MB")
@@ -378,12 +227,12 @@ fn a_task_larger_than_the_embedded_agent_is_refused_at_once() {
 #[test]
 fn tasks_that_keep_failing_stop_step_2_with_mesos_reason() {
     let workspace = Workspace::new("failing");
-    let mut scheduler = Scheduler::start(
+    let mut scheduler = start_scheduler(
         &workspace,
         &["--step", "launch", "--executor", "/bin/false"],
     );
     let run = scheduler.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(2), "{}", run.dump());
+    run.assert_code(2);
     assert!(
         run.stderr
             .contains("error: 5 tasks failed in a row (--max-failures 5)"),
@@ -391,7 +240,7 @@ fn tasks_that_keep_failing_stop_step_2_with_mesos_reason() {
         run.dump()
     );
     assert!(run.stderr.contains("TASK_FAILED"), "{}", run.dump());
-    assert_clean(&workspace, &run);
+    assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
 
 #[test]
@@ -402,8 +251,8 @@ fn images_may_follow_as_arguments() {
     // positional arguments.
     let mut args = vec!["--executor", EXECUTOR, "--images"];
     args.extend(images.iter().map(String::as_str));
-    let run = Scheduler::start(&workspace, &args).finish(LIMIT);
-    assert_eq!(run.status.code(), Some(0), "{}", run.dump());
+    let run = start_scheduler(&workspace, &args).finish(LIMIT);
+    run.assert_code(0);
     assert!(run.stdout.contains("3/3 images done"), "{}", run.dump());
     assert_eq!(
         workspace.entries("output"),
@@ -420,8 +269,8 @@ fn images_may_follow_as_arguments() {
 #[test]
 fn images_with_another_step_are_refused() {
     let workspace = Workspace::new("positional-step2");
-    let run = Scheduler::start(&workspace, &["--step", "launch", "a.jpg"]).finish(LIMIT);
-    assert_eq!(run.status.code(), Some(2), "{}", run.dump());
+    let run = start_scheduler(&workspace, &["--step", "launch", "a.jpg"]).finish(LIMIT);
+    run.assert_code(2);
     assert!(
         run.stderr
             .contains("'a.jpg' is an image, but --step launch"),
@@ -437,67 +286,16 @@ fn ctrl_c_ends_keep_serving_after_a_finished_batch() {
     let images = workspace.images(2, 32);
     let mut args = vec!["--executor", EXECUTOR, "--keep-serving", "--images"];
     args.extend(images.iter().map(String::as_str));
-    let mut scheduler = Scheduler::start(&workspace, &args);
-    scheduler.wait_for_line("serving until Ctrl+C");
-    scheduler.interrupt();
-    let run = scheduler.finish(Duration::from_secs(20));
+    let run = ctrl_c_after(
+        &workspace,
+        &args,
+        "serving until Ctrl+C",
+        Duration::from_secs(20),
+    );
     // The batch succeeded before Ctrl+C, so the run did too.
-    assert_eq!(run.status.code(), Some(0), "{}", run.dump());
+    run.assert_code(0);
     assert!(run.stdout.contains("2/2 images done"), "{}", run.dump());
-    assert_clean(&workspace, &run);
-}
-
-/// `mesos-local` in a process group of its own, killed (executors and all)
-/// on drop.
-#[cfg(unix)]
-struct Cluster {
-    child: Child,
-    port: u16,
-}
-
-#[cfg(unix)]
-impl Cluster {
-    fn start(workspace: &Workspace) -> Cluster {
-        use std::os::unix::process::CommandExt;
-        let free_port = || {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-            listener.local_addr().expect("a bound address").port()
-        };
-        let (port, agent_port) = (free_port(), free_port());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mesos-local"))
-            .args(["--port", &port.to_string()])
-            .args(["--agent-port", &agent_port.to_string()])
-            .env("TMPDIR", workspace.path("tmp"))
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("start mesos-local");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (ready, is_ready) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("] Ready. ") {
-                    let _ = ready.send(());
-                }
-            }
-        });
-        let cluster = Cluster { child, port };
-        is_ready.recv_timeout(LIMIT).expect("mesos-local is ready");
-        cluster
-    }
-}
-
-#[cfg(unix)]
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if !common::processes::kill_process_group(self.child.id()) {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
+    assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
 
 /// README's Step 4 demo as a person runs it: Ctrl+C in the middle of the
@@ -507,9 +305,9 @@ impl Drop for Cluster {
 #[test]
 fn ctrl_c_mid_batch_with_failover_then_the_same_command_finishes_it() {
     let workspace = Workspace::new("ctrl-c-restart");
-    let cluster = Cluster::start(&workspace);
+    let (_cluster, port) = start_mesos_local(&workspace.path("tmp"), LIMIT);
     let images = workspace.images(30, 320);
-    let master = format!("127.0.0.1:{}", cluster.port);
+    let master = format!("127.0.0.1:{port}");
     let id_file = workspace.path("framework-id").display().to_string();
     let mut args = vec![
         "--master",
@@ -526,11 +324,8 @@ fn ctrl_c_mid_batch_with_failover_then_the_same_command_finishes_it() {
     ];
     args.extend(images.iter().map(String::as_str));
 
-    let mut first = Scheduler::start(&workspace, &args);
-    first.wait_for_line("5/30 images done");
-    first.interrupt();
-    let run = first.finish(LIMIT);
-    assert_eq!(run.status.code(), Some(130), "{}", run.dump());
+    let run = ctrl_c_after(&workspace, &args, "5/30 images done", LIMIT);
+    run.assert_code(130);
     assert!(
         run.stderr.contains("interrupted: leaving framework"),
         "{}",
@@ -546,8 +341,8 @@ fn ctrl_c_mid_batch_with_failover_then_the_same_command_finishes_it() {
     assert!(done_before.iter().all(|name| !name.starts_with('.')));
     assert!(workspace.path("framework-id").exists(), "the id is kept");
 
-    let again = Scheduler::start(&workspace, &args).finish(LIMIT);
-    assert_eq!(again.status.code(), Some(0), "{}", again.dump());
+    let again = start_scheduler(&workspace, &args).finish(LIMIT);
+    again.assert_code(0);
     assert!(
         again.stderr.contains(&format!(
             "Continuing an earlier run: {} images were done already",

@@ -168,31 +168,43 @@ fn text_plain() -> Header {
     Header::from_bytes("Content-Type", "text/plain; charset=utf-8").expect("a valid header")
 }
 
+/// The head of an event stream's response: the media type its records are
+/// encoded in, and for a scheduler the `Mesos-Stream-Id` that its later
+/// calls must carry.
+pub struct StreamHead<'a> {
+    pub content_type: ContentType,
+    pub stream_id: Option<&'a str>,
+}
+
+/// What an idle stream sends: `event()` after `interval` of silence, which
+/// is how both sides notice a dead connection.
+pub struct Heartbeat<F> {
+    pub interval: Duration,
+    pub event: F,
+}
+
 /// Writes a never-ending `200 OK` response of RecordIO-framed events until
-/// `events` closes or the client goes away. Between events, `heartbeat`
-/// makes an event to send after `interval` of silence, which is how both
-/// sides notice a dead connection; `silenced` can hold the stream back.
-/// Returns why the stream ended.
+/// `events` closes or the client goes away, with a `heartbeat` between
+/// events; `silenced` can hold the stream back. Returns why the stream
+/// ended.
 pub fn stream_events<E: MessageFull>(
     request: Request,
-    content_type: ContentType,
-    stream_id: Option<&str>,
+    head: StreamHead<'_>,
     events: Receiver<E>,
-    interval: Duration,
-    heartbeat: impl Fn() -> E,
+    heartbeat: Heartbeat<impl Fn() -> E>,
     silenced: impl Fn() -> bool,
 ) -> io::Result<()> {
     let mut writer = request.into_writer();
-    let mut head = format!(
+    let mut status_and_headers = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nTransfer-Encoding: chunked\r\n\
          Cache-Control: no-cache\r\nConnection: close\r\n",
-        content_type.mime()
+        head.content_type.mime()
     );
-    if let Some(stream_id) = stream_id {
-        head.push_str(&format!("Mesos-Stream-Id: {stream_id}\r\n"));
+    if let Some(stream_id) = head.stream_id {
+        status_and_headers.push_str(&format!("Mesos-Stream-Id: {stream_id}\r\n"));
     }
-    head.push_str("\r\n");
-    writer.write_all(head.as_bytes())?;
+    status_and_headers.push_str("\r\n");
+    writer.write_all(status_and_headers.as_bytes())?;
     writer.flush()?;
     loop {
         // A silenced stream (a test knob) holds events and heartbeats back,
@@ -200,15 +212,15 @@ pub fn stream_events<E: MessageFull>(
         while silenced() {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let event = match events.recv_timeout(interval) {
+        let event = match events.recv_timeout(heartbeat.interval) {
             Ok(event) => event,
-            Err(RecvTimeoutError::Timeout) => heartbeat(),
+            Err(RecvTimeoutError::Timeout) => (heartbeat.event)(),
             Err(RecvTimeoutError::Disconnected) => break,
         };
         // Events that queued up meanwhile go out with this one, in one
         // flush: a busy stream costs fewer system calls per event.
         for event in std::iter::once(event).chain(events.try_iter().take(63)) {
-            let record = encode_record(&content_type.encode(&event));
+            let record = encode_record(&head.content_type.encode(&event));
             write!(writer, "{:x}\r\n", record.len())?;
             writer.write_all(&record)?;
             writer.write_all(b"\r\n")?;

@@ -27,6 +27,7 @@
 
 use super::resources::Resources;
 use crate::json::print_string;
+use crate::proto::format_ranges;
 use crate::proto::mesos::framework_info::capability::Type as Capability;
 use crate::proto::mesos::{value, ExecutorInfo, FrameworkInfo, TaskState};
 use std::fmt::Write as _;
@@ -328,15 +329,7 @@ fn resources_json(out: &mut String, resources: &Resources) {
             value::Type::SCALAR if !ALWAYS.contains(&name) => {
                 object.number(name, resource.scalar.value())
             }
-            value::Type::RANGES => {
-                let ranges: Vec<String> = resource
-                    .ranges
-                    .range
-                    .iter()
-                    .map(|r| format!("{}-{}", r.begin(), r.end()))
-                    .collect();
-                object.string(name, &format!("[{}]", ranges.join(", ")));
-            }
+            value::Type::RANGES => object.string(name, &format_ranges(&resource.ranges, ", ")),
             value::Type::SET => {
                 object.string(name, &format!("{{{}}}", resource.set.item.join(", ")));
             }

@@ -16,6 +16,7 @@
 //!   that started it, resources included, or the master refuses the task.
 //!   So the plan remembers, per agent, the `ExecutorInfo` it launched there.
 
+use crate::proto::format_ranges;
 use crate::proto::mesos::{
     command_info, value, CommandInfo, ExecutorInfo, Offer, Resource, TaskInfo,
 };
@@ -265,15 +266,7 @@ pub fn describe_resources(resources: &[Resource]) -> String {
     for resource in resources {
         let text = match resource.type_() {
             value::Type::SCALAR => format!("{}", resource.scalar.value()),
-            value::Type::RANGES => {
-                let ranges: Vec<String> = resource
-                    .ranges
-                    .range
-                    .iter()
-                    .map(|r| format!("{}-{}", r.begin(), r.end()))
-                    .collect();
-                format!("[{}]", ranges.join(","))
-            }
+            value::Type::RANGES => format_ranges(&resource.ranges, ","),
             value::Type::SET => format!("{{{}}}", resource.set.item.join(",")),
             value::Type::TEXT => "(text)".to_string(),
         };

@@ -10,6 +10,8 @@
 //!   still working in it, when the test ends;
 //! - [`processes`]: which processes work in a directory, and what this
 //!   process holds, read from `/proc`;
+//! - [`programs`]: our binaries (`scheduler`, `mesos-local`) run as child
+//!   processes, their output collected, their exit awaited;
 //! - [`http`]: raw HTTP/1.1 over any byte stream, for tests that send what
 //!   no HTTP library would;
 //! - [`certificates`]: a test certificate authority and a certificate for
@@ -21,4 +23,5 @@
 pub mod certificates;
 pub mod http;
 pub mod processes;
+pub mod programs;
 pub mod temp_dir;

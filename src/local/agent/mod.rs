@@ -205,7 +205,7 @@ fn subscribe(
     accept: crate::content_type::ContentType,
 ) {
     let (sender, events) = channel();
-    let (generation, heartbeat) = {
+    let (generation, interval) = {
         let mut state = shared.lock();
         match state.subscribe_executor(&key, &call.subscribe, sender) {
             Ok(generation) => (generation, state.config.heartbeat_interval),
@@ -216,20 +216,19 @@ fn subscribe(
         }
     };
     log::info!("Executor {} of framework {} subscribed", key.1, key.0);
-    let heartbeat_event = || {
-        let mut event = Event::new();
-        event.set_type(event::Type::HEARTBEAT);
-        event
+    let head = http::StreamHead {
+        content_type: accept,
+        stream_id: None,
     };
-    let _ = http::stream_events(
-        request,
-        accept,
-        None,
-        events,
-        heartbeat,
-        heartbeat_event,
-        || false,
-    );
+    let heartbeat = http::Heartbeat {
+        interval,
+        event: || {
+            let mut event = Event::new();
+            event.set_type(event::Type::HEARTBEAT);
+            event
+        },
+    };
+    let _ = http::stream_events(request, head, events, heartbeat, || false);
     let mut state = shared.lock();
     if let Some(executor) = state.agent.executors.get_mut(&key) {
         if executor.generation == generation {

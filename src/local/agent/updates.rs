@@ -4,7 +4,7 @@
 //! next update sent.
 
 use super::super::http::HttpError;
-use super::super::master::{is_terminal, now_seconds, task_status};
+use super::super::master::{is_terminal, now_seconds, task_status, Report};
 use super::super::State;
 use super::LOG_TARGET;
 use super::{Executor, Key, REMEMBERED_ACKNOWLEDGEMENTS};
@@ -139,8 +139,13 @@ impl State {
         self.agent.next_uuid += 1;
         let mut uuid = self.agent.next_uuid.to_be_bytes().to_vec();
         uuid.extend_from_slice(&now_seconds().to_bits().to_be_bytes());
+        let report = Report {
+            state,
+            reason,
+            message,
+        };
         let source = task_status::Source::SOURCE_AGENT;
-        let mut status = task_status(task_id, state, source, reason, message, &self.agent.id);
+        let mut status = task_status(task_id, report, source, &self.agent.id);
         status
             .executor_id
             .mut_or_insert_default()

@@ -29,7 +29,7 @@ mod view;
 
 pub(in crate::local) use crate::proto::is_terminal;
 pub(super) use calls::handle_scheduler_call;
-pub(in crate::local) use tasks::{now_seconds, task_status};
+pub(in crate::local) use tasks::{now_seconds, task_status, Report};
 
 use super::http::{self, HttpError};
 use super::resources::Resources;

@@ -3,7 +3,7 @@
 //! an idle stream. When the stream ends, the framework has its failover
 //! timeout to come back before it is removed with its tasks.
 
-use super::super::http;
+use super::super::http::{self, Heartbeat, StreamHead};
 use super::super::{Shared, State};
 use super::Framework;
 use super::LOG_TARGET;
@@ -28,7 +28,10 @@ pub(super) fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, acc
     let (sender, events) = channel();
     let (framework_id, stream_id, heartbeat) = {
         let mut state = shared.lock();
-        let heartbeat = state.config.heartbeat_interval;
+        let heartbeat = Heartbeat {
+            interval: state.config.heartbeat_interval,
+            event: heartbeat_event,
+        };
         match state.subscribe_framework(
             call.subscribe.framework_info.clone().unwrap_or_default(),
             sender,
@@ -41,28 +44,20 @@ pub(super) fn subscribe(request: Request, shared: &Arc<Shared>, call: &Call, acc
                 let (sender, events) = channel();
                 let _ = sender.send(error_event(&message));
                 drop(sender);
-                let _ = http::stream_events(
-                    request,
-                    accept,
-                    None,
-                    events,
-                    heartbeat,
-                    heartbeat_event,
-                    || silenced(shared),
-                );
+                let head = StreamHead {
+                    content_type: accept,
+                    stream_id: None,
+                };
+                let _ = http::stream_events(request, head, events, heartbeat, || silenced(shared));
                 return;
             }
         }
     };
-    let result = http::stream_events(
-        request,
-        accept,
-        Some(&stream_id),
-        events,
-        heartbeat,
-        heartbeat_event,
-        || silenced(shared),
-    );
+    let head = StreamHead {
+        content_type: accept,
+        stream_id: Some(&stream_id),
+    };
+    let result = http::stream_events(request, head, events, heartbeat, || silenced(shared));
     if let Err(err) = &result {
         log::info!(target: LOG_TARGET, "Event stream of framework {framework_id} broke: {err}");
     }

@@ -7,13 +7,19 @@ use super::{is_terminal, PROMPT_ALLOCATION_GAP};
 use crate::proto::mesos::{task_status, TaskState, TaskStatus};
 use crate::proto::scheduler::{event, Event};
 
+/// What a status update says of a task: its state, why, and a message for
+/// people.
+pub(in crate::local) struct Report<'a> {
+    pub state: TaskState,
+    pub reason: task_status::Reason,
+    pub message: &'a str,
+}
+
 /// A status update about a task, as the master or the agent makes it.
 pub(in crate::local) fn task_status(
     task_id: &str,
-    state: TaskState,
+    report: Report<'_>,
     source: task_status::Source,
-    reason: task_status::Reason,
-    message: &str,
     agent_id: &str,
 ) -> TaskStatus {
     let mut status = TaskStatus::new();
@@ -21,10 +27,10 @@ pub(in crate::local) fn task_status(
         .task_id
         .mut_or_insert_default()
         .set_value(task_id.to_string());
-    status.set_state(state);
+    status.set_state(report.state);
     status.set_source(source);
-    status.set_reason(reason);
-    status.set_message(message.to_string());
+    status.set_reason(report.reason);
+    status.set_message(report.message.to_string());
     status
         .agent_id
         .mut_or_insert_default()
@@ -130,8 +136,13 @@ impl State {
         reason: task_status::Reason,
         message: &str,
     ) {
+        let report = Report {
+            state,
+            reason,
+            message,
+        };
         let source = task_status::Source::SOURCE_MASTER;
-        let status = task_status(task_id, state, source, reason, message, &self.agent.id);
+        let status = task_status(task_id, report, source, &self.agent.id);
         self.send_update(framework_id, status);
     }
 }
