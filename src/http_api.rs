@@ -241,7 +241,28 @@ impl Endpoint {
     pub fn subscribe<C, E>(&self, call: &C, thread_name: &str) -> Result<Subscription<E>, ApiError>
     where
         C: MessageFull,
-        E: MessageFull + Send + 'static,
+        E: MessageFull,
+    {
+        let (sender, events) = mpsc::channel();
+        let stream_id = self.subscribe_into(call, thread_name, sender, |event| event)?;
+        Ok(Subscription { stream_id, events })
+    }
+
+    /// Like [`Endpoint::subscribe`], but the thread sends each event, as
+    /// `wrap(event)`, into the caller's channel, which may carry other
+    /// inputs too (the scheduler's Ctrl+C). After a fatal [`StreamError`] it
+    /// sends nothing more. Returns the `Mesos-Stream-Id`, if any.
+    pub fn subscribe_into<C, E, T>(
+        &self,
+        call: &C,
+        thread_name: &str,
+        sender: mpsc::Sender<Result<T, StreamError>>,
+        wrap: fn(E) -> T,
+    ) -> Result<Option<String>, ApiError>
+    where
+        C: MessageFull,
+        E: MessageFull,
+        T: Send + 'static,
     {
         let body = self.content_type.encode(call);
         log_message("->", call);
@@ -256,15 +277,14 @@ impl Endpoint {
             .and_then(|value| ContentType::from_mime(&value))
             .unwrap_or(self.content_type);
         let reader = response.into_body().into_reader();
-        let (sender, events) = mpsc::channel();
         std::thread::Builder::new()
             .name(thread_name.to_string())
-            .spawn(move || read_events(reader, content_type, sender))
+            .spawn(move || read_events(reader, content_type, sender, wrap))
             .map_err(|err| ApiError::Unreachable {
                 url: self.url(),
                 reason: format!("could not start the event reader thread: {err}"),
             })?;
-        Ok(Subscription { stream_id, events })
+        Ok(stream_id)
     }
 
     /// Sends any call but `SUBSCRIBE` and expects `202 Accepted`.
@@ -402,18 +422,20 @@ fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<Str
         .map(str::to_string)
 }
 
-/// The body of the event-reader thread: frames, decodes and forwards events
-/// until the stream ends or the receiver hangs up.
-fn read_events<E: MessageFull>(
+/// The body of the event-reader thread: frames, decodes and sends events,
+/// each as `wrap(event)`, until the stream ends or the receiver hangs up.
+fn read_events<E: MessageFull, T>(
     body: impl Read,
     content_type: ContentType,
-    sender: mpsc::Sender<Result<E, StreamError>>,
+    sender: mpsc::Sender<Result<T, StreamError>>,
+    wrap: fn(E) -> T,
 ) {
     let mut records = RecordIoReader::new(body);
     loop {
         let item = match records.next_record() {
             Ok(Some(record)) => content_type
                 .decode::<E>(record, "Mesos event")
+                .map(wrap)
                 .map_err(StreamError::Decode),
             Ok(None) => Err(StreamError::Closed),
             Err(err) => Err(StreamError::Framing(err)),

@@ -15,7 +15,7 @@
 use super::{failover, Outcome, Scheduler};
 use crate::http_api::StreamError;
 use crate::proto::scheduler::Event;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 
 /// What the main thread waits for.
@@ -27,7 +27,8 @@ pub enum Input {
 }
 
 /// What the channel of one subscription carries: inputs, or what broke
-/// the stream.
+/// the stream. Its event reader thread sends into it directly
+/// ([`Endpoint::subscribe_into`](crate::http_api::Endpoint::subscribe_into)).
 pub type Inbox = Result<Input, StreamError>;
 
 /// Where Ctrl+C is delivered: the inbox of the current subscription.
@@ -87,29 +88,6 @@ impl Interrupts {
     }
 }
 
-/// A channel that carries a subscription's events and interruptions: a
-/// thread forwards the events from the stream reader's channel. Returns
-/// the sender for interruptions, and the receiver.
-pub fn inbox(
-    events: Receiver<Result<Event, StreamError>>,
-) -> std::io::Result<(Sender<Inbox>, Receiver<Inbox>)> {
-    let (sender, receiver) = mpsc::channel();
-    let forward = sender.clone();
-    std::thread::Builder::new()
-        .name("scheduler-inbox".into())
-        .spawn(move || {
-            for event in events {
-                if forward.send(event.map(Input::Event)).is_err() {
-                    return;
-                }
-            }
-            // The reader ended; the interruption sender keeps the channel
-            // open, so say it.
-            let _ = forward.send(Err(StreamError::Closed));
-        })?;
-    Ok((sender, receiver))
-}
-
 impl Scheduler<'_> {
     /// After Ctrl+C: tears the framework down (or, with failover set up,
     /// leaves it to the master), and says what was done.
@@ -147,6 +125,11 @@ impl Scheduler<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::content_type::ContentType;
+    use crate::http_api::Endpoint;
+    use crate::proto::scheduler::{event, Call};
+    use crate::recordio::encode_record;
+    use std::io::Write;
     use std::time::Duration;
 
     const WAIT: Duration = Duration::from_secs(5);
@@ -163,26 +146,68 @@ mod tests {
         ));
     }
 
+    /// A master that answers `SUBSCRIBE` with one `HEARTBEAT` and keeps the
+    /// stream open; the returned writer ends it.
+    fn fake_master() -> (String, std::thread::JoinHandle<Box<dyn Write + Send>>) {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
+        let port = server.server_addr().to_ip().expect("an IP address").port();
+        let master = std::thread::spawn(move || {
+            let mut request = server.recv().expect("the SUBSCRIBE call");
+            let _ = std::io::copy(request.as_reader(), &mut std::io::sink());
+            let mut heartbeat = Event::new();
+            heartbeat.set_type(event::Type::HEARTBEAT);
+            let record = encode_record(&ContentType::Protobuf.encode(&heartbeat));
+            let mut writer = request.into_writer();
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n\
+                        Transfer-Encoding: chunked\r\n\r\n";
+            write!(writer, "{head}{:x}\r\n", record.len()).expect("write the head");
+            writer.write_all(&record).expect("write the event");
+            writer.write_all(b"\r\n").expect("end the chunk");
+            writer.flush().expect("send");
+            writer
+        });
+        (format!("http://127.0.0.1:{port}/api/v1/scheduler"), master)
+    }
+
     #[test]
-    fn events_are_forwarded_and_a_closed_stream_is_said() {
-        let (events_sender, events) = mpsc::channel();
-        let (interrupter, inbox) = inbox(events).expect("the thread starts");
-        events_sender
-            .send(Ok(Event::new()))
-            .expect("the inbox thread reads");
-        drop(events_sender);
-        assert!(matches!(inbox.recv_timeout(WAIT), Ok(Ok(Input::Event(_)))));
+    fn events_and_ctrl_c_arrive_on_the_subscriptions_own_channel() {
+        let (url, master) = fake_master();
+        let endpoint = Endpoint::new(&url, ContentType::Protobuf);
+        // One channel: the event reader thread gets one sender, Ctrl+C
+        // the other; no thread stands between them and `inbox`.
+        let (sender, inbox) = mpsc::channel();
+        let stream_id = endpoint
+            .subscribe_into(&Call::new(), "test-events", sender.clone(), Input::Event)
+            .expect("subscribed");
+        assert_eq!(stream_id, None);
+        let interrupts = Interrupts::default();
+        interrupts.deliver_to(sender.clone());
         assert!(matches!(
             inbox.recv_timeout(WAIT),
-            Ok(Err(StreamError::Closed))
+            Ok(Ok(Input::Event(event))) if event.type_() == event::Type::HEARTBEAT
         ));
-        // The interrupter still reaches the loop after the stream ended.
-        let interrupts = Interrupts::default();
-        interrupts.deliver_to(interrupter);
+        // Ctrl+C while the stream is open.
         interrupts.interrupt();
         assert!(matches!(
             inbox.recv_timeout(WAIT),
             Ok(Ok(Input::Interrupted))
         ));
+        // The end of the chunked body is the end of the stream, said once.
+        let mut writer = master.join().expect("the fake master answered");
+        writer.write_all(b"0\r\n\r\n").expect("end the body");
+        writer.flush().expect("send");
+        assert!(matches!(
+            inbox.recv_timeout(WAIT),
+            Ok(Err(StreamError::Closed))
+        ));
+        // Ctrl+C still reaches the loop after the reader thread ended.
+        let later = Interrupts::default();
+        later.deliver_to(sender);
+        later.interrupt();
+        assert!(matches!(
+            inbox.recv_timeout(WAIT),
+            Ok(Ok(Input::Interrupted))
+        ));
+        assert!(inbox.try_recv().is_err(), "nothing more was sent");
     }
 }

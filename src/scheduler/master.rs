@@ -11,7 +11,7 @@
 //! (`reconciliation.rs`).
 
 pub use super::config::EventError;
-use super::interrupt::{self, Inbox, Input};
+use super::interrupt::{Inbox, Input};
 use super::{Config, SchedulerError};
 use crate::content_type::ContentType;
 use crate::http_api::{ApiError, Endpoint, StreamError};
@@ -20,7 +20,7 @@ use crate::proto::mesos::{
     TaskStatus,
 };
 use crate::proto::scheduler::{call, Call, Event};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 /// Subscribes to the master that `config` names, as framework `id` if
@@ -77,8 +77,8 @@ const FIRST_EVENT_LIMIT: Duration = Duration::from_secs(30);
 pub struct MasterConnection {
     endpoint: Endpoint,
     stream_id: Option<String>,
-    /// The stream's events, and Ctrl+C, sent with `interrupter` (see
-    /// `interrupt.rs`).
+    /// The event reader thread sends the stream's events here, and
+    /// `interrupter` Ctrl+C (see `interrupt.rs`).
     events: Receiver<Inbox>,
     pub(super) interrupter: Sender<Inbox>,
     framework_id: FrameworkID,
@@ -112,17 +112,14 @@ impl MasterConnection {
         // requires: in the call and in the FrameworkInfo.
         call.framework_id = framework.id.clone();
         call.subscribe.mut_or_insert_default().framework_info = Some(framework).into();
-        let subscription = endpoint.subscribe::<Call, Event>(&call, "scheduler-events")?;
-        let (interrupter, events) =
-            interrupt::inbox(subscription.events).map_err(|err| ApiError::Unreachable {
-                url: endpoint.url(),
-                reason: format!("could not start the event inbox thread: {err}"),
-            })?;
+        let (sender, events) = mpsc::channel();
+        let stream_id =
+            endpoint.subscribe_into(&call, "scheduler-events", sender.clone(), Input::Event)?;
         Ok(MasterConnection {
             endpoint,
-            stream_id: subscription.stream_id,
+            stream_id,
             events,
-            interrupter,
+            interrupter: sender,
             // Until SUBSCRIBED says otherwise: the id we asked for, if any.
             framework_id: call.framework_id.clone().unwrap_or_default(),
             // Mesos sends SUBSCRIBED at once; a stream that stays silent
