@@ -29,13 +29,22 @@ pub(super) fn timeout_until(deadline: Option<Instant>) -> io::Result<Option<Dura
     }
 }
 
+/// A socket's timeout is `WouldBlock` on Unix, which rustls takes for a
+/// non-blocking socket and waits on: it is told `TimedOut`.
+fn timed_out<T>(result: io::Result<T>) -> io::Result<T> {
+    result.map_err(|err| match err.kind() {
+        io::ErrorKind::WouldBlock => io::ErrorKind::TimedOut.into(),
+        _ => err,
+    })
+}
+
 impl Read for Transport {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         let records = self.records.as_ref();
         let record = records.and_then(|(time, records)| records.begun?.checked_add(*time));
         let deadline = [self.deadline, record].into_iter().flatten().min();
         self.tcp.set_read_timeout(timeout_until(deadline)?)?;
-        let read = self.tcp.read(buffer)?;
+        let read = timed_out(self.tcp.read(buffer))?;
         if let Some((_, records)) = &mut self.records {
             records.saw(&buffer[..read], Instant::now());
         }
@@ -45,7 +54,7 @@ impl Read for Transport {
 
 impl Write for Transport {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.tcp.write(bytes)
+        timed_out(self.tcp.write(bytes))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -102,8 +111,6 @@ impl Client {
             };
             match read.as_ref().map_err(io::Error::kind) {
                 Err(io::ErrorKind::Interrupted) => {}
-                // A socket's timeout, on Unix.
-                Err(io::ErrorKind::WouldBlock) => return Err(io::ErrorKind::TimedOut.into()),
                 // Closed without a TLS `close_notify`: a cut request is still
                 // seen as cut, since HTTP requests carry their own length.
                 Err(io::ErrorKind::UnexpectedEof) => break 0,
@@ -130,6 +137,39 @@ impl Client {
         let records = self.transport.records.as_ref();
         records.is_some_and(|(_, records)| records.begun.is_some())
     }
+
+    /// Ends TLS on a fresh client: the handshake must be done within `time`,
+    /// which then bounds each record. `None` when it fails; a client that
+    /// spoke plain HTTP is told to use `https://`.
+    pub(super) fn end_tls(mut self, config: &Arc<ServerConfig>, time: Duration) -> Option<Client> {
+        let deadline = Instant::now().checked_add(time);
+        let tcp = &self.transport.tcp;
+        let mut first = [0u8; 1];
+        let peeked = timeout_until(deadline).and_then(|timeout| tcp.set_read_timeout(timeout));
+        if peeked.and_then(|()| tcp.peek(&mut first)).is_ok() && first[0].is_ascii_alphabetic() {
+            let refusal = Refusal::new(400, "this port speaks TLS: use an https:// address");
+            relay::refuse(self, &refusal.answer(), relay::QUICK_LINGER);
+            return None;
+        }
+        // 0x16 begins a TLS handshake record (`ContentType::Handshake`).
+        let tls = ServerConnection::new(Arc::clone(config)).ok();
+        let mut tls = tls.filter(|_| first[0] == 0x16)?;
+        self.transport.deadline = deadline;
+        self.transport.records = Some((time, Records::default()));
+        while tls.is_handshaking() {
+            match tls.complete_io(&mut self.transport) {
+                Ok((0, 0)) => return None,
+                Ok(_) => {}
+                Err(err) => {
+                    let peer = self.transport.tcp.peer_addr();
+                    log::debug!("front door: no TLS with {peer:?}: {err}");
+                    return None;
+                }
+            }
+        }
+        self.tls = Some(Box::new(tls));
+        Some(self)
+    }
 }
 
 /// Each write goes out at once, within the send timeout.
@@ -139,9 +179,8 @@ impl Write for Client {
             return self.transport.write(bytes);
         };
         let mut stream = rustls::Stream::new(&mut **tls, &mut self.transport);
-        stream
-            .write(bytes)
-            .and_then(|written| stream.flush().map(|()| written))
+        let written = stream.write(bytes)?;
+        stream.flush().map(|()| written)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -179,46 +218,6 @@ impl Records {
             }
         }
     }
-}
-
-/// The first byte of every TLS handshake record (`ContentType::Handshake`).
-const HANDSHAKE_RECORD: u8 = 0x16;
-
-/// Ends TLS on a fresh `client`: the handshake must be done within `time`,
-/// which then bounds each record. `None` when it fails; a client that spoke
-/// plain HTTP is told to use `https://`.
-pub(super) fn handshake(
-    config: &Arc<ServerConfig>,
-    mut client: Client,
-    time: Duration,
-) -> Option<Client> {
-    let deadline = Instant::now().checked_add(time);
-    let tcp = &client.transport.tcp;
-    let mut first = [0u8; 1];
-    let peeked = timeout_until(deadline).and_then(|timeout| tcp.set_read_timeout(timeout));
-    if peeked.and_then(|()| tcp.peek(&mut first)).is_ok() && first[0].is_ascii_alphabetic() {
-        let refusal = Refusal::new(400, "this port speaks TLS: use an https:// address");
-        relay::refuse(client, &refusal.answer(), relay::QUICK_LINGER);
-        return None;
-    }
-    let mut tls = ServerConnection::new(Arc::clone(config))
-        .ok()
-        .filter(|_| first[0] == HANDSHAKE_RECORD)?;
-    client.transport.deadline = deadline;
-    client.transport.records = Some((time, Records::default()));
-    while tls.is_handshaking() {
-        match tls.complete_io(&mut client.transport) {
-            Ok((0, 0)) => return None,
-            Ok(_) => {}
-            Err(err) => {
-                let peer = client.transport.tcp.peer_addr();
-                log::debug!("front door: no TLS with {peer:?}: {err}");
-                return None;
-            }
-        }
-    }
-    client.tls = Some(Box::new(tls));
-    Some(client)
 }
 
 #[cfg(test)]

@@ -103,6 +103,8 @@ struct Sockets {
     open: HashMap<u64, (TcpStream, Option<Backend>)>,
     next_id: u64,
     refusing: usize,
+    /// Over the cap since the last connection under it (logged once).
+    flooded: bool,
     stopping: bool,
 }
 
@@ -149,9 +151,7 @@ impl FrontDoor {
         sockets.stopping = true;
         for (client, backend) in sockets.open.values() {
             let _ = client.shutdown(Shutdown::Both);
-            let _ = backend
-                .as_ref()
-                .map(|backend| backend.shutdown(Shutdown::Both));
+            let _ = backend.as_ref().map(|to| to.shutdown(Shutdown::Both));
         }
         drop(sockets);
         // Wake the accept loop, which waits for the connections' threads.
@@ -184,9 +184,8 @@ impl Door {
     /// request, registered; `None` if there is none, or the door closes.
     fn connect(&self, id: u64) -> Option<Backend> {
         let backend = self.channel.connect().ok()?;
-        backend
-            .set_write_timeout(Some(self.limits.send_timeout))
-            .ok()?;
+        let timeout = Some(self.limits.send_timeout);
+        backend.set_write_timeout(timeout).ok()?;
         let registered = backend.try_clone().ok()?;
         let mut sockets = self.lock();
         let stopping = sockets.stopping;
@@ -207,19 +206,20 @@ impl Door {
 fn accept_loop(listener: &TcpListener, door: &Door) {
     std::thread::scope(|scope| {
         for client in listener.incoming() {
+            let mut sockets = door.lock();
+            if sockets.stopping {
+                return;
+            }
             let client = match client {
                 Ok(client) => client,
                 Err(err) => {
+                    drop(sockets);
                     // Typically out of file descriptors: wait for some to close.
                     log::warn!("front door: cannot accept a connection: {err}");
                     std::thread::sleep(Duration::from_millis(50));
                     continue;
                 }
             };
-            let mut sockets = door.lock();
-            if sockets.stopping {
-                return;
-            }
             let (Ok(peer), Ok(registered)) = (client.peer_addr(), client.try_clone()) else {
                 continue;
             };
@@ -228,9 +228,10 @@ fn accept_loop(listener: &TcpListener, door: &Door) {
             let full = sockets.open.len() >= most;
             if !full {
                 sockets.open.insert(id, (registered, None));
+                sockets.flooded = false;
             } else if sockets.refusing == 4 {
                 continue;
-            } else if sockets.refusing == 0 {
+            } else if !std::mem::replace(&mut sockets.flooded, true) {
                 log::warn!("front door: {most} connections open, the most allowed");
             }
             sockets.refusing += usize::from(full);

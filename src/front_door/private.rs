@@ -84,8 +84,7 @@ impl Channel {
         #[cfg(unix)]
         return Backend::connect(&self.socket);
         #[cfg(not(unix))]
-        return Backend::connect(self.socket)
-            .and_then(|backend| backend.set_nodelay(true).map(|()| backend));
+        return Backend::connect(self.socket).and_then(|to| to.set_nodelay(true).map(|()| to));
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! *Plumbing: a reader may skip this file.*
 
-use super::client::{self, timeout_until, Client};
+use super::client::{timeout_until, Client};
 use super::head::{self, Framing, Refusal};
 use super::private::Backend;
 use super::{Door, Limits};
@@ -41,7 +41,7 @@ pub(super) fn serve(tcp: TcpStream, peer: SocketAddr, door: &Door, id: Option<u6
     let ready = tcp.set_nodelay(true).and(tcp.set_write_timeout(Some(send)));
     let client = ready.map(|()| Client::new(tcp, limits.max_header_bytes.max(BUFFER_BYTES)));
     let client = match (client, &door.tls) {
-        (Ok(client), Some(config)) => client::handshake(config, client, handshake),
+        (Ok(client), Some(config)) => client.end_tls(config, handshake),
         (client, _) => client.ok(),
     };
     let (mut client, id) = match (client, id) {
@@ -69,8 +69,8 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
     let limits = &door.limits;
     while let Some(length) = read_head(client, limits)? {
         let head = &client.buffered()[..length];
-        let request =
-            head::check_request(head, peer.ip(), &*door.body_limit, &door.channel.secret)?;
+        let secret = &door.channel.secret;
+        let request = head::check_request(head, peer.ip(), &*door.body_limit, secret)?;
         client.consume(length);
         if request.expects_continue {
             // The body fits the limit, so invite it (RFC 9110, 10.1.1).
@@ -84,7 +84,6 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
             to: &mut backend,
             out: request.forwarded,
             deadline: Instant::now().checked_add(limits.body_timeout),
-            timeout: limits.body_timeout,
             whole: matches!(request.framing, Framing::Length(length) if length <= WHOLE_BODY_BYTES),
         };
         if let Err(refusal) = body.forward(request.framing, request.body_limit) {
@@ -102,10 +101,8 @@ fn exchanges(client: &mut Client, peer: SocketAddr, door: &Door, id: u64) -> Res
 /// The length of the next request head; `None` when the client closed or
 /// stayed idle too long.
 fn read_head(client: &mut Client, limits: &Limits) -> Result<Option<usize>, Stop> {
-    let late = format!(
-        "the request head did not arrive in {:?}",
-        limits.header_timeout
-    );
+    let time = limits.header_timeout;
+    let late = format!("the request head did not arrive in {time:?}");
     let too_slow = || Some(Refusal::new(408, late.clone()));
     if client.buffered().is_empty() {
         match client.fill(Instant::now().checked_add(limits.idle_timeout)) {
@@ -155,7 +152,6 @@ struct Body<'a, W: Write> {
     to: W,
     out: Vec<u8>,
     deadline: Option<Instant>,
-    timeout: Duration,
     /// Write nothing before the whole body is gathered.
     whole: bool,
 }
@@ -185,7 +181,7 @@ impl<W: Write> Body<'_, W> {
         match self.client.fill(self.deadline) {
             Ok(read) if read > 0 => Ok(()),
             Err(err) if err.kind() == io::ErrorKind::TimedOut => {
-                let why = format!("the request body did not arrive within {:?}", self.timeout);
+                let why = "the request body did not arrive within the body timeout";
                 Err(Refusal::new(408, why))
             }
             _ => Err(head::bad("the connection ended inside the request body")),
@@ -274,26 +270,31 @@ impl<W: Write> Body<'_, W> {
 
 /// Ends the connection to `tiny_http` after a refusal, and waits until a
 /// handler reading the body has seen it end and cleaned up.
-fn wind_down(mut backend: &Backend, wait: Duration) {
+fn wind_down(backend: &Backend, wait: Duration) {
     let _ = backend.shutdown(Shutdown::Write);
-    let _ = backend.set_read_timeout(Some(wait));
-    let _ = io::copy(&mut backend, &mut io::sink());
+    drain(backend, |timeout| backend.set_read_timeout(timeout), wait);
     let _ = backend.shutdown(Shutdown::Both);
 }
 
-/// Sends `answer`, then reads and drops what the client still sends for
-/// `linger` at most: closing with bytes unread would reset the connection
-/// before the client reads the answer.
+/// Sends `answer`, then drains what the client still sends for `linger`:
+/// closing with bytes unread would reset the connection before the client
+/// reads the answer.
 pub(super) fn refuse(mut client: Client, answer: &[u8], linger: Duration) {
     if client.write_all(answer).is_ok() {
         client.close_write();
-        let (deadline, mut tcp) = (Instant::now().checked_add(linger), &client.transport.tcp);
-        let mut buffer = [0u8; 16 * 1024];
-        for _ in 0..LINGER_BYTES / buffer.len() {
-            let timeout = timeout_until(deadline).and_then(|timeout| tcp.set_read_timeout(timeout));
-            if !matches!(timeout.and_then(|()| tcp.read(&mut buffer)), Ok(1..)) {
-                break;
-            }
+        let tcp = &client.transport.tcp;
+        drain(tcp, |timeout| tcp.set_read_timeout(timeout), linger);
+    }
+}
+
+/// Reads and drops what `from` sends, for `time` and [`LINGER_BYTES`] at most.
+fn drain(mut from: impl Read, set: impl Fn(Option<Duration>) -> io::Result<()>, time: Duration) {
+    let deadline = Instant::now().checked_add(time);
+    let mut buffer = [0u8; 16 * 1024];
+    for _ in 0..LINGER_BYTES / buffer.len() {
+        let timeout = timeout_until(deadline).and_then(&set);
+        if !matches!(timeout.and_then(|()| from.read(&mut buffer)), Ok(1..)) {
+            break;
         }
     }
 }
@@ -322,7 +323,6 @@ mod tests {
             to: &mut server,
             out: Vec::new(),
             deadline: None,
-            timeout: Duration::ZERO,
             whole: false,
         };
         let forwarded = body.forward(Framing::Chunked, limit);
