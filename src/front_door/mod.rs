@@ -33,7 +33,7 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time for a body after its head, 60 s (`--body-timeout`); then `408`.
     pub body_timeout: Duration,
-    /// Time with no request in progress, 60 s (`--idle-timeout`; `ureq`: 15).
+    /// Idle time between requests, 60 s (`--idle-timeout`), over `ureq`'s 15 s.
     pub idle_timeout: Duration,
     /// Time each write to the client may take, 30 s (`--send-timeout`).
     pub send_timeout: Duration,
