@@ -198,6 +198,22 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn ctrl_c_ends_a_sleep_and_still_counts_as_the_first() {
+        let interrupts = Interrupts::default();
+        assert!(!interrupts.sleep(Duration::from_millis(10)), "no Ctrl+C");
+        let pressing = interrupts.clone();
+        let presser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            pressing.interrupt();
+        });
+        assert!(interrupts.sleep(Duration::from_secs(600)));
+        presser.join().expect("Ctrl+C pressed");
+        // A second Ctrl+C would exit at once; a later sleep ends at once.
+        assert!(interrupts.slot().interrupted);
+        assert!(interrupts.sleep(Duration::from_secs(600)));
+    }
+
     /// A master that answers `SUBSCRIBE` with one `HEARTBEAT` and keeps the
     /// stream open; the returned writer ends it.
     fn fake_master() -> (String, std::thread::JoinHandle<Box<dyn Write + Send>>) {
