@@ -62,7 +62,7 @@ pub fn run(config: &Config, interrupts: Interrupts) -> Result<Outcome, Scheduler
     // Step 4: subscribes as the framework in `--framework-id-file` if any,
     // waiting out a master not ready yet, or Ctrl+C. Step 1: `master::connect`.
     let master = match failover.subscribe(&mut work)? {
-        Subscription::Subscribed(master) => master,
+        Subscription::Subscribed(master) => *master,
         Subscription::Interrupted(err) => return Ok(work.stop_subscribing(config, 0, err)),
     };
     let mut scheduler = Scheduler {
@@ -123,7 +123,7 @@ impl Scheduler<'_> {
                 // Step 4: a lost master is subscribed to again; any other
                 // error ends the run.
                 Err(err) => match self.failover.recover(err, &self.master, &mut self.work)? {
-                    Subscription::Subscribed(master) => self.master = master,
+                    Subscription::Subscribed(master) => self.master = *master,
                     Subscription::Interrupted(err) => return Ok(Flow::InterruptedSubscribing(err)),
                 },
             }

@@ -43,7 +43,7 @@ impl Backoff {
 /// How subscribing ended, when it did not fail.
 pub enum Subscription {
     /// Subscribed; Ctrl+C now goes to this subscription's inbox.
-    Subscribed(MasterConnection),
+    Subscribed(Box<MasterConnection>),
     /// Ctrl+C came while waiting to try again; the master's last answer.
     Interrupted(ApiError),
 }
@@ -68,7 +68,7 @@ pub fn subscribe(
         let error = match master::connect(config, id.clone())? {
             Ok(connection) => {
                 interrupts.deliver_to(connection.interrupter.clone());
-                return Ok(Subscription::Subscribed(connection));
+                return Ok(Subscription::Subscribed(Box::new(connection)));
             }
             Err(error) => error,
         };
