@@ -5,9 +5,8 @@
 //! that the event reader fills, so the main thread learns of it between two
 //! events, in `Scheduler::run_until_done`, and stops cleanly
 //! ([`Scheduler::stop_interrupted`]). Between two attempts to subscribe
-//! (step 4), Ctrl+C ends the wait instead ([`Interrupts::sleep`]) and the
-//! run stops as cleanly, with nothing to tear down
-//! ([`Work::stop_subscribing`]).
+//! (step 4) it ends the wait instead ([`Interrupts::sleep`]), and the run
+//! stops as cleanly, with nothing to tear down ([`Work::stop_subscribing`]).
 //! A second Ctrl+C exits at once.
 //!
 //! What a clean stop means in Mesos terms: a framework that is done says so
