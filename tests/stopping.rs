@@ -359,3 +359,200 @@ fn ctrl_c_mid_batch_with_failover_then_the_same_command_finishes_it() {
     assert_eq!(workspace.entries("output").len(), 30);
     assert!(!workspace.path("framework-id").exists());
 }
+
+/// A master that is not ready: it answers every call with `503`, as one
+/// that is electing a leader or recovering does, except that it answers the
+/// first with `first` (a whole HTTP response) if given. It keeps the bodies
+/// of the calls it received.
+#[cfg(unix)]
+struct UnreadyMaster {
+    port: u16,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[cfg(unix)]
+impl UnreadyMaster {
+    fn start(first: Option<String>) -> UnreadyMaster {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("an address").port();
+        let calls: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let kept = std::sync::Arc::clone(&calls);
+        std::thread::spawn(move || {
+            let mut first = first;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let Some(body) = read_request(&mut stream) else {
+                    continue;
+                };
+                if body == "stop" {
+                    return;
+                }
+                kept.lock().expect("the calls").push(body);
+                let message = "Master is not the leader yet";
+                let answer = first.take().unwrap_or_else(|| {
+                    format!(
+                        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\n\
+                         Connection: close\r\n\r\n{message}",
+                        message.len()
+                    )
+                });
+                let _ = std::io::Write::write_all(&mut stream, answer.as_bytes());
+            }
+        });
+        UnreadyMaster { port, calls }
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("the calls").clone()
+    }
+}
+
+#[cfg(unix)]
+impl Drop for UnreadyMaster {
+    /// Ends the accept loop with a request of its own.
+    fn drop(&mut self) {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+            let stop = "POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nstop";
+            let _ = std::io::Write::write_all(&mut stream, stop.as_bytes());
+        }
+    }
+}
+
+/// Reads one HTTP request and returns its body (which `Content-Length`
+/// sizes).
+#[cfg(unix)]
+fn read_request(stream: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::{BufRead, Read};
+    let mut reader = std::io::BufReader::new(stream.try_clone().ok()?);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().ok()?;
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Waits until the scheduler announces a wait of at least `seconds` before
+/// subscribing again, presses Ctrl+C in that wait, and expects it to stop
+/// within a few seconds rather than after the retries (a minute).
+#[cfg(unix)]
+fn ctrl_c_while_subscribing(scheduler: &mut Program, seconds: f64) -> Finished {
+    loop {
+        let line = scheduler.wait_for_line("; subscribing again in ", LIMIT);
+        let wait = line.rsplit(" in ").next().and_then(|rest| {
+            let number = rest.trim_end_matches(" s");
+            number.parse::<f64>().ok()
+        });
+        if wait.expect("the wait in seconds") >= seconds {
+            break;
+        }
+    }
+    scheduler.interrupt();
+    let run = scheduler.finish(Duration::from_secs(10));
+    run.assert_code(130);
+    assert!(
+        run.stderr.contains("interrupted while subscribing: ")
+            && run.stderr.contains("Master is not the leader yet"),
+        "{}",
+        run.dump()
+    );
+    run
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_the_master_is_not_ready_stops_at_once() {
+    let workspace = Workspace::new("ctrl-c-subscribing");
+    let master = UnreadyMaster::start(None);
+    let address = master.address();
+    let args = [
+        "--master",
+        &address,
+        "--content-type",
+        "json",
+        "--executor",
+        EXECUTOR,
+    ];
+    let mut scheduler = start_scheduler(&workspace, &args);
+    let run = ctrl_c_while_subscribing(&mut scheduler, 2.0);
+    // Step 3 says what was done (nothing), as after any Ctrl+C; with no
+    // subscription there is no framework to tear down.
+    assert!(run.stdout.contains("attempts  result"), "{}", run.dump());
+    assert!(!run.stderr.contains("tearing down"), "{}", run.dump());
+    let calls = master.calls();
+    assert!(calls.len() >= 2, "{calls:?}");
+    assert!(
+        calls.iter().all(|call| call.contains("SUBSCRIBE")),
+        "{calls:?}"
+    );
+    assert_nothing_left_behind(workspace.root.path(), &run.dump());
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_subscribing_again_keeps_the_framework_for_failover() {
+    let workspace = Workspace::new("ctrl-c-resubscribing");
+    // The first subscription gets `SUBSCRIBED`, then its stream ends.
+    let event = r#"{"type":"SUBSCRIBED","subscribed":{"framework_id":{"value":"fw-7"},"heartbeat_interval_seconds":15}}"#;
+    let record = format!("{}\n{event}", event.len());
+    let stream = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMesos-Stream-Id: s-1\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{record}\r\n0\r\n\r\n",
+        record.len()
+    );
+    let master = UnreadyMaster::start(Some(stream));
+    let (address, id_file) = (master.address(), workspace.path("framework-id"));
+    let id_file_arg = id_file.display().to_string();
+    let args = [
+        "--master",
+        &address,
+        "--step",
+        "register",
+        "--content-type",
+        "json",
+        "--failover-timeout",
+        "60",
+        "--framework-id-file",
+        &id_file_arg,
+    ];
+    let mut scheduler = start_scheduler(&workspace, &args);
+    scheduler.wait_for_line("Registered with framework ID fw-7", LIMIT);
+    let run = ctrl_c_while_subscribing(&mut scheduler, 1.0);
+    assert!(
+        run.stdout
+            .contains("0 offers received and declined (step 1 launches nothing)"),
+        "{}",
+        run.dump()
+    );
+    // No subscription, so no `TEARDOWN`: the master (once back) keeps the
+    // framework for its failover timeout, and the id file keeps its id.
+    let calls = master.calls();
+    assert!(
+        calls.iter().all(|call| !call.contains("TEARDOWN")),
+        "{calls:?}"
+    );
+    assert!(
+        calls[1..].iter().all(|call| call.contains("fw-7")),
+        "{calls:?}"
+    );
+    let id = std::fs::read_to_string(&id_file).expect("the id file is kept");
+    assert_eq!(id.trim(), "fw-7");
+    assert_nothing_left_behind(workspace.root.path(), &run.dump());
+}

@@ -34,7 +34,9 @@
 
 use super::master::MasterConnection;
 use super::reconciliation::Reconciliation;
-use super::{reconnect, tasks, Config, SchedulerError, Work};
+use super::reconnect;
+pub use super::reconnect::Subscription;
+use super::{tasks, Config, Interrupts, SchedulerError, Work};
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{FrameworkID, Offer, TaskStatus};
@@ -42,15 +44,19 @@ use crate::proto::mesos::{FrameworkID, Offer, TaskStatus};
 /// What the scheduler keeps to survive failures.
 pub struct Failover<'a> {
     config: &'a Config,
+    /// Where Ctrl+C goes: the inbox of the current subscription, or the
+    /// wait between two attempts to subscribe.
+    interrupts: Interrupts,
     /// The tasks we asked about after re-subscribing, until answered.
     reconciliation: Reconciliation,
 }
 
 impl<'a> Failover<'a> {
     /// Nothing kept yet.
-    pub fn new(config: &'a Config) -> Failover<'a> {
+    pub fn new(config: &'a Config, interrupts: Interrupts) -> Failover<'a> {
         Failover {
             config,
+            interrupts,
             reconciliation: Reconciliation::default(),
         }
     }
@@ -58,12 +64,12 @@ impl<'a> Failover<'a> {
     /// The first subscription: as the framework of an earlier scheduler
     /// process if `--framework-id-file` holds its id (then `work` goes on
     /// from where that process stopped), as a new framework otherwise.
-    pub fn subscribe(&mut self, work: &mut Work) -> Result<MasterConnection, SchedulerError> {
+    pub fn subscribe(&mut self, work: &mut Work) -> Result<Subscription, SchedulerError> {
         let earlier_id = load_framework_id(self.config);
         if earlier_id.is_some() {
             work.continue_earlier_run(&self.config.output_dir);
         }
-        reconnect::subscribe(self.config, earlier_id, true)
+        reconnect::subscribe(self.config, earlier_id, true, &self.interrupts)
     }
 
     /// After an error: a new subscription if the connection to the master
@@ -73,7 +79,7 @@ impl<'a> Failover<'a> {
         err: SchedulerError,
         master: &MasterConnection,
         work: &mut Work,
-    ) -> Result<MasterConnection, SchedulerError> {
+    ) -> Result<Subscription, SchedulerError> {
         if !err.connection_lost() {
             // A framework that was removed is gone for good; one that a
             // newer scheduler process took over lives on under that
@@ -93,7 +99,9 @@ impl<'a> Failover<'a> {
             work.forget_running();
             None
         };
-        reconnect::subscribe(self.config, id, false)
+        // A new subscription starts with offers on.
+        work.suppressed = false;
+        reconnect::subscribe(self.config, id, false, &self.interrupts)
     }
 
     /// Keeps the framework id for a restarted scheduler. Called before the

@@ -4,7 +4,10 @@
 //! event loop: the signal handler puts [`Input::Interrupted`] in the channel
 //! that the event reader fills, so the main thread learns of it between two
 //! events, in `Scheduler::run_until_done`, and stops cleanly
-//! ([`Scheduler::stop_interrupted`]). A second Ctrl+C exits at once.
+//! ([`Scheduler::stop_interrupted`]). Between two attempts to subscribe
+//! (step 4) it ends the wait instead ([`Interrupts::sleep`]), and the run
+//! stops as cleanly, with nothing to tear down ([`Work::stop_subscribing`]).
+//! A second Ctrl+C exits at once.
 //!
 //! What a clean stop means in Mesos terms: a framework that is done says so
 //! with `TEARDOWN`, and the master kills its tasks and executors. A
@@ -12,11 +15,12 @@
 //! `--framework-id-file`, step 4) must not: it leaves, and the master keeps
 //! its tasks for the failover timeout.
 
-use super::{failover, Outcome, Scheduler};
-use crate::http_api::StreamError;
+use super::{failover, Config, Outcome, Scheduler, Work};
+use crate::http_api::{ApiError, StreamError};
 use crate::proto::scheduler::Event;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// What the main thread waits for.
 pub enum Input {
@@ -83,6 +87,14 @@ impl Interrupts {
         let _ = receiver.recv();
     }
 
+    /// Sleeps for `wait`, or until Ctrl+C. Returns whether Ctrl+C came,
+    /// during the sleep or earlier; either way it counts as the first one.
+    pub fn sleep(&self, wait: Duration) -> bool {
+        let (sender, receiver) = mpsc::channel();
+        self.deliver_to(sender);
+        matches!(receiver.recv_timeout(wait), Ok(Ok(Input::Interrupted)))
+    }
+
     fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -94,7 +106,7 @@ impl Scheduler<'_> {
     pub(super) fn stop_interrupted(self) -> Outcome {
         let config = self.config;
         let timeout = config.failover_timeout;
-        if timeout > 0.0 && config.framework_id_file.is_some() {
+        if leaves_framework(config) {
             let id = self.master.framework_id();
             log::info!(
                 "interrupted: leaving framework {id} to the master for {timeout} s \
@@ -109,17 +121,56 @@ impl Scheduler<'_> {
             }
             failover::save_framework_id(config, None);
         }
-        if self.work.wants_offers().is_none() {
-            let (count, noun) = match self.offers_seen {
-                1 => (1, "offer"),
-                count => (count, "offers"),
-            };
-            println!("{count} {noun} received and declined (step 1 launches nothing)");
-        }
-        let mut outcome = self.work.finish(config, true);
-        outcome.interrupted = true;
-        outcome
+        summary(config, self.work, self.offers_seen)
     }
+
+    /// After Ctrl+C while subscribing again (see [`Work::stop_subscribing`]).
+    pub(super) fn stop_subscribing(self, error: ApiError) -> Outcome {
+        self.work
+            .stop_subscribing(self.config, self.offers_seen, error)
+    }
+}
+
+impl Work {
+    /// After Ctrl+C while waiting to subscribe (again), `error` being the
+    /// master's last answer. With no subscription there is nothing to
+    /// `TEARDOWN`: a framework the master still has is left to it, as
+    /// `stop_interrupted` leaves one with failover set up; the id is kept
+    /// only then.
+    pub(super) fn stop_subscribing(
+        self,
+        config: &Config,
+        offers_seen: usize,
+        error: ApiError,
+    ) -> Outcome {
+        log::warn!("interrupted while subscribing: {error}");
+        if leaves_framework(config) {
+            log::info!("run the same command again to continue (--framework-id-file)");
+        } else {
+            failover::save_framework_id(config, None);
+        }
+        summary(config, self, offers_seen)
+    }
+}
+
+/// Whether an interrupted run leaves its framework for a later process to
+/// take over (step 4) rather than ending it.
+fn leaves_framework(config: &Config) -> bool {
+    config.failover_timeout > 0.0 && config.framework_id_file.is_some()
+}
+
+/// What an interrupted run did: step 1's offers, the table of step 3.
+fn summary(config: &Config, work: Work, offers_seen: usize) -> Outcome {
+    if work.wants_offers().is_none() {
+        let (count, noun) = match offers_seen {
+            1 => (1, "offer"),
+            count => (count, "offers"),
+        };
+        println!("{count} {noun} received and declined (step 1 launches nothing)");
+    }
+    let mut outcome = work.finish(config, true);
+    outcome.interrupted = true;
+    outcome
 }
 
 #[cfg(test)]
@@ -144,6 +195,22 @@ mod tests {
             receiver.recv_timeout(WAIT),
             Ok(Ok(Input::Interrupted))
         ));
+    }
+
+    #[test]
+    fn ctrl_c_ends_a_sleep_and_still_counts_as_the_first() {
+        let interrupts = Interrupts::default();
+        assert!(!interrupts.sleep(Duration::from_millis(10)), "no Ctrl+C");
+        let pressing = interrupts.clone();
+        let presser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            pressing.interrupt();
+        });
+        assert!(interrupts.sleep(Duration::from_secs(600)));
+        presser.join().expect("Ctrl+C pressed");
+        // A second Ctrl+C would exit at once; a later sleep ends at once.
+        assert!(interrupts.slot().interrupted);
+        assert!(interrupts.sleep(Duration::from_secs(600)));
     }
 
     /// A master that answers `SUBSCRIBE` with one `HEARTBEAT` and keeps the

@@ -49,9 +49,8 @@ use crate::proto::is_terminal;
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
 use crate::proto::scheduler::{event, Event};
 pub use config::{Config, SchedulerError, Step};
-pub use failover::Failover;
+pub use failover::{Failover, Subscription};
 pub use interrupt::{Input, Interrupts};
-use master::MasterConnection;
 pub use outcome::Outcome;
 pub use work::Work;
 
@@ -59,43 +58,44 @@ pub use work::Work;
 /// Ctrl+C reaches it through `interrupts`.
 pub fn run(config: &Config, interrupts: Interrupts) -> Result<Outcome, SchedulerError> {
     let mut work = Work::prepare(config)?;
-    let mut failover = Failover::new(config);
-    // Step 4: subscribes as the framework of an earlier scheduler process
-    // if `--framework-id-file` names one, and waits out a master that is
-    // not ready yet. Step 1 reads `master::connect`.
-    let master = failover.subscribe(&mut work)?;
-    interrupts.deliver_to(master.interrupter.clone());
+    let mut failover = Failover::new(config, interrupts);
+    // Step 4: subscribes as the framework in `--framework-id-file` if any,
+    // waiting out a master not ready yet, or Ctrl+C. Step 1: `master::connect`.
+    let master = match failover.subscribe(&mut work)? {
+        Subscription::Subscribed(master) => *master,
+        Subscription::Interrupted(err) => return Ok(work.stop_subscribing(config, 0, err)),
+    };
     let mut scheduler = Scheduler {
         config,
         master,
         work,
         failover,
-        interrupts,
         offers_seen: 0,
     };
-    if scheduler.run_until_done()? == Flow::Interrupted {
-        return Ok(scheduler.stop_interrupted());
+    match scheduler.run_until_done()? {
+        Flow::Interrupted => Ok(scheduler.stop_interrupted()),
+        Flow::InterruptedSubscribing(err) => Ok(scheduler.stop_subscribing(err)),
+        _ => {
+            scheduler.failover.finished();
+            Ok(scheduler.work.finish(config, false))
+        }
     }
-    scheduler.failover.finished();
-    Ok(scheduler.work.finish(config, false))
 }
 
 /// A running framework: its line to the master, and what it keeps between
 /// events.
 pub struct Scheduler<'a> {
     config: &'a Config,
-    master: MasterConnection,
+    master: master::MasterConnection,
     /// The step's task table, the task plan and the file server.
     work: Work,
     /// Step 4: the framework id file, reconciliation, re-subscribing.
     failover: Failover<'a>,
-    /// Where Ctrl+C goes: the inbox of the current subscription.
-    interrupts: Interrupts,
     offers_seen: usize,
 }
 
 /// Whether the event loop goes on.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Flow {
     /// Wait for the next event.
     Continue,
@@ -103,6 +103,8 @@ pub enum Flow {
     Done,
     /// Ctrl+C: stop without finishing the work.
     Interrupted,
+    /// Step 4: Ctrl+C while subscribing again; the master's last answer.
+    InterruptedSubscribing(crate::http_api::ApiError),
 }
 
 impl Scheduler<'_> {
@@ -120,12 +122,10 @@ impl Scheduler<'_> {
                 Ok(flow) => return Ok(flow),
                 // Step 4: a lost master is subscribed to again; any other
                 // error ends the run.
-                Err(err) => {
-                    self.master = self.failover.recover(err, &self.master, &mut self.work)?;
-                    self.interrupts.deliver_to(self.master.interrupter.clone());
-                    // A new subscription starts with offers on.
-                    self.work.suppressed = false;
-                }
+                Err(err) => match self.failover.recover(err, &self.master, &mut self.work)? {
+                    Subscription::Subscribed(master) => self.master = *master,
+                    Subscription::Interrupted(err) => return Ok(Flow::InterruptedSubscribing(err)),
+                },
             }
         }
     }

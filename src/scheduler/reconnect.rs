@@ -3,10 +3,11 @@
 //! A master that is down or electing a leader answers with connection
 //! errors or `503`; one that is not the leader redirects. Mesos asks
 //! schedulers to retry with exponentially growing, jittered waits, so that
-//! many frameworks do not hammer a recovering master in step.
+//! many frameworks do not hammer a recovering master in step. Ctrl+C
+//! ends the wait.
 
 use super::master::{self, MasterConnection};
-use super::{Config, SchedulerError};
+use super::{Config, Interrupts, SchedulerError};
 use crate::http_api::ApiError;
 use crate::proto::mesos::FrameworkID;
 use std::time::{Duration, Instant};
@@ -39,16 +40,25 @@ impl Backoff {
     }
 }
 
+/// How subscribing ended, when it did not fail.
+pub enum Subscription {
+    /// Subscribed; Ctrl+C now goes to this subscription's inbox.
+    Subscribed(Box<MasterConnection>),
+    /// Ctrl+C came while waiting to try again; the master's last answer.
+    Interrupted(ApiError),
+}
+
 /// Subscribes to the master, as framework `id` if given, retrying while the
 /// master is unreachable or not ready, for at least a minute and at most
-/// the failover timeout. A master that cannot be reached at all on the
-/// first attempt is an error at once: most likely `--master` is wrong, and
-/// the user should hear so immediately.
+/// the failover timeout, or until Ctrl+C. A master that cannot be reached
+/// at all on the first attempt is an error at once: most likely `--master`
+/// is wrong, and the user should hear so immediately.
 pub fn subscribe(
     config: &Config,
     id: Option<FrameworkID>,
     first_attempt: bool,
-) -> Result<MasterConnection, SchedulerError> {
+    interrupts: &Interrupts,
+) -> Result<Subscription, SchedulerError> {
     let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     let budget = MIN_RETRY_BUDGET.max(Duration::from_secs_f64(
         config.failover_timeout.clamp(0.0, 86400.0),
@@ -56,7 +66,10 @@ pub fn subscribe(
     let deadline = Instant::now() + budget;
     loop {
         let error = match master::connect(config, id.clone())? {
-            Ok(connection) => return Ok(connection),
+            Ok(connection) => {
+                interrupts.deliver_to(connection.interrupter.clone());
+                return Ok(Subscription::Subscribed(Box::new(connection)));
+            }
             Err(error) => error,
         };
         let retry = match &error {
@@ -70,7 +83,9 @@ pub fn subscribe(
         }
         let wait = backoff.next_wait();
         log::warn!("{error}; subscribing again in {:.1} s", wait.as_secs_f64());
-        std::thread::sleep(wait);
+        if interrupts.sleep(wait) {
+            return Ok(Subscription::Interrupted(error));
+        }
     }
 }
 
