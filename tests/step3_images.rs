@@ -78,11 +78,7 @@ fn the_demo_batch_inverts_every_image_exactly() {
 
     // Every image succeeds.
     finished.assert_code(0);
-    assert!(
-        finished.stderr.contains("7/7 images done, 0 failed"),
-        "{}",
-        finished.dump()
-    );
+    finished.assert_stderr("7/7 images done, 0 failed");
     let rows = table(&finished.stdout);
     assert_eq!(
         rows.len(),
@@ -112,11 +108,7 @@ fn with_no_images_the_demo_set_is_inverted() {
     let finished = scheduler.finish(RUN_LIMIT);
 
     finished.assert_code(0);
-    assert!(
-        finished.stderr.contains("6/6 images done, 0 failed"),
-        "{}",
-        finished.dump()
-    );
+    finished.assert_stderr("6/6 images done, 0 failed");
     // The demo pictures are drawn the same way every time, so drawing them
     // again here gives us the originals the scheduler used.
     let originals = mesos_tutorial::demo_images::write_demo_images(&workspace.path("demo"))
@@ -175,11 +167,7 @@ fn bad_images_fail_after_their_attempts_while_the_others_succeed() {
 
     // Some images failed for good.
     finished.assert_code(1);
-    assert!(
-        finished.stderr.contains("2/6 images done, 4 failed"),
-        "{}",
-        finished.dump()
-    );
+    finished.assert_stderr("2/6 images done, 4 failed");
     let rows = table(&finished.stdout);
     let names: Vec<&str> = rows.iter().map(|row| row.image.as_str()).collect();
     assert_eq!(

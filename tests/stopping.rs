@@ -89,17 +89,8 @@ fn ctrl_c_in_step_1_says_how_many_offers_were_declined() {
         LIMIT,
     );
     run.assert_code(130);
-    assert!(
-        run.stderr.contains("interrupted: tearing down"),
-        "{}",
-        run.dump()
-    );
-    assert!(
-        run.stdout
-            .contains(" received and declined (step 1 launches nothing)"),
-        "{}",
-        run.dump()
-    );
+    run.assert_stderr("interrupted: tearing down");
+    run.assert_stdout(" received and declined (step 1 launches nothing)");
     assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
 
@@ -121,12 +112,8 @@ fn ctrl_c_in_step_2_tears_down_and_says_how_many_tasks_finished() {
         LIMIT,
     );
     run.assert_code(130);
-    assert!(
-        run.stderr.contains("interrupted: tearing down"),
-        "{}",
-        run.dump()
-    );
-    assert!(run.stderr.contains("tasks finished"), "{}", run.dump());
+    run.assert_stderr("interrupted: tearing down");
+    run.assert_stderr("tasks finished");
     assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
 
@@ -139,18 +126,10 @@ fn ctrl_c_in_step_3_prints_the_table_and_keeps_only_finished_results() {
     args.extend(images.iter().map(String::as_str));
     let run = ctrl_c_after(&workspace, &args, "/40 images done", LIMIT);
     run.assert_code(130);
-    assert!(
-        run.stderr.contains("interrupted: tearing down"),
-        "{}",
-        run.dump()
-    );
-    assert!(run.stdout.contains("images done"), "{}", run.dump());
-    assert!(run.stdout.contains("attempts  result"), "{}", run.dump());
-    assert!(
-        run.stderr.contains("The finished results are in"),
-        "{}",
-        run.dump()
-    );
+    run.assert_stderr("interrupted: tearing down");
+    run.assert_stdout("images done");
+    run.assert_stdout("attempts  result");
+    run.assert_stderr("The finished results are in");
     let outputs = workspace.entries("output");
     assert!(!outputs.is_empty(), "{}", run.dump());
     assert!(
@@ -198,7 +177,7 @@ fn ctrl_c_with_failover_leaves_the_framework_and_keeps_its_id() {
     );
     assert!(!run.stderr.contains("tearing down"), "{}", run.dump());
     let id = std::fs::read_to_string(&id_file).expect("the id file is kept");
-    assert!(run.stderr.contains(id.trim()), "{}", run.dump());
+    run.assert_stderr(id.trim());
 }
 
 #[test]
@@ -233,13 +212,8 @@ fn tasks_that_keep_failing_stop_step_2_with_mesos_reason() {
     );
     let run = scheduler.finish(LIMIT);
     run.assert_code(2);
-    assert!(
-        run.stderr
-            .contains("error: 5 tasks failed in a row (--max-failures 5)"),
-        "{}",
-        run.dump()
-    );
-    assert!(run.stderr.contains("TASK_FAILED"), "{}", run.dump());
+    run.assert_stderr("error: 5 tasks failed in a row (--max-failures 5)");
+    run.assert_stderr("TASK_FAILED");
     assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
 
@@ -253,7 +227,7 @@ fn images_may_follow_as_arguments() {
     args.extend(images.iter().map(String::as_str));
     let run = start_scheduler(&workspace, &args).finish(LIMIT);
     run.assert_code(0);
-    assert!(run.stdout.contains("3/3 images done"), "{}", run.dump());
+    run.assert_stdout("3/3 images done");
     assert_eq!(
         workspace.entries("output"),
         [
@@ -271,12 +245,7 @@ fn images_with_another_step_are_refused() {
     let workspace = Workspace::new("positional-step2");
     let run = start_scheduler(&workspace, &["--step", "launch", "a.jpg"]).finish(LIMIT);
     run.assert_code(2);
-    assert!(
-        run.stderr
-            .contains("'a.jpg' is an image, but --step launch"),
-        "{}",
-        run.dump()
-    );
+    run.assert_stderr("'a.jpg' is an image, but --step launch");
 }
 
 #[cfg(unix)]
@@ -294,7 +263,7 @@ fn ctrl_c_ends_keep_serving_after_a_finished_batch() {
     );
     // The batch succeeded before Ctrl+C, so the run did too.
     run.assert_code(0);
-    assert!(run.stdout.contains("2/2 images done"), "{}", run.dump());
+    run.assert_stdout("2/2 images done");
     assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
 
@@ -326,12 +295,8 @@ fn ctrl_c_mid_batch_with_failover_then_the_same_command_finishes_it() {
 
     let run = ctrl_c_after(&workspace, &args, "5/30 images done", LIMIT);
     run.assert_code(130);
-    assert!(
-        run.stderr.contains("interrupted: leaving framework"),
-        "{}",
-        run.dump()
-    );
-    assert!(run.stdout.contains("attempts  result"), "{}", run.dump());
+    run.assert_stderr("interrupted: leaving framework");
+    run.assert_stdout("attempts  result");
     let done_before = workspace.entries("output");
     assert!(
         (5..30).contains(&done_before.len()),
@@ -351,11 +316,7 @@ fn ctrl_c_mid_batch_with_failover_then_the_same_command_finishes_it() {
         "{}",
         again.dump()
     );
-    assert!(
-        again.stdout.contains("30/30 images done, 0 failed"),
-        "{}",
-        again.dump()
-    );
+    again.assert_stdout("30/30 images done, 0 failed");
     assert_eq!(workspace.entries("output").len(), 30);
     assert!(!workspace.path("framework-id").exists());
 }
@@ -494,7 +455,7 @@ fn ctrl_c_while_the_master_is_not_ready_stops_at_once() {
     let run = ctrl_c_while_subscribing(&mut scheduler, 2.0);
     // Step 3 says what was done (nothing), as after any Ctrl+C; with no
     // subscription there is no framework to tear down.
-    assert!(run.stdout.contains("attempts  result"), "{}", run.dump());
+    run.assert_stdout("attempts  result");
     assert!(!run.stderr.contains("tearing down"), "{}", run.dump());
     let calls = master.calls();
     assert!(calls.len() >= 2, "{calls:?}");
@@ -535,12 +496,7 @@ fn ctrl_c_while_subscribing_again_keeps_the_framework_for_failover() {
     let mut scheduler = start_scheduler(&workspace, &args);
     scheduler.wait_for_line("Registered with framework ID fw-7", LIMIT);
     let run = ctrl_c_while_subscribing(&mut scheduler, 1.0);
-    assert!(
-        run.stdout
-            .contains("0 offers received and declined (step 1 launches nothing)"),
-        "{}",
-        run.dump()
-    );
+    run.assert_stdout("0 offers received and declined (step 1 launches nothing)");
     // No subscription, so no `TEARDOWN`: the master (once back) keeps the
     // framework for its failover timeout, and the id file keeps its id.
     let calls = master.calls();

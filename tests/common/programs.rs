@@ -63,8 +63,22 @@ impl Finished {
 
     /// Asserts that the program exited with `code`; shows what it printed
     /// if not.
+    #[track_caller]
     pub fn assert_code(&self, code: i32) {
         assert_eq!(self.code(), Some(code), "{}", self.dump());
+    }
+
+    /// Asserts that the program printed `text` on standard output; shows
+    /// all it printed if not.
+    #[track_caller]
+    pub fn assert_stdout(&self, text: &str) {
+        assert!(self.stdout.contains(text), "no {text:?} in{}", self.dump());
+    }
+
+    /// Asserts that the program printed `text` on standard error (its log).
+    #[track_caller]
+    pub fn assert_stderr(&self, text: &str) {
+        assert!(self.stderr.contains(text), "no {text:?} in{}", self.dump());
     }
 
     /// Everything the program printed, for assertion messages.
