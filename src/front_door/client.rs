@@ -97,8 +97,11 @@ impl Client {
 
     /// Reads more by `deadline` (else `TimedOut`); `Ok(0)`: the client closed.
     pub(super) fn fill(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
-        self.inbox.copy_within(self.unused.clone(), 0);
-        self.unused = 0..self.unused.len();
+        // Compacted only when full, not at each (maybe one-byte) read.
+        if self.unused.is_empty() || self.unused.end == self.inbox.len() {
+            self.inbox.copy_within(self.unused.clone(), 0);
+            self.unused = 0..self.unused.len();
+        }
         if self.unused.end == self.inbox.len() {
             return Err(io::Error::other("the inbox is full"));
         }
@@ -188,9 +191,8 @@ impl Write for Client {
     }
 }
 
-/// Where the client's bytes are in TLS's framing, followed beside rustls:
-/// every record is a plain 5-byte header (type, version, 2-byte length)
-/// and that many bytes. `begun` is when the incomplete record began.
+/// Where the client's bytes are in TLS's framing, beside rustls: a record
+/// is a plain 5-byte header, then as many bytes as its last two say.
 #[derive(Default)]
 pub(super) struct Records {
     header: Vec<u8>,
