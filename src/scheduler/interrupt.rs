@@ -82,9 +82,7 @@ impl Interrupts {
 
     /// Waits for Ctrl+C (with `--keep-serving`, after the batch).
     pub fn wait(&self) {
-        let (sender, receiver) = mpsc::channel();
-        self.deliver_to(sender);
-        let _ = receiver.recv();
+        self.sleep(Duration::MAX);
     }
 
     /// Sleeps for `wait`, or until Ctrl+C. Returns whether Ctrl+C came,
