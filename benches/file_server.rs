@@ -55,7 +55,7 @@ fn main() {
         .serve_file("payload.bin", &path)
         .expect("a safe file name");
     let downloads = best_of(rounds, || download_round(&url, size, fetches));
-    server.shutdown();
+    drop(server);
 
     let mut table = Table::new(&format!(
         "File server: a {} MiB file, {CLIENTS} clients x {fetches} downloads each, at once",

@@ -112,7 +112,7 @@ fn main() {
     let peak = status_kib("VmHWM");
     let end = status_kib("VmRSS");
     drop(batch);
-    server.shutdown();
+    drop(server);
 
     let mib = |kib: u64| kib as f64 / 1024.0;
     let mut table = Table::new(&format!(

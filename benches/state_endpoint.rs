@@ -17,8 +17,11 @@
 //! `cargo test --benches` runs it) it does 200 tasks, to check it works.
 
 mod report;
+// The calls a test that is its own scheduler makes, shared with the tests.
+#[path = "../tests/common/scheduler_api.rs"]
+#[allow(dead_code)]
+mod scheduler_api;
 
-use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use mesos_tutorial::proto::mesos::{framework_info, FrameworkInfo};
 use mesos_tutorial::proto::scheduler::event;
@@ -76,7 +79,7 @@ fn main() {
         let _ = master.teardown();
         drop(master);
         drop(cluster);
-        server.shutdown();
+        drop(server);
     }
     println!(
         "target: median under {} ms: {}",
@@ -95,9 +98,7 @@ fn run_tasks(cluster: &Cluster, executor_url: &str, tasks: usize) -> MasterConne
     let mut multi_role = framework_info::Capability::new();
     multi_role.set_type(framework_info::capability::Type::MULTI_ROLE);
     info.capabilities.push(multi_role);
-    let address = cluster.master_address().to_string();
-    let mut master =
-        MasterConnection::subscribe(&address, ContentType::Protobuf, info).expect("subscribed");
+    let mut master = scheduler_api::subscribe(cluster.master_address(), info).expect("subscribed");
     let plan = TaskPlan::new(executor_url, 0.01, 1.0);
     let payload = task_data::encode(&task_data::noop(0));
     let (mut launched, mut ended) = (0, HashSet::new());
@@ -108,7 +109,7 @@ fn run_tasks(cluster: &Cluster, executor_url: &str, tasks: usize) -> MasterConne
             "only {} tasks ended",
             ended.len()
         );
-        let event = master.next_event().expect("an event");
+        let event = scheduler_api::next_event(&master).expect("an event");
         match event.type_() {
             event::Type::SUBSCRIBED => {
                 let subscribed = &event.subscribed;

@@ -39,6 +39,10 @@
 mod report;
 mod round_trips;
 mod task_run;
+// The calls a test that is its own scheduler makes, shared with the tests.
+#[path = "../tests/common/scheduler_api.rs"]
+#[allow(dead_code)]
+mod scheduler_api;
 
 use report::{figure, per_second, Table, Target};
 use round_trips::{RoundTrip, Setup};

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::http::agent_address;
 use common::temp_dir::TempDir;
 use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
@@ -142,7 +143,7 @@ fn a_bad_mesos_slave_pid_stops_the_executor_naming_the_variable() {
 #[test]
 fn the_embedded_agent_serves_the_executor_api_under_slave_1_too() {
     let cluster = Cluster::start(ClusterConfig::default()).expect("start the embedded cluster");
-    let agent = cluster.agent_address();
+    let agent = agent_address(cluster.master_address());
     let mut subscribe = Call::new();
     subscribe.set_type(call::Type::SUBSCRIBE);
     subscribe

@@ -8,6 +8,9 @@
 //! `cargo test --test fuzz_regressions -- --ignored`. `fuzz/README.md` lists
 //! the runs.
 
+mod common;
+
+use common::http::agent_address;
 use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use mesos_tutorial::proto::{executor, scheduler};
@@ -124,7 +127,11 @@ fn a_request_of_http_2_or_3_is_answered_505_and_its_connection_closed() {
         .parse()
         .expect("the base URL names host:port");
     let cluster = Cluster::start(ClusterConfig::default()).expect("start the embedded cluster");
-    for address in [files, cluster.master_address(), cluster.agent_address()] {
+    for address in [
+        files,
+        cluster.master_address(),
+        agent_address(cluster.master_address()),
+    ] {
         for version in ["HTTP/2.0", "HTTP/3.0"] {
             let request = format!("GET / {version}\r\nHost: 127.0.0.1\r\n\r\n");
             let answer = answer_and_close(address, request.as_bytes())

@@ -12,8 +12,8 @@
 mod common;
 
 use common::http::{
-    connect_tcp, exchange_on, find, kept_alive, read_answer, read_next_answer, read_until_seen,
-    request, Answer, DEADLINE,
+    agent_address, connect_tcp, exchange_on, find, kept_alive, read_answer, read_next_answer,
+    read_until_seen, request, Answer, DEADLINE,
 };
 #[cfg(target_os = "linux")]
 use common::processes::{least_growth_since, threads_and_descriptors};
@@ -250,7 +250,7 @@ fn refused_uploads_store_nothing() {
     assert_eq!(answer.status, 400, "{answer:?}");
 
     assert_eq!(site.uploads.entries(), Vec::<String>::new());
-    assert!(site.server.uploaded().is_empty());
+    assert_eq!(site.server.uploaded_path("short.png"), None);
     site.assert_still_serving();
 }
 
@@ -271,7 +271,7 @@ fn a_chunked_upload_cut_off_inside_a_chunk_stores_nothing() {
     let answer = read_answer(&mut stream).expect("an answer to a cut-off upload");
     assert_eq!(answer.status, 400, "{answer:?}");
     assert_eq!(site.uploads.entries(), Vec::<String>::new());
-    assert!(site.server.uploaded().is_empty());
+    assert_eq!(site.server.uploaded_path("cut.png"), None);
 }
 
 #[test]
@@ -331,7 +331,8 @@ fn oversized_uploads_get_413_and_store_nothing() {
     assert_eq!(answer.status, 413, "{answer:?}");
 
     assert_eq!(site.uploads.entries(), Vec::<String>::new());
-    assert!(site.server.uploaded().is_empty());
+    assert_eq!(site.server.uploaded_path("huge.png"), None);
+    assert_eq!(site.server.uploaded_path("chunked.png"), None);
     site.assert_still_serving();
 }
 
@@ -395,16 +396,15 @@ fn sixty_four_concurrent_uploads_are_all_stored_intact() {
         let status = upload.join().expect("the uploader finished");
         assert_eq!(status, Some(201), "upload {i}");
     }
-    let mut names: Vec<String> = site
-        .server
-        .uploaded()
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    names.sort();
     let mut expected: Vec<String> = (0..64).map(|i| format!("result-{i}.png")).collect();
     expected.sort();
-    assert_eq!(names, expected);
+    for name in &expected {
+        assert_eq!(
+            site.server.uploaded_path(name),
+            Some(site.uploads.path().join(name)),
+            "{name} is recorded where it was stored"
+        );
+    }
     assert_eq!(
         site.uploads.entries(),
         expected,
@@ -533,7 +533,7 @@ fn cluster() -> Cluster {
 fn apis(cluster: &Cluster) -> [(SocketAddr, &'static str); 2] {
     [
         (cluster.master_address(), "/api/v1/scheduler"),
-        (cluster.agent_address(), "/api/v1/executor"),
+        (agent_address(cluster.master_address()), "/api/v1/executor"),
     ]
 }
 
@@ -683,7 +683,7 @@ fn a_thousand_bad_calls_leave_the_cluster_answering() {
             answer.text()
         );
     }
-    assert_healthy(cluster.agent_address());
+    assert_healthy(agent_address(cluster.master_address()));
     // A proper subscription still works: 200 and a SUBSCRIBED event.
     let subscribe =
         br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"ada","name":"hardening"}}}"#;
@@ -721,7 +721,7 @@ fn oversized_requests_leave_no_threads_or_sockets_behind() {
     let targets = [
         (site.address, "/upload/a.png"),
         (cluster.master_address(), "/api/v1/scheduler"),
-        (cluster.agent_address(), "/api/v1/executor"),
+        (agent_address(cluster.master_address()), "/api/v1/executor"),
     ];
     // Warm up: each server's first connections start threads it keeps.
     for (address, _) in targets {
@@ -807,7 +807,7 @@ fn a_head_trickled_byte_by_byte_is_cut_off_at_the_deadline() {
     for address in [
         site.address,
         cluster.master_address(),
-        cluster.agent_address(),
+        agent_address(cluster.master_address()),
     ] {
         let (answer, sent) = trickle(address, head.as_bytes());
         assert!(
@@ -847,7 +847,7 @@ fn a_head_over_16_kib_gets_431() {
     for address in [
         site.address,
         cluster.master_address(),
-        cluster.agent_address(),
+        agent_address(cluster.master_address()),
     ] {
         for headers in [&[("X-Big", &big[..])][..], &many[..]] {
             let answer = exchange(address, &request("GET", "/health", headers, b""))
@@ -857,7 +857,7 @@ fn a_head_over_16_kib_gets_431() {
         }
     }
     site.assert_still_serving();
-    assert_healthy(cluster.agent_address());
+    assert_healthy(agent_address(cluster.master_address()));
 }
 
 #[test]
@@ -874,7 +874,7 @@ fn a_content_length_over_the_limit_gets_413_before_any_body_is_sent() {
             "4194304",
         ),
         (
-            cluster.agent_address(),
+            agent_address(cluster.master_address()),
             "/api/v1/executor",
             &call_limit[..],
             "4194304",
@@ -913,7 +913,7 @@ fn a_body_that_stalls_gets_408_and_stores_nothing() {
         assert_eq!(answer.status, 408, "{length}: {answer:?}");
         assert_eq!(site.uploads.entries(), Vec::<String>::new());
     }
-    assert!(site.server.uploaded().is_empty());
+    assert_eq!(site.server.uploaded_path("slow.png"), None);
     site.assert_still_serving();
 }
 

@@ -3,6 +3,9 @@
 //! show what the scheduler API looks like on the wire and which status a bad
 //! call gets (the same as Mesos 1.11's master).
 
+mod common;
+
+use common::http::agent_address;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -494,7 +497,7 @@ fn an_update_sent_again_after_its_acknowledgement_is_acknowledged_again_not_deli
                                     {{"name":"mem","type":"SCALAR","scalar":{{"value":32}}}}]}}}}]}}}}]}}}}"#
     ));
 
-    let agent = cluster.agent_address();
+    let agent = agent_address(cluster.master_address());
     let ids = format!(
         r#""framework_id":{{"value":"{framework_id}"}},"executor_id":{{"value":"played"}}"#
     );

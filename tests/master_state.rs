@@ -23,12 +23,11 @@
 mod common;
 
 use common::http::{connect_tcp, exchange_on, request, Answer};
+use common::scheduler_api;
 use common::temp_dir::TempDir;
-use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use mesos_tutorial::proto::mesos::{framework_info, FrameworkInfo};
 use mesos_tutorial::proto::scheduler::event;
-use mesos_tutorial::scheduler::master::MasterConnection;
 use mesos_tutorial::scheduler::tasks::TaskPlan;
 use mesos_tutorial::server::FileServer;
 use mesos_tutorial::task_data;
@@ -344,9 +343,8 @@ impl LiveFramework {
         let mut multi_role = framework_info::Capability::new();
         multi_role.set_type(framework_info::capability::Type::MULTI_ROLE);
         info.capabilities.push(multi_role);
-        let address = cluster.master_address().to_string();
         let mut master =
-            MasterConnection::subscribe(&address, ContentType::Protobuf, info).expect("subscribed");
+            scheduler_api::subscribe(cluster.master_address(), info).expect("subscribed");
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopping = std::sync::Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -354,7 +352,7 @@ impl LiveFramework {
             let mut launched = false;
             while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
                 // Heartbeats every second wake this loop up.
-                let Ok(event) = master.next_event() else {
+                let Ok(event) = scheduler_api::next_event(&master) else {
                     break;
                 };
                 match event.type_() {

@@ -39,8 +39,8 @@
 mod common;
 
 use common::processes::{kill_processes, processes_inside};
+use common::scheduler_api;
 use common::temp_dir::TempDir;
-use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use mesos_tutorial::proto::mesos::framework_info::capability::Type as Capability;
 use mesos_tutorial::proto::mesos::task_status::{Reason, Source};
@@ -569,12 +569,8 @@ impl TestFramework {
             capability.set_type(*kind);
             info.capabilities.push(capability);
         }
-        let master = MasterConnection::subscribe(
-            &cluster.master_address().to_string(),
-            ContentType::Protobuf,
-            info,
-        )
-        .expect("the embedded master takes the subscription");
+        let master = scheduler_api::subscribe(cluster.master_address(), info)
+            .expect("the embedded master takes the subscription");
         let mut framework = TestFramework {
             master,
             plan: TaskPlan::new(&executor_url, 1.0, 128.0),
@@ -599,7 +595,7 @@ impl TestFramework {
                 Instant::now() < deadline,
                 "timed out waiting for {waiting_for}"
             );
-            let event = self.master.next_event().unwrap_or_else(|err| {
+            let event = scheduler_api::next_event(&self.master).unwrap_or_else(|err| {
                 panic!("the event stream failed while waiting for {waiting_for}: {err}")
             });
             if event.type_() != event::Type::HEARTBEAT {

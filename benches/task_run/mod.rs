@@ -9,7 +9,6 @@
 //! did so that the benchmark can say where the time went.
 
 use crate::report::Cpu;
-use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use mesos_tutorial::proto::is_terminal;
 use mesos_tutorial::proto::mesos::{framework_info, FrameworkInfo, TaskState};
@@ -88,19 +87,15 @@ pub fn run_tasks(
 
     let cpu_before = Cpu::now();
     let start = Instant::now();
-    let mut master = MasterConnection::subscribe(
-        &cluster.master_address().to_string(),
-        ContentType::Protobuf,
-        framework_info(),
-    )
-    .map_err(|err| err.to_string())?;
+    let mut master = crate::scheduler_api::subscribe(cluster.master_address(), framework_info())
+        .map_err(|err| err.to_string())?;
     let mut in_flight = (0, 0);
     while scheduler.ended.len() < tasks {
         if start.elapsed() > Duration::from_secs(120) {
             let ended = scheduler.ended.len();
             return Err(format!("only {ended} of {tasks} tasks ended in 120 s"));
         }
-        let event = master.next_event().map_err(|err| err.to_string())?;
+        let event = crate::scheduler_api::next_event(&master).map_err(|err| err.to_string())?;
         in_flight.0 += scheduler.run.launched - scheduler.ended.len();
         in_flight.1 += 1;
         let handling = Instant::now();
@@ -121,7 +116,7 @@ pub fn run_tasks(
     let _ = master.teardown();
     drop(master);
     drop(cluster);
-    server.shutdown();
+    drop(server);
     Ok(run)
 }
 

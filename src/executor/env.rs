@@ -9,13 +9,14 @@
 //! | `MESOS_AGENT_ENDPOINT`                 | `host:port` of the agent's HTTP API             |
 //! | `MESOS_FRAMEWORK_ID`                   | our framework, sent in every call               |
 //! | `MESOS_EXECUTOR_ID`                    | who we are, sent in every call                  |
-//! | `MESOS_DIRECTORY`, `MESOS_SANDBOX`     | the sandbox on the host, and inside a container |
 //! | `MESOS_CHECKPOINT`                     | `1` if the framework checkpoints, else `0`      |
 //! | `MESOS_RECOVERY_TIMEOUT`               | how long to try to get a lost agent back        |
 //! | `MESOS_SUBSCRIPTION_BACKOFF_MAX`       | the longest wait between two of those tries     |
 //! | `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD` | how long we have after `SHUTDOWN`               |
 //!
-//! The agent's address is read as Mesos's own executor library reads it:
+//! The agent also sets `MESOS_DIRECTORY` and `MESOS_SANDBOX` (the sandbox
+//! on the host, and inside a container); our executor starts in its sandbox
+//! and needs neither. The agent's address is read as Mesos's own executor library reads it:
 //! see [`agent_address`](super::agent_address).
 //!
 //! Durations are written in Mesos's own format: a number, possibly
@@ -25,7 +26,6 @@
 use super::agent_address::{AgentAddress, PidError};
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Mesos's default `--recovery_timeout`.
@@ -44,10 +44,6 @@ pub struct Config {
     pub framework_id: String,
     /// This executor's id within the framework (`MESOS_EXECUTOR_ID`).
     pub executor_id: String,
-    /// The sandbox directory on the host (`MESOS_DIRECTORY`), if given.
-    pub directory: Option<PathBuf>,
-    /// The sandbox as seen inside the container (`MESOS_SANDBOX`), if given.
-    pub sandbox: Option<PathBuf>,
     /// Whether the framework checkpoints (`MESOS_CHECKPOINT`). Only then
     /// does an agent that restarts reconnect to its executors, so only then
     /// is it worth waiting for a lost agent to come back.
@@ -152,8 +148,6 @@ impl Config {
             agent: agent_address(vars)?,
             framework_id: required("MESOS_FRAMEWORK_ID")?,
             executor_id: required("MESOS_EXECUTOR_ID")?,
-            directory: vars.get("MESOS_DIRECTORY").map(PathBuf::from),
-            sandbox: vars.get("MESOS_SANDBOX").map(PathBuf::from),
             checkpoint,
             recovery_timeout: duration("MESOS_RECOVERY_TIMEOUT", DEFAULT_RECOVERY_TIMEOUT)?,
             subscription_backoff_max: duration(
@@ -254,8 +248,6 @@ mod tests {
         );
         assert_eq!(config.framework_id, "framework-1");
         assert_eq!(config.executor_id, "executor-1");
-        assert_eq!(config.directory, None);
-        assert_eq!(config.sandbox, None);
         assert!(!config.checkpoint);
         assert_eq!(config.recovery_timeout, Duration::from_secs(900));
         assert_eq!(config.subscription_backoff_max, Duration::from_secs(2));
@@ -270,19 +262,12 @@ mod tests {
     fn every_variable_is_read() {
         let mut all = agent_vars();
         all.extend(vars(&[
-            ("MESOS_DIRECTORY", "/var/lib/mesos/slaves/x/runs/y"),
-            ("MESOS_SANDBOX", "/mnt/mesos/sandbox"),
             ("MESOS_CHECKPOINT", "1"),
             ("MESOS_RECOVERY_TIMEOUT", "3mins"),
             ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "250ms"),
             ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "0.5secs"),
         ]));
         let config = Config::from_vars(&all).expect("valid");
-        assert_eq!(
-            config.directory,
-            Some(PathBuf::from("/var/lib/mesos/slaves/x/runs/y"))
-        );
-        assert_eq!(config.sandbox, Some(PathBuf::from("/mnt/mesos/sandbox")));
         assert!(config.checkpoint);
         assert_eq!(config.recovery_timeout, Duration::from_secs(180));
         assert_eq!(config.subscription_backoff_max, Duration::from_millis(250));

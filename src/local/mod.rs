@@ -231,7 +231,6 @@ fn work_folder(
 /// ```
 pub struct Cluster {
     master_address: SocketAddr,
-    agent_address: SocketAddr,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     servers: Vec<Arc<crate::front_door::Requests>>,
@@ -358,7 +357,6 @@ impl Cluster {
         shared.lock().announce();
         Ok(Cluster {
             master_address,
-            agent_address,
             shared,
             threads,
             servers: vec![master_server, agent_server],
@@ -370,11 +368,6 @@ impl Cluster {
     /// The master's address, what a scheduler's `--master` points to.
     pub fn master_address(&self) -> SocketAddr {
         self.master_address
-    }
-
-    /// The agent's address, what executors get as `MESOS_AGENT_ENDPOINT`.
-    pub fn agent_address(&self) -> SocketAddr {
-        self.agent_address
     }
 
     /// How many status updates the agent holds that no scheduler has

@@ -13,13 +13,12 @@
 pub use super::config::EventError;
 use super::interrupt::{Inbox, Input};
 use super::{Config, SchedulerError};
-use crate::content_type::ContentType;
 use crate::http_api::{ApiError, Endpoint, StreamError};
 use crate::proto::mesos::{
     offer, AgentID, Filters, FrameworkID, FrameworkInfo, Offer, OfferID, TaskID, TaskInfo,
     TaskStatus,
 };
-use crate::proto::scheduler::{call, Call, Event};
+use crate::proto::scheduler::{call, Call};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
@@ -88,18 +87,6 @@ pub struct MasterConnection {
 }
 
 impl MasterConnection {
-    /// Subscribes to the master at `master` (`host:port` or a URL).
-    pub fn subscribe(
-        master: &str,
-        content_type: ContentType,
-        framework: FrameworkInfo,
-    ) -> Result<MasterConnection, ApiError> {
-        Self::subscribe_to(
-            Endpoint::new(&scheduler_url(master), content_type),
-            framework,
-        )
-    }
-
     /// Subscribes through an endpoint set up by the caller (for example
     /// with authentication).
     pub fn subscribe_to(
@@ -151,15 +138,6 @@ impl MasterConnection {
                 Ok(Input::Interrupted) => return Ok(Input::Interrupted),
                 Err(err) if err.is_fatal() => return Err(EventError::Stream(err)),
                 Err(err) => log::warn!("{err}"),
-            }
-        }
-    }
-
-    /// Waits for the next event (Ctrl+C is not one: see `next_input`).
-    pub fn next_event(&self) -> Result<Event, EventError> {
-        loop {
-            if let Input::Event(event) = self.next_input()? {
-                return Ok(event);
             }
         }
     }

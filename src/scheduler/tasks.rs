@@ -307,6 +307,36 @@ mod tests {
     }
 
     #[test]
+    fn the_executors_memory_counts_until_it_runs() {
+        // 256 MB hold two tasks of 128 MB, but not beside the executor's 32.
+        let plan = TaskPlan::new("http://server/executor", 0.1, 128.0);
+        let work = || (1..=3).map(|i| (i.to_string(), Vec::new())).collect();
+        assert_eq!(plan.fit(&offer(2.0, 256.0, false), usize::MAX), 1);
+        let first = plan.tasks(&offer(2.0, 256.0, false), work());
+        assert_eq!(first.len(), 1);
+        assert_eq!(scalar(&first[0].executor.resources, "mem"), EXECUTOR_MEM);
+        assert_eq!(plan.fit(&offer(2.0, 256.0, true), usize::MAX), 2);
+        assert_eq!(plan.tasks(&offer(2.0, 256.0, true), work()).len(), 2);
+    }
+
+    #[test]
+    fn an_executor_that_stopped_is_paid_for_again() {
+        let plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
+        let first = plan.tasks(&offer(2.0, 1024.0, false), vec![("1".into(), Vec::new())]);
+        assert_eq!(first.len(), 1);
+        // The agent no longer lists our executor: it exited, and the next
+        // task starts a new one, which needs its resources again. 1 cpu
+        // holds two tasks of 0.5, but only one beside a new executor.
+        let work = (2..=3).map(|i| (i.to_string(), Vec::new())).collect();
+        let again = plan.tasks(&offer(1.0, 1024.0, false), work);
+        assert_eq!(again.len(), 1);
+        assert_eq!(plan.fit(&offer(1.0, 1024.0, false), usize::MAX), 1);
+        let executor = &again[0].executor.resources;
+        assert_eq!(scalar(executor, "cpus"), EXECUTOR_CPUS);
+        assert_eq!(scalar(executor, "mem"), EXECUTOR_MEM);
+    }
+
+    #[test]
     fn memory_and_the_wanted_count_also_limit_tasks() {
         let plan = TaskPlan::new("http://server/executor", 0.25, 128.0);
         assert_eq!(plan.fit(&offer(2.0, 300.0, true), usize::MAX), 2);

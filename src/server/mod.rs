@@ -225,10 +225,9 @@ impl FileServer {
     /// earlier scheduler process of the same framework) as if it had been
     /// uploaded now, so that the results page links it.
     pub fn record_upload(&self, name: &str, path: &Path) {
-        let mut uploaded = lock(&self.shared.uploaded);
-        if uploaded.get(name).is_none() {
-            uploaded.record(name, path.to_path_buf());
-        }
+        lock(&self.shared.uploaded)
+            .entry(name.to_owned())
+            .or_insert_with(|| path.to_path_buf());
     }
 
     /// Where an executor uploads the result called `name`:
@@ -242,21 +241,9 @@ impl FileServer {
         *lock(&self.shared.progress) = progress;
     }
 
-    /// The files stored by uploads so far, as (name, path), in the order
-    /// they first arrived.
-    pub fn uploaded(&self) -> Vec<(String, PathBuf)> {
-        lock(&self.shared.uploaded).list()
-    }
-
     /// Where the upload called `name` was stored, if it arrived.
     pub fn uploaded_path(&self, name: &str) -> Option<PathBuf> {
-        lock(&self.shared.uploaded).get(name)
-    }
-
-    /// Closes the connections, stops the worker threads and closes the
-    /// socket.
-    pub fn shutdown(self) {
-        drop(self);
+        lock(&self.shared.uploaded).get(name).cloned()
     }
 }
 

@@ -74,7 +74,7 @@ fn answer(mut request: Request, shared: &Shared) {
             file_response(path.as_deref(), &url, &request)
         }
         Route::Output(name) if reading => {
-            let path = name.and_then(|name| lock(&shared.uploaded).get(&name));
+            let path = name.and_then(|name| lock(&shared.uploaded).get(&name).cloned());
             file_response(path.as_deref(), &url, &request)
         }
         Route::Upload(name) if method == Method::Post => {

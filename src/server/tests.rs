@@ -152,7 +152,7 @@ fn a_registered_file_is_served_with_type_and_length() {
     // The file is read when requested, not when registered.
     std::fs::write(dir.0.join("executor"), b"v2").unwrap();
     assert_eq!(get(&agent, &url), (200, b"v2".to_vec()));
-    server.shutdown();
+    drop(server);
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn only_registered_names_are_reachable() {
             "{path}: {body}"
         );
     }
-    server.shutdown();
+    drop(server);
 }
 
 #[test]
@@ -223,11 +223,10 @@ fn an_upload_is_stored_atomically_and_served_back() {
     let (status, _) = post(&agent, &url, Some("secret-token"), b"second");
     assert_eq!(status, 201);
     assert_eq!(get(&agent, &output_url), (200, b"second".to_vec()));
-    assert_eq!(
-        server.uploaded(),
-        [("inverted-a.png".to_owned(), output.0.join("inverted-a.png"))]
-    );
-    server.shutdown();
+    let uploaded = lock(&server.shared.uploaded).clone();
+    let stored = [("inverted-a.png".to_owned(), output.0.join("inverted-a.png"))];
+    assert_eq!(uploaded, stored.into_iter().collect());
+    drop(server);
 }
 
 #[test]
@@ -243,8 +242,8 @@ fn uploads_without_the_right_token_are_forbidden_and_not_stored() {
         assert!(body.contains("X-Upload-Token"), "{body}");
     }
     assert!(output.entries().is_empty(), "{:?}", output.entries());
-    assert!(server.uploaded().is_empty());
-    server.shutdown();
+    assert!(lock(&server.shared.uploaded).is_empty());
+    drop(server);
 }
 
 #[test]
@@ -271,7 +270,7 @@ fn once_names_are_expected_no_other_upload_is_stored() {
     let (status, body) = post(&agent, &url, Some("t"), b"jpeg");
     assert_eq!(status, 201, "{body}");
     assert_eq!(output.entries(), ["001-cat-inverted.jpg"]);
-    server.shutdown();
+    drop(server);
 }
 
 #[test]
@@ -312,7 +311,7 @@ fn oversized_uploads_are_refused_and_not_stored() {
         std::fs::read(output.0.join("big.png")).unwrap(),
         [9u8; 10_000]
     );
-    server.shutdown();
+    drop(server);
 }
 
 #[test]
@@ -338,7 +337,7 @@ fn bad_upload_names_are_rejected() {
         server.serve_file("../x", Path::new("Cargo.toml")),
         Err(ServerError::BadName(_))
     ));
-    server.shutdown();
+    drop(server);
 }
 
 #[test]
@@ -374,7 +373,7 @@ fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
         get(&agent, &format!("{base}/output/never-uploaded.png")).0,
         404
     );
-    server.shutdown();
+    drop(server);
 }
 
 #[test]
@@ -383,7 +382,7 @@ fn uploads_are_refused_until_enabled() {
     let (status, body) = post(&agent(), &server.upload_url("a.png"), Some("t"), b"x");
     assert_eq!(status, 404);
     assert!(body.contains("does not accept uploads"), "{body}");
-    server.shutdown();
+    drop(server);
 }
 
 #[test]
@@ -446,7 +445,7 @@ fn the_results_page_shows_images_whose_links_resolve() {
         };
         assert_eq!(get(&agent, &url).0, 200, "{url}");
     }
-    server.shutdown();
+    drop(server);
 }
 
 #[test]
@@ -459,7 +458,7 @@ fn a_port_in_use_names_the_flag_to_change() {
         "{err:?}"
     );
     assert!(err.to_string().contains("--port"), "{err}");
-    server.shutdown();
+    drop(server);
 }
 
 #[test]
@@ -470,7 +469,7 @@ fn urls_bracket_an_ipv6_advertised_host() {
         "{}",
         server.base_url()
     );
-    server.shutdown();
+    drop(server);
 }
 
 #[test]
@@ -489,5 +488,5 @@ fn an_absurd_content_length_is_refused_without_harm() {
     // The server still answers.
     assert_eq!(raw_request(&server, "GET /nothing HTTP/1.1").0, 404);
     assert!(output.entries().is_empty());
-    server.shutdown();
+    drop(server);
 }

@@ -26,35 +26,9 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use tiny_http::{Request, ResponseBox};
 
-/// The results stored so far: by name for lookups, in arrival order for
-/// listing. A batch of thousands of images looks one up per finished task.
-#[derive(Default)]
-pub(super) struct Uploads {
-    order: Vec<(String, PathBuf)>,
-    index: std::collections::HashMap<String, usize>,
-}
-
-impl Uploads {
-    /// Records `name` as stored at `path`; a name stored again keeps its
-    /// place in the order.
-    pub(super) fn record(&mut self, name: &str, path: PathBuf) {
-        match self.index.get(name) {
-            Some(&at) => self.order[at].1 = path,
-            None => {
-                self.index.insert(name.to_owned(), self.order.len());
-                self.order.push((name.to_owned(), path));
-            }
-        }
-    }
-
-    pub(super) fn get(&self, name: &str) -> Option<PathBuf> {
-        self.index.get(name).map(|&at| self.order[at].1.clone())
-    }
-
-    pub(super) fn list(&self) -> Vec<(String, PathBuf)> {
-        self.order.clone()
-    }
-}
+/// The results stored so far, by name: where each one is. A batch of
+/// thousands of images looks one up per finished task.
+pub(super) type Uploads = std::collections::HashMap<String, PathBuf>;
 
 /// Where uploads go and the token they must carry.
 #[derive(Clone, Debug)]
@@ -116,7 +90,7 @@ pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shar
     match store(request.as_reader(), declared, &target.dir, &name, limit) {
         Ok((path, bytes)) => {
             info!("stored upload {name} ({bytes} bytes) in {}", path.display());
-            lock(&shared.uploaded).record(&name, path);
+            lock(&shared.uploaded).insert(name.clone(), path);
             text(201, &format!("stored {name} ({bytes} bytes)"))
         }
         Err(StoreError::TooLarge) => {

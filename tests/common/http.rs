@@ -187,3 +187,36 @@ pub fn read_until_seen(stream: &mut impl Read, word: &[u8], times: usize) -> Vec
     }
     received
 }
+
+/// The embedded agent's address, found as any Mesos client finds an agent:
+/// `/master/state` lists each agent with its `pid`, `slave(1)@host:port`.
+pub fn agent_address(master: SocketAddr) -> SocketAddr {
+    use protobuf::well_known_types::struct_::{value::Kind, Value};
+    let answer = exchange_on(
+        connect_tcp(master),
+        &request("GET", "/master/state", &[], b""),
+    )
+    .expect("/master/state answers");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let state: Value =
+        protobuf_json_mapping::parse_from_str(&answer.text()).expect("/master/state is JSON");
+    let field = |value: &Value, name: &str| match &value.kind {
+        Some(Kind::StructValue(object)) => object.fields.get(name).cloned(),
+        _ => None,
+    };
+    let agents = field(&state, "slaves").and_then(|agents| match agents.kind {
+        Some(Kind::ListValue(list)) => list.values.first().cloned(),
+        _ => None,
+    });
+    let pid = agents
+        .and_then(|agent| field(&agent, "pid"))
+        .and_then(|pid| match pid.kind {
+            Some(Kind::StringValue(pid)) => Some(pid),
+            _ => None,
+        })
+        .expect("/master/state lists an agent with its pid");
+    pid.rsplit('@')
+        .next()
+        .and_then(|address| address.parse().ok())
+        .unwrap_or_else(|| panic!("an agent pid of the form slave(1)@host:port, not {pid}"))
+}

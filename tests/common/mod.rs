@@ -12,8 +12,12 @@
 //!   process holds, read from `/proc`;
 //! - [`programs`]: our binaries (`scheduler`, `mesos-local`) run as child
 //!   processes, their output collected, their exit awaited;
+//! - [`scheduler_api`]: a test that is its own scheduler subscribes and
+//!   reads events through the library's `MasterConnection`;
 //! - [`http`]: raw HTTP/1.1 over any byte stream, for tests that send what
 //!   no HTTP library would;
+//! - [`fake_peer`]: a fake master or agent on 127.0.0.1 that records
+//!   every call and lets the test write the event stream;
 //! - [`certificates`]: a test certificate authority and a certificate for
 //!   `127.0.0.1`, checked in under `tests/data/tls/`.
 
@@ -21,7 +25,9 @@
 #![allow(dead_code)]
 
 pub mod certificates;
+pub mod fake_peer;
 pub mod http;
 pub mod processes;
 pub mod programs;
+pub mod scheduler_api;
 pub mod temp_dir;

@@ -1,0 +1,251 @@
+//! What steps 1 and 2 teach, checked where it matters: on the wire.
+//!
+//! The real `scheduler` binary talks to a fake master
+//! (`tests/common/fake_peer.rs`) that writes the events and records every
+//! call. The scheduler handles events one at a time and sends each call
+//! before it reads the next event, so the calls that one event causes all
+//! arrive before those of the next: each test ends its script with an offer
+//! and reads every call up to the answer to it. No test waits to see that a
+//! call does *not* come; what the scheduler sends before that answer is all
+//! it sent.
+//!
+//! - Step 1: every offer is declined with the `--refuse-seconds` filter (a
+//!   `DECLINE` without one leaves Mesos's default of 5 s).
+//! - Step 2: the `ACCEPT` that launches tasks carries the same filter, for
+//!   what the tasks leave unused.
+//! - Every update from an agent (it has a uuid) is acknowledged, and the
+//!   master's own updates (no uuid) are not: the agent resends an update
+//!   until it is acknowledged, and holds back the task's next one.
+
+mod common;
+
+use common::fake_peer::{
+    assert_exits, error_event, is_scheduler_subscribe, scheduler_call, subscribed, EventStream,
+    FakePeer, Process,
+};
+use common::temp_dir::TempDir;
+use mesos_tutorial::content_type::ContentType;
+use mesos_tutorial::proto::mesos::task_status::{Reason, Source};
+use mesos_tutorial::proto::mesos::{value, Offer, Resource, TaskState, TaskStatus};
+use mesos_tutorial::proto::scheduler::{call, event, Call, Event};
+use std::process::Command;
+
+const FRAMEWORK: &str = "framework-wire";
+
+/// Not Mesos's default of 5, so that a filter left out shows.
+const REFUSE_SECONDS: f64 = 7.5;
+
+/// The scheduler, subscribed to a fake master that just sent `SUBSCRIBED`.
+struct Subscribed {
+    /// Killed first when a test fails: the fake master waits for its
+    /// connections to end.
+    scheduler: Process,
+    events: EventStream,
+    master: FakePeer,
+    content_type: ContentType,
+    /// The scheduler's temporary files (its file server's, in step 2).
+    _tmp: TempDir,
+}
+
+impl Subscribed {
+    fn start(content_type: ContentType, args: &[&str]) -> Subscribed {
+        let master = FakePeer::start(content_type, is_scheduler_subscribe);
+        let tmp = TempDir::new("wire-scheduler");
+        let mut scheduler = Process::start(
+            Command::new(env!("CARGO_BIN_EXE_scheduler"))
+                .args(["--master", &master.address.to_string()])
+                .args(["--content-type", &content_type.to_string()])
+                .args(["--refuse-seconds", &REFUSE_SECONDS.to_string()])
+                .args(args)
+                .current_dir(tmp.path())
+                .env("TMPDIR", tmp.path())
+                .env("RUST_LOG", "info"),
+        );
+        let first = master.next_call(&mut scheduler);
+        let call = scheduler_call(content_type, &first.body);
+        assert_eq!(call.type_(), call::Type::SUBSCRIBE);
+        let mut events = first.events.expect("SUBSCRIBE gets an event stream");
+        events.send(&subscribed(FRAMEWORK));
+        Subscribed {
+            scheduler,
+            events,
+            master,
+            content_type,
+            _tmp: tmp,
+        }
+    }
+
+    /// Every call up to and including the first of type `last`.
+    fn calls_until(&mut self, last: call::Type) -> Vec<Call> {
+        let mut calls = Vec::new();
+        loop {
+            let received = self.master.next_call(&mut self.scheduler);
+            let call = scheduler_call(self.content_type, &received.body);
+            assert_eq!(call.framework_id.value(), FRAMEWORK, "{call:?}");
+            assert_eq!(received.stream_id.as_deref(), Some("stream-1"));
+            let done = call.type_() == last;
+            calls.push(call);
+            if done {
+                return calls;
+            }
+        }
+    }
+
+    /// The master removes the framework: the scheduler stops with exit
+    /// code 2, and takes its file server and temporary files with it.
+    fn stop(mut self) {
+        self.events.send(&error_event("the test is over"));
+        let stderr = assert_exits(self.scheduler, 2);
+        assert!(stderr.contains("the test is over"), "{stderr}");
+    }
+}
+
+fn offers(offer_id: &str, cpus: f64, mem: f64) -> Event {
+    let mut offer = Offer::new();
+    offer.id.mut_or_insert_default().set_value(offer_id.into());
+    offer
+        .framework_id
+        .mut_or_insert_default()
+        .set_value(FRAMEWORK.into());
+    offer
+        .agent_id
+        .mut_or_insert_default()
+        .set_value("agent-1".into());
+    offer.set_hostname("127.0.0.1".into());
+    offer.resources = vec![scalar("cpus", cpus), scalar("mem", mem)];
+    let mut event = Event::new();
+    event.set_type(event::Type::OFFERS);
+    event.offers.mut_or_insert_default().offers.push(offer);
+    event
+}
+
+fn scalar(name: &str, amount: f64) -> Resource {
+    let mut resource = Resource::new();
+    resource.set_name(name.into());
+    resource.set_type(value::Type::SCALAR);
+    resource.scalar.mut_or_insert_default().set_value(amount);
+    resource
+        .allocation_info
+        .mut_or_insert_default()
+        .set_role("*".into());
+    resource
+}
+
+fn update(status: TaskStatus) -> Event {
+    let mut event = Event::new();
+    event.set_type(event::Type::UPDATE);
+    event.update.mut_or_insert_default().status = Some(status).into();
+    event
+}
+
+fn status(task: &str, state: TaskState, source: Source) -> TaskStatus {
+    let mut status = TaskStatus::new();
+    status
+        .task_id
+        .mut_or_insert_default()
+        .set_value(task.into());
+    status
+        .agent_id
+        .mut_or_insert_default()
+        .set_value("agent-1".into());
+    status.set_state(state);
+    status.set_source(source);
+    status
+}
+
+fn offers_are_declined_with_the_configured_filter(content_type: ContentType) {
+    let mut run = Subscribed::start(content_type, &["--step", "register"]);
+    for offer_id in ["offer-1", "offer-2"] {
+        run.events.send(&offers(offer_id, 2.0, 1024.0));
+        let calls = run.calls_until(call::Type::DECLINE);
+        assert_eq!(calls.len(), 1, "only the DECLINE: {calls:?}");
+        let decline = &calls[0].decline;
+        assert_eq!(decline.offer_ids.len(), 1);
+        assert_eq!(decline.offer_ids[0].value(), offer_id);
+        assert!(
+            decline.filters.has_refuse_seconds(),
+            "a DECLINE without a filter leaves Mesos's default of 5 s: {decline:?}"
+        );
+        assert_eq!(decline.filters.refuse_seconds(), REFUSE_SECONDS);
+    }
+    run.stop();
+}
+
+#[test]
+fn step1_declines_each_offer_with_the_refuse_seconds_filter() {
+    offers_are_declined_with_the_configured_filter(ContentType::Protobuf);
+}
+
+#[test]
+fn step1_declines_each_offer_with_the_refuse_seconds_filter_in_json() {
+    offers_are_declined_with_the_configured_filter(ContentType::Json);
+}
+
+#[test]
+fn updates_from_the_agent_are_acknowledged_and_the_masters_are_not() {
+    let mut run = Subscribed::start(ContentType::Protobuf, &["--step", "register"]);
+    let uuid: Vec<u8> = (1..=16).collect();
+    let mut from_executor = status("task-1", TaskState::TASK_RUNNING, Source::SOURCE_EXECUTOR);
+    from_executor.set_uuid(uuid.clone());
+    run.events.send(&update(from_executor));
+    // What the master says itself has no uuid: here, a launch it dropped.
+    let mut from_master = status("task-2", TaskState::TASK_DROPPED, Source::SOURCE_MASTER);
+    from_master.set_reason(Reason::REASON_INVALID_OFFERS);
+    run.events.send(&update(from_master));
+    let mut from_agent = status("task-3", TaskState::TASK_FAILED, Source::SOURCE_AGENT);
+    from_agent.set_uuid(vec![7; 16]);
+    run.events.send(&update(from_agent));
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+
+    let calls = run.calls_until(call::Type::DECLINE);
+    let acknowledged: Vec<(&str, &str, &[u8])> = calls
+        .iter()
+        .filter(|call| call.type_() == call::Type::ACKNOWLEDGE)
+        .map(|call| {
+            let ack = &call.acknowledge;
+            (ack.task_id.value(), ack.agent_id.value(), ack.uuid())
+        })
+        .collect();
+    assert_eq!(
+        acknowledged,
+        vec![
+            ("task-1", "agent-1", &uuid[..]),
+            ("task-3", "agent-1", &[7; 16][..]),
+        ],
+        "each update with a uuid is acknowledged, in order, and no other: {calls:?}"
+    );
+    assert_eq!(
+        calls.len(),
+        3,
+        "two ACKNOWLEDGEs, then the DECLINE: {calls:?}"
+    );
+    run.stop();
+}
+
+#[test]
+fn step2_launches_with_the_refuse_seconds_filter_on_what_is_left() {
+    let mut run = Subscribed::start(
+        ContentType::Protobuf,
+        &[
+            "--step",
+            "launch",
+            "--tasks",
+            "1",
+            "--executor",
+            env!("CARGO_BIN_EXE_executor"),
+        ],
+    );
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::ACCEPT);
+    assert_eq!(calls.len(), 1, "only the ACCEPT: {calls:?}");
+    let accept = &calls[0].accept;
+    assert_eq!(accept.offer_ids[0].value(), "offer-1");
+    assert_eq!(accept.operations.len(), 1);
+    assert_eq!(accept.operations[0].launch.task_infos.len(), 1);
+    assert!(
+        accept.filters.has_refuse_seconds(),
+        "an ACCEPT without a filter leaves Mesos's default of 5 s on the rest: {accept:?}"
+    );
+    assert_eq!(accept.filters.refuse_seconds(), REFUSE_SECONDS);
+    run.stop();
+}
