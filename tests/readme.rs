@@ -503,7 +503,9 @@ fn run_section(
     let mut printed: Vec<Stream> = Vec::new();
     for (program, args) in commands {
         let args = adapt(program, args);
-        let shown = format!("{program:?} {}", args.join(" "));
+        let shown = format!("{program:?} {}", args.join(" "))
+            .trim_end()
+            .to_string();
         let mut process = Running::start(program.path(), &args, dir.path(), &[]);
         if program == Program::MesosLocal {
             // Terminal 2 starts once terminal 1 says it is ready.
