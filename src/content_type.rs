@@ -132,6 +132,8 @@ mod tests {
     use super::*;
     use crate::proto::mesos::{FrameworkID, TaskState};
     use crate::proto::scheduler::{call, event, Call, Event};
+    use protobuf::well_known_types::struct_::{value::Kind, Value};
+    use std::collections::BTreeSet;
 
     fn decline_call() -> Call {
         let mut call = Call::new();
@@ -192,13 +194,203 @@ mod tests {
         }
     }
 
-    #[test]
-    fn json_uses_mesos_field_names_and_enum_names() {
-        let json = String::from_utf8(ContentType::Json.encode(&decline_call())).unwrap();
-        assert_eq!(
-            json,
-            r#"{"framework_id":{"value":"fw-1"},"type":"DECLINE","decline":{"offer_ids":[{"value":"offer-7"}],"filters":{"refuse_seconds":30}}}"#
+    // Two bodies from Mesos's own documentation of the scheduler API,
+    // docs/scheduler-http-api.md in apache/mesos, with spaces for its tabs:
+    // the field names and enum names below are Mesos's, not our encoder's.
+
+    /// The body of the "ACKNOWLEDGE Request (JSON)" example.
+    const DOCUMENTED_ACKNOWLEDGE: &str = r#"{
+      "framework_id" : {"value" : "12220-3440-12532-2345"},
+      "type"         : "ACKNOWLEDGE",
+      "acknowledge"  : {
+        "agent_id" :  {"value" : "12220-3440-12532-S1233"},
+        "task_id"  :  {"value" : "12220-3440-12532-my-task"},
+        "uuid"     :  "jhadf73jhakdlfha723adf"
+      }
+    }"#;
+
+    /// The body of the "UPDATE Event (JSON)" example.
+    const DOCUMENTED_UPDATE: &str = r#"{
+      "type"   : "UPDATE",
+      "update" : {
+        "status" : {
+            "task_id" : { "value" : "12344-my-task"},
+            "state"   : "TASK_RUNNING",
+            "source"  : "SOURCE_EXECUTOR",
+            "uuid"    : "adfadfadbhgvjayd23r2uahj",
+            "bytes"   : "uhdjfhuagdj63d7hadkf"
+          }
+      }
+    }"#;
+
+    /// Any JSON text as a JSON value (protobuf's `google.protobuf.Value`,
+    /// read by our own parser), so that two texts compare whatever their key
+    /// order, spacing or number format.
+    fn json_value(text: &str) -> Value {
+        crate::json::parse(text).unwrap_or_else(|err| panic!("{err}: {text}"))
+    }
+
+    /// Removes the member at `path` (`a.b.c`) from a JSON object, which
+    /// must have it.
+    fn remove(value: &mut Value, path: &str) {
+        let keys: Vec<&str> = path.split('.').collect();
+        let mut object = value;
+        for (i, key) in keys.iter().enumerate() {
+            let Some(Kind::StructValue(members)) = &mut object.kind else {
+                panic!("{path}: {} is not an object", keys[..i].join("."));
+            };
+            if i + 1 == keys.len() {
+                assert!(members.fields.remove(*key).is_some(), "no {path}");
+                return;
+            }
+            object = members
+                .fields
+                .get_mut(*key)
+                .unwrap_or_else(|| panic!("no {path}"));
+        }
+    }
+
+    /// Where `ours` differs from `documented`, one line per difference.
+    fn differences(documented: &Value, ours: &Value, path: &str) -> Vec<String> {
+        match (&documented.kind, &ours.kind) {
+            (Some(Kind::StructValue(d)), Some(Kind::StructValue(o))) => {
+                let keys: BTreeSet<&String> = d.fields.keys().chain(o.fields.keys()).collect();
+                let mut found = Vec::new();
+                for key in keys {
+                    let at = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    match (d.fields.get(key), o.fields.get(key)) {
+                        (Some(d), Some(o)) => found.extend(differences(d, o, &at)),
+                        (Some(_), None) => found.push(format!("{at}: documented, not in ours")),
+                        (None, _) => found.push(format!("{at}: in ours, not documented")),
+                    }
+                }
+                found
+            }
+            (Some(Kind::ListValue(d)), Some(Kind::ListValue(o)))
+                if d.values.len() == o.values.len() =>
+            {
+                let mut found = Vec::new();
+                for (i, (d, o)) in d.values.iter().zip(&o.values).enumerate() {
+                    found.extend(differences(d, o, &format!("{path}[{i}]")));
+                }
+                found
+            }
+            _ if documented == ours => Vec::new(),
+            _ => vec![format!(
+                "{path}: documented {}, ours {}",
+                brief(documented),
+                brief(ours)
+            )],
+        }
+    }
+
+    fn brief(value: &Value) -> String {
+        match &value.kind {
+            Some(Kind::StringValue(s)) => format!("{s:?}"),
+            Some(Kind::NumberValue(n)) => n.to_string(),
+            Some(Kind::BoolValue(b)) => b.to_string(),
+            Some(Kind::StructValue(_)) => "an object".to_string(),
+            Some(Kind::ListValue(l)) => format!("a list of {}", l.values.len()),
+            _ => "null".to_string(),
+        }
+    }
+
+    fn assert_as_documented(what: &str, documented: &Value, ours: &Value) {
+        let found = differences(documented, ours, "");
+        assert!(
+            found.is_empty(),
+            "our JSON for {what} differs from Mesos's documented example:\n  {}",
+            found.join("\n  ")
         );
+    }
+
+    #[test]
+    fn json_calls_use_the_names_mesos_documents() {
+        // Our decoder finds every documented field of ACKNOWLEDGE...
+        let documented: Call = ContentType::Json
+            .decode(DOCUMENTED_ACKNOWLEDGE.as_bytes(), "scheduler Call")
+            .unwrap();
+        assert_eq!(documented.type_(), call::Type::ACKNOWLEDGE);
+        assert_eq!(documented.framework_id.value(), "12220-3440-12532-2345");
+        let acknowledge = &documented.acknowledge;
+        assert_eq!(acknowledge.agent_id.value(), "12220-3440-12532-S1233");
+        assert_eq!(acknowledge.task_id.value(), "12220-3440-12532-my-task");
+        // 22 Base64 characters without padding: a UUID's 16 bytes.
+        assert_eq!(acknowledge.uuid().len(), 16);
+
+        // ...and our encoder writes the same call under the same names.
+        let mut call = Call::new();
+        call.set_type(call::Type::ACKNOWLEDGE);
+        call.framework_id
+            .mut_or_insert_default()
+            .set_value("12220-3440-12532-2345".into());
+        let ours = call.acknowledge.mut_or_insert_default();
+        ours.agent_id
+            .mut_or_insert_default()
+            .set_value("12220-3440-12532-S1233".into());
+        ours.task_id
+            .mut_or_insert_default()
+            .set_value("12220-3440-12532-my-task".into());
+        ours.set_uuid(acknowledge.uuid().to_vec());
+        let ours = String::from_utf8(ContentType::Json.encode(&call)).unwrap();
+        // The same 16 bytes, in other Base64 text: we write
+        // "jhadf73jhakdlfha723adQ==", padded and with the last character's
+        // unused bits clear, as Base64 encoders do. The rest must be the same.
+        assert!(
+            ours.contains(r#""uuid":"jhadf73jhakdlfha723adQ==""#),
+            "{ours}"
+        );
+        let mut documented = json_value(DOCUMENTED_ACKNOWLEDGE);
+        remove(&mut documented, "acknowledge.uuid");
+        let mut ours = json_value(&ours);
+        remove(&mut ours, "acknowledge.uuid");
+        assert_as_documented("ACKNOWLEDGE", &documented, &ours);
+    }
+
+    #[test]
+    fn json_events_use_the_names_mesos_documents() {
+        use crate::proto::mesos::task_status::Source;
+        use base64::Engine as _;
+        let uuid = base64::engine::general_purpose::STANDARD
+            .decode("adfadfadbhgvjayd23r2uahj")
+            .unwrap();
+
+        // Our decoder finds every documented field of UPDATE...
+        let documented: Event = ContentType::Json
+            .decode(DOCUMENTED_UPDATE.as_bytes(), "scheduler Event")
+            .unwrap();
+        assert_eq!(documented.type_(), event::Type::UPDATE);
+        let status = &documented.update.status;
+        assert_eq!(status.task_id.value(), "12344-my-task");
+        assert_eq!(status.state(), TaskState::TASK_RUNNING);
+        assert_eq!(status.source(), Source::SOURCE_EXECUTOR);
+        assert_eq!(status.uuid(), uuid);
+
+        // ...and our encoder writes the same event under the same names.
+        let mut event = Event::new();
+        event.set_type(event::Type::UPDATE);
+        let status = event
+            .update
+            .mut_or_insert_default()
+            .status
+            .mut_or_insert_default();
+        status
+            .task_id
+            .mut_or_insert_default()
+            .set_value("12344-my-task".into());
+        status.set_state(TaskState::TASK_RUNNING);
+        status.set_source(Source::SOURCE_EXECUTOR);
+        status.set_uuid(uuid);
+        let ours = String::from_utf8(ContentType::Json.encode(&event)).unwrap();
+        // `bytes` is no field of TaskStatus in Mesos's mesos.proto (the text
+        // beside the example names `data`); decoders skip it, as ours did.
+        let mut documented = json_value(DOCUMENTED_UPDATE);
+        remove(&mut documented, "update.status.bytes");
+        assert_as_documented("UPDATE", &documented, &json_value(&ours));
     }
 
     #[test]

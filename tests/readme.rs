@@ -3,8 +3,9 @@
 //! cluster in a second terminal", exactly as written (with the real
 //! `scheduler` and `mesos-local` binaries instead of `cargo run`), each in a
 //! fresh directory, and check that every line the section quotes in a
-//! ```` ```text ```` block is printed. "Troubleshooting" is checked the same
-//! way: each quoted error is reproduced.
+//! ```` ```text ```` block is printed, and that quoted lines with no `...`
+//! between them are printed one right after the other. "Troubleshooting" is
+//! checked the same way: each quoted error is reproduced.
 //!
 //! How a quoted line matches a printed one:
 //!
@@ -12,7 +13,13 @@
 //!   for what changes from run to run (timestamps, ids, ports, paths,
 //!   durations) and says so. Everything else must match exactly, digits,
 //!   slashes, log targets and spacing included.
-//! - A quoted line that is just `...` means "lines left out" and is skipped.
+//! - A quoted line that is just `...` means "one or more lines left out".
+//!   It splits a block into *runs*: the lines of a run must match
+//!   consecutive printed lines, in order. Whether `...` really leaves a line
+//!   out is not checked, nor where a run sits against the next one.
+//! - "Consecutive" means within one stream of one command: stdout and stderr
+//!   are read apart, since the order in which two pipes' lines arrive is not
+//!   the order a terminal would show. No run in README.md spans the two.
 //!
 //! What the tests change, and why:
 //!
@@ -57,7 +64,17 @@ const ENDLESS_LIMIT: Duration = Duration::from_secs(60);
 struct Section {
     title: String,
     commands: Vec<String>,
-    quoted: Vec<String>,
+    /// The quoted lines, in runs: a run ends at a `...` line or at the end of
+    /// its ```` ```text ```` block, and its lines follow each other in the
+    /// output.
+    runs: Vec<Vec<String>>,
+}
+
+impl Section {
+    /// Every quoted line, in README order.
+    fn quoted(&self) -> Vec<&String> {
+        self.runs.iter().flatten().collect()
+    }
 }
 
 /// The section whose title starts with `prefix`; there must be exactly one.
@@ -85,6 +102,10 @@ fn parse(readme: &str) -> Vec<Section> {
                 Some(_) => None,
                 None => Some(kind.trim().to_string()),
             };
+            // A new block starts a new run.
+            if let Some(section) = sections.last_mut() {
+                section.runs.push(Vec::new());
+            }
             continue;
         }
         if fence.is_none() {
@@ -92,7 +113,7 @@ fn parse(readme: &str) -> Vec<Section> {
                 sections.push(Section {
                     title: title.to_string(),
                     commands: Vec::new(),
-                    quoted: Vec::new(),
+                    runs: Vec::new(),
                 });
             }
             continue;
@@ -108,11 +129,16 @@ fn parse(readme: &str) -> Vec<Section> {
                     section.commands.push(command.to_string());
                 }
             }
-            Some("text") if !line.trim().is_empty() && line.trim() != "..." => {
-                section.quoted.push(line.to_string())
-            }
+            Some("text") if line.trim() == "..." => section.runs.push(Vec::new()),
+            Some("text") if !line.trim().is_empty() => match section.runs.last_mut() {
+                Some(run) => run.push(line.to_string()),
+                None => section.runs.push(vec![line.to_string()]),
+            },
             _ => {}
         }
+    }
+    for section in &mut sections {
+        section.runs.retain(|run| !run.is_empty());
     }
     sections
 }
@@ -195,27 +221,112 @@ fn matches(quoted: &str, actual: &str) -> bool {
     at < end
 }
 
+/// What one command printed on one stream (stdout or stderr), in order.
+struct Stream {
+    name: String,
+    lines: Vec<String>,
+}
+
 /// The quoted lines that no printed line matches.
-fn missing<'a>(quoted: &'a [String], printed: &[String]) -> Vec<&'a String> {
+fn missing<'a>(quoted: &[&'a String], printed: &[Stream]) -> Vec<&'a String> {
     quoted
         .iter()
-        .filter(|q| !printed.iter().any(|line| matches(q, line)))
+        .copied()
+        .filter(|q| {
+            !printed
+                .iter()
+                .any(|stream| stream.lines.iter().any(|line| matches(q, line)))
+        })
         .collect()
 }
 
-fn assert_all_printed(title: &str, quoted: &[String], printed: &[String]) {
-    let missing = missing(quoted, printed);
-    assert!(
-        missing.is_empty(),
-        "README.md, section {title:?}: these quoted lines were not printed:\n{}\n\n\
-         what was printed:\n{}",
-        missing
-            .iter()
-            .map(|l| format!("  {l}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        printed.join("\n")
-    );
+/// Where a run of quoted lines comes closest to being printed in a row:
+/// the stream, the index of the line matching the run's first line, and how
+/// many of the run's lines match from there. `None` if its first line is
+/// never printed.
+fn closest(run: &[String], printed: &[Stream]) -> Option<(usize, usize, usize)> {
+    let mut best: Option<(usize, usize, usize)> = None;
+    for (s, stream) in printed.iter().enumerate() {
+        for start in 0..stream.lines.len() {
+            let length = run
+                .iter()
+                .zip(&stream.lines[start..])
+                .take_while(|(quoted, line)| matches(quoted, line))
+                .count();
+            if length > 0 && best.is_none_or(|(_, _, most)| length > most) {
+                best = Some((s, start, length));
+            }
+        }
+    }
+    best
+}
+
+/// Checks README's rules against what was printed: every quoted line is
+/// printed, and the lines of each run are printed one after the other. The
+/// error says what is wrong and shows the output.
+fn check_quotes(title: &str, runs: &[Vec<String>], printed: &[Stream]) -> Result<(), String> {
+    let quoted: Vec<&String> = runs.iter().flatten().collect();
+    let missing = missing(&quoted, printed);
+    if !missing.is_empty() {
+        return Err(format!(
+            "README.md, section {title:?}: these quoted lines were not printed:\n{}\n\n\
+             what was printed:\n{}",
+            indent(&missing),
+            show(printed)
+        ));
+    }
+    for run in runs {
+        let Some((s, start, length)) = closest(run, printed) else {
+            continue; // Not printed at all: reported above.
+        };
+        if length == run.len() {
+            continue;
+        }
+        let stream = &printed[s];
+        let instead = match stream.lines.get(start + length) {
+            Some(line) => format!("  {line}"),
+            None => format!("  (nothing: the {} ends there)", stream.name),
+        };
+        return Err(format!(
+            "README.md, section {title:?}: these quoted lines have no `...` between them, so \
+             they must be printed one right after the other:\n{}\n\n\
+             the {} prints the first {length} in a row (from its line {}), but after\n  {}\n\
+             the next quoted line\n  {}\n\
+             was expected, and this came instead:\n{instead}\n\n\
+             Quote the line that came, or put a line `...` where lines are left out.\n\n\
+             what was printed:\n{}",
+            indent(run),
+            stream.name,
+            start + 1,
+            stream.lines[start + length - 1],
+            run[length],
+            show(printed)
+        ));
+    }
+    Ok(())
+}
+
+fn indent(lines: &[impl AsRef<str>]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("  {}", l.as_ref()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn show(printed: &[Stream]) -> String {
+    printed
+        .iter()
+        .filter(|stream| !stream.lines.is_empty())
+        .map(|stream| format!("--- {} ---\n{}", stream.name, stream.lines.join("\n")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn assert_quotes_printed(title: &str, runs: &[Vec<String>], printed: &[Stream]) {
+    if let Err(message) = check_quotes(title, runs, printed) {
+        panic!("{message}");
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -226,7 +337,8 @@ fn assert_all_printed(title: &str, quoted: &[String], printed: &[String]) {
 struct Running {
     child: Child,
     ended: Option<ExitStatus>,
-    lines: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
     readers: Vec<JoinHandle<()>>,
 }
 
@@ -253,23 +365,49 @@ impl Running {
         let mut child = command
             .spawn()
             .unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
         let readers = vec![
-            read_lines(stdout, Arc::clone(&lines)),
-            read_lines(stderr, Arc::clone(&lines)),
+            read_lines(
+                child.stdout.take().expect("stdout is piped"),
+                Arc::clone(&stdout),
+            ),
+            read_lines(
+                child.stderr.take().expect("stderr is piped"),
+                Arc::clone(&stderr),
+            ),
         ];
         Running {
             child,
             ended: None,
-            lines,
+            stdout,
+            stderr,
             readers,
         }
     }
 
+    /// Everything printed so far: stdout's lines, then stderr's.
     fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let [stdout, stderr] = self.streams("");
+        [stdout.lines, stderr.lines].concat()
+    }
+
+    /// What was printed so far on stdout and on stderr, named after `shown`
+    /// (the command).
+    fn streams(&self, shown: &str) -> [Stream; 2] {
+        let read = |lines: &Arc<Mutex<Vec<String>>>| {
+            lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        };
+        [
+            Stream {
+                name: format!("stdout of `{shown}`"),
+                lines: read(&self.stdout),
+            },
+            Stream {
+                name: format!("stderr of `{shown}`"),
+                lines: read(&self.stderr),
+            },
+        ]
     }
 
     /// Waits for the program to end by itself, at most `limit`.
@@ -339,11 +477,12 @@ fn free_ports<const N: usize>() -> [u16; N] {
 }
 
 /// Runs a section's commands in order in a fresh directory, and returns
-/// everything they printed. `adapt` may change a command's arguments.
+/// everything they printed, stream by stream. `adapt` may change a command's
+/// arguments.
 fn run_section(
     section: &Section,
     adapt: impl Fn(Program, Vec<String>) -> Vec<String>,
-) -> Vec<String> {
+) -> Vec<Stream> {
     let dir = TempDir::new("section");
     let commands: Vec<(Program, Vec<String>)> = section
         .commands
@@ -356,15 +495,17 @@ fn run_section(
         section.title
     );
     assert!(
-        !section.quoted.is_empty(),
+        !section.runs.is_empty(),
         "section {:?} quotes no output",
         section.title
     );
-    let mut running: Vec<Running> = Vec::new();
-    let mut printed: Vec<String> = Vec::new();
+    let mut running: Vec<(Running, String)> = Vec::new();
+    let mut printed: Vec<Stream> = Vec::new();
     for (program, args) in commands {
         let args = adapt(program, args);
-        let shown = format!("{program:?} {}", args.join(" "));
+        let shown = format!("{program:?} {}", args.join(" "))
+            .trim_end()
+            .to_string();
         let mut process = Running::start(program.path(), &args, dir.path(), &[]);
         if program == Program::MesosLocal {
             // Terminal 2 starts once terminal 1 says it is ready.
@@ -374,9 +515,9 @@ fn run_section(
                 "`{shown}` never said Ready:\n{}",
                 process.lines().join("\n")
             );
-            running.push(process);
+            running.push((process, shown));
         } else if endless(program, &args) {
-            running.push(process);
+            running.push((process, shown));
         } else {
             let status = process.wait(FINITE_LIMIT);
             process.stop();
@@ -392,42 +533,49 @@ fn run_section(
                     lines.join("\n")
                 ),
             }
-            printed.extend(lines);
+            printed.extend(process.streams(&shown));
         }
     }
-    // What still runs runs until Ctrl+C: stop it once the quoted lines are
-    // all there (or the time is up, and the check below says what is missing).
+    // What still runs runs until Ctrl+C: stop it once the quotes are all
+    // printed as README shows them (or the time is up, and the check after
+    // this says what is wrong).
     let deadline = Instant::now() + ENDLESS_LIMIT;
     while !running.is_empty() {
-        let mut all = printed.clone();
-        for process in &running {
-            all.extend(process.lines());
+        let mut all: Vec<Stream> = printed.iter().map(normalize).collect();
+        for (process, shown) in &running {
+            all.extend(process.streams(shown).iter().map(normalize));
         }
-        let normalized: Vec<String> = all.iter().map(|l| normalize(l)).collect();
-        if missing(&section.quoted, &normalized).is_empty() || Instant::now() >= deadline {
+        if check_quotes(&section.title, &section.runs, &all).is_ok() || Instant::now() >= deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    for mut process in running {
+    for (mut process, shown) in running {
         process.stop();
-        printed.extend(process.lines());
+        printed.extend(process.streams(&shown));
     }
-    printed.iter().map(|l| normalize(l)).collect()
+    printed.iter().map(normalize).collect()
 }
 
 /// Printed lines as README.md shows them: the free ports a test chose in
 /// place of Mesos's 5050 and 5051 are written back (see the file's comment).
-fn normalize(line: &str) -> String {
-    PORTS.with(|ports| {
-        let mut line = line.to_string();
-        for (chosen, shown) in ports.borrow().iter() {
-            line = line.replace(
-                &format!("127.0.0.1:{chosen}"),
-                &format!("127.0.0.1:{shown}"),
-            );
-        }
-        line
+fn normalize(stream: &Stream) -> Stream {
+    PORTS.with(|ports| Stream {
+        name: stream.name.clone(),
+        lines: stream
+            .lines
+            .iter()
+            .map(|line| {
+                let mut line = line.to_string();
+                for (chosen, shown) in ports.borrow().iter() {
+                    line = line.replace(
+                        &format!("127.0.0.1:{chosen}"),
+                        &format!("127.0.0.1:{shown}"),
+                    );
+                }
+                line
+            })
+            .collect(),
     })
 }
 
@@ -439,7 +587,7 @@ thread_local! {
 fn check(prefix: &str) {
     let section = section(prefix);
     let printed = run_section(&section, |_, args| args);
-    assert_all_printed(&section.title, &section.quoted, &printed);
+    assert_quotes_printed(&section.title, &section.runs, &printed);
 }
 
 // ----------------------------------------------------------------------------
@@ -495,13 +643,13 @@ fn second_terminal_mesos_local_and_a_scheduler() {
         }
         args
     });
-    assert_all_printed(&section.title, &section.quoted, &printed);
+    assert_quotes_printed(&section.title, &section.runs, &printed);
 }
 
 #[test]
 fn troubleshooting_quotes_the_real_errors() {
     let section = section("Troubleshooting");
-    assert!(section.quoted.len() >= 5, "{:?}", section.quoted);
+    assert!(section.quoted().len() >= 5, "{:?}", section.runs);
     let scheduler = Program::Scheduler.path();
     let mesos_local = Program::MesosLocal.path();
     let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
@@ -613,7 +761,12 @@ fn troubleshooting_quotes_the_real_errors() {
         &[],
     ));
 
-    assert_all_printed(&section.title, &section.quoted, &printed);
+    // Each error is quoted alone, so the order of the lines is not at stake.
+    let printed = [Stream {
+        name: "the commands above".to_string(),
+        lines: printed,
+    }];
+    assert_quotes_printed(&section.title, &section.runs, &printed);
 }
 
 fn set_mode(path: &Path, mode: u32) {
@@ -690,6 +843,43 @@ fn the_placeholder_stands_for_one_or_more_characters_and_nothing_else_varies() {
 }
 
 #[test]
+fn quoted_lines_without_dots_between_them_are_printed_one_after_the_other() {
+    let sections = parse("## S\n```text\nA …\nB\n...\nD\n```\n```text\nE\n```\n");
+    let runs = &sections[0].runs;
+    assert_eq!(*runs, vec![vec!["A …", "B"], vec!["D"], vec!["E"]]);
+    let stream = |lines: &[&str]| Stream {
+        name: "stderr of `x`".to_string(),
+        lines: lines.iter().map(|l| l.to_string()).collect(),
+    };
+    // A run in a row, with other lines around it.
+    assert!(check_quotes("S", runs, &[stream(&["0", "A 1", "B", "C", "D", "E"])]).is_ok());
+    // A later occurrence of the run counts too.
+    assert!(check_quotes("S", runs, &[stream(&["A 1", "C", "A 2", "B", "D", "E"])]).is_ok());
+    // Runs apart (after `...`, or in another block) are not ordered.
+    assert!(check_quotes("S", runs, &[stream(&["E", "D", "A 1", "B"])]).is_ok());
+    // A line between A and B: the error names the run, the line expected
+    // next and what came instead.
+    let err = check_quotes("S", runs, &[stream(&["A 1", "C", "B", "D", "E"])]).unwrap_err();
+    assert!(
+        err.contains(
+            "after\n  A 1\nthe next quoted line\n  B\nwas expected, and this came instead:\n  C\n"
+        ),
+        "{err}"
+    );
+    // A run does not continue from one stream into another.
+    let err = check_quotes("S", runs, &[stream(&["A 1", "D", "E"]), stream(&["B"])]).unwrap_err();
+    assert!(err.contains("  D\n"), "{err}");
+    let err = check_quotes("S", runs, &[stream(&["D", "E", "A 1"]), stream(&["B"])]).unwrap_err();
+    assert!(
+        err.contains("(nothing: the stderr of `x` ends there)"),
+        "{err}"
+    );
+    // A line printed nowhere is reported as such.
+    let err = check_quotes("S", runs, &[stream(&["A 1", "B", "E"])]).unwrap_err();
+    assert!(err.contains("not printed:\n  D\n"), "{err}");
+}
+
+#[test]
 fn commands_are_read_as_programs_and_arguments() {
     assert_eq!(
         parse_command("cargo run --bin scheduler -- --step launch --tasks 20"),
@@ -717,7 +907,7 @@ fn commands_are_read_as_programs_and_arguments() {
         sections[0].commands,
         ["cargo run --bin mesos-local -- --port 5050"]
     );
-    assert_eq!(sections[0].quoted, ["line one"]);
+    assert_eq!(sections[0].runs, [["line one"]]);
     assert!(sections[1].commands.is_empty());
 }
 
