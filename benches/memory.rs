@@ -33,9 +33,9 @@ mod report;
 
 use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::proto::mesos::{value, ExecutorID, Offer, Resource, TaskState, TaskStatus};
-use mesos_tutorial::scheduler::batch::ImageBatch;
-use mesos_tutorial::scheduler::tasks::{TaskPlan, EXECUTOR_ID};
-use mesos_tutorial::scheduler::{Config, Step};
+use mesos_tutorial::scheduler::batch::{progress, ImageBatch};
+use mesos_tutorial::scheduler::tasks::EXECUTOR_ID;
+use mesos_tutorial::scheduler::{Config, Step, Work};
 use mesos_tutorial::server::FileServer;
 use mesos_tutorial::task_data;
 use report::{figure, Table, Target, TempDir};
@@ -61,11 +61,10 @@ fn main() {
     let before_config = status_kib("VmRSS");
     let config = config(queued + finished, &dir.path.join("output"));
     let after_config = status_kib("VmRSS");
-    let mut batch = ImageBatch::prepare(&config, &server).expect("prepare the batch");
+    let mut batch = ImageBatch::prepare(&config).expect("prepare the batch");
     let after_prepare = status_kib("VmRSS");
-    server.set_progress(batch.progress());
+    server.set_progress(progress(&batch));
     let after_progress = status_kib("VmRSS");
-    let plan = TaskPlan::new(&server.base_url(), TASK_CPUS, TASK_MEM);
     let uploader = ureq::Agent::new_with_defaults();
 
     let mut update_time = Duration::ZERO;
@@ -77,7 +76,7 @@ fn main() {
             launched / OFFER_TASKS,
             (finished - launched).min(OFFER_TASKS),
         );
-        let tasks = batch.tasks_for(&offer, &plan, &server);
+        let tasks = batch.tasks_for(&offer);
         assert!(!tasks.is_empty(), "the offer holds tasks");
         launched += tasks.len();
         for task in &tasks {
@@ -92,13 +91,13 @@ fn main() {
             for state in [TaskState::TASK_RUNNING, TaskState::TASK_FINISHED] {
                 let status = status(task.task_id.value(), state);
                 let start = Instant::now();
-                batch.update(&status, Some(&server));
+                batch.update(&status);
                 update_time += start.elapsed();
             }
         }
         drop(tasks);
         let start = Instant::now();
-        server.set_progress(batch.progress());
+        server.set_progress(progress(&batch));
         progress_time += start.elapsed();
         progress_builds += 1;
     }
@@ -181,7 +180,8 @@ fn config(images: usize, output_dir: &std::path::Path) -> Config {
         name: "memory benchmark".into(),
         user: "bench".into(),
         role: "*".into(),
-        executor: None,
+        // Any file serves as the executor here: no agent runs it.
+        executor: std::env::current_exe().ok(),
         address: "127.0.0.1".into(),
         port: 0,
         task_cpus: TASK_CPUS,

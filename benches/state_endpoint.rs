@@ -99,7 +99,7 @@ fn run_tasks(cluster: &Cluster, executor_url: &str, tasks: usize) -> MasterConne
     multi_role.set_type(framework_info::capability::Type::MULTI_ROLE);
     info.capabilities.push(multi_role);
     let mut master = scheduler_api::subscribe(cluster.master_address(), info).expect("subscribed");
-    let plan = TaskPlan::new(executor_url, 0.01, 1.0);
+    let mut plan = TaskPlan::new(executor_url, 0.01, 1.0);
     let payload = task_data::encode(&task_data::noop(0));
     let (mut launched, mut ended) = (0, HashSet::new());
     let deadline = Instant::now() + Duration::from_secs(300);

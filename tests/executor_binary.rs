@@ -111,7 +111,7 @@ fn the_executor_beside_the_scheduler_is_used() {
         "{log}"
     );
     assert!(log.contains(&format!("/files/executor-{hex}\n")), "{log}");
-    assert!(log.contains("1 tasks finished"), "{log}");
+    assert!(log.contains("1 task finished"), "{log}");
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn under_cargo_run_a_missing_executor_is_built_with_the_same_profile() {
     for kept in ["RUSTFLAGS", "CARGO_TARGET_DIR"] {
         assert!(names.contains(&kept), "{kept} did not reach cargo:\n{env}");
     }
-    assert!(log.contains("1 tasks finished"), "{log}");
+    assert!(log.contains("1 task finished"), "{log}");
 }
 
 /// Variables `cargo test` sets for this test, which a person's shell would

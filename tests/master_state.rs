@@ -348,7 +348,7 @@ impl LiveFramework {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopping = std::sync::Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
-            let plan = TaskPlan::new(&url, 0.1, 32.0);
+            let mut plan = TaskPlan::new(&url, 0.1, 32.0);
             let mut launched = false;
             while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
                 // Heartbeats every second wake this loop up.

@@ -189,7 +189,7 @@ fn task_states(log: &str) -> Vec<(String, String)> {
 
 #[test]
 fn a_killed_task_ends_in_task_killed() {
-    let framework = TestFramework::start(test_cluster_config(None), &[]);
+    let mut framework = TestFramework::start(test_cluster_config(None), &[]);
     let deadline = Instant::now() + STEP_LIMIT;
     let offer = framework.first_offer(deadline);
     let task = framework.plan.task(
@@ -245,7 +245,7 @@ fn a_killed_task_ends_in_task_killed() {
 fn an_executor_killed_from_outside_fails_its_tasks_and_resources_come_back() {
     // Declared first, so dropped last: after the cluster has stopped.
     let work_dir = TempDir::new("executor-killed");
-    let framework = TestFramework::start(test_cluster_config(Some(work_dir.path())), &[]);
+    let mut framework = TestFramework::start(test_cluster_config(Some(work_dir.path())), &[]);
     let offer = framework.first_offer(Instant::now() + STEP_LIMIT);
     let task = framework.plan.task(
         &offer,
@@ -395,7 +395,7 @@ fn a_partition_aware_framework_sees_task_dropped_for_a_stale_offer() {
 /// Declines an offer, launches a task on it anyway, and returns the update
 /// the task gets, after checking what both variants share.
 fn launch_on_a_declined_offer(capabilities: &[Capability]) -> TaskStatus {
-    let framework = TestFramework::start(test_cluster_config(None), capabilities);
+    let mut framework = TestFramework::start(test_cluster_config(None), capabilities);
     let offer = framework.first_offer(Instant::now() + STEP_LIMIT);
     let stale_id = offer.id.value().to_string();
     framework

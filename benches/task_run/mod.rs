@@ -162,7 +162,7 @@ impl NoopScheduler {
                 master.launch(offer, infos, REFUSE_SECONDS)?;
                 // Everything is launched: no more offers, so no DECLINEs.
                 if run.launched == self.wanted {
-                    master.suppress()?;
+                    master.want_offers(false)?;
                 }
                 Ok(())
             }),

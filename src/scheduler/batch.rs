@@ -15,14 +15,14 @@
 mod results;
 mod sources;
 
-use super::tasks::TaskPlan;
-use super::{Config, SchedulerError};
+use super::tasks::{self, TaskPlan};
+use super::{Config, Outcome, SchedulerError, Work};
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
 use crate::server::FileServer;
 use crate::task_data;
-pub use results::MAX_PAGE_ROWS;
+pub use results::{progress, MAX_PAGE_ROWS};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -56,6 +56,9 @@ enum ImageState {
 
 /// The task table of step 3.
 pub struct ImageBatch {
+    /// Serves the executor and the images, and receives the results.
+    server: FileServer,
+    plan: TaskPlan,
     images: Vec<Image>,
     queue: VecDeque<usize>,
     /// Which image each launched task works on, and on which agent.
@@ -65,6 +68,7 @@ pub struct ImageBatch {
     /// since Mesos wants task ids unique over the framework's whole life.
     id_prefix: String,
     max_attempts: u32,
+    output_dir: PathBuf,
     upload_token: String,
     upload_base: String,
     /// The file server's own address, which the results page leaves out of
@@ -81,44 +85,46 @@ pub struct ImageBatch {
 }
 
 impl ImageBatch {
-    /// Reads `--images` (URLs and local files, which the file server then
-    /// serves), or makes the demo images, and opens the upload endpoint.
-    pub fn prepare(config: &Config, server: &FileServer) -> Result<ImageBatch, SchedulerError> {
+    /// Serves the executor, reads `--images` (URLs and local files, which
+    /// the file server then serves too) or makes the demo images, and opens
+    /// the upload endpoint.
+    pub fn prepare(config: &Config) -> Result<ImageBatch, SchedulerError> {
+        let (plan, server) = tasks::serve_executor(config)?;
         let token = crate::random::token();
         server.accept_uploads(&config.output_dir, &token)?;
         // Only the results of our own tasks may be uploaded; each task's
         // name is allowed when it is launched.
         server.expect_uploads_only();
-        let (images, demo_dir) = sources::images(config, server)?;
+        let (images, demo_dir) = sources::images(config, &server)?;
         let count = images.len();
         let noun = if count == 1 { "image" } else { "images" };
         let output_dir = config.output_dir.display();
         log::info!("{count} {noun} to invert; results go to {output_dir}");
         Ok(ImageBatch {
+            upload_base: server.upload_url(""),
+            server_base: server.base_url(),
+            server,
+            plan,
             queue: (0..images.len()).collect(),
             images,
             tasks: HashMap::new(),
             id_prefix: String::new(),
             max_attempts: config.max_attempts.max(1),
+            output_dir: config.output_dir.clone(),
             upload_token: token,
-            upload_base: server.upload_url(""),
-            server_base: server.base_url(),
             demo_dir,
             done: 0,
             failed: 0,
             progress_shown: None,
         })
     }
+}
 
-    /// Tasks for this offer: the next queued images, as many as fit. The
-    /// file server is told which result each task will upload.
-    pub fn tasks_for(
-        &mut self,
-        offer: &Offer,
-        plan: &TaskPlan,
-        server: &FileServer,
-    ) -> Vec<TaskInfo> {
-        let count = plan.fit(offer, self.queue.len());
+impl Work for ImageBatch {
+    /// The next queued images, as many as fit. The file server is told
+    /// which result each task will upload.
+    fn tasks_for(&mut self, offer: &Offer) -> Vec<TaskInfo> {
+        let count = self.plan.fit(offer, self.queue.len());
         let mut work = Vec::with_capacity(count);
         let mut indexes = HashMap::with_capacity(count);
         for index in self.queue.drain(..count) {
@@ -132,32 +138,27 @@ impl ImageBatch {
                 image.attempts
             );
             let stem = image.output_stem();
-            server.expect_upload(&stem);
+            self.server.expect_upload(&stem);
             let upload_url = format!("{}{stem}", self.upload_base);
             let data = task_data::image(&image.url, &upload_url, &self.upload_token);
             log::info!("Prepared task {task_id} for {}", image.url);
             indexes.insert(task_id.clone(), index);
             work.push((task_id, task_data::encode(&data)));
         }
-        let tasks = plan.tasks(offer, work);
-        let agent = offer.agent_id.value().to_string();
+        let tasks = self.plan.tasks(offer, work);
+        let agent = offer.agent_id.value();
         for task in &tasks {
-            if let Some(index) = indexes.remove(task.task_id.value()) {
-                self.images[index].last_task = Some(results::TaskRun::new(task, &agent));
-                self.tasks
-                    .insert(task.task_id.value().to_string(), (index, agent.clone()));
-            }
-        }
-        // Whatever did not fit after all goes back, its attempt unused.
-        for (_, index) in indexes {
-            self.give_back(index, true);
+            let index = indexes[task.task_id.value()];
+            self.images[index].last_task = Some(results::TaskRun::new(task, agent));
+            let task_id = task.task_id.value().to_string();
+            self.tasks.insert(task_id, (index, agent.to_string()));
         }
         tasks
     }
 
-    /// Records a status update: a finished image is done, a failed one is
-    /// queued again until it runs out of attempts.
-    pub fn update(&mut self, status: &TaskStatus, server: Option<&FileServer>) {
+    /// A finished image is done; a failed one is queued again until it
+    /// runs out of attempts.
+    fn update(&mut self, status: &TaskStatus) {
         let state = status.state();
         if !is_terminal(state) {
             return;
@@ -166,10 +167,10 @@ impl ImageBatch {
         let Some((index, _)) = self.tasks.remove(status.task_id.value()) else {
             return;
         };
-        self.images[index].task_ended();
+        results::task_ended(&mut self.images[index]);
         if state == TaskState::TASK_FINISHED {
             // Finished means done only if the result really arrived.
-            match server.and_then(|server| self.images[index].stored_result(server)) {
+            match results::stored_result(&self.images[index], &self.server) {
                 Some(path) => {
                     self.images[index].state = ImageState::Done(path);
                     self.done += 1;
@@ -197,6 +198,61 @@ impl ImageBatch {
         log::info!("{}", self.summary());
     }
 
+    /// Whether images are waiting for resources.
+    fn wants_offers(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Whether every image is inverted or failed for good.
+    fn done(&self) -> bool {
+        self.done + self.failed == self.images.len()
+    }
+
+    /// Prints the table; may keep the results page up (`results.rs`).
+    fn finish(self, config: &Config, interrupted: bool) -> Outcome {
+        results::finish(self, config, interrupted)
+    }
+
+    fn running(&self) -> Vec<(String, String)> {
+        self.tasks
+            .iter()
+            .map(|(task, (_, agent))| (task.clone(), agent.clone()))
+            .collect()
+    }
+
+    /// The images go back at the front of the queue: their turn came
+    /// already.
+    fn unlaunch(&mut self, task_ids: &[String]) {
+        for task_id in task_ids.iter().rev() {
+            if let Some((index, _)) = self.tasks.remove(task_id) {
+                self.requeue(index, true);
+            }
+        }
+    }
+
+    /// The attempt does not count, since the image is not what failed, and
+    /// an image is never queued beyond its last attempt.
+    fn forget_running(&mut self) {
+        let lost: Vec<usize> = self.tasks.drain().map(|(_, (index, _))| index).collect();
+        for index in lost {
+            self.requeue(index, false);
+        }
+    }
+
+    fn continue_earlier_run(&mut self) {
+        results::continue_earlier_run(self);
+    }
+
+    fn stale_executor(&self, offer: &Offer) -> bool {
+        self.plan.stale_executor(offer)
+    }
+
+    fn show_progress(&mut self) {
+        results::show_progress(self);
+    }
+}
+
+impl ImageBatch {
     /// A failed image goes back in the queue, unless it has used up its
     /// attempts.
     fn retry_or_give_up(&mut self, index: usize, reason: String) {
@@ -213,19 +269,9 @@ impl ImageBatch {
         }
     }
 
-    /// Puts the images of tasks whose launch the master never accepted back
-    /// at the front of the queue; the attempt does not count.
-    pub fn unlaunch(&mut self, task_ids: &[String]) {
-        for task_id in task_ids.iter().rev() {
-            if let Some((index, _)) = self.tasks.remove(task_id) {
-                self.give_back(index, true);
-            }
-        }
-    }
-
     /// Queues an image again without counting the attempt it was given,
     /// at the front (its turn came already) or at the back.
-    fn give_back(&mut self, index: usize, at_front: bool) {
+    fn requeue(&mut self, index: usize, at_front: bool) {
         let image = &mut self.images[index];
         image.attempts = image.attempts.saturating_sub(1);
         image.state = ImageState::Queued;
@@ -234,34 +280,6 @@ impl ImageBatch {
         } else {
             self.queue.push_back(index);
         }
-    }
-
-    /// The tasks launched and not yet ended, with their agents.
-    pub fn running(&self) -> Vec<(String, String)> {
-        self.tasks
-            .iter()
-            .map(|(task, (_, agent))| (task.clone(), agent.clone()))
-            .collect()
-    }
-
-    /// The running tasks died with the framework: their images go back in
-    /// the queue. The attempt does not count, since the image is not what
-    /// failed, and an image is never queued beyond its last attempt.
-    pub fn forget_running(&mut self) {
-        let lost: Vec<usize> = self.tasks.drain().map(|(_, (index, _))| index).collect();
-        for index in lost {
-            self.give_back(index, false);
-        }
-    }
-
-    /// Whether images are waiting for resources.
-    pub fn wants_offers(&self) -> bool {
-        !self.queue.is_empty()
-    }
-
-    /// Whether every image is inverted or failed for good.
-    pub fn done(&self) -> bool {
-        self.done + self.failed == self.images.len()
     }
 
     /// Whether every image was inverted.

@@ -2,7 +2,7 @@
 //! and how it can fail.
 
 use crate::content_type::ContentType;
-use crate::http_api::{ApiError, StreamError};
+use crate::http_api::{ApiError, Endpoint, StreamError};
 use crate::server::ServerError;
 use std::fmt;
 use std::path::PathBuf;
@@ -75,6 +75,25 @@ pub struct Config {
     pub principal: Option<String>,
     /// The principal's secret.
     pub secret: Option<String>,
+}
+
+impl Config {
+    /// The master's scheduler API, reached with `--ca-file` for an
+    /// `https://` master, and with HTTP basic authentication when
+    /// `--principal` comes with a secret.
+    pub fn master_endpoint(&self) -> Result<Endpoint, SchedulerError> {
+        let url = super::master::scheduler_url(&self.master);
+        let mut endpoint = Endpoint::new(&url, self.content_type);
+        if let Some(ca_file) = &self.ca_file {
+            endpoint = endpoint
+                .with_ca_file(ca_file)
+                .map_err(SchedulerError::Tls)?;
+        }
+        if let (Some(principal), Some(secret)) = (&self.principal, &self.secret) {
+            endpoint = endpoint.with_basic_auth(principal, secret);
+        }
+        Ok(endpoint)
+    }
 }
 
 /// Why the scheduler stopped early.

@@ -20,7 +20,6 @@
 //!   re-subscribing the scheduler asks for the state of every task it
 //!   believes is running (`RECONCILE`), and again for those without an
 //!   answer ([`Failover::reconcile`], `reconciliation.rs`).
-//! - **Acknowledge only what needs it** ([`needs_acknowledgement`]).
 //! - **Take over from an earlier process.** A scheduler restarted with
 //!   `--framework-id-file` finds the earlier process's executor still on
 //!   the agents, pointing at a file server that is gone: it shuts that
@@ -39,7 +38,7 @@ pub use super::reconnect::Subscription;
 use super::{tasks, Config, Interrupts, SchedulerError, Work};
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
-use crate::proto::mesos::{FrameworkID, Offer, TaskStatus};
+use crate::proto::mesos::{FrameworkID, FrameworkInfo, Offer, TaskStatus};
 
 /// What the scheduler keeps to survive failures.
 pub struct Failover<'a> {
@@ -64,10 +63,10 @@ impl<'a> Failover<'a> {
     /// The first subscription: as the framework of an earlier scheduler
     /// process if `--framework-id-file` holds its id (then `work` goes on
     /// from where that process stopped), as a new framework otherwise.
-    pub fn subscribe(&mut self, work: &mut Work) -> Result<Subscription, SchedulerError> {
+    pub fn subscribe(&mut self, work: &mut impl Work) -> Result<Subscription, SchedulerError> {
         let earlier_id = load_framework_id(self.config);
         if earlier_id.is_some() {
-            work.continue_earlier_run(&self.config.output_dir);
+            work.continue_earlier_run();
         }
         reconnect::subscribe(self.config, earlier_id, true, &self.interrupts)
     }
@@ -78,7 +77,7 @@ impl<'a> Failover<'a> {
         &mut self,
         err: SchedulerError,
         master: &MasterConnection,
-        work: &mut Work,
+        work: &mut impl Work,
     ) -> Result<Subscription, SchedulerError> {
         if !err.connection_lost() {
             // A framework that was removed is gone for good; one that a
@@ -99,8 +98,6 @@ impl<'a> Failover<'a> {
             work.forget_running();
             None
         };
-        // A new subscription starts with offers on.
-        work.suppressed = false;
         reconnect::subscribe(self.config, id, false, &self.interrupts)
     }
 
@@ -118,7 +115,7 @@ impl<'a> Failover<'a> {
     pub fn reconcile(
         &mut self,
         master: &MasterConnection,
-        work: &Work,
+        work: &impl Work,
     ) -> Result<(), SchedulerError> {
         let known = self.reconciliation.start(work.running());
         log::info!("Reconciling {} tasks after re-subscribing", known.len());
@@ -128,13 +125,23 @@ impl<'a> Failover<'a> {
         Ok(master.reconcile(&[])?)
     }
 
-    /// Asks again about the tasks that reconciliation left unanswered, once
-    /// it is time.
-    pub fn ask_again(&mut self, master: &MasterConnection) -> Result<(), SchedulerError> {
+    /// After every event: asks again about the tasks that reconciliation
+    /// left unanswered, once it is time; and ends a run whose tasks keep
+    /// failing (`--max-failures`), since the next ones would fail too.
+    pub fn after_event(
+        &mut self,
+        master: &MasterConnection,
+        work: &impl Work,
+    ) -> Result<(), SchedulerError> {
         if let Some(unanswered) = self.reconciliation.due() {
             let count = unanswered.len();
             log::info!("Reconciling {count} tasks still without an answer");
             master.reconcile(&unanswered)?;
+        }
+        if let Some((count, last)) = work.failing(self.config.max_failures) {
+            master.teardown()?;
+            self.finished();
+            return Err(SchedulerError::TasksFailing { count, last });
         }
         Ok(())
     }
@@ -145,14 +152,14 @@ impl<'a> Failover<'a> {
     pub fn update(
         &mut self,
         master: &MasterConnection,
-        work: &Work,
+        work: &impl Work,
         status: &TaskStatus,
     ) -> Result<(), SchedulerError> {
         let task_id = status.task_id.value();
         self.reconciliation.answered(task_id);
         if status.reason() == Reason::REASON_RECONCILIATION
             && !is_terminal(status.state())
-            && !work.knows(task_id)
+            && !work.running().iter().any(|(task, _)| task == task_id)
         {
             log::warn!("Killing task {task_id}, left by an earlier scheduler process");
             master.kill(
@@ -169,7 +176,7 @@ impl<'a> Failover<'a> {
     pub fn clear_stale_executor(
         &self,
         master: &MasterConnection,
-        work: &Work,
+        work: &impl Work,
         offer: &Offer,
     ) -> Result<bool, SchedulerError> {
         if !work.stale_executor(offer) {
@@ -193,12 +200,16 @@ impl<'a> Failover<'a> {
     }
 }
 
-/// Whether an update must be acknowledged. Updates from the agent or the
-/// executor carry a uuid and are resent until acknowledged; the master's
-/// own updates (answers to reconciliation, refused launches) have none, and
-/// must not be acknowledged.
-pub fn needs_acknowledgement(status: &TaskStatus) -> bool {
-    status.has_uuid()
+/// What `FrameworkInfo` says for step 4: how long the master keeps our
+/// tasks while we are away (`--failover-timeout`), and whether agents keep
+/// them across their own restarts (`--checkpoint`); and the principal we
+/// authenticate as, which must match the one of our credentials.
+pub fn framework_settings(config: &Config, info: &mut FrameworkInfo) {
+    info.set_failover_timeout(config.failover_timeout);
+    info.set_checkpoint(config.checkpoint);
+    if let Some(principal) = &config.principal {
+        info.set_principal(principal.clone());
+    }
 }
 
 /// The framework id saved by an earlier run, if `--framework-id-file` names

@@ -4,9 +4,9 @@
 //! event loop: the signal handler puts [`Input::Interrupted`] in the channel
 //! that the event reader fills, so the main thread learns of it between two
 //! events, in `Scheduler::run_until_done`, and stops cleanly
-//! ([`Scheduler::stop_interrupted`]). Between two attempts to subscribe
-//! (step 4) it ends the wait instead ([`Interrupts::sleep`]), and the run
-//! stops as cleanly, with nothing to tear down ([`Work::stop_subscribing`]).
+//! ([`stop`]). Between two attempts to subscribe (step 4) it ends the wait
+//! instead ([`Interrupts::sleep`]), and the run stops as cleanly, with
+//! nothing to tear down ([`stop_subscribing`]).
 //! A second Ctrl+C exits at once.
 //!
 //! What a clean stop means in Mesos terms: a framework that is done says so
@@ -15,7 +15,8 @@
 //! `--framework-id-file`, step 4) must not: it leaves, and the master keeps
 //! its tasks for the failover timeout.
 
-use super::{failover, Config, Outcome, Scheduler, Work};
+use super::master::MasterConnection;
+use super::{failover, Config, Outcome, Work};
 use crate::http_api::{ApiError, StreamError};
 use crate::proto::scheduler::Event;
 use std::sync::mpsc::{self, Sender};
@@ -98,77 +99,46 @@ impl Interrupts {
     }
 }
 
-impl Scheduler<'_> {
-    /// After Ctrl+C: tears the framework down (or, with failover set up,
-    /// leaves it to the master), and says what was done.
-    pub(super) fn stop_interrupted(self) -> Outcome {
-        let config = self.config;
-        let timeout = config.failover_timeout;
-        if leaves_framework(config) {
-            let id = self.master.framework_id();
-            log::info!(
-                "interrupted: leaving framework {id} to the master for {timeout} s \
-                 (--failover-timeout); run the same command again to continue"
-            );
-        } else {
-            log::info!("interrupted: tearing down");
-            // `TEARDOWN` kills our tasks and executors; without it, a
-            // master gives them the failover timeout.
-            if let Err(err) = self.master.teardown() {
-                log::warn!("Could not tear down the framework: {err}");
-            }
-            failover::save_framework_id(config, None);
+/// After Ctrl+C: tears the framework down (or, with failover set up,
+/// leaves it to the master), and says what was done.
+pub(super) fn stop(config: &Config, master: &MasterConnection, work: impl Work) -> Outcome {
+    let timeout = config.failover_timeout;
+    if leaves_framework(config) {
+        let id = master.framework_id();
+        log::info!(
+            "interrupted: leaving framework {id} to the master for {timeout} s \
+             (--failover-timeout); run the same command again to continue"
+        );
+    } else {
+        log::info!("interrupted: tearing down");
+        // `TEARDOWN` kills our tasks and executors; without it, a master
+        // gives them the failover timeout.
+        if let Err(err) = master.teardown() {
+            log::warn!("Could not tear down the framework: {err}");
         }
-        summary(config, self.work, self.offers_seen)
+        failover::save_framework_id(config, None);
     }
-
-    /// After Ctrl+C while subscribing again (see [`Work::stop_subscribing`]).
-    pub(super) fn stop_subscribing(self, error: ApiError) -> Outcome {
-        self.work
-            .stop_subscribing(self.config, self.offers_seen, error)
-    }
+    work.finish(config, true)
 }
 
-impl Work {
-    /// After Ctrl+C while waiting to subscribe (again), `error` being the
-    /// master's last answer. With no subscription there is nothing to
-    /// `TEARDOWN`: a framework the master still has is left to it, as
-    /// `stop_interrupted` leaves one with failover set up; the id is kept
-    /// only then.
-    pub(super) fn stop_subscribing(
-        self,
-        config: &Config,
-        offers_seen: usize,
-        error: ApiError,
-    ) -> Outcome {
-        log::warn!("interrupted while subscribing: {error}");
-        if leaves_framework(config) {
-            log::info!("run the same command again to continue (--framework-id-file)");
-        } else {
-            failover::save_framework_id(config, None);
-        }
-        summary(config, self, offers_seen)
+/// After Ctrl+C while waiting to subscribe (again), `error` being the
+/// master's last answer. With no subscription there is nothing to
+/// `TEARDOWN`: a framework the master still has is left to it, as `stop`
+/// leaves one with failover set up; the id is kept only then.
+pub(super) fn stop_subscribing(config: &Config, work: impl Work, error: ApiError) -> Outcome {
+    log::warn!("interrupted while subscribing: {error}");
+    if leaves_framework(config) {
+        log::info!("run the same command again to continue (--framework-id-file)");
+    } else {
+        failover::save_framework_id(config, None);
     }
+    work.finish(config, true)
 }
 
 /// Whether an interrupted run leaves its framework for a later process to
 /// take over (step 4) rather than ending it.
 fn leaves_framework(config: &Config) -> bool {
     config.failover_timeout > 0.0 && config.framework_id_file.is_some()
-}
-
-/// What an interrupted run did: step 1's offers, the table of step 3.
-fn summary(config: &Config, work: Work, offers_seen: usize) -> Outcome {
-    if work.wants_offers().is_none() {
-        let (count, noun) = match offers_seen {
-            1 => (1, "offer"),
-            count => (count, "offers"),
-        };
-        println!("{count} {noun} received and declined (step 1 launches nothing)");
-    }
-    let mut outcome = work.finish(config, true);
-    outcome.interrupted = true;
-    outcome
 }
 
 #[cfg(test)]

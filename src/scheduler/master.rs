@@ -7,12 +7,11 @@
 //! `SUBSCRIBED` event, and the `Mesos-Stream-Id` header of the subscription.
 //!
 //! Each function below builds one kind of call; together they are the whole
-//! vocabulary a simple framework needs. Step 4 adds `RECONCILE`
-//! (`reconciliation.rs`).
+//! vocabulary a simple framework needs. Step 4 adds `RECONCILE`.
 
 pub use super::config::EventError;
 use super::interrupt::{Inbox, Input};
-use super::{Config, SchedulerError};
+use super::{failover, limits, Config, SchedulerError};
 use crate::http_api::{ApiError, Endpoint, StreamError};
 use crate::proto::mesos::{
     offer, AgentID, Filters, FrameworkID, FrameworkInfo, Offer, OfferID, TaskID, TaskInfo,
@@ -22,28 +21,18 @@ use crate::proto::scheduler::{call, Call};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
-/// Subscribes to the master that `config` names, as framework `id` if
-/// given: with `--ca-file` for an `https://` master, and with HTTP basic
-/// authentication when `--principal` comes with a secret. The outer error
-/// is our own settings; the inner one, the master's answer (which step 4
-/// may retry).
+/// Subscribes to the master that `--master` names, as framework `id` if
+/// given (step 4); otherwise the master gives us an id in `SUBSCRIBED`.
 pub fn connect(
     config: &Config,
     id: Option<FrameworkID>,
-) -> Result<Result<MasterConnection, ApiError>, SchedulerError> {
-    let mut endpoint = Endpoint::new(&scheduler_url(&config.master), config.content_type);
-    if let Some(ca_file) = &config.ca_file {
-        endpoint = endpoint
-            .with_ca_file(ca_file)
-            .map_err(SchedulerError::Tls)?;
-    }
-    if let (Some(principal), Some(secret)) = (&config.principal, &config.secret) {
-        endpoint = endpoint.with_basic_auth(principal, secret);
-    }
-    Ok(MasterConnection::subscribe_to(
+) -> Result<MasterConnection, SchedulerError> {
+    // The master's URL, with `--ca-file` and `--principal` (`config.rs`).
+    let endpoint = config.master_endpoint()?;
+    Ok(MasterConnection::subscribe(
         endpoint,
         framework_info(config, id),
-    ))
+    )?)
 }
 
 /// What we tell the master about ourselves in `SUBSCRIBE`.
@@ -53,19 +42,16 @@ pub fn framework_info(config: &Config, id: Option<FrameworkID>) -> FrameworkInfo
     info.id = id.into();
     info.set_user(config.user.clone());
     info.set_name(config.name.clone());
-    // Step 4: how long the master keeps our tasks while we are away, and
-    // whether agents keep them across their own restarts.
-    info.set_failover_timeout(config.failover_timeout);
-    info.set_checkpoint(config.checkpoint);
-    if let Some(principal) = &config.principal {
-        info.set_principal(principal.clone());
-    }
     // MULTI_ROLE: offers say which role they are for, and our tasks must
     // use resources under that role (see `tasks.rs`).
     info.roles.push(config.role.clone());
     let mut multi_role = Capability::new();
     multi_role.set_type(capability::Type::MULTI_ROLE);
     info.capabilities.push(multi_role);
+    // Step 4: how long the master keeps our tasks while we are away, and
+    // whether agents keep them across their own restarts; and who we
+    // authenticate as.
+    failover::framework_settings(config, &mut info);
     info
 }
 
@@ -84,12 +70,14 @@ pub struct MasterConnection {
     /// How long without any event means the master is gone: five heartbeat
     /// intervals after SUBSCRIBED, [`FIRST_EVENT_LIMIT`] before.
     silence_limit: Option<Duration>,
+    /// Whether we asked for no more offers (`SUPPRESS`). A new subscription
+    /// starts with offers on.
+    offers_suppressed: bool,
 }
 
 impl MasterConnection {
-    /// Subscribes through an endpoint set up by the caller (for example
-    /// with authentication).
-    pub fn subscribe_to(
+    /// `SUBSCRIBE`: a long-lived POST whose response streams our events.
+    pub fn subscribe(
         endpoint: Endpoint,
         framework: FrameworkInfo,
     ) -> Result<MasterConnection, ApiError> {
@@ -110,8 +98,10 @@ impl MasterConnection {
             // Until SUBSCRIBED says otherwise: the id we asked for, if any.
             framework_id: call.framework_id.clone().unwrap_or_default(),
             // Mesos sends SUBSCRIBED at once; a stream that stays silent
-            // this long after answering 200 is as dead as a silent one later.
+            // this long after answering 200 is as dead as a silent one
+            // later.
             silence_limit: Some(FIRST_EVENT_LIMIT),
+            offers_suppressed: false,
         })
     }
 
@@ -133,6 +123,12 @@ impl MasterConnection {
             match received {
                 Ok(Input::Event(event)) => {
                     crate::http_api::log_message("<-", &event);
+                    // Hardening: an event without the part its type needs
+                    // is not acted on (`limits.rs`).
+                    if let Some(missing) = limits::missing_part(&event) {
+                        log::warn!("Ignoring a {:?} event without its {missing}", event.type_());
+                        continue;
+                    }
                     return Ok(Input::Event(event));
                 }
                 Ok(Input::Interrupted) => return Ok(Input::Interrupted),
@@ -163,11 +159,7 @@ impl MasterConnection {
 
     /// Sends a call of this kind, filled in by `fill`, for this framework
     /// on this subscription.
-    pub(super) fn send(
-        &self,
-        kind: call::Type,
-        fill: impl FnOnce(&mut Call),
-    ) -> Result<(), ApiError> {
+    fn send(&self, kind: call::Type, fill: impl FnOnce(&mut Call)) -> Result<(), ApiError> {
         let mut call = Call::new();
         call.set_type(kind);
         call.framework_id = Some(self.framework_id.clone()).into();
@@ -239,15 +231,50 @@ impl MasterConnection {
         })
     }
 
-    /// `SUPPRESS`: no more offers until we `REVIVE`. A framework with nothing
-    /// to run should say so, or the master keeps offering it resources.
-    pub fn suppress(&self) -> Result<(), ApiError> {
-        self.send(call::Type::SUPPRESS, |_| {})
+    /// Asks for offers only while work waits for them. A framework with
+    /// nothing to run says so (`SUPPRESS`), or the master keeps offering it
+    /// resources; `REVIVE` asks for offers again, and forgets every decline
+    /// filter.
+    pub fn want_offers(&mut self, wanted: bool) -> Result<(), ApiError> {
+        if wanted != self.offers_suppressed {
+            return Ok(());
+        }
+        if wanted {
+            self.send(call::Type::REVIVE, |_| {})?;
+            log::info!("Reviving offers");
+        } else {
+            self.send(call::Type::SUPPRESS, |_| {})?;
+            log::info!("Suppressing offers");
+        }
+        self.offers_suppressed = !wanted;
+        Ok(())
     }
 
-    /// `REVIVE`: offers again, and forget every decline filter.
-    pub fn revive(&self) -> Result<(), ApiError> {
-        self.send(call::Type::REVIVE, |_| {})
+    /// `RECONCILE` (step 4): asks for the latest state of these tasks,
+    /// given as (task id, agent id). The answers arrive as `UPDATE` events
+    /// from the master (without a uuid); a task the master does not know
+    /// comes back `TASK_LOST`. With no task at all ("implicit"
+    /// reconciliation) the master answers for every unfinished task of the
+    /// framework, which is how a scheduler learns of tasks it did not know
+    /// about.
+    pub fn reconcile(&self, tasks: &[(String, String)]) -> Result<(), ApiError> {
+        self.send(call::Type::RECONCILE, |call| {
+            let reconcile = call.reconcile.mut_or_insert_default();
+            for (task_id, agent_id) in tasks {
+                let mut task = call::reconcile::Task::new();
+                task.task_id
+                    .mut_or_insert_default()
+                    .set_value(task_id.clone());
+                // The agent lets the master answer for a task it has not
+                // heard of yet from that agent (it may be re-registering).
+                if !agent_id.is_empty() {
+                    task.agent_id
+                        .mut_or_insert_default()
+                        .set_value(agent_id.clone());
+                }
+                reconcile.tasks.push(task);
+            }
+        })
     }
 
     /// `TEARDOWN`: the framework is done. The master kills its remaining

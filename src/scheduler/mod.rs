@@ -17,14 +17,15 @@
 //!     |<-- UPDATE (TASK_FINISHED) ------|<--------------------------|
 //! ```
 //!
-//! [`run`] subscribes and hands every event to [`Scheduler::handle`]: one
-//! `match`, one short arm per event type, each calling a method below. The
-//! three workshop steps differ only in what [`Work`] does with an offer and
-//! an update:
+//! [`run`] is the whole program: it subscribes, hands every event to
+//! [`Scheduler::handle`] (one `match`, one short arm per event type, each
+//! calling a method below) until the work is done, and tears the framework
+//! down. The three workshop steps differ only in their [`Work`]: what they
+//! do with an offer and an update.
 //!
-//! 1. `register`: log each offer and decline it;
-//! 2. `launch`: fill each offer with no-op tasks ([`noop`]);
-//! 3. `images`: one task per image until the batch is done ([`batch`]).
+//! 1. `register`: log each offer and decline it ([`LogOffers`]);
+//! 2. `launch`: fill each offer with no-op tasks ([`NoopTasks`]);
+//! 3. `images`: one task per image until the batch is done ([`ImageBatch`]).
 //!
 //! Step 4, surviving failures, sits behind the calls on [`Failover`]
 //! (marked "Step 4" below); a first reading may take them as done. Ctrl+C
@@ -45,37 +46,58 @@ pub mod tasks;
 mod too_small;
 mod work;
 
+use crate::http_api::ApiError;
 use crate::proto::is_terminal;
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
 use crate::proto::scheduler::{event, Event};
+use batch::ImageBatch;
 pub use config::{Config, SchedulerError, Step};
 pub use failover::{Failover, Subscription};
 pub use interrupt::{Input, Interrupts};
+use master::MasterConnection;
+use noop::NoopTasks;
 pub use outcome::Outcome;
-pub use work::Work;
+pub use work::{LogOffers, Work};
 
 /// Runs the scheduler until its step is done (steps 2 and 3), or until
 /// Ctrl+C reaches it through `interrupts`.
 pub fn run(config: &Config, interrupts: Interrupts) -> Result<Outcome, SchedulerError> {
-    let mut work = Work::prepare(config)?;
+    match config.step {
+        Step::Register => run_step(config, interrupts, LogOffers::default()),
+        Step::Launch => run_step(config, interrupts, NoopTasks::prepare(config)?),
+        Step::Images => run_step(config, interrupts, ImageBatch::prepare(config)?),
+    }
+}
+
+/// Subscribes, handles events until the work is done, and says what was
+/// done.
+fn run_step<W: Work>(
+    config: &Config,
+    interrupts: Interrupts,
+    mut work: W,
+) -> Result<Outcome, SchedulerError> {
     let mut failover = Failover::new(config, interrupts);
-    // Step 4: subscribes as the framework in `--framework-id-file` if any,
-    // waiting out a master not ready yet, or Ctrl+C. Step 1: `master::connect`.
+    // `master::connect`. Step 4: as the framework of an earlier process
+    // if `--framework-id-file` names one, and again while the master is not
+    // ready.
     let master = match failover.subscribe(&mut work)? {
         Subscription::Subscribed(master) => *master,
-        Subscription::Interrupted(err) => return Ok(work.stop_subscribing(config, 0, err)),
+        Subscription::Interrupted(err) => {
+            return Ok(interrupt::stop_subscribing(config, work, err))
+        }
     };
     let mut scheduler = Scheduler {
         config,
         master,
         work,
         failover,
-        offers_seen: 0,
     };
     match scheduler.run_until_done()? {
-        Flow::Interrupted => Ok(scheduler.stop_interrupted()),
-        Flow::InterruptedSubscribing(err) => Ok(scheduler.stop_subscribing(err)),
-        _ => {
+        Flow::Interrupted => Ok(interrupt::stop(config, &scheduler.master, scheduler.work)),
+        Flow::InterruptedSubscribing(err) => {
+            Ok(interrupt::stop_subscribing(config, scheduler.work, err))
+        }
+        Flow::Continue | Flow::Done => {
             scheduler.failover.finished();
             Ok(scheduler.work.finish(config, false))
         }
@@ -84,14 +106,13 @@ pub fn run(config: &Config, interrupts: Interrupts) -> Result<Outcome, Scheduler
 
 /// A running framework: its line to the master, and what it keeps between
 /// events.
-pub struct Scheduler<'a> {
+pub struct Scheduler<'a, W: Work> {
     config: &'a Config,
-    master: master::MasterConnection,
-    /// The step's task table, the task plan and the file server.
-    work: Work,
+    master: MasterConnection,
+    /// The step's task table.
+    work: W,
     /// Step 4: the framework id file, reconciliation, re-subscribing.
     failover: Failover<'a>,
-    offers_seen: usize,
 }
 
 /// Whether the event loop goes on.
@@ -104,10 +125,10 @@ pub enum Flow {
     /// Ctrl+C: stop without finishing the work.
     Interrupted,
     /// Step 4: Ctrl+C while subscribing again; the master's last answer.
-    InterruptedSubscribing(crate::http_api::ApiError),
+    InterruptedSubscribing(ApiError),
 }
 
-impl Scheduler<'_> {
+impl<W: Work> Scheduler<'_, W> {
     /// The event loop: one event at a time, until the work is done or
     /// Ctrl+C.
     fn run_until_done(&mut self) -> Result<Flow, SchedulerError> {
@@ -132,10 +153,6 @@ impl Scheduler<'_> {
 
     /// Reacts to one event: one arm per Mesos event type.
     pub fn handle(&mut self, event: &Event) -> Result<Flow, SchedulerError> {
-        if let Some(missing) = limits::missing_part(event) {
-            log::warn!("Ignoring a {:?} event without its {missing}", event.type_());
-            return Ok(Flow::Continue);
-        }
         match event.type_() {
             event::Type::SUBSCRIBED => self.subscribed(&event.subscribed)?,
             event::Type::OFFERS => self.offers(&event.offers.offers)?,
@@ -160,6 +177,7 @@ impl Scheduler<'_> {
             subscribed.framework_id.clone().unwrap_or_default(),
             subscribed.heartbeat_interval_seconds(),
         );
+        // Step 4: kept for a restarted scheduler (`--framework-id-file`).
         self.failover.remember(&id);
         log::info!("Registered with framework ID {id}");
         if resumed {
@@ -170,7 +188,6 @@ impl Scheduler<'_> {
 
     /// `OFFERS`: each offer is used for tasks, or declined.
     fn offers(&mut self, offers: &[Offer]) -> Result<(), SchedulerError> {
-        self.offers_seen += offers.len();
         for offer in offers {
             log_offer(offer);
             // Step 4: an executor left by an earlier process goes first.
@@ -202,14 +219,17 @@ impl Scheduler<'_> {
 
     /// Runs tasks on an offer (`ACCEPT` with a `LAUNCH` operation).
     fn launch(&mut self, offer: &Offer, tasks: Vec<TaskInfo>) -> Result<(), SchedulerError> {
-        let plural = if tasks.len() == 1 { "" } else { "s" };
-        let (count, offer_id) = (tasks.len(), offer.id.value());
-        log::info!("Launching {count} task{plural} for offer {offer_id}");
+        let count = tasks.len();
+        let plural = if count == 1 { "" } else { "s" };
+        log::info!(
+            "Launching {count} task{plural} for offer {}",
+            offer.id.value()
+        );
         let ids: Vec<String> = tasks.iter().map(|t| t.task_id.value().into()).collect();
         let refuse_seconds = self.config.refuse_seconds;
         if let Err(err) = self.master.launch(offer, tasks, refuse_seconds) {
-            // The master did not take the launch (it is restarting, say):
-            // the work goes back in the queue, its attempt unused.
+            // Step 4: the master did not take the launch (it is restarting,
+            // say): the work goes back in the queue, its attempt unused.
             self.work.unlaunch(&ids);
             return Err(err.into());
         }
@@ -221,14 +241,17 @@ impl Scheduler<'_> {
         log::info!("Offer {} was rescinded", rescind.offer_id.value());
     }
 
-    /// `UPDATE`: a task changed state. Updates from the agent are resent
-    /// until we acknowledge them, so every one is counted at most once.
+    /// `UPDATE`: a task changed state. The agent resends an update until we
+    /// acknowledge it, and holds back the task's next one until then; the
+    /// master's own updates (they have no uuid: answers to reconciliation,
+    /// refused launches) are not acknowledged. So every update is counted
+    /// at most once.
     fn update(&mut self, status: &TaskStatus) -> Result<(), SchedulerError> {
         log_update(status);
         // Step 4: answers to reconciliation, and tasks of earlier processes.
         self.failover.update(&self.master, &self.work, status)?;
         self.work.update(status);
-        if failover::needs_acknowledgement(status) {
+        if status.has_uuid() {
             self.master.acknowledge(status)?;
         }
         Ok(())
@@ -236,7 +259,8 @@ impl Scheduler<'_> {
 
     /// `MESSAGE`: data an executor sent us (ours sends none).
     fn message(&self, message: &event::Message) {
-        let (executor, bytes) = (message.executor_id.value(), message.data().len());
+        let executor = message.executor_id.value();
+        let bytes = message.data().len();
         log::info!("Message from executor {executor}: {bytes} bytes");
     }
 
@@ -245,7 +269,8 @@ impl Scheduler<'_> {
     fn failure(&self, failure: &event::Failure) {
         let agent = failure.agent_id.value();
         if failure.executor_id.is_some() {
-            let (executor, status) = (failure.executor_id.value(), failure.status());
+            let executor = failure.executor_id.value();
+            let status = failure.status();
             log::warn!("Executor {executor} on agent {agent} exited with status {status}");
         } else {
             log::warn!("Agent {agent} was lost");
@@ -257,18 +282,14 @@ impl Scheduler<'_> {
         SchedulerError::from_error_event(error.message())
     }
 
-    /// After every event: ask again what reconciliation left unanswered,
-    /// ask for offers only while there is work for them, and end once the
-    /// work is done.
+    /// After every event: ask for offers only while work waits for them,
+    /// and end once the work is done.
     fn after_event(&mut self) -> Result<Flow, SchedulerError> {
-        self.failover.ask_again(&self.master)?;
+        // Step 4: reconciliation, and the limit of tasks failing in a row.
+        self.failover.after_event(&self.master, &self.work)?;
+        // Step 3: the results page.
         self.work.show_progress();
-        self.work.suppress_or_revive(&self.master)?;
-        if let Some((count, last)) = self.work.failing(self.config.max_failures) {
-            self.master.teardown()?;
-            self.failover.finished();
-            return Err(SchedulerError::TasksFailing { count, last });
-        }
+        self.master.want_offers(self.work.wants_offers())?;
         if !self.work.done() {
             return Ok(Flow::Continue);
         }
@@ -280,14 +301,18 @@ impl Scheduler<'_> {
 }
 
 fn log_offer(offer: &Offer) {
-    let (id, agent, host) = (offer.id.value(), offer.agent_id.value(), offer.hostname());
+    let id = offer.id.value();
+    let agent = offer.agent_id.value();
+    let host = offer.hostname();
     let resources = tasks::describe_resources(&offer.resources);
     log::info!("Received offer {id} from agent {agent} ({host}): {resources}");
 }
 
 /// One line per update; a task that ended other than finished is a warning.
 fn log_update(status: &TaskStatus) {
-    let (task, state, message) = (status.task_id.value(), status.state(), status.message());
+    let task = status.task_id.value();
+    let state = status.state();
+    let message = status.message();
     let line = match message {
         "" => format!("task {task} is in state {state:?}"),
         _ => format!("task {task} is in state {state:?}: {message}"),

@@ -8,20 +8,24 @@
 //! lost acknowledgement the same `TASK_FINISHED` can arrive twice. So
 //! finished tasks are counted as a set of ids, never with a counter.
 
-use super::tasks::TaskPlan;
+use super::tasks::{self, TaskPlan};
+use super::{Config, Outcome, SchedulerError, Work};
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
+use crate::server::FileServer;
 use crate::task_data;
 use std::collections::{HashMap, HashSet};
 
 /// The task table of step 2.
 pub struct NoopTasks {
+    plan: TaskPlan,
+    /// Serves the executor binary to the agents.
+    _server: FileServer,
     next_id: u64,
     /// Put before every task id (see `ImageBatch::continue_earlier_run`).
     id_prefix: String,
     /// The tasks launched and not yet ended, with their agents.
     running: HashMap<String, String>,
     finished: HashSet<String>,
-    failed: HashSet<String>,
     /// Stop after this many tasks finished (`--tasks`); `None` runs forever.
     target: Option<usize>,
     task_millis: u32,
@@ -33,29 +37,49 @@ pub struct NoopTasks {
 }
 
 impl NoopTasks {
+    /// Serves the executor, for `--tasks` no-op tasks of `--task-millis`
+    /// each.
+    pub fn prepare(config: &Config) -> Result<NoopTasks, SchedulerError> {
+        let (plan, server) = tasks::serve_executor(config)?;
+        Ok(NoopTasks::new(
+            plan,
+            server,
+            config.tasks,
+            config.task_millis,
+        ))
+    }
+
     /// A table that launches tasks lasting `task_millis` each, until
     /// `target` of them finished.
-    pub fn new(target: Option<usize>, task_millis: u32) -> NoopTasks {
+    pub fn new(
+        plan: TaskPlan,
+        server: FileServer,
+        target: Option<usize>,
+        task_millis: u32,
+    ) -> NoopTasks {
         NoopTasks {
+            plan,
+            _server: server,
             next_id: 1,
             id_prefix: String::new(),
             running: HashMap::new(),
             finished: HashSet::new(),
-            failed: HashSet::new(),
             target,
             task_millis,
             failed_in_row: 0,
             last_failure: String::new(),
         }
     }
+}
 
-    /// Tasks for this offer: as many as fit, but no more than still needed.
-    pub fn tasks_for(&mut self, offer: &Offer, plan: &TaskPlan) -> Vec<TaskInfo> {
+impl Work for NoopTasks {
+    /// As many tasks as fit, but no more than still needed.
+    fn tasks_for(&mut self, offer: &Offer) -> Vec<TaskInfo> {
         let wanted = match self.target {
             Some(target) => target.saturating_sub(self.finished.len() + self.running.len()),
             None => usize::MAX,
         };
-        let count = plan.fit(offer, wanted);
+        let count = self.plan.fit(offer, wanted);
         let data = task_data::encode(&task_data::noop(self.task_millis));
         let work = (0..count)
             .map(|_| {
@@ -65,7 +89,7 @@ impl NoopTasks {
                 (task_id, data.clone())
             })
             .collect();
-        let tasks = plan.tasks(offer, work);
+        let tasks = self.plan.tasks(offer, work);
         for task in &tasks {
             self.running.insert(
                 task.task_id.value().to_string(),
@@ -75,23 +99,9 @@ impl NoopTasks {
         tasks
     }
 
-    /// Forgets tasks whose launch the master never accepted; new tasks
-    /// take their place.
-    pub fn unlaunch(&mut self, task_ids: &[String]) {
-        for task_id in task_ids {
-            self.running.remove(task_id);
-        }
-    }
-
-    /// Takes over the framework of an earlier scheduler process: new task
-    /// ids get a fresh prefix, so that none repeats one of its ids.
-    pub fn continue_earlier_run(&mut self) {
-        self.id_prefix = format!("{}-", &crate::random::token()[..6]);
-    }
-
-    /// Records a status update. Terminal states end the task; a task that
-    /// did not finish is not retried, the next offer simply launches more.
-    pub fn update(&mut self, status: &TaskStatus) {
+    /// Terminal states end the task; a task that did not finish is not
+    /// retried, the next offer simply launches more.
+    fn update(&mut self, status: &TaskStatus) {
         let task_id = status.task_id.value();
         // A task we no longer track (a duplicate update, or a task of an
         // earlier scheduler process) is not counted.
@@ -103,48 +113,64 @@ impl NoopTasks {
             self.finished.insert(task_id.to_string());
             self.failed_in_row = 0;
         } else {
-            self.failed.insert(task_id.to_string());
             self.failed_in_row += 1;
             self.last_failure = failure_text(status);
         }
     }
 
-    /// How many tasks failed in a row, and how the last one failed, once
-    /// that is `max` or more.
-    pub fn failing(&self, max: u32) -> Option<(u32, String)> {
-        (self.failed_in_row >= max).then(|| (self.failed_in_row, self.last_failure.clone()))
+    /// Always without `--tasks`; otherwise while finished and running tasks
+    /// are fewer than asked.
+    fn wants_offers(&self) -> bool {
+        self.target
+            .is_none_or(|target| self.finished.len() + self.running.len() < target)
     }
 
-    /// The tasks launched and not yet ended, with their agents.
-    pub fn running(&self) -> Vec<(String, String)> {
+    /// Whether `--tasks` tasks have finished.
+    fn done(&self) -> bool {
+        self.target
+            .is_some_and(|target| self.finished.len() >= target)
+    }
+
+    fn finish(self, _config: &Config, interrupted: bool) -> Outcome {
+        let count = self.finished.len();
+        let noun = if count == 1 { "task" } else { "tasks" };
+        log::info!("{count} {noun} finished");
+        Outcome::new(true, interrupted)
+    }
+
+    fn running(&self) -> Vec<(String, String)> {
         self.running
             .iter()
             .map(|(task, agent)| (task.clone(), agent.clone()))
             .collect()
     }
 
-    /// Forgets the running tasks (they died with the framework), so that
-    /// new ones take their place.
-    pub fn forget_running(&mut self) {
+    /// New tasks take their place.
+    fn unlaunch(&mut self, task_ids: &[String]) {
+        for task_id in task_ids {
+            self.running.remove(task_id);
+        }
+    }
+
+    /// New tasks take their place.
+    fn forget_running(&mut self) {
         self.running.clear();
     }
 
-    /// Whether more tasks are to be launched: always without `--tasks`,
-    /// otherwise while finished and running tasks are fewer than asked.
-    pub fn wants_offers(&self) -> bool {
-        self.target
-            .is_none_or(|target| self.finished.len() + self.running.len() < target)
+    /// New task ids get a fresh prefix, so that none repeats one of the
+    /// earlier process's ids.
+    fn continue_earlier_run(&mut self) {
+        self.id_prefix = format!("{}-", &crate::random::token()[..6]);
     }
 
-    /// How many tasks finished.
-    pub fn finished(&self) -> usize {
-        self.finished.len()
+    fn stale_executor(&self, offer: &Offer) -> bool {
+        self.plan.stale_executor(offer)
     }
 
-    /// Whether `--tasks` tasks have finished.
-    pub fn done(&self) -> bool {
-        self.target
-            .is_some_and(|target| self.finished.len() >= target)
+    /// Tasks that fail every time (a broken executor) would otherwise be
+    /// relaunched for ever.
+    fn failing(&self, max: u32) -> Option<(u32, String)> {
+        (self.failed_in_row >= max).then(|| (self.failed_in_row, self.last_failure.clone()))
     }
 }
 
@@ -191,15 +217,21 @@ mod tests {
         status
     }
 
+    /// A table of tasks of 1 CPU and 128 MB, its file server on 127.0.0.1.
+    fn table(target: Option<usize>) -> NoopTasks {
+        let plan = TaskPlan::new("http://s/executor", 1.0, 128.0);
+        let server = FileServer::start("127.0.0.1:0", "127.0.0.1").expect("a file server");
+        NoopTasks::new(plan, server, target, 0)
+    }
+
     #[test]
     fn duplicate_updates_count_once() {
-        let plan = TaskPlan::new("http://s/executor", 1.0, 128.0);
-        let mut tasks = NoopTasks::new(Some(2), 0);
-        let launched = tasks.tasks_for(&offer(), &plan);
+        let mut tasks = table(Some(2));
+        let launched = tasks.tasks_for(&offer());
         assert_eq!(launched.len(), 2, "never more than --tasks");
         tasks.update(&status("1", TaskState::TASK_FINISHED));
         tasks.update(&status("1", TaskState::TASK_FINISHED));
-        assert_eq!(tasks.finished(), 1);
+        assert_eq!(tasks.finished.len(), 1);
         assert!(!tasks.done());
         tasks.update(&status("2", TaskState::TASK_FINISHED));
         assert!(tasks.done());
@@ -207,21 +239,19 @@ mod tests {
 
     #[test]
     fn failed_tasks_are_replaced_by_new_ones() {
-        let plan = TaskPlan::new("http://s/executor", 1.0, 128.0);
-        let mut tasks = NoopTasks::new(Some(2), 0);
-        assert_eq!(tasks.tasks_for(&offer(), &plan).len(), 2);
+        let mut tasks = table(Some(2));
+        assert_eq!(tasks.tasks_for(&offer()).len(), 2);
         tasks.update(&status("1", TaskState::TASK_LOST));
         tasks.update(&status("2", TaskState::TASK_RUNNING));
-        let again = tasks.tasks_for(&offer(), &plan);
+        let again = tasks.tasks_for(&offer());
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].task_id.value(), "3");
     }
 
     #[test]
     fn failures_in_a_row_are_counted_until_a_task_finishes() {
-        let plan = TaskPlan::new("http://s/executor", 1.0, 128.0);
-        let mut tasks = NoopTasks::new(None, 0);
-        assert_eq!(tasks.tasks_for(&offer(), &plan).len(), 7);
+        let mut tasks = table(None);
+        assert_eq!(tasks.tasks_for(&offer()).len(), 7);
         let mut failed = status("1", TaskState::TASK_FAILED);
         failed.set_reason(crate::proto::mesos::task_status::Reason::REASON_COMMAND_EXECUTOR_FAILED);
         failed.set_message("Executor terminated".into());

@@ -4,10 +4,7 @@
 //! failing over in between), so its reconciliation guide says to ask
 //! again, with backoff, about the tasks that got no answer.
 
-use super::master::MasterConnection;
 use super::reconnect::Backoff;
-use crate::http_api::ApiError;
-use crate::proto::scheduler::call;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -61,34 +58,6 @@ impl Reconciliation {
                 .map(|(task, agent)| (task.clone(), agent.clone()))
                 .collect(),
         )
-    }
-}
-
-impl MasterConnection {
-    /// `RECONCILE`: asks for the latest state of these tasks, given as
-    /// (task id, agent id). The answers arrive as `UPDATE` events from the
-    /// master (without a uuid); a task the master does not know comes back
-    /// `TASK_LOST`. With no task at all ("implicit" reconciliation) the
-    /// master answers for every unfinished task of the framework, which is
-    /// how a scheduler learns of tasks it did not know about.
-    pub fn reconcile(&self, tasks: &[(String, String)]) -> Result<(), ApiError> {
-        self.send(call::Type::RECONCILE, |call| {
-            let reconcile = call.reconcile.mut_or_insert_default();
-            for (task_id, agent_id) in tasks {
-                let mut task = call::reconcile::Task::new();
-                task.task_id
-                    .mut_or_insert_default()
-                    .set_value(task_id.clone());
-                // The agent lets the master answer for a task it has not
-                // heard of yet from that agent (it may be re-registering).
-                if !agent_id.is_empty() {
-                    task.agent_id
-                        .mut_or_insert_default()
-                        .set_value(agent_id.clone());
-                }
-                reconcile.tasks.push(task);
-            }
-        })
     }
 }
 

@@ -65,12 +65,13 @@ pub fn subscribe(
     ));
     let deadline = Instant::now() + budget;
     loop {
-        let error = match master::connect(config, id.clone())? {
+        let error = match master::connect(config, id.clone()) {
             Ok(connection) => {
                 interrupts.deliver_to(connection.interrupter.clone());
                 return Ok(Subscription::Subscribed(Box::new(connection)));
             }
-            Err(error) => error,
+            Err(SchedulerError::Master(error)) => error,
+            Err(other) => return Err(other),
         };
         let retry = match &error {
             ApiError::Unreachable { .. } => !first_attempt,

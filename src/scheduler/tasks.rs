@@ -16,12 +16,14 @@
 //!   that started it, resources included, or the master refuses the task.
 //!   So the plan remembers, per agent, the `ExecutorInfo` it launched there.
 
+use super::too_small::TooSmall;
+use super::{executor_binary, Config, SchedulerError};
 use crate::proto::format_ranges;
 use crate::proto::mesos::{
     command_info, value, CommandInfo, ExecutorInfo, Offer, Resource, TaskInfo,
 };
+use crate::server::FileServer;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// Every task of this framework runs in one executor per agent, with this
 /// id (as in the Go tutorial). Tasks that carry an identical `ExecutorInfo`
@@ -35,6 +37,27 @@ pub const EXECUTOR_MEM: f64 = 32.0;
 /// Scalars in offers are decimals; compare them with a little slack.
 const EPSILON: f64 = 1e-6;
 
+/// Steps 2 and 3: starts the file server and serves the executor binary on
+/// it, then plans tasks of `--task-cpus` and `--task-mem` run by that
+/// executor. Mesos runs an executor by fetching it from a URL into the
+/// task's sandbox (`CommandInfo.URI`).
+pub fn serve_executor(config: &Config) -> Result<(TaskPlan, FileServer), SchedulerError> {
+    let address = format!("{}:{}", config.address, config.port);
+    let server = FileServer::start(&address, &config.address)?;
+    let executor =
+        executor_binary::find(config.executor.as_deref()).map_err(SchedulerError::Executor)?;
+    // Named by its content: the agent's fetcher cache never refreshes an
+    // entry, so a rebuilt executor must come from a new URL.
+    let name = executor_binary::content_name(&executor).map_err(SchedulerError::Executor)?;
+    let executor_url = server.serve_file(&name, &executor)?;
+    log::info!(
+        "Serving the executor {} at {executor_url}",
+        executor.display()
+    );
+    let plan = TaskPlan::new(&executor_url, config.task_cpus, config.task_mem);
+    Ok((plan, server))
+}
+
 /// What each task needs and which executor runs it.
 pub struct TaskPlan {
     executor: ExecutorInfo,
@@ -42,7 +65,9 @@ pub struct TaskPlan {
     mem: f64,
     /// The `ExecutorInfo` (with the resources cut for it) that this plan
     /// launched on each agent, by agent id.
-    launched: Mutex<HashMap<String, ExecutorInfo>>,
+    launched: HashMap<String, ExecutorInfo>,
+    /// Step 4: offers too small for a waiting task, for a warning.
+    too_small: TooSmall,
 }
 
 impl TaskPlan {
@@ -74,41 +99,81 @@ impl TaskPlan {
             executor,
             cpus,
             mem,
-            launched: Mutex::default(),
+            launched: HashMap::new(),
+            too_small: TooSmall::new(cpus, mem),
         }
     }
 
-    fn launched(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExecutorInfo>> {
-        self.launched.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// How many tasks (at most `wanted`) fit in this offer.
-    pub fn fit(&self, offer: &Offer, wanted: usize) -> usize {
-        // A task of no resources would "fit" without end; Mesos refuses
-        // such tasks anyway.
-        if !(self.cpus > 0.0 && self.mem > 0.0) {
-            return 0;
-        }
-        let mut cpus = scalar(&offer.resources, "cpus");
-        let mut mem = scalar(&offer.resources, "mem");
-        if !self.executor_running(offer) {
-            cpus -= EXECUTOR_CPUS;
-            mem -= EXECUTOR_MEM;
-        }
-        let mut count = 0;
-        while count < wanted && cpus + EPSILON >= self.cpus && mem + EPSILON >= self.mem {
-            cpus -= self.cpus;
-            mem -= self.mem;
-            count += 1;
+    /// How many tasks (at most `wanted`) fit in this offer: the cuts
+    /// [`TaskPlan::tasks`] would make, made on a copy.
+    pub fn fit(&mut self, offer: &Offer, wanted: usize) -> usize {
+        let mut left = offer.resources.clone();
+        let count = match self.executor_for(offer, &mut left) {
+            Some(_) => (0..wanted)
+                .take_while(|_| self.cut_task(&mut left).is_some())
+                .count(),
+            None => 0,
+        };
+        // Step 4: offers that stay too small for waiting tasks get a
+        // warning (`too_small.rs`).
+        if wanted > 0 {
+            self.too_small.saw(offer, count > 0);
         }
         count
     }
 
-    fn executor_running(&self, offer: &Offer) -> bool {
-        offer
-            .executor_ids
-            .iter()
-            .any(|id| id.value() == EXECUTOR_ID)
+    /// Tasks with these ids and data on this offer's agent, as many as fit,
+    /// each with resources cut from what the earlier ones left. The first
+    /// task also pays for the executor if it does not run there yet.
+    pub fn tasks(&mut self, offer: &Offer, work: Vec<(String, Vec<u8>)>) -> Vec<TaskInfo> {
+        let mut left = offer.resources.clone();
+        let Some(executor) = self.executor_for(offer, &mut left) else {
+            return Vec::new();
+        };
+        let mut tasks = Vec::new();
+        for (task_id, data) in work {
+            let Some(resources) = self.cut_task(&mut left) else {
+                break;
+            };
+            let mut task = self.describe(offer, &task_id, data, executor.clone());
+            task.resources = resources;
+            tasks.push(task);
+        }
+        if !tasks.is_empty() {
+            let agent = offer.agent_id.value().to_string();
+            self.launched.insert(agent, executor);
+        }
+        tasks
+    }
+
+    /// The executor for tasks on this offer's agent: the very one running
+    /// there, or a new one whose resources are cut from `left`. `None` if
+    /// a new one does not fit.
+    fn executor_for(&self, offer: &Offer, left: &mut [Resource]) -> Option<ExecutorInfo> {
+        match self.launched.get(offer.agent_id.value()) {
+            Some(executor) if executor_running(offer) => Some(executor.clone()),
+            _ => {
+                let mut executor = self.executor.clone();
+                // An executor whose resources are all zero does not fit,
+                // nor does one the offer cannot hold.
+                let cpus = take(left, "cpus", EXECUTOR_CPUS)?;
+                let mem = take(left, "mem", EXECUTOR_MEM)?;
+                executor.resources = [cpus, mem].concat();
+                Some(executor)
+            }
+        }
+    }
+
+    /// One task's resources, cut from `left`. `None` if they do not fit
+    /// (the caller stops there), and for a task of no resources, which
+    /// would "fit" without end and which Mesos refuses anyway.
+    fn cut_task(&self, left: &mut [Resource]) -> Option<Vec<Resource>> {
+        if !(self.cpus > 0.0 && self.mem > 0.0) {
+            return None;
+        }
+        let cpus = take(left, "cpus", self.cpus)?;
+        let mem = take(left, "mem", self.mem)?;
+        Some([cpus, mem].concat())
     }
 
     /// Whether the offer's agent runs an executor of ours that this plan
@@ -117,12 +182,12 @@ impl TaskPlan {
     /// process's file server, so no task of ours can join it; it must be
     /// shut down before this agent can run our tasks.
     pub fn stale_executor(&self, offer: &Offer) -> bool {
-        self.executor_running(offer) && !self.launched().contains_key(offer.agent_id.value())
+        executor_running(offer) && !self.launched.contains_key(offer.agent_id.value())
     }
 
     /// One task on this offer's agent, cut from the whole offer. For
     /// several tasks on one offer use [`TaskPlan::tasks`].
-    pub fn task(&self, offer: &Offer, task_id: &str, data: Vec<u8>) -> TaskInfo {
+    pub fn task(&mut self, offer: &Offer, task_id: &str, data: Vec<u8>) -> TaskInfo {
         let mut tasks = self.tasks(offer, vec![(task_id.to_string(), data)]);
         tasks.pop().unwrap_or_else(|| {
             // It does not fit: ask anyway, the master says why it refuses.
@@ -133,44 +198,6 @@ impl TaskPlan {
             ];
             task
         })
-    }
-
-    /// Tasks with these ids and data on this offer's agent, as many as fit,
-    /// each with resources cut from what the earlier ones left. The first
-    /// task also pays for the executor if it does not run there yet.
-    pub fn tasks(&self, offer: &Offer, work: Vec<(String, Vec<u8>)>) -> Vec<TaskInfo> {
-        let mut left: Vec<Resource> = offer.resources.clone();
-        let agent = offer.agent_id.value().to_string();
-        let mut launched = self.launched();
-        let executor = match launched.get(&agent) {
-            Some(executor) if self.executor_running(offer) => executor.clone(),
-            _ => {
-                let mut executor = self.executor.clone();
-                let cpus = take(&mut left, "cpus", EXECUTOR_CPUS);
-                let mem = take(&mut left, "mem", EXECUTOR_MEM);
-                let (Some(cpus), Some(mem)) = (cpus, mem) else {
-                    return Vec::new();
-                };
-                executor.resources = [cpus, mem].concat();
-                executor
-            }
-        };
-        let mut tasks = Vec::new();
-        for (task_id, data) in work {
-            let (Some(cpus), Some(mem)) = (
-                take(&mut left, "cpus", self.cpus),
-                take(&mut left, "mem", self.mem),
-            ) else {
-                break;
-            };
-            let mut task = self.describe(offer, &task_id, data, executor.clone());
-            task.resources = [cpus, mem].concat();
-            tasks.push(task);
-        }
-        if !tasks.is_empty() {
-            launched.insert(agent, executor);
-        }
-        tasks
     }
 
     fn describe(
@@ -190,6 +217,15 @@ impl TaskPlan {
         task.set_data(data);
         task
     }
+}
+
+/// Whether the offer's agent runs our executor: an offer lists the
+/// framework's executors running on its agent (`Offer.executor_ids`).
+fn executor_running(offer: &Offer) -> bool {
+    offer
+        .executor_ids
+        .iter()
+        .any(|id| id.value() == EXECUTOR_ID)
 }
 
 /// Cuts `amount` of the scalar resource `name` out of `left`: copies of the
@@ -300,28 +336,32 @@ mod tests {
 
     #[test]
     fn the_executor_takes_its_share_until_it_runs() {
-        let plan = TaskPlan::new("http://server/executor", 1.0, 128.0);
+        let mut plan = TaskPlan::new("http://server/executor", 1.0, 128.0);
         // 2 cpus minus the executor's 0.1 leave room for one 1-cpu task.
         assert_eq!(plan.fit(&offer(2.0, 1024.0, false), usize::MAX), 1);
+        let first = plan.tasks(&offer(2.0, 1024.0, false), vec![("1".into(), Vec::new())]);
+        assert_eq!(first.len(), 1);
+        // Once the executor we launched runs there, its share is taken.
         assert_eq!(plan.fit(&offer(2.0, 1024.0, true), usize::MAX), 2);
     }
 
     #[test]
     fn the_executors_memory_counts_until_it_runs() {
         // 256 MB hold two tasks of 128 MB, but not beside the executor's 32.
-        let plan = TaskPlan::new("http://server/executor", 0.1, 128.0);
+        let mut plan = TaskPlan::new("http://server/executor", 0.1, 128.0);
         let work = || (1..=3).map(|i| (i.to_string(), Vec::new())).collect();
         assert_eq!(plan.fit(&offer(2.0, 256.0, false), usize::MAX), 1);
         let first = plan.tasks(&offer(2.0, 256.0, false), work());
         assert_eq!(first.len(), 1);
         assert_eq!(scalar(&first[0].executor.resources, "mem"), EXECUTOR_MEM);
+        // Once it runs there, its 32 MB are taken already.
         assert_eq!(plan.fit(&offer(2.0, 256.0, true), usize::MAX), 2);
         assert_eq!(plan.tasks(&offer(2.0, 256.0, true), work()).len(), 2);
     }
 
     #[test]
     fn an_executor_that_stopped_is_paid_for_again() {
-        let plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
+        let mut plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
         let first = plan.tasks(&offer(2.0, 1024.0, false), vec![("1".into(), Vec::new())]);
         assert_eq!(first.len(), 1);
         // The agent no longer lists our executor: it exited, and the next
@@ -338,7 +378,7 @@ mod tests {
 
     #[test]
     fn memory_and_the_wanted_count_also_limit_tasks() {
-        let plan = TaskPlan::new("http://server/executor", 0.25, 128.0);
+        let mut plan = TaskPlan::new("http://server/executor", 0.25, 128.0);
         assert_eq!(plan.fit(&offer(2.0, 300.0, true), usize::MAX), 2);
         assert_eq!(plan.fit(&offer(2.0, 1024.0, true), 3), 3);
         assert_eq!(plan.fit(&offer(0.2, 1024.0, true), usize::MAX), 0);
@@ -346,7 +386,7 @@ mod tests {
 
     #[test]
     fn tasks_use_the_offers_role_and_agent() {
-        let plan = TaskPlan::new("http://server/executor", 1.0, 128.0);
+        let mut plan = TaskPlan::new("http://server/executor", 1.0, 128.0);
         let task = plan.task(&offer(2.0, 1024.0, false), "7", b"data".to_vec());
         assert_eq!(task.agent_id.value(), "agent-1");
         assert_eq!(task.task_id.value(), "7");
@@ -379,7 +419,7 @@ mod tests {
         offer
             .resources
             .push(scalar_resource("cpus", 1.4, Some("web")));
-        let plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
+        let mut plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
         let work = (1..=4).map(|i| (i.to_string(), Vec::new())).collect();
 
         let tasks = plan.tasks(&offer, work);
@@ -408,7 +448,7 @@ mod tests {
 
     #[test]
     fn an_agent_keeps_the_executor_info_it_was_launched_with() {
-        let plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
+        let mut plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
         let first = plan.tasks(&offer(2.0, 1024.0, false), vec![("1".into(), Vec::new())]);
         let again = plan.tasks(&offer(1.0, 512.0, true), vec![("2".into(), Vec::new())]);
         assert_eq!(again[0].executor, first[0].executor);
@@ -421,7 +461,7 @@ mod tests {
 
     #[test]
     fn nothing_is_cut_when_the_executor_does_not_fit() {
-        let plan = TaskPlan::new("http://server/executor", 0.05, 10.0);
+        let mut plan = TaskPlan::new("http://server/executor", 0.05, 10.0);
         let tasks = plan.tasks(&offer(0.05, 1024.0, false), vec![("1".into(), Vec::new())]);
         assert!(tasks.is_empty());
         assert_eq!(plan.fit(&offer(0.05, 1024.0, false), 1), 0);
@@ -429,7 +469,7 @@ mod tests {
 
     #[test]
     fn tasks_without_resources_never_fit() {
-        let plan = TaskPlan::new("http://server/executor", 0.0, 128.0);
+        let mut plan = TaskPlan::new("http://server/executor", 0.0, 128.0);
         assert_eq!(plan.fit(&offer(2.0, 1024.0, true), usize::MAX), 0);
     }
 

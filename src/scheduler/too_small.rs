@@ -44,6 +44,16 @@ impl TooSmall {
         }
     }
 
+    /// An offer for waiting tasks, `used` if any of them fit: logs the
+    /// warning once it is due.
+    pub fn saw(&mut self, offer: &Offer, used: bool) {
+        if used {
+            self.used();
+        } else if let Some(warning) = self.too_small(offer, Instant::now()) {
+            log::warn!("{warning}");
+        }
+    }
+
     /// An offer we could use: the trouble, if any, is over.
     pub fn used(&mut self) {
         self.since = None;

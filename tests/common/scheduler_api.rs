@@ -16,7 +16,7 @@ pub fn subscribe(
     framework: FrameworkInfo,
 ) -> Result<MasterConnection, ApiError> {
     let endpoint = Endpoint::new(&scheduler_url(&master.to_string()), ContentType::Protobuf);
-    MasterConnection::subscribe_to(endpoint, framework)
+    MasterConnection::subscribe(endpoint, framework)
 }
 
 /// The next event on the subscription (no Ctrl+C reaches a test).

@@ -2,10 +2,11 @@
 //! table.
 //!
 //! *Plumbing: a reader may skip this file*, except
-//! [`ImageBatch::continue_earlier_run`], which belongs to step 4.
+//! [`continue_earlier_run`], which belongs to step 4.
 
 use super::{Image, ImageBatch, ImageState};
 use crate::proto::mesos::TaskInfo;
+use crate::scheduler::{Config, Outcome, Work};
 use crate::server::{FileServer, ImageRow, Progress};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -43,21 +44,20 @@ impl TaskRun {
     }
 }
 
-impl Image {
-    /// Its last task ended (its terminal update arrived): how long it took.
-    pub(super) fn task_ended(&mut self) {
-        if let Some(run) = &mut self.last_task {
-            run.took.get_or_insert(run.launched.elapsed());
-        }
+/// The image's last task ended (its terminal update arrived): how long it
+/// took.
+pub(super) fn task_ended(image: &mut Image) {
+    if let Some(run) = &mut image.last_task {
+        run.took.get_or_insert(run.launched.elapsed());
     }
+}
 
-    /// Where the file server stored this image's result, if it arrived.
-    pub(super) fn stored_result(&self, server: &FileServer) -> Option<PathBuf> {
-        let stem = self.output_stem();
-        RESULT_EXTENSIONS
-            .iter()
-            .find_map(|extension| server.uploaded_path(&format!("{stem}.{extension}")))
-    }
+/// Where the file server stored this image's result, if it arrived.
+pub(super) fn stored_result(image: &Image, server: &FileServer) -> Option<PathBuf> {
+    let stem = image.output_stem();
+    RESULT_EXTENSIONS
+        .iter()
+        .find_map(|extension| server.uploaded_path(&format!("{stem}.{extension}")))
 }
 
 /// The page's columns for an image's last task: its id, the attempts, the
@@ -78,111 +78,184 @@ fn task_columns(image: &Image) -> ImageRow {
     }
 }
 
-impl ImageBatch {
-    /// Continues the batch of an earlier scheduler process whose framework
-    /// this one took over (`--framework-id-file`): images whose result is
-    /// already in `output_dir` are done, and task ids get a fresh prefix.
-    /// The earlier process's tasks are not adopted: their executor is shut
-    /// down (see [`TaskPlan::stale_executor`](crate::scheduler::tasks::TaskPlan::stale_executor)), since it uploads to a file
-    /// server that is gone.
-    pub fn continue_earlier_run(&mut self, output_dir: &Path, server: &FileServer) {
-        self.id_prefix = format!("{}-", &crate::random::token()[..6]);
-        let mut found = 0;
-        for image in &mut self.images {
-            let stem = image.output_stem();
-            let result = RESULT_EXTENSIONS
-                .iter()
-                .map(|extension| format!("{stem}.{extension}"))
-                .find(|name| output_dir.join(name).is_file());
-            if let Some(name) = result {
-                let path = output_dir.join(&name);
-                server.record_upload(&name, &path);
-                image.state = ImageState::Done(path);
-                found += 1;
-            }
-        }
-        self.done += found;
-        self.queue
-            .retain(|&index| matches!(self.images[index].state, ImageState::Queued));
-        log::info!(
-            "Continuing an earlier run: {found} images were done already; new task ids start with {}",
-            self.id_prefix
-        );
-    }
-
-    /// What the results page shows: the counts, and the first
-    /// [`MAX_PAGE_ROWS`] images.
-    pub fn progress(&self) -> Progress {
-        Progress {
-            total: self.images.len(),
-            done: self.done,
-            failed: self.failed,
-            finished: self.done(),
-            not_listed: self.images.len().saturating_sub(MAX_PAGE_ROWS),
-            images: self
-                .images
-                .iter()
-                .take(MAX_PAGE_ROWS)
-                .map(|image| ImageRow {
-                    name: image.name.clone(),
-                    original_url: image
-                        .url
-                        .strip_prefix(&self.server_base)
-                        .filter(|path| path.starts_with('/'))
-                        .unwrap_or(&image.url)
-                        .to_string(),
-                    result_name: match &image.state {
-                        ImageState::Done(path) => {
-                            path.file_name().map(|n| n.to_string_lossy().into_owned())
-                        }
-                        _ => None,
-                    },
-                    status: self.status_text(image),
-                    ..task_columns(image)
-                })
-                .collect(),
+/// Step 4: continues the batch of an earlier scheduler process whose
+/// framework this one took over (`--framework-id-file`): images whose
+/// result is already in the output folder are done, and task ids get a
+/// fresh prefix. The earlier process's tasks are not adopted: their
+/// executor is shut down (see
+/// [`TaskPlan::stale_executor`](crate::scheduler::tasks::TaskPlan::stale_executor)),
+/// since it uploads to a file server that is gone.
+pub(super) fn continue_earlier_run(batch: &mut ImageBatch) {
+    batch.id_prefix = format!("{}-", &crate::random::token()[..6]);
+    let mut found = 0;
+    for image in &mut batch.images {
+        let stem = image.output_stem();
+        let result = RESULT_EXTENSIONS
+            .iter()
+            .map(|extension| format!("{stem}.{extension}"))
+            .find(|name| batch.output_dir.join(name).is_file());
+        if let Some(name) = result {
+            let path = batch.output_dir.join(&name);
+            batch.server.record_upload(&name, &path);
+            image.state = ImageState::Done(path);
+            found += 1;
         }
     }
+    batch.done += found;
+    let images = &batch.images;
+    batch
+        .queue
+        .retain(|&index| matches!(images[index].state, ImageState::Queued));
+    log::info!(
+        "Continuing an earlier run: {found} images were done already; new task ids start with {}",
+        batch.id_prefix
+    );
+}
 
-    fn status_text(&self, image: &Image) -> String {
-        match &image.state {
-            ImageState::Queued if image.attempts == 0 => "queued".into(),
-            ImageState::Queued => format!("queued for attempt {}", image.attempts + 1),
-            ImageState::Running => format!("running (attempt {})", image.attempts),
-            ImageState::Done(_) => "done".into(),
-            ImageState::Failed(reason) => format!("failed: {reason}"),
-        }
+/// What the results page shows: the counts, and the first
+/// [`MAX_PAGE_ROWS`] images.
+pub fn progress(batch: &ImageBatch) -> Progress {
+    Progress {
+        total: batch.images.len(),
+        done: batch.done,
+        failed: batch.failed,
+        finished: batch.done(),
+        not_listed: batch.images.len().saturating_sub(MAX_PAGE_ROWS),
+        images: batch
+            .images
+            .iter()
+            .take(MAX_PAGE_ROWS)
+            .map(|image| ImageRow {
+                name: image.name.clone(),
+                original_url: image
+                    .url
+                    .strip_prefix(&batch.server_base)
+                    .filter(|path| path.starts_with('/'))
+                    .unwrap_or(&image.url)
+                    .to_string(),
+                result_name: match &image.state {
+                    ImageState::Done(path) => {
+                        path.file_name().map(|n| n.to_string_lossy().into_owned())
+                    }
+                    _ => None,
+                },
+                status: status_text(image),
+                ..task_columns(image)
+            })
+            .collect(),
     }
+}
 
-    /// The final table: image, attempts, result, output path or error.
-    pub fn print_table(&self) {
-        println!("{}", self.summary());
+fn status_text(image: &Image) -> String {
+    match &image.state {
+        ImageState::Queued if image.attempts == 0 => "queued".into(),
+        ImageState::Queued => format!("queued for attempt {}", image.attempts + 1),
+        ImageState::Running => format!("running (attempt {})", image.attempts),
+        ImageState::Done(_) => "done".into(),
+        ImageState::Failed(reason) => format!("failed: {reason}"),
+    }
+}
+
+/// The final table: image, attempts, result, output path or error.
+fn print_table(batch: &ImageBatch) {
+    println!("{}", batch.summary());
+    println!(
+        "{:<28} {:>8}  {:<7} output or error",
+        "image", "attempts", "result"
+    );
+    for image in &batch.images {
+        let (result, detail) = match &image.state {
+            ImageState::Done(path) => ("done", path.display().to_string()),
+            ImageState::Failed(reason) => ("FAILED", reason.clone()),
+            _ => ("pending", String::new()),
+        };
         println!(
-            "{:<28} {:>8}  {:<7} output or error",
-            "image", "attempts", "result"
+            "{:<28} {:>8}  {:<7} {detail}",
+            image.name, image.attempts, result
         );
-        for image in &self.images {
-            let (result, detail) = match &image.state {
-                ImageState::Done(path) => ("done", path.display().to_string()),
-                ImageState::Failed(reason) => ("FAILED", reason.clone()),
-                _ => ("pending", String::new()),
-            };
-            println!(
-                "{:<28} {:>8}  {:<7} {detail}",
-                image.name, image.attempts, result
-            );
+    }
+}
+
+/// Gives the results page the batch's progress, at most every
+/// `PROGRESS_EVERY`, and always once the batch is done.
+pub(super) fn show_progress(batch: &mut ImageBatch) {
+    let due = batch
+        .progress_shown
+        .is_none_or(|shown| shown.elapsed() >= PROGRESS_EVERY);
+    if due || batch.done() {
+        batch.server.set_progress(progress(batch));
+        batch.progress_shown = Some(Instant::now());
+    }
+}
+
+/// The end of step 3, done or `interrupted`: the table, and the results
+/// page kept up with `--keep-serving`.
+pub(super) fn finish(batch: ImageBatch, config: &Config, interrupted: bool) -> Outcome {
+    print_table(&batch);
+    let output_dir = config.output_dir.display();
+    if interrupted {
+        // No upload can arrive once the server is down.
+        drop(batch);
+        remove_partial_uploads(&config.output_dir);
+        log::info!("The finished results are in {output_dir}");
+        return Outcome::new(false, true);
+    }
+    let succeeded = batch.all_succeeded();
+    batch.server.set_progress(progress(&batch));
+    let page = format!("{}/", batch.server.base_url());
+    if config.keep_serving {
+        return Outcome::serving(succeeded, page, batch);
+    }
+    log::info!(
+        "Outputs are in {output_dir}; the results page was {page} (add --keep-serving to keep it up)"
+    );
+    Outcome::new(succeeded, false)
+}
+
+/// Removes the hidden temporary files of uploads that Ctrl+C cut short
+/// (`.<name>.part-<token>`, see `server/upload.rs`): only finished results
+/// stay in the output folder.
+fn remove_partial_uploads(output_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(output_dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".part-") {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
+}
 
-    /// Gives the results page the batch's progress, at most every
-    /// `PROGRESS_EVERY`, and always once the batch is done.
-    pub fn show_progress(&mut self, server: &FileServer) {
-        let due = self
-            .progress_shown
-            .is_none_or(|shown| shown.elapsed() >= PROGRESS_EVERY);
-        if due || self.done() {
-            server.set_progress(self.progress());
-            self.progress_shown = Some(Instant::now());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hidden_partial_uploads_are_removed() {
+        let dir = std::env::temp_dir().join(format!("partial-{}", crate::random::token()));
+        std::fs::create_dir_all(&dir).expect("create a folder");
+        let names = [
+            "001-a-inverted.png",
+            ".001-b-inverted.png.part-0123abcd",
+            ".keep",
+        ];
+        for name in names {
+            std::fs::write(dir.join(name), b"x").expect("write a file");
         }
+        remove_partial_uploads(&dir);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("list the folder")
+            .map(|entry| {
+                entry
+                    .expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into()
+            })
+            .collect();
+        left.sort();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(left, [".keep", "001-a-inverted.png"]);
     }
 }
