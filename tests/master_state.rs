@@ -23,6 +23,7 @@
 mod common;
 
 use common::http::{connect_tcp, exchange_on, request, Answer};
+use common::programs::Program;
 use common::temp_dir::TempDir;
 use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
@@ -36,7 +37,7 @@ use protobuf::well_known_types::struct_::{value::Kind, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Fields the workshop and the issue ask for, by the object that holds
@@ -300,29 +301,18 @@ fn test_config(dir: &TempDir) -> ClusterConfig {
 }
 
 /// Runs workshop step 2 with `tasks` tasks against the cluster, to its end
-/// (the framework tears itself down).
+/// (the framework tears itself down), for at most two minutes.
 fn run_step2(cluster: &Cluster, dir: &TempDir, tasks: usize) {
-    let log = dir.path().join("scheduler.log");
-    let file = std::fs::File::create(&log).expect("a log file");
     let master = cluster.master_address().to_string();
-    let status = Command::new(env!("CARGO_BIN_EXE_scheduler"))
-        .args([
-            "--master",
-            &master,
-            "--step",
-            "launch",
-            "--tasks",
-            &tasks.to_string(),
-        ])
-        .args(["--executor", env!("CARGO_BIN_EXE_executor")])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("a log file handle"))
-        .stderr(file)
-        .status()
-        .expect("the scheduler starts");
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(status.success(), "step 2 failed:\n{text}");
+    let step2 = Program::start(
+        Command::new(env!("CARGO_BIN_EXE_scheduler"))
+            .args(["--master", &master, "--step", "launch"])
+            .args(["--tasks", &tasks.to_string()])
+            .args(["--executor", env!("CARGO_BIN_EXE_executor")])
+            .current_dir(dir.path()),
+    )
+    .finish(Duration::from_secs(120));
+    step2.assert_code(0);
 }
 
 /// A framework that keeps one long task running and an offer outstanding,

@@ -6,6 +6,9 @@
 //! scheduler's log and check both halves of that promise: the offer comes
 //! back, but not before the filter expires.
 
+mod common;
+
+use common::programs::Program;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -144,17 +147,14 @@ fn an_unreachable_master_is_a_clear_error() {
         .local_addr()
         .unwrap()
         .port();
-    let output = Command::new(env!("CARGO_BIN_EXE_scheduler"))
-        .args([
-            "--step",
-            "register",
-            "--master",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .output()
-        .expect("the scheduler binary runs");
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("could not reach"), "{stderr}");
-    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    let output = Program::start(Command::new(env!("CARGO_BIN_EXE_scheduler")).args([
+        "--step",
+        "register",
+        "--master",
+        &format!("127.0.0.1:{port}"),
+    ]))
+    .finish(Duration::from_secs(30));
+    output.assert_code(2);
+    output.assert_stderr("could not reach");
+    output.assert_stderr(&format!("127.0.0.1:{port}"));
 }
