@@ -18,14 +18,20 @@
 
 mod common;
 
+use common::programs::{Finished, Program};
 use common::temp_dir::TempDir;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SCHEDULER: &str = env!("CARGO_BIN_EXE_scheduler");
 const EXECUTOR: &str = env!("CARGO_BIN_EXE_executor");
+/// How long one run of the scheduler (one no-op task) may take.
+const LIMIT: Duration = Duration::from_secs(120);
+/// How long a build of the whole package may take.
+const BUILD_LIMIT: Duration = Duration::from_secs(1800);
+
 /// A directory of its own, removed on drop. The scheduler sits in
 /// `<root>/debug/`, as in a cargo target directory.
 struct Sandbox {
@@ -46,7 +52,7 @@ impl Sandbox {
     }
 
     /// Runs the copied scheduler for one no-op task on the embedded cluster.
-    fn run(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    fn run(&self, args: &[&str], env: &[(&str, &Path)]) -> Finished {
         let mut command = Command::new(self.bin().join("scheduler"));
         command
             .args(["--step", "launch", "--tasks", "1"])
@@ -58,19 +64,15 @@ impl Sandbox {
         for (name, value) in env {
             command.env(name, value);
         }
-        command.output().expect("run the scheduler")
+        Program::start(&mut command).finish(LIMIT)
     }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]
 fn without_an_executor_the_error_says_how_to_build_one() {
     let sandbox = Sandbox::new("missing");
     let output = sandbox.run(&[], &[]);
-    let log = stderr(&output);
+    let log = &output.stderr;
     assert_eq!(output.status.code(), Some(2), "{log}");
     assert!(
         log.contains("the executor binary was not found at"),
@@ -79,7 +81,7 @@ fn without_an_executor_the_error_says_how_to_build_one() {
     assert!(log.contains("cargo build --bin executor"), "{log}");
 
     let output = sandbox.run(&["--executor", "/nonexistent/executor"], &[]);
-    let log = stderr(&output);
+    let log = &output.stderr;
     assert_eq!(output.status.code(), Some(2), "{log}");
     assert!(
         log.contains("--executor /nonexistent/executor does not exist"),
@@ -92,7 +94,7 @@ fn the_executor_beside_the_scheduler_is_used() {
     let sandbox = Sandbox::new("beside");
     fs::copy(EXECUTOR, sandbox.bin().join("executor")).unwrap();
     let output = sandbox.run(&[], &[]);
-    let log = stderr(&output);
+    let log = &output.stderr;
     assert!(output.status.success(), "{log}");
     let beside = sandbox.bin().join("executor");
     // Served under a name made from its content: `executor-` and the first
@@ -147,7 +149,7 @@ fn under_cargo_run_a_missing_executor_is_built_with_the_same_profile() {
             ("CARGO_TARGET_DIR", &sandbox.root.path().join("target")),
         ],
     );
-    let log = stderr(&output);
+    let log = &output.stderr;
     assert!(output.status.success(), "{log}");
     assert!(
         log.contains("The executor binary is missing; building it"),
@@ -219,7 +221,7 @@ fn after_a_first_cargo_run_cargo_build_compiles_nothing() {
         if let Some(status) = first.try_wait().unwrap() {
             break Some(status);
         }
-        if start.elapsed() > Duration::from_secs(1800) {
+        if start.elapsed() > BUILD_LIMIT {
             let _ = first.kill();
             let _ = first.wait();
             break None;
@@ -234,10 +236,8 @@ fn after_a_first_cargo_run_cargo_build_compiles_nothing() {
         "{text}"
     );
 
-    let second = cargo(&target, &["build"])
-        .output()
-        .expect("run cargo build");
-    let second_log = String::from_utf8_lossy(&second.stderr);
-    assert!(second.status.success(), "{second_log}");
+    let second = Program::start(&mut cargo(&target, &["build"])).finish(BUILD_LIMIT);
+    second.assert_code(0);
+    let second_log = &second.stderr;
     assert!(!second_log.contains("Compiling"), "{second_log}");
 }

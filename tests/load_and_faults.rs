@@ -6,10 +6,12 @@
 //! - `a_decompression_bomb_fails_its_task_and_nothing_else`: an image whose
 //!   header claims a huge picture is refused by the decoder's limits with a
 //!   clear task failure, not an out-of-memory kill;
-//! - load and soak tests, `#[ignore]`d because they take a minute or more;
-//!   run them with `cargo test --release --test load_and_faults -- --ignored`:
-//!   - `ten_thousand_noop_tasks_keep_memory_flat`;
-//!   - `executors_killed_at_random_during_a_200_image_batch`.
+//! - `executors_killed_at_random_during_a_200_image_batch`, a soak test (a
+//!   few seconds; Linux only, as it finds the executors in `/proc`);
+//! - `ten_thousand_noop_tasks_keep_memory_flat`, a load test `#[ignore]`d
+//!   because it takes about 25 seconds in a debug build on two busy cores;
+//!   run it with
+//!   `cargo test --test load_and_faults -- --ignored --nocapture ten_thousand`.
 //!
 //! Every test works in its own temporary directory (the scheduler's `TMPDIR`
 //! too, so the embedded agent's sandboxes land there), kills what it starts
@@ -261,7 +263,8 @@ fn a_decompression_bomb_fails_its_task_and_nothing_else() {
 }
 
 #[test]
-#[ignore = "load test, about a minute: cargo test --release --test load_and_faults -- --ignored"]
+#[ignore = "load test, 24-27 s in a debug build on two busy cores: \
+            cargo test --test load_and_faults -- --ignored ten_thousand"]
 fn ten_thousand_noop_tasks_keep_memory_flat() {
     let workspace = Workspace::new("ten-thousand");
     let mut scheduler = workspace.scheduler(&[
@@ -301,7 +304,10 @@ fn ten_thousand_noop_tasks_keep_memory_flat() {
 }
 
 #[test]
-#[ignore = "soak test, about a minute: cargo test --release --test load_and_faults -- --ignored"]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "finds the executors to kill in /proc: Linux only"
+)]
 fn executors_killed_at_random_during_a_200_image_batch() {
     let workspace = Workspace::new("killer");
     let images = workspace.images(200);

@@ -263,12 +263,10 @@ fn flags_that_cannot_work_are_refused_before_anything_runs() {
         ),
     ];
     for (flags, message) in cases {
-        let output = scheduler_in(workspace.root.path())
-            .args(flags)
-            .output()
-            .expect("run the scheduler");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+        let output =
+            Program::start(scheduler_in(workspace.root.path()).args(flags)).finish(RUN_LIMIT);
+        let stderr = &output.stderr;
+        assert_eq!(output.code(), Some(2), "{flags:?}: {stderr}");
         assert!(stderr.contains(message), "{flags:?}: {stderr}");
         assert!(
             !stderr.contains("Started an embedded Mesos master"),

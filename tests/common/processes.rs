@@ -74,15 +74,31 @@ fn send_signal(pid: i32, signal: i32) -> bool {
 
 /// Windows has no signals nor process groups: `taskkill` ends the process
 /// and every process it started (a negative `pid` names a group, led by the
-/// process of that id).
+/// process of that id). It runs in a `Drop`, where a panic would abort the
+/// tests: one that does not end in ten seconds is killed and counts as a
+/// failure.
 #[cfg(not(unix))]
 fn send_kill(pid: i32) -> bool {
-    let killed = std::process::Command::new("taskkill")
+    let started = std::process::Command::new("taskkill")
         .args(["/F", "/T", "/PID", &pid.unsigned_abs().to_string()])
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .status();
-    killed.is_ok_and(|status| status.success())
+        .spawn();
+    let Ok(mut taskkill) = started else {
+        return false;
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        match taskkill.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(_) => break,
+        }
+    }
+    let _ = taskkill.kill();
+    let _ = taskkill.wait();
+    false
 }
 
 /// How many threads and open file descriptors this process has: a server

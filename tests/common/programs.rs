@@ -1,4 +1,5 @@
-//! Our binaries, run by a test as child processes.
+//! Our binaries, and the other programs a test runs (`cargo`, `chromium`),
+//! as child processes.
 //!
 //! A test starts `scheduler` or `mesos-local`, may wait for a line of its
 //! log, then waits for its exit and asserts on what it printed. Both pipes
@@ -93,12 +94,17 @@ impl Finished {
 impl Program {
     /// Starts `command` with no standard input and its output piped to us.
     pub fn start(command: &mut Command) -> Program {
+        Program::try_start(command).unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"))
+    }
+
+    /// As [`Program::start`], but a program that cannot be started (not
+    /// installed) is an error to handle rather than a failed test.
+    pub fn try_start(command: &mut Command) -> std::io::Result<Program> {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
+            .spawn()?;
         let mut out = child.stdout.take().expect("stdout is piped");
         let (stdout_sender, stdout) = mpsc::channel();
         std::thread::spawn(move || {
@@ -115,14 +121,14 @@ impl Program {
                 }
             }
         });
-        Program {
+        Ok(Program {
             child,
             stdout,
             stderr,
             log: Vec::new(),
             group: false,
             reaped: false,
-        }
+        })
     }
 
     /// Starts `command` as the leader of a process group of its own, so
