@@ -36,8 +36,8 @@ pub fn start(
         .name(format!("task-{}", task_id.value()))
         .spawn(move || {
             let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| work(&flag)));
-            // After a panic, only a task that has not said its last word
-            // yet gets one.
+            // A task has one terminal update: after a panic, only a task
+            // that has not sent it yet gets one.
             if let Err(panic) = panicked {
                 if guard.is_active(id.value()) {
                     let message = panic_message(panic.as_ref());
@@ -66,7 +66,8 @@ impl RunningTask {
         self.kill.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the task's thread has ended.
+    /// Whether the task's thread has run to its end (one that never
+    /// started has not).
     pub fn has_ended(&self) -> bool {
         self.thread.as_ref().is_some_and(|t| t.is_finished())
     }

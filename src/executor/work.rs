@@ -43,7 +43,8 @@ const SERVER_MESSAGE_LIMIT: u64 = 4096;
 /// scheduler; a task ends with exactly one terminal update.
 pub fn run_task(agent: Arc<AgentClient>, task: TaskInfo) -> RunningTask {
     agent.launched(&task);
-    // Sent before the thread starts, so RUNNING comes before the end.
+    // Before the thread starts: the agent expects a task's updates in the
+    // order they happened, RUNNING first.
     agent.update(&task.task_id, TaskState::TASK_RUNNING, None);
     let task_id = task.task_id.clone().unwrap_or_default();
     task_thread::start(Arc::clone(&agent), task_id, move |kill| {
@@ -89,28 +90,6 @@ enum Stop {
 impl From<String> for Stop {
     fn from(message: String) -> Stop {
         Stop::Failed(message)
-    }
-}
-
-/// Decoder limits that fit the task's memory. On a real agent the
-/// container is killed when it exceeds the memory its tasks asked for, so
-/// the decoder may use at most half of the task's `mem` (the encoded copy
-/// and the download need the rest), and never more than the default limit.
-fn decoder_limits(task: &TaskInfo) -> invert::Limits {
-    let defaults = invert::Limits::default();
-    let mem_mb: f64 = task
-        .resources
-        .iter()
-        .filter(|r| r.name() == "mem")
-        .map(|r| r.scalar.value())
-        .sum();
-    if mem_mb <= 0.0 {
-        return defaults;
-    }
-    let half = (mem_mb * 1024.0 * 1024.0 / 2.0) as u64;
-    invert::Limits {
-        max_alloc: half.min(defaults.max_alloc),
-        ..defaults
     }
 }
 
@@ -164,6 +143,28 @@ fn invert_and_upload(
         invert::extension(inverted.format),
         inverted.bytes.len()
     ))
+}
+
+/// Decoder limits that fit the task's memory. On a real agent the
+/// container is killed when it exceeds the memory its tasks asked for, so
+/// the decoder may use at most half of the task's `mem` (the encoded copy
+/// and the download need the rest), and never more than the default limit.
+fn decoder_limits(task: &TaskInfo) -> invert::Limits {
+    let defaults = invert::Limits::default();
+    let mem_mb: f64 = task
+        .resources
+        .iter()
+        .filter(|r| r.name() == "mem")
+        .map(|r| r.scalar.value())
+        .sum();
+    if mem_mb <= 0.0 {
+        return defaults;
+    }
+    let half = (mem_mb * 1024.0 * 1024.0 / 2.0) as u64;
+    invert::Limits {
+        max_alloc: half.min(defaults.max_alloc),
+        ..defaults
+    }
 }
 
 fn check_kill(kill: &AtomicBool) -> Result<(), Stop> {
