@@ -71,7 +71,8 @@ impl FakeAgent {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
         let refuse_subscriptions = Arc::new(AtomicU32::new(0));
         let (sender, calls) = mpsc::channel();
-        let (serving, refusing) = (Arc::clone(&server), Arc::clone(&refuse_subscriptions));
+        let serving = Arc::clone(&server);
+        let refusing = Arc::clone(&refuse_subscriptions);
         let thread = std::thread::Builder::new()
             .name("fake-agent".into())
             .spawn(move || {
