@@ -18,8 +18,9 @@
 //! safe, answers with `ACKNOWLEDGED` for that UUID. Until then the executor
 //! keeps the update; if the connection to the agent breaks (say the agent
 //! restarts), it subscribes again and hands back everything unacknowledged.
-//! So an update can arrive twice, but is never lost. This is
-//! [`updates::Updates`].
+//! So an update can arrive twice, but is never lost. This is the book in
+//! [`client`]: a task's story sends each update with one call,
+//! [`AgentClient::update`](client::AgentClient::update).
 //!
 //! The life of the executor:
 //!
@@ -31,9 +32,11 @@
 //!                                  SHUTDOWN ─► kill all, wait for acknowledgements, exit
 //! ```
 //!
-//! Files: [`env`](mod@env) (what the agent tells us), [`agent_address`]
-//! (where the agent is), [`client`] (calls to the agent), [`updates`] (the
-//! book), [`work`] (what a task does), [`reconnect`] (when the agent goes
+//! Read `run` and `Executor::handle` here, then the story of one task,
+//! [`work::run_task`]. Files: [`env`](mod@env) (what the agent tells us),
+//! [`agent_address`] (where the agent is), [`client`] (calls to the agent
+//! and the book of unacknowledged updates), [`work`] (what a task does),
+//! [`task_thread`] (a task's thread), [`reconnect`] (when the agent goes
 //! away).
 
 pub mod agent_address;
@@ -41,11 +44,8 @@ pub mod client;
 pub mod env;
 mod error;
 pub mod reconnect;
-pub mod updates;
+pub mod task_thread;
 pub mod work;
-
-#[cfg(test)]
-mod tests;
 
 pub use env::{Config, EnvError};
 pub use error::ExecutorError;
@@ -55,13 +55,12 @@ use crate::proto::executor::event::Type;
 use crate::proto::executor::Event;
 use crate::proto::mesos::{TaskInfo, TaskState};
 use client::AgentClient;
-use log::{debug, error, info, trace, warn};
+use log::{error, info, trace, warn};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use task_thread::RunningTask;
 
 /// Reads the agent's environment variables and runs the executor.
 pub fn run_from_env() -> Result<(), ExecutorError> {
@@ -88,7 +87,7 @@ pub fn run(config: Config) -> Result<(), ExecutorError> {
         let lost = match subscription.events.recv() {
             Ok(Ok(event)) => {
                 crate::http_api::log_message("<-", &event);
-                if executor.handle(event) == Flow::ShutDown {
+                if executor.handle(event) == AfterEvent::ShutDown {
                     executor.wait_for_acknowledgements(&subscription);
                     info!("Executor exiting");
                     return Ok(());
@@ -108,15 +107,11 @@ pub fn run(config: Config) -> Result<(), ExecutorError> {
 
 /// Whether the executor goes on after an event.
 #[derive(Debug, PartialEq)]
-enum Flow {
-    Continue,
+enum AfterEvent {
+    /// Read the next event.
+    KeepRunning,
+    /// `SHUTDOWN`: wait for the last acknowledgements, then exit.
     ShutDown,
-}
-
-/// A task's thread and the flag that asks it to stop.
-struct RunningTask {
-    kill: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 /// The main thread's state.
@@ -128,7 +123,7 @@ struct Executor {
 
 impl Executor {
     /// Reacts to one event from the agent.
-    fn handle(&mut self, event: Event) -> Flow {
+    fn handle(&mut self, event: Event) -> AfterEvent {
         match event.type_() {
             Type::SUBSCRIBED => info!(
                 "Registered executor on {}",
@@ -139,7 +134,7 @@ impl Executor {
             Type::KILL => self.kill(event.kill.task_id.value()),
             Type::ACKNOWLEDGED => {
                 let ack = &event.acknowledged;
-                if !self.agent.acknowledge(&ack.task_id, ack.uuid()) {
+                if !self.agent.acknowledged(&ack.task_id, ack.uuid()) {
                     info!(
                         "Ignoring a repeated acknowledgement for task {}",
                         ack.task_id.value()
@@ -154,18 +149,18 @@ impl Executor {
             Type::SHUTDOWN => {
                 info!("Shutting down");
                 for task in self.tasks.values() {
-                    task.kill.store(true, Ordering::Relaxed);
+                    task.kill();
                 }
-                return Flow::ShutDown;
+                return AfterEvent::ShutDown;
             }
             Type::HEARTBEAT => trace!("Heartbeat from the agent"),
             Type::UNKNOWN => warn!("Ignoring an event of a type this executor does not know"),
         }
-        Flow::Continue
+        AfterEvent::KeepRunning
     }
 
-    /// `LAUNCH`: say the task runs, then run it on its own thread, which
-    /// sends the task's terminal update itself.
+    /// `LAUNCH`: the task's story is [`work::run_task`]; we keep its kill
+    /// flag for a later `KILL` or `SHUTDOWN`.
     fn launch(&mut self, task: TaskInfo) {
         let id = task.task_id.value().to_string();
         if self.agent.is_active(&id) {
@@ -173,26 +168,9 @@ impl Executor {
             return;
         }
         info!("Launching task {id}");
-        self.tasks
-            .retain(|_, task| !task.thread.as_ref().is_some_and(|t| t.is_finished()));
-        self.agent.record_launch(task.clone());
-        // Recorded and sent before the thread starts, so RUNNING always
-        // comes before the terminal update.
-        self.agent
-            .send_status(&task.task_id, TaskState::TASK_RUNNING, None);
-        let task_id = task.task_id.clone().unwrap_or_default();
-        let kill = Arc::new(AtomicBool::new(false));
-        let thread = match work::start(Arc::clone(&self.agent), task, Arc::clone(&kill)) {
-            Ok(thread) => Some(thread),
-            Err(err) => {
-                let message = format!("could not start a thread for the task: {err}");
-                error!("Task {id} failed: {message}");
-                self.agent
-                    .send_status(&task_id, TaskState::TASK_FAILED, Some(&message));
-                None
-            }
-        };
-        self.tasks.insert(id, RunningTask { kill, thread });
+        self.tasks.retain(|_, task| !task.has_ended());
+        let running = work::run_task(Arc::clone(&self.agent), task);
+        self.tasks.insert(id, running);
     }
 
     /// `LAUNCH_GROUP`: task groups are for Mesos's default executor; we
@@ -201,9 +179,9 @@ impl Executor {
         let message = "this executor runs single tasks (LAUNCH), not task groups (LAUNCH_GROUP)";
         for task in client::task_group(event) {
             warn!("Task {} failed: {message}", task.task_id.value());
-            self.agent.record_launch(task.clone());
+            self.agent.launched(&task);
             self.agent
-                .send_status(&task.task_id, TaskState::TASK_FAILED, Some(message));
+                .update(&task.task_id, TaskState::TASK_FAILED, Some(message));
         }
     }
 
@@ -212,7 +190,7 @@ impl Executor {
         match self.tasks.get(id) {
             Some(task) if self.agent.is_active(id) => {
                 info!("Killing task {id}");
-                task.kill.store(true, Ordering::Relaxed);
+                task.kill();
             }
             _ => info!("Asked to kill task {id}, which is not running"),
         }
@@ -244,12 +222,10 @@ impl Executor {
             }
         }
         for (_, task) in self.tasks.drain() {
-            match task.thread {
-                Some(thread) if thread.is_finished() => {
-                    let _ = thread.join();
-                }
-                _ => debug!("A task thread is still busy; it ends with the process"),
-            }
+            task.join_if_ended();
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,8 +12,9 @@ use crate::proto::executor::{call, Call};
 use crate::recordio::encode_record;
 use protobuf::Message;
 use std::io::Write;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 /// The write end of one event stream.
 struct EventStream {
@@ -70,7 +71,8 @@ impl FakeAgent {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
         let refuse_subscriptions = Arc::new(AtomicU32::new(0));
         let (sender, calls) = mpsc::channel();
-        let (serving, refusing) = (Arc::clone(&server), Arc::clone(&refuse_subscriptions));
+        let serving = Arc::clone(&server);
+        let refusing = Arc::clone(&refuse_subscriptions);
         let thread = std::thread::Builder::new()
             .name("fake-agent".into())
             .spawn(move || {
@@ -355,6 +357,75 @@ fn a_task_group_is_refused_task_by_task() {
     stream.send(&event(Type::SHUTDOWN));
     assert!(executor.join().expect("no panic").is_ok());
     stream.close();
+}
+
+#[test]
+fn unreadable_data_fails_the_task() {
+    let agent = FakeAgent::start();
+    let executor = start_executor(agent.config(false, "1secs"));
+    let (_, mut stream) = agent.subscription();
+    stream.send(&subscribed());
+    let mut statuses = Vec::new();
+    let unreadable = [&b"\xff\xfe"[..], b"not json", br#"{"version": 99}"#];
+    for (id, data) in ["t1", "t2", "t3"].into_iter().zip(unreadable) {
+        let mut event = launch(id, "");
+        let launched = event.launch.mut_or_insert_default();
+        launched
+            .task
+            .mut_or_insert_default()
+            .set_data(data.to_vec());
+        stream.send(&event);
+        statuses.push(agent.update(id, TaskState::TASK_RUNNING));
+        let failed = agent.update(id, TaskState::TASK_FAILED);
+        assert!(
+            failed
+                .message()
+                .starts_with("could not read the task's data"),
+            "{}",
+            failed.message()
+        );
+        statuses.push(failed);
+    }
+    for status in &statuses {
+        stream.send(&acknowledged(status));
+    }
+    stream.send(&event(Type::SHUTDOWN));
+    assert!(executor.join().expect("no panic").is_ok());
+    stream.close();
+}
+
+#[test]
+fn a_panicking_task_fails_with_the_panic_message() {
+    let fake = FakeAgent::start();
+    let agent = Arc::new(AgentClient::new(&fake.config(false, "1secs")));
+    let panicking = task("t1", "");
+    agent.launched(&panicking);
+    let id = panicking.task_id.clone().unwrap_or_default();
+    let running = task_thread::start(Arc::clone(&agent), id, |_| panic!("decoder bug at row 7"));
+    let failed = fake.update("t1", TaskState::TASK_FAILED);
+    assert!(
+        failed.message().contains("decoder bug at row 7"),
+        "{}",
+        failed.message()
+    );
+    assert!(!agent.is_active("t1"));
+
+    // A task that said its last word before the panic gets no second one.
+    let ending = task("t2", "");
+    agent.launched(&ending);
+    let id = ending.task_id.clone().unwrap_or_default();
+    let reporter = Arc::clone(&agent);
+    let finished = task_thread::start(Arc::clone(&agent), id, move |_| {
+        reporter.update(&ending.task_id, TaskState::TASK_FINISHED, Some("done"));
+        panic!("after the end");
+    });
+    fake.update("t2", TaskState::TASK_FINISHED);
+    while !(running.has_ended() && finished.has_ended()) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The fake agent answers a call before it reports it: wait a little.
+    let late = fake.calls.recv_timeout(Duration::from_millis(300));
+    assert!(late.is_err(), "no second terminal update");
 }
 
 #[test]

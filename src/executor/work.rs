@@ -1,4 +1,4 @@
-//! What one task does, from its `TaskInfo` to its final word.
+//! What one task does, from `LAUNCH` to its final word.
 //!
 //! Mesos does not know what our tasks do: it hands the executor a
 //! `TaskInfo` whose `data` bytes the scheduler filled (see
@@ -12,16 +12,17 @@
 //! Each task runs on its own thread and may be killed at any moment: the
 //! main thread sets the task's kill flag, and the work checks it between
 //! stages (and between short naps while sleeping). Whatever goes wrong,
-//! the result is an [`Outcome`] with a message that says exactly what
+//! the task ends with a terminal update whose message says exactly what
 //! failed; bad data never panics.
 
 use super::client::AgentClient;
+use super::task_thread::{self, RunningTask};
 use crate::proto::mesos::{TaskInfo, TaskState};
 use crate::proto::task_data::TaskData;
 use crate::{invert, task_data};
+use log::info;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The largest image we download.
@@ -35,20 +36,54 @@ const NAP: Duration = Duration::from_millis(50);
 /// Error messages from the upload server are short; read no more.
 const SERVER_MESSAGE_LIMIT: u64 = 4096;
 
-/// How a task ended; each becomes one terminal status update.
-#[derive(Debug, PartialEq)]
-pub enum Outcome {
-    /// `TASK_FINISHED`, with what was done.
-    Finished(String),
-    /// `TASK_FAILED`, with what went wrong.
-    Failed(String),
-    /// `TASK_KILLED`: the kill flag was seen before the work was done.
-    Killed,
+/// `LAUNCH` to the terminal update: says `TASK_RUNNING`, then the task works
+/// on a thread of its own, which sends the terminal update itself. The main
+/// thread never waits for a task, so it keeps reading events (a `KILL`, an
+/// `ACKNOWLEDGED`) while tasks work. The agent relays every update to the
+/// scheduler; a task ends with exactly one terminal update.
+pub fn run_task(agent: Arc<AgentClient>, task: TaskInfo) -> RunningTask {
+    agent.launched(&task);
+    // Before the thread starts: the agent expects a task's updates in the
+    // order they happened, RUNNING first.
+    agent.update(&task.task_id, TaskState::TASK_RUNNING, None);
+    let task_id = task.task_id.clone().unwrap_or_default();
+    task_thread::start(Arc::clone(&agent), task_id, move |kill| {
+        // `TaskInfo.data` says what to do (Mesos never reads it): an image
+        // to invert (step 3), or a no-op that takes its time (step 2).
+        let result = match task_data::decode(task.data()) {
+            Ok(data) if task_data::is_image(&data) => {
+                invert_and_upload(&data, &decoder_limits(&task), kill)
+            }
+            Ok(data) => sleep(&data, kill),
+            Err(err) => Err(Stop::Failed(format!(
+                "could not read the task's data: {err}"
+            ))),
+        };
+        let id = task.task_id.value();
+        match result {
+            Ok(done) => {
+                info!("Task {id} finished: {done}");
+                agent.update(&task.task_id, TaskState::TASK_FINISHED, Some(&done));
+            }
+            Err(Stop::Failed(why)) => {
+                info!("Task {id} failed: {why}");
+                agent.update(&task.task_id, TaskState::TASK_FAILED, Some(&why));
+            }
+            Err(Stop::Killed) => {
+                info!("Task {id} killed");
+                let why = "killed before it finished";
+                agent.update(&task.task_id, TaskState::TASK_KILLED, Some(why));
+            }
+        }
+    })
 }
 
 /// Why the work stopped early.
+#[derive(Debug, PartialEq)]
 enum Stop {
+    /// `TASK_FAILED`, with what went wrong.
     Failed(String),
+    /// `TASK_KILLED`: the kill flag was seen before the work was done.
     Killed,
 }
 
@@ -56,104 +91,6 @@ impl From<String> for Stop {
     fn from(message: String) -> Stop {
         Stop::Failed(message)
     }
-}
-
-/// Runs a task on its own thread, named after the task, which sends the
-/// task's terminal update itself through the shared client. The main thread
-/// never waits for a task, so it keeps reading events (a `KILL`, an
-/// `ACKNOWLEDGED`) while tasks work; the client records each update before
-/// sending it, so an `ACKNOWLEDGED` that overtakes the call still finds it.
-pub fn start(
-    agent: Arc<AgentClient>,
-    task: TaskInfo,
-    kill: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("task-{}", task.task_id.value()))
-        .spawn(move || report(&agent, &task, guarded(|| run_task(&task, &kill))))
-}
-
-/// Runs `work`, turning a panic into a failure. A bug in the work (or in a
-/// decoder it calls) must still end the task with a status: a thread that
-/// died silently would leave the task RUNNING forever and the batch
-/// waiting for it.
-fn guarded(work: impl FnOnce() -> Outcome) -> Outcome {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-        .unwrap_or_else(|panic| Outcome::Failed(panic_message(panic.as_ref())))
-}
-
-/// The text of a caught panic, for the task's failure message.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let detail = panic
-        .downcast_ref::<&str>()
-        .map(|text| text.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".into());
-    format!("the executor hit a bug while running the task ({detail}); please report it")
-}
-
-/// Runs one task to its end. `kill` is set by the main thread when the
-/// agent asks for the task to be killed.
-pub fn run_task(task: &TaskInfo, kill: &AtomicBool) -> Outcome {
-    let result = task_data::decode(task.data())
-        .map_err(|err| Stop::Failed(format!("could not read the task's data: {err}")))
-        .and_then(|data| {
-            if task_data::is_image(&data) {
-                invert_and_upload(&data, &decoder_limits(task), kill)
-            } else {
-                sleep(&data, kill)
-            }
-        });
-    match result {
-        Ok(message) => Outcome::Finished(message),
-        Err(Stop::Failed(message)) => Outcome::Failed(message),
-        Err(Stop::Killed) => Outcome::Killed,
-    }
-}
-
-/// Decoder limits that fit the task's memory. On a real agent the
-/// container is killed when it exceeds the memory its tasks asked for, so
-/// the decoder may use at most half of the task's `mem` (the encoded copy
-/// and the download need the rest), and never more than the default limit.
-fn decoder_limits(task: &TaskInfo) -> invert::Limits {
-    let defaults = invert::Limits::default();
-    let mem_mb: f64 = task
-        .resources
-        .iter()
-        .filter(|r| r.name() == "mem")
-        .map(|r| r.scalar.value())
-        .sum();
-    if mem_mb <= 0.0 {
-        return defaults;
-    }
-    let half = (mem_mb * 1024.0 * 1024.0 / 2.0) as u64;
-    invert::Limits {
-        max_alloc: half.min(defaults.max_alloc),
-        ..defaults
-    }
-}
-
-/// The end of a task's thread: one log line and one terminal update.
-fn report(agent: &AgentClient, task: &TaskInfo, outcome: Outcome) {
-    let id = task.task_id.value();
-    let (state, message) = match outcome {
-        Outcome::Finished(message) => {
-            log::info!("Task {id} finished: {message}");
-            (TaskState::TASK_FINISHED, message)
-        }
-        Outcome::Failed(message) => {
-            log::info!("Task {id} failed: {message}");
-            (TaskState::TASK_FAILED, message)
-        }
-        Outcome::Killed => {
-            log::info!("Task {id} killed");
-            (
-                TaskState::TASK_KILLED,
-                "killed before it finished".to_string(),
-            )
-        }
-    };
-    agent.send_status(&task.task_id, state, Some(&message));
 }
 
 /// Step 2: pretend to work for `noop_millis`.
@@ -206,6 +143,28 @@ fn invert_and_upload(
         invert::extension(inverted.format),
         inverted.bytes.len()
     ))
+}
+
+/// Decoder limits that fit the task's memory. On a real agent the
+/// container is killed when it exceeds the memory its tasks asked for, so
+/// the decoder may use at most half of the task's `mem` (the encoded copy
+/// and the download need the rest), and never more than the default limit.
+fn decoder_limits(task: &TaskInfo) -> invert::Limits {
+    let defaults = invert::Limits::default();
+    let mem_mb: f64 = task
+        .resources
+        .iter()
+        .filter(|r| r.name() == "mem")
+        .map(|r| r.scalar.value())
+        .sum();
+    if mem_mb <= 0.0 {
+        return defaults;
+    }
+    let half = (mem_mb * 1024.0 * 1024.0 / 2.0) as u64;
+    invert::Limits {
+        max_alloc: half.min(defaults.max_alloc),
+        ..defaults
+    }
 }
 
 fn check_kill(kill: &AtomicBool) -> Result<(), Stop> {
@@ -283,6 +242,22 @@ fn upload(http: &ureq::Agent, data: &TaskData, image: &invert::Inverted) -> Resu
 mod tests {
     use super::*;
     use std::sync::mpsc;
+    use std::thread::JoinHandle;
+
+    /// What a task's thread does with an image task: decode its data, then
+    /// download, invert and upload.
+    fn image_work(task: &TaskInfo, kill: bool) -> Result<String, Stop> {
+        let data = task_data::decode(task.data()).expect("valid task data");
+        assert!(task_data::is_image(&data));
+        invert_and_upload(&data, &decoder_limits(task), &AtomicBool::new(kill))
+    }
+
+    /// What a task's thread does with a no-op task.
+    fn noop_work(json: &[u8], kill: &AtomicBool) -> Result<String, Stop> {
+        let data = task_data::decode(json).expect("valid task data");
+        assert!(!task_data::is_image(&data));
+        sleep(&data, kill)
+    }
 
     fn task_with(data: &[u8]) -> TaskInfo {
         let mut task = TaskInfo::new();
@@ -391,20 +366,6 @@ mod tests {
     }
 
     #[test]
-    fn a_panicking_task_fails_with_the_panic_message() {
-        let outcome = guarded(|| panic!("decoder bug at row 7"));
-        match outcome {
-            Outcome::Failed(message) => {
-                assert!(message.contains("decoder bug at row 7"), "{message}")
-            }
-            other => panic!("expected a failure, got {other:?}"),
-        }
-        let formatted = guarded(|| panic!("{} and {}", "this", "that"));
-        assert!(matches!(formatted, Outcome::Failed(m) if m.contains("this and that")));
-        assert_eq!(guarded(|| Outcome::Killed), Outcome::Killed);
-    }
-
-    #[test]
     fn the_decoder_may_use_half_of_the_tasks_memory() {
         let mut task = task_with(b"{}");
         assert_eq!(decoder_limits(&task), invert::Limits::default());
@@ -423,49 +384,31 @@ mod tests {
 
     #[test]
     fn empty_data_is_a_no_op_task_that_finishes_at_once() {
-        let outcome = run_task(&task_with(b""), &AtomicBool::new(false));
-        assert_eq!(
-            outcome,
-            Outcome::Finished("no-op task done after 0 ms".into())
-        );
+        let outcome = noop_work(b"", &AtomicBool::new(false));
+        assert_eq!(outcome, Ok("no-op task done after 0 ms".into()));
     }
 
     #[test]
     fn a_no_op_task_sleeps_as_long_as_asked() {
-        let task = task_with(br#"{"version": 1, "noop_millis": 120}"#);
         let started = Instant::now();
-        let outcome = run_task(&task, &AtomicBool::new(false));
-        assert_eq!(
-            outcome,
-            Outcome::Finished("no-op task done after 120 ms".into())
+        let outcome = noop_work(
+            br#"{"version": 1, "noop_millis": 120}"#,
+            &AtomicBool::new(false),
         );
+        assert_eq!(outcome, Ok("no-op task done after 120 ms".into()));
         assert!(started.elapsed() >= Duration::from_millis(120));
     }
 
     #[test]
     fn a_sleeping_task_notices_the_kill_flag() {
-        let task = task_with(br#"{"version": 1, "noop_millis": 600000}"#);
         let kill = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&kill);
-        let worker = std::thread::spawn(move || run_task(&task, &flag));
+        let worker = std::thread::spawn(move || {
+            noop_work(br#"{"version": 1, "noop_millis": 600000}"#, &flag)
+        });
         std::thread::sleep(Duration::from_millis(20));
         kill.store(true, Ordering::Relaxed);
-        assert_eq!(worker.join().expect("no panic"), Outcome::Killed);
-    }
-
-    #[test]
-    fn unreadable_data_fails_the_task() {
-        for data in [&b"\xff\xfe"[..], b"not json", br#"{"version": 99}"#] {
-            match run_task(&task_with(data), &AtomicBool::new(false)) {
-                Outcome::Failed(message) => {
-                    assert!(
-                        message.starts_with("could not read the task's data"),
-                        "{message}"
-                    )
-                }
-                other => panic!("{data:?} gave {other:?}"),
-            }
-        }
+        assert_eq!(worker.join().expect("no panic"), Err(Stop::Killed));
     }
 
     #[test]
@@ -477,7 +420,7 @@ mod tests {
             _ => (201, Vec::new()),
         });
         let task = image_task(&server.url("/cat.png"), &server.url("/upload/cat-inverted"));
-        let outcome = run_task(&task, &AtomicBool::new(false));
+        let outcome = image_work(&task, false);
 
         let download = server.seen.recv().expect("a download");
         assert_eq!(
@@ -498,7 +441,7 @@ mod tests {
         assert_eq!(inverted.get_pixel(0, 0), &image::Rgb([245, 235, 225]));
         assert_eq!(
             outcome,
-            Outcome::Finished(format!(
+            Ok(format!(
                 "inverted 3x2 png, uploaded {} bytes",
                 upload.body.len()
             ))
@@ -510,8 +453,8 @@ mod tests {
         let server = TestServer::start(|_| (404, b"no such file".to_vec()));
         let image_url = server.url("/gone.png");
         let task = image_task(&image_url, &server.url("/upload"));
-        match run_task(&task, &AtomicBool::new(false)) {
-            Outcome::Failed(message) => {
+        match image_work(&task, false) {
+            Err(Stop::Failed(message)) => {
                 assert!(message.contains("could not download"), "{message}");
                 assert!(message.contains(&image_url), "{message}");
                 assert!(message.contains("404"), "{message}");
@@ -533,8 +476,8 @@ mod tests {
             _ => (403, b"wrong upload token\n".to_vec()),
         });
         let task = image_task(&server.url("/cat.png"), &server.url("/upload"));
-        match run_task(&task, &AtomicBool::new(false)) {
-            Outcome::Failed(message) => {
+        match image_work(&task, false) {
+            Err(Stop::Failed(message)) => {
                 assert!(message.contains("upload"), "{message}");
                 assert!(message.contains("403"), "{message}");
                 assert!(message.ends_with(": wrong upload token"), "{message}");
@@ -547,8 +490,8 @@ mod tests {
     fn something_that_is_not_an_image_fails_at_inversion() {
         let server = TestServer::start(|_| (200, b"<html>surprise</html>".to_vec()));
         let task = image_task(&server.url("/page.png"), &server.url("/upload"));
-        match run_task(&task, &AtomicBool::new(false)) {
-            Outcome::Failed(message) => {
+        match image_work(&task, false) {
+            Err(Stop::Failed(message)) => {
                 assert!(message.contains("could not invert"), "{message}")
             }
             other => panic!("expected a failure, got {other:?}"),
@@ -569,8 +512,8 @@ mod tests {
     fn an_unreachable_server_is_a_failure_not_a_panic() {
         // Port 9 (discard) on loopback is closed on any test machine we know.
         let task = image_task("http://127.0.0.1:9/x.png", "http://127.0.0.1:9/up");
-        match run_task(&task, &AtomicBool::new(false)) {
-            Outcome::Failed(message) => {
+        match image_work(&task, false) {
+            Err(Stop::Failed(message)) => {
                 assert!(
                     message.starts_with("could not download http://127.0.0.1:9/x.png"),
                     "{message}"
@@ -584,7 +527,7 @@ mod tests {
     fn a_killed_image_task_does_not_download() {
         let server = TestServer::start(|_| (200, Vec::new()));
         let task = image_task(&server.url("/cat.png"), &server.url("/upload"));
-        assert_eq!(run_task(&task, &AtomicBool::new(true)), Outcome::Killed);
+        assert_eq!(image_work(&task, true), Err(Stop::Killed));
         assert_eq!(server.seen.try_iter().count(), 0);
     }
 }
