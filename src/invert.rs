@@ -104,16 +104,12 @@ pub fn extension(format: ImageFormat) -> &'static str {
     }
 }
 
-/// Inverts every colour sample in `pixels` in place (`v` becomes `255 - v`).
+/// Inverts every colour sample in `pixels` in place: `v` becomes `255 - v`.
 ///
-/// `pixels` holds whole pixels of `channels` bytes each. When `alpha` is
-/// true, the last byte of each pixel is its alpha (opacity) and is left
-/// untouched. Bytes after the last whole pixel are left as they are.
-///
-/// The loops are written so the compiler turns them into SIMD instructions
-/// (checked in the assembly of an optimised build): without alpha every byte
-/// is treated alike, and with alpha the pixels are XORed with a constant
-/// mask (`255 ^ v == 255 - v` for a byte, `0 ^ v == v` for alpha).
+/// `pixels` holds pixels of `channels` bytes each, as the decoder stores
+/// them: grey (1), grey and alpha (2), RGB (3) or RGBA (4). When `alpha` is
+/// true, the last byte of each pixel is its alpha (opacity), which is not a
+/// colour and is kept, as are bytes after the last whole pixel.
 ///
 /// ```
 /// use mesos_tutorial::invert::invert_pixels;
@@ -130,46 +126,34 @@ pub fn extension(format: ImageFormat) -> &'static str {
 /// assert_eq!(grey, [255, 155, 0]);
 /// ```
 pub fn invert_pixels(pixels: &mut [u8], channels: usize, alpha: bool) {
-    if !alpha {
-        for sample in pixels.iter_mut() {
-            *sample = !*sample;
-        }
-        return;
-    }
-    match channels {
-        // Only alpha: nothing to invert.
-        0 | 1 => {}
-        2 => xor_each_pixel(pixels, [0xff, 0x00]),
-        4 => xor_each_pixel(pixels, [0xff, 0xff, 0xff, 0x00]),
-        _ => {
-            for pixel in pixels.chunks_exact_mut(channels) {
-                let last = pixel.len() - 1;
-                for sample in &mut pixel[..last] {
-                    *sample = !*sample;
-                }
+    match (channels, alpha) {
+        // Grey and RGB: every byte is a colour sample.
+        (_, false) => {
+            for sample in pixels {
+                *sample = 255 - *sample;
             }
         }
-    }
-}
-
-/// XORs every whole pixel of `N` bytes (2 or 4) with `mask`.
-///
-/// The pixels are handled eight bytes at a time as one `u64`, which holds a
-/// whole number of them. Written per byte, the compiler would turn `^ 0xff`
-/// into "not" and `^ 0` into nothing, and the irregular pattern that is left
-/// is not vectorised; a `u64` XOR with a constant is, with SIMD registers.
-fn xor_each_pixel<const N: usize>(pixels: &mut [u8], mask: [u8; N]) {
-    let word_mask = u64::from_ne_bytes(std::array::from_fn(|i| mask[i % N]));
-    let mut words = pixels.chunks_exact_mut(8);
-    for word in &mut words {
-        let bytes: [u8; 8] = (*word)
-            .try_into()
-            .expect("chunks_exact_mut(8) yields 8 bytes");
-        word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word_mask).to_ne_bytes());
-    }
-    for pixel in words.into_remainder().chunks_exact_mut(N) {
-        for (sample, bits) in pixel.iter_mut().zip(mask) {
-            *sample ^= bits;
+        (2, true) => {
+            for [grey, _alpha] in pixels.as_chunks_mut::<2>().0 {
+                *grey = 255 - *grey;
+            }
+        }
+        (4, true) => {
+            for [red, green, blue, _alpha] in pixels.as_chunks_mut::<4>().0 {
+                *red = 255 - *red;
+                *green = 255 - *green;
+                *blue = 255 - *blue;
+            }
+        }
+        // Only alpha: nothing to invert.
+        (0 | 1, true) => {}
+        // Any other layout with alpha: all of a pixel but its last byte.
+        (_, true) => {
+            for pixel in pixels.chunks_exact_mut(channels) {
+                for sample in &mut pixel[..channels - 1] {
+                    *sample = 255 - *sample;
+                }
+            }
         }
     }
 }
@@ -177,15 +161,14 @@ fn xor_each_pixel<const N: usize>(pixels: &mut [u8], mask: [u8; N]) {
 /// [`invert_pixels`] for 16-bit samples: `v` becomes `65535 - v`.
 fn invert_samples_16(samples: &mut [u16], channels: usize, alpha: bool) {
     if !alpha {
-        for sample in samples.iter_mut() {
-            *sample = !*sample;
+        for sample in samples {
+            *sample = 65535 - *sample;
         }
         return;
     }
     for pixel in samples.chunks_exact_mut(channels) {
-        let last = pixel.len() - 1;
-        for sample in &mut pixel[..last] {
-            *sample = !*sample;
+        for sample in &mut pixel[..channels - 1] {
+            *sample = 65535 - *sample;
         }
     }
 }
@@ -238,10 +221,10 @@ mod tests {
     }
 
     #[test]
-    fn the_wide_path_and_the_tail_agree_with_the_per_pixel_rule() {
-        // 4 + 8 + 4 + 1 bytes: eight-byte words, whole pixels after them,
-        // and a partial pixel at the end that is left alone.
-        for (channels, len) in [(4, 17), (4, 40), (2, 23), (2, 8)] {
+    fn every_layout_and_the_tail_follow_the_per_pixel_rule() {
+        // Whole pixels, then (when the length is not a multiple of the
+        // pixel size) a partial pixel at the end that is left alone.
+        for (channels, len) in [(4, 17), (4, 40), (2, 23), (2, 8), (3, 14)] {
             let original: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
             let mut pixels = original.clone();
             invert_pixels(&mut pixels, channels, true);

@@ -2,20 +2,15 @@
 //!
 //! When an executor has inverted an image it POSTs the result here, with
 //! the token the scheduler put in the task's `TaskInfo.data` as the header
-//! `X-Upload-Token`. Anyone who can reach the port could POST, so the token
-//! is what makes an upload ours; the checks then keep a buggy or hostile
-//! client from filling the disk or leaving half-written files:
+//! `X-Upload-Token`. `receive` tells the story of one upload: it is checked
+//! (`check_upload`, which lists the checks and why each is made), stored,
+//! and recorded for the results page.
 //!
-//! 1. the token must match (`403 Forbidden` otherwise);
-//! 2. the name must be a plain file name (`400 Bad Request`);
-//! 3. the body may not exceed the size limit, checked against
-//!    `Content-Length` before reading and again while reading, since a
-//!    chunked body announces no length (`413 Payload Too Large`);
-//! 4. the body is streamed into a hidden temporary file in the output
-//!    directory and renamed to `<name>` only once complete: a rename within
-//!    one directory is atomic, so a reader sees the old file or the whole new
-//!    one, never a partial one. A retried task uploading the same name again
-//!    simply replaces the file.
+//! The body is streamed into a hidden temporary file in the output
+//! directory and renamed to `<name>` only once complete: a rename within one
+//! directory is atomic, so a reader sees the old file or the whole new one,
+//! never a partial one. A retried task uploading the same name again simply
+//! replaces the file.
 
 use super::requests::text;
 use super::{lock, ServerError, Shared};
@@ -51,43 +46,18 @@ pub(super) fn prepare_output_dir(dir: &Path) -> Result<(), ServerError> {
     fs::remove_file(&probe).map_err(output_dir_error)
 }
 
-/// Handles one `POST /upload/<name>`. `name` is the decoded name from the
-/// path, `None` if it did not decode.
+/// Handles one `POST /upload/<name>`: the upload is checked, stored, and
+/// recorded so that the results page links it. `name` is the decoded name
+/// from the path, `None` if it did not decode.
 pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shared) -> ResponseBox {
-    let Some(target) = lock(&shared.uploads).clone() else {
-        return text(404, "this file server does not accept uploads");
+    let upload = match check_upload(request, name, shared) {
+        Ok(upload) => upload,
+        Err(refusal) => return refusal,
     };
-    let token = request
-        .headers()
-        .iter()
-        .find(|header| header.field.equiv("X-Upload-Token"))
-        .map(|header| header.value.as_str());
-    if !token.is_some_and(|token| same_token(token, &target.token)) {
-        warn!("refused an upload without the right X-Upload-Token header");
-        return text(
-            403,
-            "missing or wrong X-Upload-Token header: send the upload_token from TaskInfo.data",
-        );
-    }
-    let Some(name) = name.filter(|name| super::is_safe_name(name)) else {
-        return text(
-            400,
-            "bad upload name: use 1 to 128 characters from A-Z a-z 0-9 . _ - \
-             and do not start with a dot",
-        );
-    };
-    if !is_expected(&name, lock(&shared.expected_uploads).as_ref()) {
-        warn!("refused an upload of {name}: no task of this run produces that name");
-        return text(404, &format!("no task of this run uploads {name}"));
-    }
+    let name = upload.name;
     let limit = shared.max_upload_bytes;
-    let declared = request.body_length();
-    if declared.is_some_and(|length| length as u64 > limit) {
-        warn!("refused upload {name}: Content-Length is over {limit} bytes");
-        return too_large(limit);
-    }
-
-    match store(request.as_reader(), declared, &target.dir, &name, limit) {
+    let body = request.as_reader();
+    match store(body, upload.declared, &upload.dir, &name, limit) {
         Ok((path, bytes)) => {
             info!("stored upload {name} ({bytes} bytes) in {}", path.display());
             lock(&shared.uploaded).insert(name.clone(), path);
@@ -106,6 +76,77 @@ pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shar
             text(500, &format!("could not store {name}: {err}"))
         }
     }
+}
+
+/// An upload that passed [`check_upload`]: what to store, and where.
+struct Upload {
+    /// A plain file name that a task of this run produces.
+    name: String,
+    /// The output directory.
+    dir: PathBuf,
+    /// The body's `Content-Length`; `None` for a chunked body.
+    declared: Option<usize>,
+}
+
+/// Checks an upload before any of its body is read, and says where it goes.
+/// Anyone who can reach the port could POST: the checks keep a buggy or
+/// hostile client from filling the disk. A refusal is the response to send.
+///
+/// 1. The server must accept uploads at all (`404`): one that was given no
+///    output directory only serves files.
+/// 2. The token must match (`403`): it is what makes an upload ours. It
+///    comes before the name checks, so a client without it learns nothing
+///    about the names.
+/// 3. The name must be a plain file name (`400`), so that it names a file
+///    in the output directory and nowhere else.
+/// 4. The name must be one a task of this run produces, when the framework
+///    said which (`404`), so that even a client with the token cannot
+///    store files of its choosing.
+/// 5. The body may not exceed the size limit (`413`). `Content-Length` is
+///    checked here, before reading; a chunked body announces no length, so
+///    `store` checks again while reading.
+fn check_upload(
+    request: &Request,
+    name: Option<String>,
+    shared: &Shared,
+) -> Result<Upload, ResponseBox> {
+    let Some(target) = lock(&shared.uploads).clone() else {
+        return Err(text(404, "this file server does not accept uploads"));
+    };
+    let token = request
+        .headers()
+        .iter()
+        .find(|header| header.field.equiv("X-Upload-Token"))
+        .map(|header| header.value.as_str());
+    if !token.is_some_and(|token| same_token(token, &target.token)) {
+        warn!("refused an upload without the right X-Upload-Token header");
+        return Err(text(
+            403,
+            "missing or wrong X-Upload-Token header: send the upload_token from TaskInfo.data",
+        ));
+    }
+    let Some(name) = name.filter(|name| super::is_safe_name(name)) else {
+        return Err(text(
+            400,
+            "bad upload name: use 1 to 128 characters from A-Z a-z 0-9 . _ - \
+             and do not start with a dot",
+        ));
+    };
+    if !is_expected(&name, lock(&shared.expected_uploads).as_ref()) {
+        warn!("refused an upload of {name}: no task of this run produces that name");
+        return Err(text(404, &format!("no task of this run uploads {name}")));
+    }
+    let limit = shared.max_upload_bytes;
+    let declared = request.body_length();
+    if declared.is_some_and(|length| length as u64 > limit) {
+        warn!("refused upload {name}: Content-Length is over {limit} bytes");
+        return Err(too_large(limit));
+    }
+    Ok(Upload {
+        name,
+        dir: target.dir,
+        declared,
+    })
 }
 
 /// Whether `name` is one the framework waits for: without expectations
