@@ -37,39 +37,40 @@
 //! Each step of the workshop adds a few functions to read; the names below
 //! are real (`tests/reading_path.rs` checks them).
 //!
-//! 1. **Register** (step 1). `src/scheduler/mod.rs`: `run`, then
-//!    `Scheduler::handle` (one `match`, one arm per event),
-//!    `Scheduler::subscribed`, `Scheduler::offers`, `Scheduler::decline`.
+//! 1. **Register** (step 1). `src/scheduler/mod.rs`: `run`, `run_step`,
+//!    `Scheduler::run_until_done`, `Scheduler::handle` (one `match`, one
+//!    arm per event), `Scheduler::subscribed`, `Scheduler::offers`,
+//!    `Scheduler::decline`, `Scheduler::after_event`.
 //!    `src/scheduler/master.rs`: `connect`, `framework_info`,
-//!    `MasterConnection::subscribe_to`, `MasterConnection::next_input`,
+//!    `MasterConnection::subscribe`, `MasterConnection::next_input`,
 //!    `MasterConnection::decline`. How events are framed:
 //!    `src/recordio.rs` (its first example shows the bytes).
 //!    How Ctrl+C stops every step: `src/scheduler/interrupt.rs`:
-//!    `Interrupts`, `Scheduler::stop_interrupted`.
-//! 2. **Launch** (step 2). `src/scheduler/work.rs`: `Work::prepare`,
-//!    `Work::tasks_for`. `src/scheduler/tasks.rs`: `TaskPlan::new`,
-//!    `TaskPlan::fit`, `TaskPlan::tasks`. `src/scheduler/mod.rs`:
-//!    `Scheduler::launch`, `Scheduler::update`, `Scheduler::after_event`.
+//!    `Interrupts`, `stop`.
+//! 2. **Launch** (step 2). `src/scheduler/work.rs`: `Work`.
+//!    `src/scheduler/noop.rs`: `NoopTasks::prepare`, `NoopTasks::tasks_for`,
+//!    `NoopTasks::update`. `src/scheduler/tasks.rs`: `serve_executor`,
+//!    `TaskPlan::new`, `TaskPlan::fit`, `TaskPlan::tasks`.
+//!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
-//!    `MasterConnection::acknowledge`. `src/scheduler/noop.rs`:
-//!    `NoopTasks::tasks_for`, `NoopTasks::update`. The other end,
-//!    `src/executor/mod.rs`: `run`, `Executor::handle`; and
-//!    `src/executor/work.rs`: `run_task`.
+//!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`.
+//!    The other end, `src/executor/mod.rs`: `run`, `Executor::handle`,
+//!    `Executor::launch`; and `src/executor/work.rs`: `run_task`.
 //! 3. **Images** (step 3). `src/scheduler/batch.rs`: `ImageBatch::prepare`,
 //!    `ImageBatch::tasks_for`, `ImageBatch::update`,
-//!    `ImageBatch::retry_or_give_up`. `src/scheduler/work.rs`:
-//!    `Work::suppress_or_revive`. `src/task_data.rs`: `image`,
-//!    `encode`, `decode`. `src/executor/work.rs`: `invert_and_upload`.
-//!    `src/invert.rs`: `invert_image`, `invert_pixels`.
-//!    `src/server/upload.rs`: `receive`.
+//!    `ImageBatch::retry_or_give_up`, `ImageBatch::wants_offers`.
+//!    `src/task_data.rs`: `image`, `encode`, `decode`.
+//!    `src/executor/work.rs`: `invert_and_upload`. `src/invert.rs`:
+//!    `invert_image`, `invert_pixels`. `src/server/upload.rs`: `receive`,
+//!    `check_upload`.
 //! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`: `Failover`
 //!    (`Failover::subscribe`, `Failover::recover`, `Failover::remember`,
 //!    `Failover::reconcile`, `Failover::update`,
-//!    `Failover::clear_stale_executor`), `needs_acknowledgement`.
-//!    `src/scheduler/reconnect.rs`: `subscribe`, `Backoff`.
-//!    `src/scheduler/reconciliation.rs`: `MasterConnection::reconcile`,
-//!    `Reconciliation`.
-//!    `src/scheduler/batch/results.rs`: `ImageBatch::continue_earlier_run`.
+//!    `Failover::clear_stale_executor`, `Failover::after_event`),
+//!    `framework_settings`. `src/scheduler/reconnect.rs`: `subscribe`,
+//!    `Backoff`. `src/scheduler/reconciliation.rs`: `Reconciliation`.
+//!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.
+//!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.
 //!    `src/executor/reconnect.rs`: `subscribe_again`.
 //!
 //! ## What a reader may skip
@@ -90,7 +91,8 @@
 //! clean-up), `src/scheduler/batch/results.rs` (the results page and the
 //! final table), `src/server/error.rs` and `src/server/limits.rs` (the file
 //! server's errors and the limits its clients keep to), `src/executor/agent_address.rs`
-//! (reading the agent's address from the environment), `src/executor/error.rs` and
+//! (reading the agent's address from the environment), `src/executor/task_thread.rs`
+//! (starting a task's thread, and its panic guard), `src/executor/error.rs` and
 //! `src/invert/format.rs` (decoding rules and limits).
 //! [`local`], the embedded master and agent, stands in for a real cluster:
 //! nothing above depends on it.

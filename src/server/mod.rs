@@ -72,8 +72,8 @@ pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
 /// How many requests are handled at once.
 const WORKERS: usize = 4;
 
-/// A running file server. Dropping it stops it, as [`FileServer::shutdown`]
-/// does.
+/// A running file server. Dropping it stops it: it closes the connections,
+/// stops the worker threads and closes the socket.
 pub struct FileServer {
     base_url: String,
     shared: Arc<Shared>,
