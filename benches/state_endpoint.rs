@@ -119,9 +119,10 @@ fn run_tasks(cluster: &Cluster, executor_url: &str, tasks: usize) -> MasterConne
             event::Type::OFFERS => {
                 for offer in &event.offers.offers {
                     let count = plan.fit(offer, tasks - launched);
-                    let infos = (launched..launched + count)
-                        .map(|n| plan.task(offer, &n.to_string(), payload.clone()))
+                    let work = (launched..launched + count)
+                        .map(|n| (n.to_string(), payload.clone()))
                         .collect();
+                    let infos = plan.tasks(offer, work);
                     launched += count;
                     master.launch(offer, infos, 1.0).expect("launched");
                 }

@@ -363,7 +363,7 @@ impl LiveFramework {
                     event::Type::OFFERS if !launched => {
                         let offer = &event.offers.offers[0];
                         let data = task_data::encode(&task_data::noop(60_000));
-                        let task = plan.task(offer, "long", data);
+                        let task = scheduler_api::one_task(&mut plan, offer, "long", data);
                         master.launch(offer, vec![task], 0.0).expect("launched");
                         launched = true;
                     }

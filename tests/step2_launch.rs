@@ -192,7 +192,8 @@ fn a_killed_task_ends_in_task_killed() {
     let mut framework = TestFramework::start(test_cluster_config(None), &[]);
     let deadline = Instant::now() + STEP_LIMIT;
     let offer = framework.first_offer(deadline);
-    let task = framework.plan.task(
+    let task = scheduler_api::one_task(
+        &mut framework.plan,
         &offer,
         "long",
         task_data::encode(&task_data::noop(LONG_TASK_MILLIS)),
@@ -247,7 +248,8 @@ fn an_executor_killed_from_outside_fails_its_tasks_and_resources_come_back() {
     let work_dir = TempDir::new("executor-killed");
     let mut framework = TestFramework::start(test_cluster_config(Some(work_dir.path())), &[]);
     let offer = framework.first_offer(Instant::now() + STEP_LIMIT);
-    let task = framework.plan.task(
+    let task = scheduler_api::one_task(
+        &mut framework.plan,
         &offer,
         "doomed",
         task_data::encode(&task_data::noop(LONG_TASK_MILLIS)),
@@ -332,7 +334,8 @@ fn an_executor_killed_from_outside_fails_its_tasks_and_resources_come_back() {
     // the next task brings a new one (and pays for its resources again).
     let full_offer = full_offer.expect("the loop ends only once it is set");
     assert!(full_offer.executor_ids.is_empty(), "{full_offer:?}");
-    let task = framework.plan.task(
+    let task = scheduler_api::one_task(
+        &mut framework.plan,
         &full_offer,
         "phoenix",
         task_data::encode(&task_data::noop(0)),
@@ -402,9 +405,12 @@ fn launch_on_a_declined_offer(capabilities: &[Capability]) -> TaskStatus {
         .master
         .decline(vec![offer.id.clone().unwrap_or_default()], 0.0)
         .expect("the master accepts the decline");
-    let task = framework
-        .plan
-        .task(&offer, "too-late", task_data::encode(&task_data::noop(0)));
+    let task = scheduler_api::one_task(
+        &mut framework.plan,
+        &offer,
+        "too-late",
+        task_data::encode(&task_data::noop(0)),
+    );
     // The call itself is well-formed, so the master answers 202; what is
     // wrong with it comes back as the task's update.
     framework

@@ -151,12 +151,10 @@ impl NoopScheduler {
                     let offer_ids = vec![offer.id.clone().unwrap_or_default()];
                     return master.decline(offer_ids, REFUSE_SECONDS);
                 }
-                let infos = (run.launched..run.launched + count)
-                    .map(|number| {
-                        self.plan
-                            .task(offer, &number.to_string(), self.payload.clone())
-                    })
+                let work = (run.launched..run.launched + count)
+                    .map(|number| (number.to_string(), self.payload.clone()))
                     .collect();
+                let infos = self.plan.tasks(offer, work);
                 run.launched += count;
                 run.accepts += 1;
                 master.launch(offer, infos, REFUSE_SECONDS)?;

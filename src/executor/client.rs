@@ -114,7 +114,8 @@ impl AgentClient {
         book.tasks.push(task.clone());
     }
 
-    /// `UPDATE`, reliably: kept until the agent acknowledges it; each new `SUBSCRIBE` hands it back.
+    /// `UPDATE`, reliably: kept until the agent acknowledges it; each new
+    /// `SUBSCRIBE` hands it back.
     pub fn update(&self, task_id: &TaskID, state: TaskState, message: Option<&str>) {
         let status = self.task_status(task_id, state, message);
         let mut update = self.call(call::Type::UPDATE);

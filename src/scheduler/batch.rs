@@ -282,11 +282,6 @@ impl ImageBatch {
         }
     }
 
-    /// Whether every image was inverted.
-    pub fn all_succeeded(&self) -> bool {
-        self.done == self.images.len()
-    }
-
     /// `7/10 images done, 1 failed`.
     pub fn summary(&self) -> String {
         format!(

@@ -82,7 +82,7 @@ impl Config {
     /// `https://` master, and with HTTP basic authentication when
     /// `--principal` comes with a secret.
     pub fn master_endpoint(&self) -> Result<Endpoint, SchedulerError> {
-        let url = super::master::scheduler_url(&self.master);
+        let url = scheduler_url(&self.master);
         let mut endpoint = Endpoint::new(&url, self.content_type);
         if let Some(ca_file) = &self.ca_file {
             endpoint = endpoint
@@ -93,6 +93,16 @@ impl Config {
             endpoint = endpoint.with_basic_auth(principal, secret);
         }
         Ok(endpoint)
+    }
+}
+
+/// `host:port`, `http://host:port` or `https://host:port` to the scheduler
+/// API's URL.
+pub fn scheduler_url(master: &str) -> String {
+    let master = master.trim_end_matches('/');
+    match crate::http_api::http_url(master) {
+        Some(url) => format!("{url}/api/v1/scheduler"),
+        None => format!("http://{master}/api/v1/scheduler"),
     }
 }
 
@@ -268,5 +278,21 @@ mod tests {
             let error = rejected(status, message);
             assert!(matches!(error, SchedulerError::Master(_)), "{error:?}");
         }
+    }
+
+    #[test]
+    fn master_addresses_become_scheduler_urls() {
+        assert_eq!(
+            scheduler_url("127.0.0.1:5050"),
+            "http://127.0.0.1:5050/api/v1/scheduler"
+        );
+        assert_eq!(
+            scheduler_url("http://m:5050/"),
+            "http://m:5050/api/v1/scheduler"
+        );
+        assert_eq!(
+            scheduler_url("https://m:5050"),
+            "https://m:5050/api/v1/scheduler"
+        );
     }
 }

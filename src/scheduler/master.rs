@@ -9,7 +9,7 @@
 //! Each function below builds one kind of call; together they are the whole
 //! vocabulary a simple framework needs. Step 4 adds `RECONCILE`.
 
-pub use super::config::EventError;
+pub use super::config::{scheduler_url, EventError};
 use super::interrupt::{Inbox, Input};
 use super::{failover, limits, Config, SchedulerError};
 use crate::http_api::{ApiError, Endpoint, StreamError};
@@ -288,35 +288,4 @@ fn refuse_filter(refuse_seconds: f64) -> Filters {
     let mut filters = Filters::new();
     filters.set_refuse_seconds(refuse_seconds);
     filters
-}
-
-/// `host:port`, `http://host:port` or `https://host:port` to the scheduler
-/// API's URL.
-pub fn scheduler_url(master: &str) -> String {
-    let master = master.trim_end_matches('/');
-    match crate::http_api::http_url(master) {
-        Some(url) => format!("{url}/api/v1/scheduler"),
-        None => format!("http://{master}/api/v1/scheduler"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn master_addresses_become_scheduler_urls() {
-        assert_eq!(
-            scheduler_url("127.0.0.1:5050"),
-            "http://127.0.0.1:5050/api/v1/scheduler"
-        );
-        assert_eq!(
-            scheduler_url("http://m:5050/"),
-            "http://m:5050/api/v1/scheduler"
-        );
-        assert_eq!(
-            scheduler_url("https://m:5050"),
-            "https://m:5050/api/v1/scheduler"
-        );
-    }
 }

@@ -37,6 +37,7 @@ pub mod executor_binary;
 pub mod failover;
 mod interrupt;
 mod limits;
+mod log_lines;
 pub mod master;
 pub mod noop;
 mod outcome;
@@ -47,8 +48,7 @@ mod too_small;
 mod work;
 
 use crate::http_api::ApiError;
-use crate::proto::is_terminal;
-use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
+use crate::proto::mesos::{Offer, TaskInfo, TaskStatus};
 use crate::proto::scheduler::{event, Event};
 use batch::ImageBatch;
 pub use config::{Config, SchedulerError, Step};
@@ -156,11 +156,24 @@ impl<W: Work> Scheduler<'_, W> {
         match event.type_() {
             event::Type::SUBSCRIBED => self.subscribed(&event.subscribed)?,
             event::Type::OFFERS => self.offers(&event.offers.offers)?,
-            event::Type::RESCIND => self.rescind(&event.rescind),
+            // An offer we hold is no longer valid.
+            event::Type::RESCIND => {
+                log::info!("Offer {} was rescinded", event.rescind.offer_id.value());
+            }
             event::Type::UPDATE => self.update(&event.update.status)?,
-            event::Type::MESSAGE => self.message(&event.message),
-            event::Type::FAILURE => self.failure(&event.failure),
-            event::Type::ERROR => return Err(self.error(&event.error)),
+            // Data an executor sent us (ours sends none).
+            event::Type::MESSAGE => log::info!(
+                "Message from executor {}: {} bytes",
+                event.message.executor_id.value(),
+                event.message.data().len()
+            ),
+            // An executor exited or an agent was lost. The tasks' own
+            // updates (`TASK_FAILED`, `TASK_LOST`) tell us what to redo.
+            event::Type::FAILURE => log_lines::failure(&event.failure),
+            // The master gave up on this framework; the run ends.
+            event::Type::ERROR => {
+                return Err(SchedulerError::from_error_event(event.error.message()));
+            }
             // Heartbeats only prove the stream is alive (see `next_input`).
             event::Type::HEARTBEAT => {}
             other => log::debug!("Ignoring event {other:?}"),
@@ -189,7 +202,7 @@ impl<W: Work> Scheduler<'_, W> {
     /// `OFFERS`: each offer is used for tasks, or declined.
     fn offers(&mut self, offers: &[Offer]) -> Result<(), SchedulerError> {
         for offer in offers {
-            log_offer(offer);
+            log_lines::offer(offer);
             // Step 4: an executor left by an earlier process goes first.
             if self
                 .failover
@@ -236,18 +249,13 @@ impl<W: Work> Scheduler<'_, W> {
         Ok(())
     }
 
-    /// `RESCIND`: an offer we hold is no longer valid.
-    fn rescind(&self, rescind: &event::Rescind) {
-        log::info!("Offer {} was rescinded", rescind.offer_id.value());
-    }
-
     /// `UPDATE`: a task changed state. The agent resends an update until we
     /// acknowledge it, and holds back the task's next one until then; the
     /// master's own updates (they have no uuid: answers to reconciliation,
     /// refused launches) are not acknowledged. So every update is counted
     /// at most once.
     fn update(&mut self, status: &TaskStatus) -> Result<(), SchedulerError> {
-        log_update(status);
+        log_lines::update(status);
         // Step 4: answers to reconciliation, and tasks of earlier processes.
         self.failover.update(&self.master, &self.work, status)?;
         self.work.update(status);
@@ -255,31 +263,6 @@ impl<W: Work> Scheduler<'_, W> {
             self.master.acknowledge(status)?;
         }
         Ok(())
-    }
-
-    /// `MESSAGE`: data an executor sent us (ours sends none).
-    fn message(&self, message: &event::Message) {
-        let executor = message.executor_id.value();
-        let bytes = message.data().len();
-        log::info!("Message from executor {executor}: {bytes} bytes");
-    }
-
-    /// `FAILURE`: an executor exited or an agent was lost. The tasks'
-    /// own updates (`TASK_FAILED`, `TASK_LOST`) tell us what to redo.
-    fn failure(&self, failure: &event::Failure) {
-        let agent = failure.agent_id.value();
-        if failure.executor_id.is_some() {
-            let executor = failure.executor_id.value();
-            let status = failure.status();
-            log::warn!("Executor {executor} on agent {agent} exited with status {status}");
-        } else {
-            log::warn!("Agent {agent} was lost");
-        }
-    }
-
-    /// `ERROR`: the master gave up on this framework; the run ends.
-    fn error(&self, error: &event::Error) -> SchedulerError {
-        SchedulerError::from_error_event(error.message())
     }
 
     /// After every event: ask for offers only while work waits for them,
@@ -297,29 +280,5 @@ impl<W: Work> Scheduler<'_, W> {
         self.master.teardown()?;
         log::info!("All done; the framework is torn down");
         Ok(Flow::Done)
-    }
-}
-
-fn log_offer(offer: &Offer) {
-    let id = offer.id.value();
-    let agent = offer.agent_id.value();
-    let host = offer.hostname();
-    let resources = tasks::describe_resources(&offer.resources);
-    log::info!("Received offer {id} from agent {agent} ({host}): {resources}");
-}
-
-/// One line per update; a task that ended other than finished is a warning.
-fn log_update(status: &TaskStatus) {
-    let task = status.task_id.value();
-    let state = status.state();
-    let message = status.message();
-    let line = match message {
-        "" => format!("task {task} is in state {state:?}"),
-        _ => format!("task {task} is in state {state:?}: {message}"),
-    };
-    if state == TaskState::TASK_FINISHED || !is_terminal(state) {
-        log::info!("{line}");
-    } else {
-        log::warn!("{line}");
     }
 }

@@ -18,7 +18,6 @@
 
 use super::too_small::TooSmall;
 use super::{executor_binary, Config, SchedulerError};
-use crate::proto::format_ranges;
 use crate::proto::mesos::{
     command_info, value, CommandInfo, ExecutorInfo, Offer, Resource, TaskInfo,
 };
@@ -185,21 +184,6 @@ impl TaskPlan {
         executor_running(offer) && !self.launched.contains_key(offer.agent_id.value())
     }
 
-    /// One task on this offer's agent, cut from the whole offer. For
-    /// several tasks on one offer use [`TaskPlan::tasks`].
-    pub fn task(&mut self, offer: &Offer, task_id: &str, data: Vec<u8>) -> TaskInfo {
-        let mut tasks = self.tasks(offer, vec![(task_id.to_string(), data)]);
-        tasks.pop().unwrap_or_else(|| {
-            // It does not fit: ask anyway, the master says why it refuses.
-            let mut task = self.describe(offer, task_id, Vec::new(), self.executor.clone());
-            task.resources = vec![
-                scalar_resource("cpus", self.cpus, None),
-                scalar_resource("mem", self.mem, None),
-            ];
-            task
-        })
-    }
-
     fn describe(
         &self,
         offer: &Offer,
@@ -272,21 +256,6 @@ fn thousandths(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
-/// A scalar resource such as `cpus:1`, offered to `role` if given.
-fn scalar_resource(name: &str, amount: f64, role: Option<&str>) -> Resource {
-    let mut resource = Resource::new();
-    resource.set_name(name.to_string());
-    resource.set_type(value::Type::SCALAR);
-    resource.scalar.mut_or_insert_default().set_value(amount);
-    if let Some(role) = role {
-        resource
-            .allocation_info
-            .mut_or_insert_default()
-            .set_role(role.to_string());
-    }
-    resource
-}
-
 /// The total of a scalar resource (`cpus`, `mem`, `disk`) in a list.
 pub fn scalar(resources: &[Resource], name: &str) -> f64 {
     resources
@@ -296,25 +265,25 @@ pub fn scalar(resources: &[Resource], name: &str) -> f64 {
         .sum()
 }
 
-/// An offer's resources in a line: `cpus 2, mem 1024, ports [31000-32000]`.
-pub fn describe_resources(resources: &[Resource]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for resource in resources {
-        let text = match resource.type_() {
-            value::Type::SCALAR => format!("{}", resource.scalar.value()),
-            value::Type::RANGES => format_ranges(&resource.ranges, ","),
-            value::Type::SET => format!("{{{}}}", resource.set.item.join(",")),
-            value::Type::TEXT => "(text)".to_string(),
-        };
-        parts.push(format!("{} {text}", resource.name()));
-    }
-    parts.join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proto::mesos::resource;
+
+    /// A scalar resource such as `cpus:1`, offered to `role` if given.
+    fn scalar_resource(name: &str, amount: f64, role: Option<&str>) -> Resource {
+        let mut resource = Resource::new();
+        resource.set_name(name.to_string());
+        resource.set_type(value::Type::SCALAR);
+        resource.scalar.mut_or_insert_default().set_value(amount);
+        if let Some(role) = role {
+            resource
+                .allocation_info
+                .mut_or_insert_default()
+                .set_role(role.to_string());
+        }
+        resource
+    }
 
     fn offer(cpus: f64, mem: f64, executor_running: bool) -> Offer {
         let mut offer = Offer::new();
@@ -387,7 +356,8 @@ mod tests {
     #[test]
     fn tasks_use_the_offers_role_and_agent() {
         let mut plan = TaskPlan::new("http://server/executor", 1.0, 128.0);
-        let task = plan.task(&offer(2.0, 1024.0, false), "7", b"data".to_vec());
+        let work = vec![("7".to_string(), b"data".to_vec())];
+        let task = plan.tasks(&offer(2.0, 1024.0, false), work).remove(0);
         assert_eq!(task.agent_id.value(), "agent-1");
         assert_eq!(task.task_id.value(), "7");
         assert!(task
@@ -471,22 +441,5 @@ mod tests {
     fn tasks_without_resources_never_fit() {
         let mut plan = TaskPlan::new("http://server/executor", 0.0, 128.0);
         assert_eq!(plan.fit(&offer(2.0, 1024.0, true), usize::MAX), 0);
-    }
-
-    #[test]
-    fn offers_are_described_in_one_line() {
-        let mut resources = offer(2.0, 1024.0, false).resources;
-        let mut ports = Resource::new();
-        ports.set_name("ports".into());
-        ports.set_type(value::Type::RANGES);
-        let mut range = value::Range::new();
-        range.set_begin(31000);
-        range.set_end(32000);
-        ports.ranges.mut_or_insert_default().range.push(range);
-        resources.push(ports);
-        assert_eq!(
-            describe_resources(&resources),
-            "cpus 2, mem 1024, ports [31000-32000]"
-        );
     }
 }

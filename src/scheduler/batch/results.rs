@@ -200,14 +200,16 @@ pub(super) fn finish(batch: ImageBatch, config: &Config, interrupted: bool) -> O
         log::info!("The finished results are in {output_dir}");
         return Outcome::new(false, true);
     }
-    let succeeded = batch.all_succeeded();
+    // Succeeded: every image was inverted.
+    let succeeded = batch.done == batch.images.len();
     batch.server.set_progress(progress(&batch));
     let page = format!("{}/", batch.server.base_url());
     if config.keep_serving {
         return Outcome::serving(succeeded, page, batch);
     }
     log::info!(
-        "Outputs are in {output_dir}; the results page was {page} (add --keep-serving to keep it up)"
+        "Outputs are in {output_dir}; the results page was {page} \
+         (add --keep-serving to keep it up)"
     );
     Outcome::new(succeeded, false)
 }
