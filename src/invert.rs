@@ -51,7 +51,8 @@ use image::{DynamicImage, ImageFormat};
 pub fn invert_image(bytes: &[u8], limits: &Limits) -> Result<Inverted, InvertError> {
     let (mut picture, format) = format::decode(bytes, limits)?;
     invert_in_place(&mut picture)?;
-    let (width, height) = (picture.width(), picture.height());
+    let width = picture.width();
+    let height = picture.height();
     let bytes = format::encode(picture, format, bytes.len())?;
     Ok(Inverted {
         bytes,

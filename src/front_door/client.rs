@@ -72,7 +72,9 @@ pub(super) struct Client {
 
 impl Client {
     pub(super) fn new(tcp: TcpStream, inbox: usize) -> Client {
-        let (deadline, records, tls) = (None, None, None);
+        let deadline = None;
+        let records = None;
+        let tls = None;
         let transport = Transport {
             tcp,
             deadline,

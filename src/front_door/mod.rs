@@ -121,7 +121,8 @@ impl FrontDoor {
         let listener = TcpListener::bind(address).map_err(DoorError::Bind)?;
         let address = listener.local_addr().map_err(DoorError::Bind)?;
         let (channel, requests) = Channel::open()?;
-        let (body_limit, sockets) = (Box::new(body_limit), Mutex::default());
+        let body_limit = Box::new(body_limit);
+        let sockets = Mutex::default();
         let door = Arc::new(Door {
             address,
             limits,
@@ -223,7 +224,8 @@ fn accept_loop(listener: &TcpListener, door: &Door) {
             let (Ok(peer), Ok(registered)) = (client.peer_addr(), client.try_clone()) else {
                 continue;
             };
-            let (id, most) = (sockets.next_id, door.limits.max_connections);
+            let id = sockets.next_id;
+            let most = door.limits.max_connections;
             sockets.next_id += 1;
             let full = sockets.open.len() >= most;
             if !full {

@@ -43,7 +43,8 @@ impl Channel {
         })?;
         let server = tiny_http::Server::from_listener(listener, None);
         let why = |err| DoorError::Start(format!("the HTTP server did not start: {err}"));
-        let (server, secret) = (server.map_err(why)?, channel.secret.clone());
+        let server = server.map_err(why)?;
+        let secret = channel.secret.clone();
         Ok((channel, Requests { server, secret }))
     }
 
@@ -63,11 +64,13 @@ impl Channel {
             let refused = connected.is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused);
             refused && crate::leftovers::process_gone(pid) != Some(false)
         });
-        let (pid, token) = (std::process::id(), crate::random::token());
+        let pid = std::process::id();
+        let token = crate::random::token();
         let dir = parent.join(format!("{DIR_PREFIX}{pid}-{}", &token[..12]));
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
         // From here on, dropping the channel removes the directory.
-        let (socket, secret) = (dir.join("http"), crate::random::token());
+        let socket = dir.join("http");
+        let secret = crate::random::token();
         let channel = Channel { socket, secret };
         let listener = std::os::unix::net::UnixListener::bind(&channel.socket)?;
         Ok((channel, listener))
@@ -76,7 +79,8 @@ impl Channel {
     #[cfg(not(unix))]
     fn listen() -> io::Result<(Channel, std::net::TcpListener)> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let (socket, secret) = (listener.local_addr()?, crate::random::token());
+        let socket = listener.local_addr()?;
+        let secret = crate::random::token();
         Ok((Channel { socket, secret }, listener))
     }
 

@@ -35,7 +35,8 @@ type Stop = Option<Refusal>;
 /// Serves a connection (TLS if the port speaks it) as connection `id`, or
 /// over the cap (no `id`) answers `503`, in a second with the handshake.
 pub(super) fn serve(tcp: TcpStream, peer: SocketAddr, door: &Door, id: Option<u64>) {
-    let (limits, quick) = (&door.limits, Duration::from_secs(1));
+    let limits = &door.limits;
+    let quick = Duration::from_secs(1);
     let timeouts = (limits.send_timeout, limits.header_timeout);
     let (send, handshake) = id.map_or((quick, quick), |_| timeouts);
     let ready = tcp.set_nodelay(true).and(tcp.set_write_timeout(Some(send)));
@@ -57,7 +58,8 @@ pub(super) fn serve(tcp: TcpStream, peer: SocketAddr, door: &Door, id: Option<u6
         Ok(()) => client.close_write(),
         Err(None) => {}
         Err(Some(refusal)) => {
-            let (status, why) = (refusal.status, &refusal.message);
+            let status = refusal.status;
+            let why = &refusal.message;
             log::debug!("front door: {peer} refused with {status}: {why}");
             refuse(client, &refusal.answer(), LINGER_TIME);
         }

@@ -275,7 +275,8 @@ impl State {
         };
         let master = self.master.address;
         log::info!("Embedded Mesos master listening on {scheme}://{master}");
-        let (agent, total) = (self.agent.address, &self.agent.total);
+        let agent = self.agent.address;
+        let total = &self.agent.total;
         log::info!("Embedded Mesos agent listening on {agent} with {total}");
     }
 }
@@ -321,7 +322,8 @@ impl Cluster {
         };
         let (master_door, master_server) = open(&config.master_bind, master_tls)?;
         let (agent_door, agent_server) = open(&config.agent_bind, None)?;
-        let (master_server, agent_server) = (Arc::new(master_server), Arc::new(agent_server));
+        let master_server = Arc::new(master_server);
+        let agent_server = Arc::new(agent_server);
         let master_address = master_door.local_addr();
         let agent_address = agent_door.local_addr();
 

@@ -257,7 +257,9 @@ impl ImageBatch {
     /// attempts.
     fn retry_or_give_up(&mut self, index: usize, reason: String) {
         let image = &mut self.images[index];
-        let (name, attempts, max) = (&image.name, image.attempts, self.max_attempts);
+        let name = &image.name;
+        let attempts = image.attempts;
+        let max = self.max_attempts;
         if attempts < max {
             log::info!("Retrying {name} (attempt {attempts} of {max} failed)");
             image.state = ImageState::Queued;

@@ -177,7 +177,8 @@ impl Work for NoopTasks {
 /// `task 3 TASK_FAILED (REASON_EXECUTOR_TERMINATED): Executor terminated`:
 /// Mesos's own words for why a task failed.
 fn failure_text(status: &TaskStatus) -> String {
-    let (task, state) = (status.task_id.value(), status.state());
+    let task = status.task_id.value();
+    let state = status.state();
     let mut text = format!("task {task} {state:?}");
     if status.reason.is_some() {
         text.push_str(&format!(" ({:?})", status.reason()));

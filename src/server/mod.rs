@@ -154,7 +154,8 @@ impl FileServer {
             door,
         };
         for number in 0..WORKERS {
-            let (http, shared) = (Arc::clone(&server.http), Arc::clone(&server.shared));
+            let http = Arc::clone(&server.http);
+            let shared = Arc::clone(&server.shared);
             // Should a spawn fail, `?` drops `server`, which stops the
             // workers already started.
             let worker = std::thread::Builder::new()

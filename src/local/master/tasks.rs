@@ -55,7 +55,8 @@ impl State {
             super::view::record_status(&mut task.record, &status);
             task.last_status = Some(status.clone());
         }
-        let (task_id, state) = (status.task_id.value().to_string(), status.state());
+        let task_id = status.task_id.value().to_string();
+        let state = status.state();
         // The update goes out first, then any offer of what the task freed.
         self.send_update(framework_id, status);
         self.task_state(framework_id, &task_id, state);

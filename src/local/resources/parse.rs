@@ -58,7 +58,8 @@ fn parse_item(item: &str) -> Result<Entry, ResourceError> {
                 .strip_suffix(')')
                 .ok_or_else(|| syntax("expected `name(role)`, for example `cpus(*)`".into()))?;
             if role.trim() != "*" {
-                let (item, role) = (excerpt(item), excerpt(role));
+                let item = excerpt(item);
+                let role = excerpt(role);
                 return Err(ResourceError::UnsupportedRole { item, role });
             }
             name
