@@ -16,6 +16,9 @@
 //! - Every update from an agent (it has a uuid) is acknowledged, and the
 //!   master's own updates (no uuid) are not: the agent resends an update
 //!   until it is acknowledged, and holds back the task's next one.
+//! - A framework with nothing to launch says so (`SUPPRESS`), or the master
+//!   keeps offering it resources; it asks again (`REVIVE`) when work comes
+//!   back.
 
 mod common;
 
@@ -247,5 +250,47 @@ fn step2_launches_with_the_refuse_seconds_filter_on_what_is_left() {
         "an ACCEPT without a filter leaves Mesos's default of 5 s on the rest: {accept:?}"
     );
     assert_eq!(accept.filters.refuse_seconds(), REFUSE_SECONDS);
+    run.stop();
+}
+
+#[test]
+fn offers_are_suppressed_while_no_task_waits_and_revived_for_a_retry() {
+    let mut run = Subscribed::start(
+        ContentType::Protobuf,
+        &[
+            "--step",
+            "launch",
+            "--tasks",
+            "1",
+            "--executor",
+            env!("CARGO_BIN_EXE_executor"),
+        ],
+    );
+    // Each offer ends with a call we wait for, so what came before it is
+    // all that was sent: no test here waits for a call that never comes.
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    run.events.send(&offers("offer-2", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::DECLINE);
+    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    assert_eq!(
+        kinds,
+        [call::Type::ACCEPT, call::Type::SUPPRESS, call::Type::DECLINE],
+        "the one task is launched: no more offers wanted"
+    );
+    let task_id = calls[0].accept.operations[0].launch.task_infos[0]
+        .task_id
+        .value()
+        .to_string();
+    // The task fails: step 2 launches another, so it wants offers again.
+    let mut failed = status(&task_id, TaskState::TASK_FAILED, Source::SOURCE_EXECUTOR);
+    failed.set_uuid(vec![3; 16]);
+    run.events.send(&update(failed));
+    run.events.send(&offers("offer-3", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::ACCEPT);
+    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    assert_eq!(
+        kinds,
+        [call::Type::ACKNOWLEDGE, call::Type::REVIVE, call::Type::ACCEPT]
+    );
     run.stop();
 }
