@@ -274,7 +274,11 @@ fn offers_are_suppressed_while_no_task_waits_and_revived_for_a_retry() {
     let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
     assert_eq!(
         kinds,
-        [call::Type::ACCEPT, call::Type::SUPPRESS, call::Type::DECLINE],
+        [
+            call::Type::ACCEPT,
+            call::Type::SUPPRESS,
+            call::Type::DECLINE
+        ],
         "the one task is launched: no more offers wanted"
     );
     let task_id = calls[0].accept.operations[0].launch.task_infos[0]
@@ -290,7 +294,11 @@ fn offers_are_suppressed_while_no_task_waits_and_revived_for_a_retry() {
     let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
     assert_eq!(
         kinds,
-        [call::Type::ACKNOWLEDGE, call::Type::REVIVE, call::Type::ACCEPT]
+        [
+            call::Type::ACKNOWLEDGE,
+            call::Type::REVIVE,
+            call::Type::ACCEPT
+        ]
     );
     run.stop();
 }

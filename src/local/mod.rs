@@ -372,13 +372,6 @@ impl Cluster {
         self.master_address
     }
 
-    /// How many status updates the agent holds that no scheduler has
-    /// acknowledged yet. Tests use it to check that a framework acknowledges
-    /// everything it must.
-    pub fn unacknowledged_updates(&self) -> usize {
-        self.shared.lock().unacknowledged_updates()
-    }
-
     /// Stops everything; see the type's documentation.
     pub fn shutdown(self) {
         // Dropping does the work.

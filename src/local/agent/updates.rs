@@ -10,7 +10,6 @@ use super::LOG_TARGET;
 use super::{Executor, Key, REMEMBERED_ACKNOWLEDGEMENTS};
 use crate::proto::executor::{event, Event};
 use crate::proto::mesos::{task_status, TaskState, TaskStatus};
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Resends of an unacknowledged update back off up to this (Mesos: 10 min).
@@ -240,11 +239,6 @@ impl State {
             self.agent.task_executors.remove(&key);
         }
         self.send_front_update(&key);
-    }
-
-    /// How many updates wait for an acknowledgement, across all tasks.
-    pub(in crate::local) fn unacknowledged_updates(&self) -> usize {
-        self.agent.updates.values().map(VecDeque::len).sum()
     }
 
     /// Resends every pending update of a framework at once.
