@@ -35,6 +35,16 @@ use std::process::Command;
 
 const FRAMEWORK: &str = "framework-wire";
 
+/// Step 2, until one task finished, with the real executor binary.
+const STEP_2_ONE_TASK: &[&str] = &[
+    "--step",
+    "launch",
+    "--tasks",
+    "1",
+    "--executor",
+    env!("CARGO_BIN_EXE_executor"),
+];
+
 /// Not Mesos's default of 5, so that a filter left out shows.
 const REFUSE_SECONDS: f64 = 7.5;
 
@@ -227,17 +237,7 @@ fn updates_from_the_agent_are_acknowledged_and_the_masters_are_not() {
 
 #[test]
 fn step2_launches_with_the_refuse_seconds_filter_on_what_is_left() {
-    let mut run = Subscribed::start(
-        ContentType::Protobuf,
-        &[
-            "--step",
-            "launch",
-            "--tasks",
-            "1",
-            "--executor",
-            env!("CARGO_BIN_EXE_executor"),
-        ],
-    );
+    let mut run = Subscribed::start(ContentType::Protobuf, STEP_2_ONE_TASK);
     run.events.send(&offers("offer-1", 2.0, 1024.0));
     let calls = run.calls_until(call::Type::ACCEPT);
     assert_eq!(calls.len(), 1, "only the ACCEPT: {calls:?}");
@@ -255,17 +255,7 @@ fn step2_launches_with_the_refuse_seconds_filter_on_what_is_left() {
 
 #[test]
 fn offers_are_suppressed_while_no_task_waits_and_revived_for_a_retry() {
-    let mut run = Subscribed::start(
-        ContentType::Protobuf,
-        &[
-            "--step",
-            "launch",
-            "--tasks",
-            "1",
-            "--executor",
-            env!("CARGO_BIN_EXE_executor"),
-        ],
-    );
+    let mut run = Subscribed::start(ContentType::Protobuf, STEP_2_ONE_TASK);
     // Each offer ends with a call we wait for, so what came before it is
     // all that was sent: no test here waits for a call that never comes.
     run.events.send(&offers("offer-1", 2.0, 1024.0));
