@@ -168,8 +168,8 @@ impl MasterConnection {
     }
 
     /// `DECLINE`: we cannot use these offers. The filter keeps the same
-    /// resources away from us for `refuse_seconds`; without it they would
-    /// come straight back.
+    /// resources away from us for `refuse_seconds`; without one, the master
+    /// applies `Filters`' default of 5 s.
     pub fn decline(&self, offer_ids: Vec<OfferID>, refuse_seconds: f64) -> Result<(), ApiError> {
         self.send(call::Type::DECLINE, |call| {
             let decline = call.decline.mut_or_insert_default();
