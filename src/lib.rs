@@ -49,7 +49,7 @@
 //!    `Interrupts`, `stop`.
 //! 2. **Launch** (step 2). `src/scheduler/work.rs`: `Work`.
 //!    `src/scheduler/noop.rs`: `NoopTasks::prepare`, `NoopTasks::tasks_for`,
-//!    `NoopTasks::update`. `src/scheduler/tasks.rs`: `serve_executor`,
+//!    `NoopTasks::update`, `NoopTasks::wants_offers`, `NoopTasks::done`. `src/scheduler/tasks.rs`: `serve_executor`,
 //!    `TaskPlan::new`, `TaskPlan::fit`, `TaskPlan::tasks`.
 //!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
@@ -58,16 +58,17 @@
 //!    `Executor::launch`; and `src/executor/work.rs`: `run_task`.
 //! 3. **Images** (step 3). `src/scheduler/batch.rs`: `ImageBatch::prepare`,
 //!    `ImageBatch::tasks_for`, `ImageBatch::update`,
-//!    `ImageBatch::retry_or_give_up`, `ImageBatch::wants_offers`.
+//!    `ImageBatch::retry_or_give_up`, `ImageBatch::wants_offers`,
+//!    `ImageBatch::done`.
 //!    `src/task_data.rs`: `image`, `encode`, `decode`.
 //!    `src/executor/work.rs`: `invert_and_upload`. `src/invert.rs`:
 //!    `invert_image`, `invert_pixels`. `src/server/upload.rs`: `receive`,
 //!    `check_upload`.
 //! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`: `Failover`
-//!    (`Failover::subscribe`, `Failover::recover`, `Failover::remember`,
+//!    (`Failover::connect`, `Failover::recover`, `Failover::remember`,
 //!    `Failover::reconcile`, `Failover::update`,
 //!    `Failover::clear_stale_executor`, `Failover::after_event`),
-//!    `framework_settings`. `src/scheduler/reconnect.rs`: `subscribe`,
+//!    `framework_settings`, `Resume`. `src/scheduler/reconnect.rs`: `retry_connect`,
 //!    `Backoff`. `src/scheduler/reconciliation.rs`: `Reconciliation`.
 //!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.
 //!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.

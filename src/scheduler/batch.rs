@@ -16,7 +16,7 @@ mod results;
 mod sources;
 
 use super::tasks::{self, TaskPlan};
-use super::{Config, Outcome, SchedulerError, Work};
+use super::{Config, Outcome, Resume, SchedulerError, Work};
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
@@ -213,6 +213,13 @@ impl Work for ImageBatch {
         results::finish(self, config, interrupted)
     }
 
+    fn show_progress(&mut self) {
+        results::show_progress(self);
+    }
+}
+
+/// Step 4 (`failover.rs`).
+impl Resume for ImageBatch {
     fn running(&self) -> Vec<(String, String)> {
         self.tasks
             .iter()
@@ -245,10 +252,6 @@ impl Work for ImageBatch {
 
     fn stale_executor(&self, offer: &Offer) -> bool {
         self.plan.stale_executor(offer)
-    }
-
-    fn show_progress(&mut self) {
-        results::show_progress(self);
     }
 }
 

@@ -49,7 +49,8 @@ pub struct Config {
     pub tasks: Option<usize>,
     /// Step 2: how long each no-op task works.
     pub task_millis: u32,
-    /// Step 2: stop after this many tasks failed in a row.
+    /// Step 2 stops after this many tasks failed in a row (a limit of
+    /// step 4, `failover.rs`).
     pub max_failures: u32,
     /// How long declined resources stay away from us.
     pub refuse_seconds: f64,

@@ -12,7 +12,7 @@
 //!   `SUBSCRIBE` that names the framework id picks up where the old
 //!   subscription left off. Keeping the id in a file
 //!   (`--framework-id-file`) lets even a restarted scheduler process do it
-//!   ([`Failover::subscribe`], [`Failover::remember`]).
+//!   ([`Failover::connect`], [`Failover::remember`]).
 //! - **Back off.** A master that is down or electing a leader answers with
 //!   connection errors or `503`; retry with exponentially growing, jittered
 //!   waits so that many frameworks do not hammer it in step (`reconnect.rs`).
@@ -34,11 +34,45 @@
 use super::master::MasterConnection;
 use super::reconciliation::Reconciliation;
 use super::reconnect;
-pub use super::reconnect::Subscription;
-use super::{tasks, Config, Interrupts, SchedulerError, Work};
+pub use super::reconnect::Connected;
+use super::{tasks, Config, Interrupts, SchedulerError};
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{FrameworkID, FrameworkInfo, Offer, TaskStatus};
+
+/// What step 4 asks of a step's task table ([`Work`]): the defaults are
+/// for a table without tasks, as step 1's.
+pub trait Resume {
+    /// The tasks launched and not yet ended, with their agents.
+    fn running(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// The master did not take these tasks' launch (it is
+    /// restarting, say): their work goes back in the queue, its attempt
+    /// unused.
+    fn unlaunch(&mut self, _task_ids: &[String]) {}
+
+    /// The running tasks died with the framework (Mesos's rule
+    /// without a failover timeout): their work is launched again.
+    fn forget_running(&mut self) {}
+
+    /// The framework of an earlier scheduler process is taken over
+    /// (`--framework-id-file`): go on from where it stopped.
+    fn continue_earlier_run(&mut self) {}
+
+    /// Whether the offer's agent runs an executor of ours that this
+    /// process did not launch (see `TaskPlan::stale_executor`).
+    fn stale_executor(&self, _offer: &Offer) -> bool {
+        false
+    }
+
+    /// How many tasks failed in a row and how the last one failed,
+    /// once that is `max` or more (`--max-failures`).
+    fn failing(&self, _max: u32) -> Option<(u32, String)> {
+        None
+    }
+}
 
 /// What the scheduler keeps to survive failures.
 pub struct Failover<'a> {
@@ -63,12 +97,12 @@ impl<'a> Failover<'a> {
     /// The first subscription: as the framework of an earlier scheduler
     /// process if `--framework-id-file` holds its id (then `work` goes on
     /// from where that process stopped), as a new framework otherwise.
-    pub fn subscribe(&mut self, work: &mut impl Work) -> Result<Subscription, SchedulerError> {
+    pub fn connect(&mut self, work: &mut impl Resume) -> Result<Connected, SchedulerError> {
         let earlier_id = load_framework_id(self.config);
         if earlier_id.is_some() {
             work.continue_earlier_run();
         }
-        reconnect::subscribe(self.config, earlier_id, true, &self.interrupts)
+        reconnect::retry_connect(self.config, earlier_id, true, &self.interrupts)
     }
 
     /// After an error: a new subscription if the connection to the master
@@ -77,8 +111,8 @@ impl<'a> Failover<'a> {
         &mut self,
         err: SchedulerError,
         master: &MasterConnection,
-        work: &mut impl Work,
-    ) -> Result<Subscription, SchedulerError> {
+        work: &mut impl Resume,
+    ) -> Result<Connected, SchedulerError> {
         if !err.connection_lost() {
             // A framework that was removed is gone for good; one that a
             // newer scheduler process took over lives on under that
@@ -98,7 +132,7 @@ impl<'a> Failover<'a> {
             work.forget_running();
             None
         };
-        reconnect::subscribe(self.config, id, false, &self.interrupts)
+        reconnect::retry_connect(self.config, id, false, &self.interrupts)
     }
 
     /// Keeps the framework id for a restarted scheduler. Called before the
@@ -115,7 +149,7 @@ impl<'a> Failover<'a> {
     pub fn reconcile(
         &mut self,
         master: &MasterConnection,
-        work: &impl Work,
+        work: &impl Resume,
     ) -> Result<(), SchedulerError> {
         let known = self.reconciliation.start(work.running());
         log::info!("Reconciling {} tasks after re-subscribing", known.len());
@@ -131,7 +165,7 @@ impl<'a> Failover<'a> {
     pub fn after_event(
         &mut self,
         master: &MasterConnection,
-        work: &impl Work,
+        work: &impl Resume,
     ) -> Result<(), SchedulerError> {
         if let Some(unanswered) = self.reconciliation.due() {
             let count = unanswered.len();
@@ -152,7 +186,7 @@ impl<'a> Failover<'a> {
     pub fn update(
         &mut self,
         master: &MasterConnection,
-        work: &impl Work,
+        work: &impl Resume,
         status: &TaskStatus,
     ) -> Result<(), SchedulerError> {
         let task_id = status.task_id.value();
@@ -176,7 +210,7 @@ impl<'a> Failover<'a> {
     pub fn clear_stale_executor(
         &self,
         master: &MasterConnection,
-        work: &impl Work,
+        work: &impl Resume,
         offer: &Offer,
     ) -> Result<bool, SchedulerError> {
         if !work.stale_executor(offer) {

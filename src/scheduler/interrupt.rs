@@ -121,8 +121,8 @@ pub(super) fn stop(config: &Config, master: &MasterConnection, work: impl Work) 
     work.finish(config, true)
 }
 
-/// After Ctrl+C while waiting to subscribe (again), `error` being the
-/// master's last answer. With no subscription there is nothing to
+/// Step 4: after Ctrl+C while waiting to subscribe (again), `error` being
+/// the master's last answer. With no subscription there is nothing to
 /// `TEARDOWN`: a framework the master still has is left to it, as `stop`
 /// leaves one with failover set up; the id is kept only then.
 pub(super) fn stop_subscribing(config: &Config, work: impl Work, error: ApiError) -> Outcome {

@@ -52,7 +52,7 @@ use crate::proto::mesos::{Offer, TaskInfo, TaskStatus};
 use crate::proto::scheduler::{event, Event};
 use batch::ImageBatch;
 pub use config::{Config, SchedulerError, Step};
-pub use failover::{Failover, Subscription};
+pub use failover::{Connected, Failover, Resume};
 pub use interrupt::{Input, Interrupts};
 use master::MasterConnection;
 use noop::NoopTasks;
@@ -76,14 +76,15 @@ fn run_step<W: Work>(
     interrupts: Interrupts,
     mut work: W,
 ) -> Result<Outcome, SchedulerError> {
+    // Step 4: the framework id file, reconnecting, reconciliation.
     let mut failover = Failover::new(config, interrupts);
-    // `master::connect`. Step 4: as the framework of an earlier process
-    // if `--framework-id-file` names one, and again while the master is not
-    // ready.
-    let master = match failover.subscribe(&mut work)? {
-        Subscription::Subscribed(master) => *master,
-        Subscription::Interrupted(err) => {
-            return Ok(interrupt::stop_subscribing(config, work, err))
+    // Subscribes with `master::connect`. Step 4: as the framework of an
+    // earlier process if `--framework-id-file` names one, and again while
+    // the master is not ready, until Ctrl+C.
+    let master = match failover.connect(&mut work)? {
+        Connected::Subscribed(master) => *master,
+        Connected::Interrupted(err) => {
+            return Ok(interrupt::stop_subscribing(config, work, err));
         }
     };
     let mut scheduler = Scheduler {
@@ -92,12 +93,16 @@ fn run_step<W: Work>(
         work,
         failover,
     };
+    // The step's work says what was done: the offers, the tasks, the table.
     match scheduler.run_until_done()? {
+        // Ctrl+C: tears the framework down (step 4: or leaves it).
         Flow::Interrupted => Ok(interrupt::stop(config, &scheduler.master, scheduler.work)),
+        // Step 4: Ctrl+C while subscribing again.
         Flow::InterruptedSubscribing(err) => {
             Ok(interrupt::stop_subscribing(config, scheduler.work, err))
         }
         Flow::Continue | Flow::Done => {
+            // Step 4: a later run starts a new framework.
             scheduler.failover.finished();
             Ok(scheduler.work.finish(config, false))
         }
@@ -144,8 +149,8 @@ impl<W: Work> Scheduler<'_, W> {
                 // Step 4: a lost master is subscribed to again; any other
                 // error ends the run.
                 Err(err) => match self.failover.recover(err, &self.master, &mut self.work)? {
-                    Subscription::Subscribed(master) => self.master = *master,
-                    Subscription::Interrupted(err) => return Ok(Flow::InterruptedSubscribing(err)),
+                    Connected::Subscribed(master) => self.master = *master,
+                    Connected::Interrupted(err) => return Ok(Flow::InterruptedSubscribing(err)),
                 },
             }
         }

@@ -9,7 +9,7 @@
 //! finished tasks are counted as a set of ids, never with a counter.
 
 use super::tasks::{self, TaskPlan};
-use super::{Config, Outcome, SchedulerError, Work};
+use super::{Config, Outcome, Resume, SchedulerError, Work};
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
 use crate::server::FileServer;
 use crate::task_data;
@@ -137,7 +137,10 @@ impl Work for NoopTasks {
         log::info!("{count} {noun} finished");
         Outcome::new(true, interrupted)
     }
+}
 
+/// Step 4 (`failover.rs`).
+impl Resume for NoopTasks {
     fn running(&self) -> Vec<(String, String)> {
         self.running
             .iter()

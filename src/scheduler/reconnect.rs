@@ -41,7 +41,7 @@ impl Backoff {
 }
 
 /// How subscribing ended, when it did not fail.
-pub enum Subscription {
+pub enum Connected {
     /// Subscribed; Ctrl+C now goes to this subscription's inbox.
     Subscribed(Box<MasterConnection>),
     /// Ctrl+C came while waiting to try again; the master's last answer.
@@ -53,12 +53,12 @@ pub enum Subscription {
 /// the failover timeout, or until Ctrl+C. A master that cannot be reached
 /// at all on the first attempt is an error at once: most likely `--master`
 /// is wrong, and the user should hear so immediately.
-pub fn subscribe(
+pub fn retry_connect(
     config: &Config,
     id: Option<FrameworkID>,
     first_attempt: bool,
     interrupts: &Interrupts,
-) -> Result<Subscription, SchedulerError> {
+) -> Result<Connected, SchedulerError> {
     let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     let budget = MIN_RETRY_BUDGET.max(Duration::from_secs_f64(
         config.failover_timeout.clamp(0.0, 86400.0),
@@ -68,7 +68,7 @@ pub fn subscribe(
         let error = match master::connect(config, id.clone()) {
             Ok(connection) => {
                 interrupts.deliver_to(connection.interrupter.clone());
-                return Ok(Subscription::Subscribed(Box::new(connection)));
+                return Ok(Connected::Subscribed(Box::new(connection)));
             }
             Err(SchedulerError::Master(error)) => error,
             Err(other) => return Err(other),
@@ -85,7 +85,7 @@ pub fn subscribe(
         let wait = backoff.next_wait();
         log::warn!("{error}; subscribing again in {:.1} s", wait.as_secs_f64());
         if interrupts.sleep(wait) {
-            return Ok(Subscription::Interrupted(error));
+            return Ok(Connected::Interrupted(error));
         }
     }
 }

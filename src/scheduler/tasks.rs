@@ -65,7 +65,8 @@ pub struct TaskPlan {
     /// The `ExecutorInfo` (with the resources cut for it) that this plan
     /// launched on each agent, by agent id.
     launched: HashMap<String, ExecutorInfo>,
-    /// Step 4: offers too small for a waiting task, for a warning.
+    /// Offers too small for a waiting task, for a warning (`too_small.rs`,
+    /// one of step 4's limits).
     too_small: TooSmall,
 }
 

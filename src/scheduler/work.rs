@@ -6,11 +6,12 @@
 //! step 3's [`ImageBatch`](super::batch::ImageBatch) runs one task per
 //! image. The loop asks each of them four questions.
 
-use super::{Config, Outcome};
+use super::{Config, Outcome, Resume};
 use crate::proto::mesos::{Offer, TaskInfo, TaskStatus};
 
-/// A step's task table, as the event loop sees it.
-pub trait Work {
+/// A step's task table, as the event loop sees it. Step 4 asks more of
+/// it ([`Resume`], `failover.rs`).
+pub trait Work: Resume {
     /// The tasks to launch on this offer; none, and the offer is declined.
     fn tasks_for(&mut self, offer: &Offer) -> Vec<TaskInfo>;
 
@@ -27,37 +28,6 @@ pub trait Work {
     /// The end of the run, done or `interrupted`: what it did, said.
     fn finish(self, config: &Config, interrupted: bool) -> Outcome;
 
-    /// Step 4 (`failover.rs`): the tasks launched and not yet ended, with
-    /// their agents.
-    fn running(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-
-    /// Step 4: the master did not take these tasks' launch (it is
-    /// restarting, say): their work goes back in the queue, its attempt
-    /// unused.
-    fn unlaunch(&mut self, _task_ids: &[String]) {}
-
-    /// Step 4: the running tasks died with the framework (Mesos's rule
-    /// without a failover timeout): their work is launched again.
-    fn forget_running(&mut self) {}
-
-    /// Step 4: the framework of an earlier scheduler process is taken over
-    /// (`--framework-id-file`): go on from where it stopped.
-    fn continue_earlier_run(&mut self) {}
-
-    /// Step 4: whether the offer's agent runs an executor of ours that this
-    /// process did not launch (see `TaskPlan::stale_executor`).
-    fn stale_executor(&self, _offer: &Offer) -> bool {
-        false
-    }
-
-    /// Step 4: how many tasks failed in a row and how the last one failed,
-    /// once that is `max` or more (`--max-failures`).
-    fn failing(&self, _max: u32) -> Option<(u32, String)> {
-        None
-    }
-
     /// Step 3: brings the results page up to date, now and then.
     fn show_progress(&mut self) {}
 }
@@ -67,6 +37,9 @@ pub trait Work {
 pub struct LogOffers {
     offers: usize,
 }
+
+/// Step 1 has no tasks to resume.
+impl Resume for LogOffers {}
 
 impl Work for LogOffers {
     fn tasks_for(&mut self, _offer: &Offer) -> Vec<TaskInfo> {
