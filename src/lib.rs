@@ -93,7 +93,8 @@
 //! final table), `src/server/error.rs` and `src/server/limits.rs` (the file
 //! server's errors and the limits its clients keep to), `src/executor/agent_address.rs`
 //! (reading the agent's address from the environment), `src/executor/task_thread.rs`
-//! (starting a task's thread, and its panic guard), `src/executor/error.rs` and
+//! (starting a task's thread, and its panic guard), `src/executor/task_group.rs`
+//! (refusing task groups), `src/executor/error.rs` and
 //! `src/invert/format.rs` (decoding rules and limits).
 //! [`local`], the embedded master and agent, stands in for a real cluster:
 //! nothing above depends on it.

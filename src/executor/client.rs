@@ -39,7 +39,6 @@ use crate::proto::executor::{call, Call, Event};
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Source;
 use crate::proto::mesos::{ExecutorID, FrameworkID, TaskID, TaskInfo, TaskState, TaskStatus};
-use protobuf::{Message, UnknownValueRef};
 use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -230,39 +229,10 @@ impl AgentClient {
     }
 }
 
-/// The tasks of a `LAUNCH_GROUP` event. Our `executor.proto` leaves out
-/// `Event.launch_group` (field 8), since we never launch groups, so the
-/// group arrives as an unknown field. It holds a `TaskGroupInfo`, whose
-/// only field is `repeated TaskInfo tasks = 1`; we read the tasks from it
-/// by hand to fail each of them properly.
-pub fn task_group(event: &Event) -> Vec<TaskInfo> {
-    let Some(UnknownValueRef::LengthDelimited(group)) =
-        event.special_fields.unknown_fields().get(8)
-    else {
-        log::warn!("A LAUNCH_GROUP event without a task group");
-        return Vec::new();
-    };
-    let group = match protobuf::well_known_types::empty::Empty::parse_from_bytes(group) {
-        Ok(group) => group,
-        Err(err) => {
-            log::warn!("Cannot read the task group of a LAUNCH_GROUP event: {err}");
-            return Vec::new();
-        }
-    };
-    group
-        .special_fields
-        .unknown_fields()
-        .iter()
-        .filter_map(|(number, value)| match (number, value) {
-            (1, UnknownValueRef::LengthDelimited(bytes)) => TaskInfo::parse_from_bytes(bytes).ok(),
-            _ => None,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protobuf::Message;
     use std::collections::HashMap;
 
     fn client() -> AgentClient {

@@ -44,6 +44,7 @@ pub mod client;
 pub mod env;
 mod error;
 pub mod reconnect;
+pub mod task_group;
 pub mod task_thread;
 pub mod work;
 
@@ -177,7 +178,7 @@ impl Executor {
     /// fail each task of the group so the scheduler hears about it.
     fn refuse_task_group(&mut self, event: &Event) {
         let message = "this executor runs single tasks (LAUNCH), not task groups (LAUNCH_GROUP)";
-        for task in client::task_group(event) {
+        for task in task_group::tasks(event) {
             warn!("Task {} failed: {message}", task.task_id.value());
             self.agent.launched(&task);
             self.agent

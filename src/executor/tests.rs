@@ -538,10 +538,10 @@ fn a_refused_first_subscription_is_an_error() {
 
 #[test]
 fn the_tasks_of_a_group_are_read_from_the_unknown_field() {
-    let tasks = client::task_group(&launch_group(&["a", "b", "c"]));
+    let tasks = task_group::tasks(&launch_group(&["a", "b", "c"]));
     let ids: Vec<_> = tasks.iter().map(|t| t.task_id.value()).collect();
     assert_eq!(ids, ["a", "b", "c"]);
-    assert!(client::task_group(&event(Type::LAUNCH_GROUP)).is_empty());
+    assert!(task_group::tasks(&event(Type::LAUNCH_GROUP)).is_empty());
 }
 
 #[test]
