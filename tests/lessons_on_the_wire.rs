@@ -32,6 +32,7 @@ use mesos_tutorial::proto::mesos::task_status::{Reason, Source};
 use mesos_tutorial::proto::mesos::{value, Offer, Resource, TaskState, TaskStatus};
 use mesos_tutorial::proto::scheduler::{call, event, Call, Event};
 use std::process::Command;
+use std::time::Duration;
 
 const FRAMEWORK: &str = "framework-wire";
 
@@ -44,6 +45,11 @@ const STEP_2_ONE_TASK: &[&str] = &[
     "--executor",
     env!("CARGO_BIN_EXE_executor"),
 ];
+
+/// How long a call the script asks for may take to come, once subscribed:
+/// a call answers an event within milliseconds, so a call left out fails
+/// the test within seconds.
+const CALL_LIMIT: Duration = Duration::from_secs(5);
 
 /// Not Mesos's default of 5, so that a filter left out shows.
 const REFUSE_SECONDS: f64 = 7.5;
@@ -92,7 +98,9 @@ impl Subscribed {
     fn calls_until(&mut self, last: call::Type) -> Vec<Call> {
         let mut calls = Vec::new();
         loop {
-            let received = self.master.next_call(&mut self.scheduler);
+            let received = self
+                .master
+                .next_call_within(&mut self.scheduler, CALL_LIMIT);
             let call = scheduler_call(self.content_type, &received.body);
             assert_eq!(call.framework_id.value(), FRAMEWORK, "{call:?}");
             assert_eq!(received.stream_id.as_deref(), Some("stream-1"));

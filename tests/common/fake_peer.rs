@@ -125,7 +125,12 @@ impl FakePeer {
     /// The next call `process` makes; a failed test if it exits or makes
     /// none in time.
     pub fn next_call(&self, process: &mut Process) -> Received {
-        let deadline = Instant::now() + DEADLINE;
+        self.next_call_within(process, DEADLINE)
+    }
+
+    /// The next call `process` makes within `limit`.
+    pub fn next_call_within(&self, process: &mut Process, limit: Duration) -> Received {
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             match self.calls.recv_timeout(Duration::from_millis(50)) {
                 Ok(received) => return received,
@@ -136,7 +141,10 @@ impl FakePeer {
                 panic!("the binary exited ({status}):\n{}", process.stderr());
             }
         }
-        panic!("the binary made no call in time:\n{}", process.stderr());
+        panic!(
+            "the binary made no call within {limit:?}:\n{}",
+            process.stderr()
+        );
     }
 }
 
