@@ -33,7 +33,7 @@ mod report;
 
 use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::proto::mesos::{value, ExecutorID, Offer, Resource, TaskState, TaskStatus};
-use mesos_tutorial::scheduler::batch::{progress, ImageBatch};
+use mesos_tutorial::scheduler::batch::{progress, summary, ImageBatch};
 use mesos_tutorial::scheduler::tasks::EXECUTOR_ID;
 use mesos_tutorial::scheduler::{Config, Step, Work};
 use mesos_tutorial::server::FileServer;
@@ -101,7 +101,7 @@ fn main() {
         progress_time += start.elapsed();
         progress_builds += 1;
     }
-    let summary = batch.summary();
+    let summary = summary(&batch);
     assert_eq!(
         summary,
         format!("{finished}/{} images done, 0 failed", queued + finished),

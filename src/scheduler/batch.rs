@@ -22,7 +22,7 @@ use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
 use crate::server::FileServer;
 use crate::task_data;
-pub use results::{progress, MAX_PAGE_ROWS};
+pub use results::{progress, summary, MAX_PAGE_ROWS};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -174,7 +174,7 @@ impl Work for ImageBatch {
                 Some(path) => {
                     self.images[index].state = ImageState::Done(path);
                     self.done += 1;
-                    log::info!("{}", self.summary());
+                    log::info!("{}", results::summary(self));
                     return;
                 }
                 None => log::warn!(
@@ -195,7 +195,7 @@ impl Work for ImageBatch {
             message => format!("{state:?}: {message}"),
         };
         self.retry_or_give_up(index, reason);
-        log::info!("{}", self.summary());
+        log::info!("{}", results::summary(self));
     }
 
     /// Whether images are waiting for resources.
@@ -285,16 +285,6 @@ impl ImageBatch {
         } else {
             self.queue.push_back(index);
         }
-    }
-
-    /// `7/10 images done, 1 failed`.
-    pub fn summary(&self) -> String {
-        format!(
-            "{}/{} images done, {} failed",
-            self.done,
-            self.images.len(),
-            self.failed
-        )
     }
 }
 

@@ -156,9 +156,19 @@ fn status_text(image: &Image) -> String {
     }
 }
 
+/// `7/10 images done, 1 failed`.
+pub fn summary(batch: &ImageBatch) -> String {
+    format!(
+        "{}/{} images done, {} failed",
+        batch.done,
+        batch.images.len(),
+        batch.failed
+    )
+}
+
 /// The final table: image, attempts, result, output path or error.
 fn print_table(batch: &ImageBatch) {
-    println!("{}", batch.summary());
+    println!("{}", summary(batch));
     println!(
         "{:<28} {:>8}  {:<7} output or error",
         "image", "attempts", "result"
