@@ -31,7 +31,7 @@
 //! yet), so that at `SHUTDOWN` the executor can wait until every task has
 //! ended *and* the agent has confirmed every last word about it.
 
-use super::env::Config;
+use super::env::Environment;
 use crate::content_type::ContentType;
 use crate::http_api::{ApiError, Endpoint, Subscription};
 use crate::proto::executor::call::Update;
@@ -72,7 +72,7 @@ struct Book {
 
 impl AgentClient {
     /// A client for the agent named in `config`. Connects to nothing yet.
-    pub fn new(config: &Config) -> AgentClient {
+    pub fn new(config: &Environment) -> AgentClient {
         let mut executor_id = ExecutorID::new();
         executor_id.set_value(config.executor_id.clone());
         let mut framework_id = FrameworkID::new();
@@ -244,7 +244,7 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        AgentClient::new(&Config::from_vars(&vars).expect("valid"))
+        AgentClient::new(&Environment::from_vars(&vars).expect("valid"))
     }
 
     #[test]

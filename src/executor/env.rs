@@ -37,7 +37,7 @@ const DEFAULT_SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(5);
 
 /// Everything the executor learns from its environment.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Config {
+pub struct Environment {
     /// Where the agent is (`MESOS_SLAVE_PID` or `MESOS_AGENT_ENDPOINT`).
     pub agent: AgentAddress,
     /// The framework this executor belongs to (`MESOS_FRAMEWORK_ID`).
@@ -106,19 +106,19 @@ impl fmt::Display for EnvError {
 
 impl std::error::Error for EnvError {}
 
-impl Config {
+impl Environment {
     /// Reads the configuration from this process's environment.
-    pub fn from_env() -> Result<Config, EnvError> {
+    pub fn from_env() -> Result<Environment, EnvError> {
         // `std::env::vars` panics on a variable that is not UTF-8; such a
         // variable cannot be one of Mesos's, so it is skipped.
         let vars = std::env::vars_os()
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
             .collect();
-        Config::from_vars(&vars)
+        Environment::from_vars(&vars)
     }
 
     /// Reads the configuration from a map of variable names to values.
-    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, EnvError> {
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Environment, EnvError> {
         let required = |variable: &'static str| match vars.get(variable) {
             Some(value) if !value.is_empty() => Ok(value.clone()),
             _ => Err(EnvError::Missing { variable }),
@@ -144,7 +144,7 @@ impl Config {
                 })
             }
         };
-        Ok(Config {
+        Ok(Environment {
             agent: agent_address(vars)?,
             framework_id: required("MESOS_FRAMEWORK_ID")?,
             executor_id: required("MESOS_EXECUTOR_ID")?,
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn the_minimal_environment_gets_mesos_defaults() {
-        let config = Config::from_vars(&agent_vars()).expect("valid");
+        let config = Environment::from_vars(&agent_vars()).expect("valid");
         assert_eq!(
             config.agent,
             AgentAddress::Endpoint("127.0.0.1:5051".to_string())
@@ -267,7 +267,7 @@ mod tests {
             ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "250ms"),
             ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "0.5secs"),
         ]));
-        let config = Config::from_vars(&all).expect("valid");
+        let config = Environment::from_vars(&all).expect("valid");
         assert!(config.checkpoint);
         assert_eq!(config.recovery_timeout, Duration::from_secs(180));
         assert_eq!(config.subscription_backoff_max, Duration::from_millis(250));
@@ -286,7 +286,7 @@ mod tests {
         ] {
             let mut incomplete = agent_vars();
             incomplete.remove(removed);
-            let err = Config::from_vars(&incomplete).expect_err("incomplete");
+            let err = Environment::from_vars(&incomplete).expect_err("incomplete");
             assert_eq!(err, EnvError::Missing { variable });
             let text = err.to_string();
             assert!(text.contains(variable), "{text}");
@@ -295,7 +295,7 @@ mod tests {
             // An empty value is as useless as none.
             incomplete.insert(removed.to_string(), String::new());
             assert_eq!(
-                Config::from_vars(&incomplete),
+                Environment::from_vars(&incomplete),
                 Err(EnvError::Missing { variable })
             );
         }
@@ -305,7 +305,7 @@ mod tests {
     fn the_slave_pid_gives_the_url_mesos_builds_and_wins() {
         let mut env = agent_vars();
         env.insert("MESOS_SLAVE_PID".into(), "slave(1)@10.0.0.5:5052".into());
-        let config = Config::from_vars(&env).expect("valid");
+        let config = Environment::from_vars(&env).expect("valid");
         let pid = super::super::agent_address::Pid {
             id: "slave(1)".into(),
             host: "10.0.0.5".into(),
@@ -320,7 +320,7 @@ mod tests {
 
         // The PID alone is enough, as for Mesos's own library.
         env.remove("MESOS_AGENT_ENDPOINT");
-        let config = Config::from_vars(&env).expect("valid");
+        let config = Environment::from_vars(&env).expect("valid");
         assert_eq!(
             config.executor_api_url(),
             "http://10.0.0.5:5052/slave(1)/api/v1/executor"
@@ -331,7 +331,7 @@ mod tests {
     fn a_bad_slave_pid_is_an_error_naming_it_not_a_fallback() {
         let mut env = agent_vars();
         env.insert("MESOS_SLAVE_PID".into(), "slave(1)@127.0.0.1".into());
-        let err = Config::from_vars(&env).expect_err("bad PID");
+        let err = Environment::from_vars(&env).expect_err("bad PID");
         assert_eq!(
             err,
             EnvError::InvalidPid {
@@ -356,12 +356,15 @@ mod tests {
         for (value, expected) in [("1", true), ("0", false)] {
             let mut env = agent_vars();
             env.insert("MESOS_CHECKPOINT".into(), value.into());
-            assert_eq!(Config::from_vars(&env).expect("valid").checkpoint, expected);
+            assert_eq!(
+                Environment::from_vars(&env).expect("valid").checkpoint,
+                expected
+            );
         }
         for bad in ["true", "yes", "", "2"] {
             let mut env = agent_vars();
             env.insert("MESOS_CHECKPOINT".into(), bad.into());
-            match Config::from_vars(&env) {
+            match Environment::from_vars(&env) {
                 Err(EnvError::Invalid {
                     variable, value, ..
                 }) => {
@@ -377,7 +380,7 @@ mod tests {
     fn a_bad_duration_names_its_variable() {
         let mut env = agent_vars();
         env.insert("MESOS_RECOVERY_TIMEOUT".into(), "soon".into());
-        let err = Config::from_vars(&env).expect_err("bad duration");
+        let err = Environment::from_vars(&env).expect_err("bad duration");
         assert!(
             matches!(&err, EnvError::Invalid { variable: "MESOS_RECOVERY_TIMEOUT", value, .. } if value == "soon"),
             "{err:?}"

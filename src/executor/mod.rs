@@ -48,7 +48,7 @@ pub mod task_group;
 pub mod task_thread;
 pub mod work;
 
-pub use env::{Config, EnvError};
+pub use env::{EnvError, Environment};
 pub use error::ExecutorError;
 
 use crate::http_api::{StreamError, Subscription};
@@ -65,11 +65,11 @@ use task_thread::RunningTask;
 
 /// Reads the agent's environment variables and runs the executor.
 pub fn run_from_env() -> Result<(), ExecutorError> {
-    run(Config::from_env().map_err(ExecutorError::Environment)?)
+    run(Environment::from_env().map_err(ExecutorError::Environment)?)
 }
 
 /// Runs the executor until the agent shuts it down (`Ok`) or is lost.
-pub fn run(config: Config) -> Result<(), ExecutorError> {
+pub fn run(config: Environment) -> Result<(), ExecutorError> {
     let mut executor = Executor {
         agent: Arc::new(AgentClient::new(&config)),
         tasks: HashMap::new(),
@@ -117,7 +117,7 @@ enum AfterEvent {
 
 /// The main thread's state.
 struct Executor {
-    config: Config,
+    config: Environment,
     agent: Arc<AgentClient>,
     tasks: HashMap<String, RunningTask>,
 }

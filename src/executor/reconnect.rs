@@ -16,7 +16,7 @@
 //!   while; that is just one more try.
 
 use super::client::AgentClient;
-use super::{Config, ExecutorError};
+use super::{Environment, ExecutorError};
 use crate::http_api::Subscription;
 use crate::proto::executor::Event;
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// subscription, or why there will be none.
 pub fn subscribe_again(
     agent: &AgentClient,
-    config: &Config,
+    config: &Environment,
     reason: String,
 ) -> Result<Subscription<Event>, ExecutorError> {
     if !config.checkpoint {

@@ -121,7 +121,7 @@ impl FakeAgent {
         }
     }
 
-    fn config(&self, checkpoint: bool, recovery_timeout: &str) -> Config {
+    fn config(&self, checkpoint: bool, recovery_timeout: &str) -> Environment {
         let port = self
             .server
             .server_addr()
@@ -141,7 +141,7 @@ impl FakeAgent {
             ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "60secs".into()),
         ];
         let vars = vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        Config::from_vars(&vars).expect("a valid test environment")
+        Environment::from_vars(&vars).expect("a valid test environment")
     }
 
     /// The next call; a guard against hanging, not a timing assertion.
@@ -179,7 +179,7 @@ impl Drop for FakeAgent {
     }
 }
 
-fn start_executor(config: Config) -> JoinHandle<Result<(), ExecutorError>> {
+fn start_executor(config: Environment) -> JoinHandle<Result<(), ExecutorError>> {
     std::thread::Builder::new()
         .name("executor-under-test".into())
         .spawn(move || run(config))
