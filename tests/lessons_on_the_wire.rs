@@ -19,6 +19,8 @@
 //! - A framework with nothing to launch says so (`SUPPRESS`), or the master
 //!   keeps offering it resources; it asks again (`REVIVE`) when work comes
 //!   back.
+//! - A framework whose work is done says so (`TEARDOWN`): the master then
+//!   kills what still runs and forgets it.
 
 mod common;
 
@@ -299,4 +301,35 @@ fn offers_are_suppressed_while_no_task_waits_and_revived_for_a_retry() {
         ]
     );
     run.stop();
+}
+
+#[test]
+fn the_framework_is_torn_down_once_its_tasks_finished() {
+    let mut run = Subscribed::start(ContentType::Protobuf, STEP_2_ONE_TASK);
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    let accept = run.calls_until(call::Type::SUPPRESS);
+    let task_id = accept[0].accept.operations[0].launch.task_infos[0]
+        .task_id
+        .value()
+        .to_string();
+    for (state, byte) in [(TaskState::TASK_RUNNING, 1), (TaskState::TASK_FINISHED, 2)] {
+        let mut status = status(&task_id, state, Source::SOURCE_EXECUTOR);
+        status.set_uuid(vec![byte; 16]);
+        run.events.send(&update(status));
+    }
+    let calls = run.calls_until(call::Type::TEARDOWN);
+    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    assert_eq!(
+        kinds,
+        [
+            call::Type::ACKNOWLEDGE,
+            call::Type::ACKNOWLEDGE,
+            call::Type::TEARDOWN
+        ],
+        "--tasks 1 is done: both updates acknowledged, then the framework ends"
+    );
+    // The master ends the stream after `TEARDOWN`; the scheduler is done.
+    run.events.cut();
+    let stderr = assert_exits(run.scheduler, 0);
+    assert!(stderr.contains("1 task finished"), "{stderr}");
 }
