@@ -116,9 +116,7 @@ impl TaskPlan {
         };
         // Step 4: offers that stay too small for waiting tasks get a
         // warning (`too_small.rs`).
-        if wanted > 0 {
-            self.too_small.saw(offer, count > 0);
-        }
+        self.too_small.saw(offer, wanted, count);
         count
     }
 

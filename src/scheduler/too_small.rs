@@ -44,10 +44,14 @@ impl TooSmall {
         }
     }
 
-    /// An offer for waiting tasks, `used` if any of them fit: logs the
-    /// warning once it is due.
-    pub fn saw(&mut self, offer: &Offer, used: bool) {
-        if used {
+    /// An offer, for `wanted` waiting tasks of which `fitted` fit in it:
+    /// logs the warning once it is due. While no task waits, no offer is
+    /// too small.
+    pub fn saw(&mut self, offer: &Offer, wanted: usize, fitted: usize) {
+        if wanted == 0 {
+            return;
+        }
+        if fitted > 0 {
             self.used();
         } else if let Some(warning) = self.too_small(offer, Instant::now()) {
             log::warn!("{warning}");
@@ -115,6 +119,17 @@ mod tests {
         assert!(warning.contains("held 2 CPUs and 1024 MB"), "{warning}");
         assert_eq!(watch.too_small(&offer(2.0, 512.0), at(90)), None);
         assert!(watch.too_small(&offer(2.0, 512.0), at(120)).is_some());
+    }
+
+    #[test]
+    fn offers_count_only_while_tasks_wait() {
+        let mut watch = TooSmall::new(4.0, 2048.0);
+        watch.saw(&offer(2.0, 512.0), 0, 0);
+        assert_eq!(watch.since, None, "nothing waits: not too small");
+        watch.saw(&offer(2.0, 512.0), 3, 0);
+        assert!(watch.since.is_some(), "three tasks wait, none fits");
+        watch.saw(&offer(8.0, 4096.0), 3, 1);
+        assert_eq!(watch.since, None, "one fits: the trouble is over");
     }
 
     #[test]
