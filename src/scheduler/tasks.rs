@@ -440,5 +440,9 @@ mod tests {
     fn tasks_without_resources_never_fit() {
         let mut plan = TaskPlan::new("http://server/executor", 0.0, 128.0);
         assert_eq!(plan.fit(&offer(2.0, 1024.0, true), usize::MAX), 0);
+        let mut plan = TaskPlan::new("http://server/executor", 1.0, 0.0);
+        assert_eq!(plan.fit(&offer(2.0, 1024.0, true), usize::MAX), 0);
+        let work = vec![("1".to_string(), Vec::new())];
+        assert!(plan.tasks(&offer(2.0, 1024.0, true), work).is_empty());
     }
 }
