@@ -198,6 +198,40 @@ fn the_scheduler_in_json_survives_deeply_nested_events() {
     assert_exits(scheduler, 2);
 }
 
+#[test]
+fn a_heartbeat_interval_that_is_not_a_positive_number_is_ignored() {
+    for interval in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let master = FakePeer::start(ContentType::Protobuf, is_scheduler_subscribe);
+        let mut scheduler = start_scheduler(&master, "protobuf");
+        let mut events = master
+            .next_call(&mut scheduler)
+            .events
+            .expect("an event stream");
+        let mut event = subscribed("framework-1");
+        event
+            .subscribed
+            .mut_or_insert_default()
+            .set_heartbeat_interval_seconds(interval);
+        events.send(&event);
+        // Taken as a silence limit, such an interval would declare the
+        // master lost before its next event: the scheduler would subscribe
+        // again instead of declining this offer.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        events.send(&offer_of_strange_resources("framework-1"));
+        let call = scheduler_call(
+            ContentType::Protobuf,
+            &master.next_call(&mut scheduler).body,
+        );
+        assert_eq!(
+            call.type_(),
+            scheduler::call::Type::DECLINE,
+            "heartbeat interval {interval}"
+        );
+        events.send(&error_event("hardening test over"));
+        assert_exits(scheduler, 2);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The executor against a fake agent
 // ---------------------------------------------------------------------------
