@@ -21,6 +21,9 @@
 //!   back.
 //! - A framework whose work is done says so (`TEARDOWN`): the master then
 //!   kills what still runs and forgets it.
+//! - Step 4: a scheduler whose connection broke subscribes again as the same
+//!   framework (within `--failover-timeout`) and then reconciles, since
+//!   updates may have been lost meanwhile.
 
 mod common;
 
@@ -332,4 +335,37 @@ fn the_framework_is_torn_down_once_its_tasks_finished() {
     run.events.cut();
     let stderr = assert_exits(run.scheduler, 0);
     assert!(stderr.contains("1 task finished"), "{stderr}");
+}
+
+#[test]
+fn a_lost_connection_is_resubscribed_as_the_same_framework_and_reconciled() {
+    let mut run = Subscribed::start(
+        ContentType::Protobuf,
+        &["--step", "register", "--failover-timeout", "60"],
+    );
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    run.calls_until(call::Type::DECLINE);
+    // The stream breaks (a record whose length is not a number): the
+    // scheduler subscribes again, naming the id the master gave it, so that
+    // the master keeps its framework.
+    run.events.send_raw(b"12x\n{}");
+    let again = run
+        .master
+        .next_call_within(&mut run.scheduler, CALL_LIMIT * 4);
+    let call = scheduler_call(run.content_type, &again.body);
+    assert_eq!(call.type_(), call::Type::SUBSCRIBE);
+    assert_eq!(call.framework_id.value(), FRAMEWORK, "{call:?}");
+    run.events = again.events.expect("a second event stream");
+    run.events.send(&subscribed(FRAMEWORK));
+    run.events.send(&offers("offer-2", 2.0, 1024.0));
+    let received = run.master.next_call_within(&mut run.scheduler, CALL_LIMIT);
+    let reconcile = scheduler_call(run.content_type, &received.body);
+    assert_eq!(
+        reconcile.type_(),
+        call::Type::RECONCILE,
+        "back as the same framework, it asks what it missed: {reconcile:?}"
+    );
+    assert!(reconcile.reconcile.tasks.is_empty(), "step 1 knows no task");
+    assert_eq!(received.stream_id.as_deref(), Some("stream-2"));
+    run.stop();
 }
