@@ -23,7 +23,8 @@
 //!   kills what still runs and forgets it.
 //! - Step 4: a scheduler whose connection broke subscribes again as the same
 //!   framework (within `--failover-timeout`) and then reconciles, since
-//!   updates may have been lost meanwhile.
+//!   updates may have been lost meanwhile; answers about its own running
+//!   tasks leave them be, a task it never launched is killed.
 
 mod common;
 
@@ -67,6 +68,9 @@ struct Subscribed {
     events: EventStream,
     master: FakePeer,
     content_type: ContentType,
+    /// The stream id of the current subscription (`stream-1`, then
+    /// `stream-2`...): every call must name it.
+    stream_id: String,
     /// The scheduler's temporary files (its file server's, in step 2).
     _tmp: TempDir,
 }
@@ -95,6 +99,7 @@ impl Subscribed {
             events,
             master,
             content_type,
+            stream_id: "stream-1".into(),
             _tmp: tmp,
         }
     }
@@ -108,13 +113,30 @@ impl Subscribed {
                 .next_call_within(&mut self.scheduler, CALL_LIMIT);
             let call = scheduler_call(self.content_type, &received.body);
             assert_eq!(call.framework_id.value(), FRAMEWORK, "{call:?}");
-            assert_eq!(received.stream_id.as_deref(), Some("stream-1"));
+            assert_eq!(received.stream_id, Some(self.stream_id.clone()));
             let done = call.type_() == last;
             calls.push(call);
             if done {
                 return calls;
             }
         }
+    }
+
+    /// Breaks the event stream (a record whose length is not a number) and
+    /// expects the scheduler to subscribe again, naming the id the master
+    /// gave it so that the master keeps its framework; answers with
+    /// `SUBSCRIBED` on a new stream.
+    fn break_stream_and_resubscribe(&mut self) {
+        self.events.send_raw(b"12x\n{}");
+        let again = self
+            .master
+            .next_call_within(&mut self.scheduler, CALL_LIMIT * 4);
+        let call = scheduler_call(self.content_type, &again.body);
+        assert_eq!(call.type_(), call::Type::SUBSCRIBE);
+        assert_eq!(call.framework_id.value(), FRAMEWORK, "{call:?}");
+        self.events = again.events.expect("a second event stream");
+        self.events.send(&subscribed(FRAMEWORK));
+        self.stream_id = "stream-2".into();
     }
 
     /// The master removes the framework: the scheduler stops with exit
@@ -345,27 +367,101 @@ fn a_lost_connection_is_resubscribed_as_the_same_framework_and_reconciled() {
     );
     run.events.send(&offers("offer-1", 2.0, 1024.0));
     run.calls_until(call::Type::DECLINE);
-    // The stream breaks (a record whose length is not a number): the
-    // scheduler subscribes again, naming the id the master gave it, so that
-    // the master keeps its framework.
-    run.events.send_raw(b"12x\n{}");
-    let again = run
-        .master
-        .next_call_within(&mut run.scheduler, CALL_LIMIT * 4);
-    let call = scheduler_call(run.content_type, &again.body);
-    assert_eq!(call.type_(), call::Type::SUBSCRIBE);
-    assert_eq!(call.framework_id.value(), FRAMEWORK, "{call:?}");
-    run.events = again.events.expect("a second event stream");
-    run.events.send(&subscribed(FRAMEWORK));
+    run.break_stream_and_resubscribe();
     run.events.send(&offers("offer-2", 2.0, 1024.0));
-    let received = run.master.next_call_within(&mut run.scheduler, CALL_LIMIT);
-    let reconcile = scheduler_call(run.content_type, &received.body);
+    let calls = run.calls_until(call::Type::DECLINE);
+    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
     assert_eq!(
-        reconcile.type_(),
-        call::Type::RECONCILE,
-        "back as the same framework, it asks what it missed: {reconcile:?}"
+        kinds,
+        [call::Type::RECONCILE, call::Type::DECLINE],
+        "back as the same framework, it asks what it missed: {calls:?}"
     );
-    assert!(reconcile.reconcile.tasks.is_empty(), "step 1 knows no task");
-    assert_eq!(received.stream_id.as_deref(), Some("stream-2"));
+    assert!(
+        calls[0].reconcile.tasks.is_empty(),
+        "step 1 knows no task: it asks about all (implicit reconciliation)"
+    );
+    run.stop();
+}
+
+/// An answer to reconciliation: the master's word, without a uuid.
+fn reconciled(task: &str, state: TaskState) -> Event {
+    let mut status = status(task, state, Source::SOURCE_MASTER);
+    status.set_reason(Reason::REASON_RECONCILIATION);
+    update(status)
+}
+
+#[test]
+fn after_resubscribing_step2_asks_about_its_tasks_and_kills_only_strangers() {
+    let mut run = Subscribed::start(
+        ContentType::Protobuf,
+        &[
+            "--step",
+            "launch",
+            "--tasks",
+            "2",
+            "--failover-timeout",
+            "60",
+            "--executor",
+            env!("CARGO_BIN_EXE_executor"),
+        ],
+    );
+    run.events.send(&offers("offer-1", 4.0, 4096.0));
+    let calls = run.calls_until(call::Type::SUPPRESS);
+    let mut launched: Vec<String> = calls[0].accept.operations[0]
+        .launch
+        .task_infos
+        .iter()
+        .map(|task| task.task_id.value().to_string())
+        .collect();
+    launched.sort();
+    assert_eq!(launched.len(), 2, "both tasks in one offer: {calls:?}");
+
+    run.break_stream_and_resubscribe();
+    // Explicit reconciliation names each running task with its agent (the
+    // master then answers for the agent), then implicit asks about all.
+    let calls = run.calls_until(call::Type::RECONCILE);
+    let mut asked: Vec<(String, String)> = calls[0]
+        .reconcile
+        .tasks
+        .iter()
+        .map(|task| {
+            let agent = task.agent_id.as_ref().map(|id| id.value().to_string());
+            (task.task_id.value().to_string(), agent.unwrap_or_default())
+        })
+        .collect();
+    asked.sort();
+    let expected: Vec<(String, String)> = launched
+        .iter()
+        .map(|task| (task.clone(), "agent-1".to_string()))
+        .collect();
+    assert_eq!(asked, expected, "the tasks it launched: {calls:?}");
+    let calls = run.calls_until(call::Type::RECONCILE);
+    assert!(calls[0].reconcile.tasks.is_empty(), "{calls:?}");
+
+    // The master answers: our two tasks still run, and a task we never
+    // launched (an earlier scheduler process's) runs too. Only that one is
+    // killed: its executor reports to a file server that is gone.
+    for task in &launched {
+        run.events.send(&reconciled(task, TaskState::TASK_RUNNING));
+    }
+    run.events
+        .send(&reconciled("stranger", TaskState::TASK_RUNNING));
+    let calls = run.calls_until(call::Type::KILL);
+    let killed: Vec<(&str, &str)> = calls
+        .iter()
+        .filter(|call| call.type_() == call::Type::KILL)
+        .map(|call| (call.kill.task_id.value(), call.kill.agent_id.value()))
+        .collect();
+    assert_eq!(
+        killed,
+        [("stranger", "agent-1")],
+        "answers carry no uuid: nothing to acknowledge, and our tasks live: {calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .all(|call| call.type_() != call::Type::ACKNOWLEDGE),
+        "{calls:?}"
+    );
     run.stop();
 }
