@@ -43,10 +43,8 @@
 //!    `Scheduler::decline`, `Scheduler::after_event`.
 //!    `src/scheduler/master.rs`: `connect`, `framework_info`,
 //!    `MasterConnection::subscribe`, `MasterConnection::next_input`,
-//!    `MasterConnection::decline`. How events are framed:
-//!    `src/recordio.rs` (its first example shows the bytes).
-//!    How Ctrl+C stops every step: `src/scheduler/interrupt.rs`:
-//!    `Interrupts`, `stop`.
+//!    `MasterConnection::decline`. How Ctrl+C stops every step:
+//!    `src/scheduler/interrupt.rs`: `stop`.
 //! 2. **Launch** (step 2). `src/scheduler/work.rs`: `Work`.
 //!    `src/scheduler/noop.rs`: `NoopTasks::prepare`, `NoopTasks::tasks_for`,
 //!    `NoopTasks::update`, `NoopTasks::wants_offers`, `NoopTasks::done`. `src/scheduler/tasks.rs`: `serve_executor`,
@@ -77,6 +75,8 @@
 //! ## What a reader may skip
 //!
 //! The plumbing: [`http_api`] (subscriptions and calls over HTTP),
+//! [`recordio`] (how events are framed on a stream; README's step 1 shows
+//! the bytes),
 //! [`content_type`] and [`json`] (protobuf and JSON encodings), [`proto`]
 //! (the generated messages), [`random`] (status update UUIDs, upload
 //! tokens, backoff jitter), [`demo_images`] (the pictures step 3 inverts by
@@ -85,7 +85,8 @@
 //! [`scheduler::executor_binary`] (finding the executor binary) and
 //! [`leftovers`] (removing the temporary folders of killed runs). Inside the
 //! reading path, files whose first lines say a reader may skip them:
-//! `src/scheduler/limits.rs` (events missing a part),
+//! `src/scheduler/config.rs` (the flags, and the errors a run can end
+//! with), `src/scheduler/limits.rs` (events missing a part),
 //! `src/scheduler/too_small.rs` (a warning when offers stay too small),
 //! `src/scheduler/outcome.rs` (the end of a run),
 //! `src/scheduler/batch/sources.rs` (the image list, the demo folder and its

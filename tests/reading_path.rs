@@ -338,3 +338,80 @@ fn reading_lists_are_found_in_both_formats() {
     let lib = "//! ## Reading order\n//!\n//! 1. **One** `a`\n//!    `b`\n//! 2. `c`\n//!\n//! ## Next\n//! 3. `d`\n";
     assert_eq!(lib_entries(lib), ["1. **One** `a` `b`", "2. `c`"]);
 }
+
+/// README's listings: each ```` ```rust ```` block whose first line names a
+/// file (`// src/scheduler/mod.rs`), with the lines that follow it.
+fn readme_listings(readme: &str) -> Vec<(String, Vec<String>)> {
+    let mut listings = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "```rust" {
+            continue;
+        }
+        let block: Vec<String> = lines
+            .by_ref()
+            .take_while(|line| !line.starts_with("```"))
+            .map(str::to_string)
+            .collect();
+        if let Some(path) = block.first().and_then(|l| l.strip_prefix("// src/")) {
+            listings.push((format!("src/{path}"), block[1..].to_vec()));
+        }
+    }
+    listings
+}
+
+/// Whether `listing` is a run of `source`'s lines, one after the other,
+/// all shifted left by the same indentation (the first line's).
+fn listing_is_in(source: &str, listing: &[String]) -> bool {
+    let source: Vec<&str> = source.lines().collect();
+    let Some(first) = listing.first() else {
+        return false;
+    };
+    (0..source.len()).any(|start| {
+        let indent = source[start].len() - source[start].trim_start().len();
+        source[start].trim_start() == first
+            && start + listing.len() <= source.len()
+            && listing.iter().zip(&source[start..]).all(|(quoted, line)| {
+                let shifted = line.get(indent..).unwrap_or("");
+                quoted == shifted || (quoted.is_empty() && line.trim().is_empty())
+            })
+    })
+}
+
+#[test]
+fn the_readme_listings_are_the_sources_own_lines() {
+    let listings = readme_listings(&read("README.md"));
+    assert!(
+        listings.len() >= 4,
+        "a listing per step at least: {listings:#?}"
+    );
+    let mut problems = Vec::new();
+    for (path, listing) in &listings {
+        if listing.len() < 5 || !listing_is_in(&read(path), listing) {
+            let first = listing.first().map(String::as_str).unwrap_or("");
+            problems.push(format!(
+                "{path}: the listing starting {first:?} is not in it"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "README.md:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn a_listing_that_differs_from_the_source_is_found() {
+    let source = "fn a() {\n    if x {\n        y();\n    }\n\n    z();\n}\n";
+    let lines = |text: &str| -> Vec<String> { text.lines().map(str::to_string).collect() };
+    assert!(listing_is_in(source, &lines("if x {\n    y();\n}\n\nz();")));
+    assert!(listing_is_in(source, &lines("fn a() {\n    if x {")));
+    // A changed line, a dropped line, and lines out of order.
+    assert!(!listing_is_in(source, &lines("if x {\n    w();\n}")));
+    assert!(!listing_is_in(source, &lines("if x {\n}")));
+    assert!(!listing_is_in(source, &lines("z();\nif x {")));
+    // The indentation inside a listing is the source's.
+    assert!(!listing_is_in(source, &lines("if x {\n  y();")));
+    let readme = "text\n```rust\n// src/a.rs\nfn a() {\n```\n```rust\nno path\n```\n";
+    assert_eq!(
+        readme_listings(readme),
+        vec![("src/a.rs".to_string(), lines("fn a() {"))]
+    );
+}

@@ -34,7 +34,7 @@
 use super::master::MasterConnection;
 use super::reconciliation::Reconciliation;
 use super::reconnect;
-pub use super::reconnect::Connected;
+pub use super::reconnect::{Connect, Connected};
 use super::{tasks, Config, Interrupts, SchedulerError};
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
@@ -97,12 +97,16 @@ impl<'a> Failover<'a> {
     /// The first subscription: as the framework of an earlier scheduler
     /// process if `--framework-id-file` holds its id (then `work` goes on
     /// from where that process stopped), as a new framework otherwise.
-    pub fn connect(&mut self, work: &mut impl Resume) -> Result<Connected, SchedulerError> {
+    pub fn connect(
+        &mut self,
+        connect: Connect,
+        work: &mut impl Resume,
+    ) -> Result<Connected, SchedulerError> {
         let earlier_id = load_framework_id(self.config);
         if earlier_id.is_some() {
             work.continue_earlier_run();
         }
-        reconnect::retry_connect(self.config, earlier_id, true, &self.interrupts)
+        reconnect::retry_connect(connect, self.config, earlier_id, true, &self.interrupts)
     }
 
     /// After an error: a new subscription if the connection to the master
@@ -132,7 +136,8 @@ impl<'a> Failover<'a> {
             work.forget_running();
             None
         };
-        reconnect::retry_connect(self.config, id, false, &self.interrupts)
+        let connect = super::master::connect;
+        reconnect::retry_connect(connect, self.config, id, false, &self.interrupts)
     }
 
     /// Keeps the framework id for a restarted scheduler. Called before the

@@ -78,10 +78,10 @@ fn run_step<W: Work>(
 ) -> Result<Outcome, SchedulerError> {
     // Step 4: the framework id file, reconnecting, reconciliation.
     let mut failover = Failover::new(config, interrupts);
-    // Subscribes with `master::connect`. Step 4: as the framework of an
-    // earlier process if `--framework-id-file` names one, and again while
-    // the master is not ready, until Ctrl+C.
-    let master = match failover.connect(&mut work)? {
+    // Subscribes: `master::connect`. Step 4 wraps it: as the framework of
+    // an earlier process if `--framework-id-file` names one, and again
+    // while the master is not ready, until Ctrl+C.
+    let master = match failover.connect(master::connect, &mut work)? {
         Connected::Subscribed(master) => *master,
         Connected::Interrupted(err) => {
             return Ok(interrupt::stop_subscribing(config, work, err));

@@ -6,7 +6,7 @@
 //! many frameworks do not hammer a recovering master in step. Ctrl+C
 //! ends the wait.
 
-use super::master::{self, MasterConnection};
+use super::master::MasterConnection;
 use super::{Config, Interrupts, SchedulerError};
 use crate::http_api::ApiError;
 use crate::proto::mesos::FrameworkID;
@@ -48,12 +48,17 @@ pub enum Connected {
     Interrupted(ApiError),
 }
 
-/// Subscribes to the master, as framework `id` if given, retrying while the
+/// How to subscribe once ([`master::connect`](super::master::connect));
+/// step 4 retries it.
+pub type Connect = fn(&Config, Option<FrameworkID>) -> Result<MasterConnection, SchedulerError>;
+
+/// Subscribes with `connect`, as framework `id` if given, retrying while the
 /// master is unreachable or not ready, for at least a minute and at most
 /// the failover timeout, or until Ctrl+C. A master that cannot be reached
 /// at all on the first attempt is an error at once: most likely `--master`
 /// is wrong, and the user should hear so immediately.
 pub fn retry_connect(
+    connect: Connect,
     config: &Config,
     id: Option<FrameworkID>,
     first_attempt: bool,
@@ -65,7 +70,7 @@ pub fn retry_connect(
     ));
     let deadline = Instant::now() + budget;
     loop {
-        let error = match master::connect(config, id.clone()) {
+        let error = match connect(config, id.clone()) {
             Ok(connection) => {
                 interrupts.deliver_to(connection.interrupter.clone());
                 return Ok(Connected::Subscribed(Box::new(connection)));
