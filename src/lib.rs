@@ -47,8 +47,9 @@
 //!    `src/scheduler/interrupt.rs`: `stop`.
 //! 2. **Launch** (step 2). `src/scheduler/work.rs`: `Work`.
 //!    `src/scheduler/noop.rs`: `NoopTasks::prepare`, `NoopTasks::tasks_for`,
-//!    `NoopTasks::update`, `NoopTasks::wants_offers`, `NoopTasks::done`. `src/scheduler/tasks.rs`: `serve_executor`,
-//!    `TaskPlan::new`, `TaskPlan::fit`, `TaskPlan::tasks`.
+//!    `NoopTasks::update`, `NoopTasks::wants_offers`, `NoopTasks::done`.
+//!    `src/scheduler/tasks.rs`: `serve_executor`, `TaskPlan::new`,
+//!    `TaskPlan::fit`, `TaskPlan::tasks`.
 //!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
 //!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`.
@@ -66,39 +67,43 @@
 //!    (`Failover::connect`, `Failover::recover`, `Failover::remember`,
 //!    `Failover::reconcile`, `Failover::update`,
 //!    `Failover::clear_stale_executor`, `Failover::after_event`),
-//!    `framework_settings`, `Resume`. `src/scheduler/reconnect.rs`: `retry_connect`,
-//!    `Backoff`. `src/scheduler/reconciliation.rs`: `Reconciliation`.
+//!    `framework_settings`, `Resume`. `src/scheduler/reconnect.rs`:
+//!    `retry_connect`, `Backoff`. `src/scheduler/reconciliation.rs`:
+//!    `Reconciliation`.
 //!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.
 //!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.
 //!    `src/executor/reconnect.rs`: `subscribe_again`.
+//!    `src/executor/client.rs`: `AgentClient::update`,
+//!    `AgentClient::acknowledged`, `AgentClient::subscribe`.
+//!    `src/executor/mod.rs`: `Executor::wait_for_acknowledgements`.
 //!
 //! ## What a reader may skip
 //!
 //! The plumbing: [`http_api`] (subscriptions and calls over HTTP),
-//! [`recordio`] (how events are framed on a stream; README's step 1 shows
-//! the bytes),
-//! [`content_type`] and [`json`] (protobuf and JSON encodings), [`proto`]
-//! (the generated messages), [`random`] (status update UUIDs, upload
-//! tokens, backoff jitter), [`demo_images`] (the pictures step 3 inverts by
-//! default), [`front_door`] (the limits every client of our HTTP servers
-//! keeps to, and TLS for the embedded master),
+//! [`recordio`] (how events are framed on a stream; README's step 1 shows the
+//! bytes), [`content_type`] and [`json`] (protobuf and JSON encodings),
+//! [`proto`] (the generated messages), [`random`] (status update UUIDs,
+//! upload tokens, backoff jitter), [`demo_images`] (the pictures step 3
+//! inverts by default), [`front_door`] (the limits every client of our HTTP
+//! servers keeps to, and TLS for the embedded master),
 //! [`scheduler::executor_binary`] (finding the executor binary) and
 //! [`leftovers`] (removing the temporary folders of killed runs). Inside the
 //! reading path, files whose first lines say a reader may skip them:
-//! `src/scheduler/config.rs` (the flags, and the errors a run can end
-//! with), `src/scheduler/limits.rs` (events missing a part),
+//! `src/scheduler/config.rs` (the flags, and the errors a run can end with),
+//! `src/scheduler/limits.rs` (events missing a part),
 //! `src/scheduler/too_small.rs` (a warning when offers stay too small),
 //! `src/scheduler/outcome.rs` (the end of a run),
 //! `src/scheduler/batch/sources.rs` (the image list, the demo folder and its
 //! clean-up), `src/scheduler/batch/results.rs` (the results page and the
 //! final table), `src/server/error.rs` and `src/server/limits.rs` (the file
-//! server's errors and the limits its clients keep to), `src/executor/agent_address.rs`
-//! (reading the agent's address from the environment), `src/executor/task_thread.rs`
-//! (starting a task's thread, and its panic guard), `src/executor/task_group.rs`
-//! (refusing task groups), `src/executor/error.rs` and
-//! `src/invert/format.rs` (decoding rules and limits).
-//! [`local`], the embedded master and agent, stands in for a real cluster:
-//! nothing above depends on it.
+//! server's errors and the limits its clients keep to),
+//! `src/executor/client.rs` (until step 4: the executor's calls and its book
+//! of updates), `src/executor/agent_address.rs` (reading the agent's address
+//! from the environment), `src/executor/task_thread.rs` (starting a task's
+//! thread, and its panic guard), `src/executor/task_group.rs` (refusing task
+//! groups), `src/executor/error.rs` and `src/invert/format.rs` (decoding
+//! rules and limits). [`local`], the embedded master and agent, stands in for
+//! a real cluster: nothing above depends on it.
 //!
 //! Every module of the crate is named above. The programs are in `bin/`:
 //! `scheduler`, `executor` (what the agent runs) and `mesos-local` (the

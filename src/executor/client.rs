@@ -1,6 +1,9 @@
 //! Our side of the conversation with the agent: the calls we make, and the
 //! book of what the agent has not acknowledged yet.
 //!
+//! *Step 4: a first reading may skip this file.* Until then, take
+//! [`AgentClient::update`] as "send this update, and make sure it arrives".
+//!
 //! The executor API has just two calls that matter here:
 //!
 //! - `SUBSCRIBE` opens the event stream. After a lost connection it carries

@@ -89,6 +89,7 @@ pub fn run(config: Environment) -> Result<(), ExecutorError> {
             Ok(Ok(event)) => {
                 crate::http_api::log_message("<-", &event);
                 if executor.handle(event) == AfterEvent::ShutDown {
+                    // Step 4: the last updates reach the scheduler.
                     executor.wait_for_acknowledgements(&subscription);
                     info!("Executor exiting");
                     return Ok(());
