@@ -67,7 +67,8 @@
 //!    (`Failover::connect`, `Failover::recover`, `Failover::remember`,
 //!    `Failover::reconcile`, `Failover::update`,
 //!    `Failover::clear_stale_executor`, `Failover::after_event`),
-//!    `framework_settings`, `Resume`. `src/scheduler/reconnect.rs`:
+//!    `framework_settings`, `Resume`. `src/scheduler/config.rs`:
+//!    `SchedulerError::connection_lost`. `src/scheduler/reconnect.rs`:
 //!    `retry_connect`, `Backoff`. `src/scheduler/reconciliation.rs`:
 //!    `Reconciliation`.
 //!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.

@@ -1,8 +1,9 @@
 //! What the scheduler is told (its configuration, from the command line)
 //! and how it can fail.
 //!
-//! *Plumbing: a reader may skip this file.* Each field of [`Config`] is a
-//! flag of `scheduler --help`, and each [`SchedulerError`] says what to do.
+//! *Plumbing: a reader may skip this file* (step 4 reads one method,
+//! [`SchedulerError::connection_lost`]). Each field of [`Config`] is a flag
+//! of `scheduler --help`, and each [`SchedulerError`] says what to do.
 
 use crate::content_type::ContentType;
 use crate::http_api::{ApiError, Endpoint, StreamError};
