@@ -68,6 +68,9 @@ struct Subscribed {
     events: EventStream,
     master: FakePeer,
     content_type: ContentType,
+    /// The framework id the master gave (`FRAMEWORK`, unless a test
+    /// subscribes it as a new framework): every call must name it.
+    framework: String,
     /// The stream id of the current subscription (`stream-1`, then
     /// `stream-2`...): every call must name it.
     stream_id: String,
@@ -99,6 +102,7 @@ impl Subscribed {
             events,
             master,
             content_type,
+            framework: FRAMEWORK.into(),
             stream_id: "stream-1".into(),
             _tmp: tmp,
         }
@@ -106,15 +110,20 @@ impl Subscribed {
 
     /// Every call up to and including the first of type `last`.
     fn calls_until(&mut self, last: call::Type) -> Vec<Call> {
+        self.calls_until_one_of(&[last])
+    }
+
+    /// Every call up to and including the first of one of these types.
+    fn calls_until_one_of(&mut self, last: &[call::Type]) -> Vec<Call> {
         let mut calls = Vec::new();
         loop {
             let received = self
                 .master
                 .next_call_within(&mut self.scheduler, CALL_LIMIT);
             let call = scheduler_call(self.content_type, &received.body);
-            assert_eq!(call.framework_id.value(), FRAMEWORK, "{call:?}");
+            assert_eq!(call.framework_id.value(), self.framework, "{call:?}");
             assert_eq!(received.stream_id, Some(self.stream_id.clone()));
-            let done = call.type_() == last;
+            let done = last.contains(&call.type_());
             calls.push(call);
             if done {
                 return calls;
@@ -463,5 +472,43 @@ fn after_resubscribing_step2_asks_about_its_tasks_and_kills_only_strangers() {
             .all(|call| call.type_() != call::Type::ACKNOWLEDGE),
         "{calls:?}"
     );
+    run.stop();
+}
+
+#[test]
+fn without_a_failover_timeout_step2_subscribes_anew_and_replaces_its_lost_tasks() {
+    let mut run = Subscribed::start(ContentType::Protobuf, STEP_2_ONE_TASK);
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::SUPPRESS);
+    let lost = calls[0].accept.operations[0].launch.task_infos[0]
+        .task_id
+        .value()
+        .to_string();
+    // Without a failover timeout (Mesos's default of 0) the master removes
+    // a framework the moment its scheduler disconnects, and kills its
+    // tasks: the scheduler subscribes as a new framework, and launches the
+    // lost task's work again.
+    run.events.send_raw(b"12x\n{}");
+    let again = run
+        .master
+        .next_call_within(&mut run.scheduler, CALL_LIMIT * 4);
+    let call = scheduler_call(run.content_type, &again.body);
+    assert_eq!(call.type_(), call::Type::SUBSCRIBE);
+    assert!(!call.framework_id.is_some(), "a new framework: {call:?}");
+    run.events = again.events.expect("a second event stream");
+    run.events.send(&subscribed("framework-new"));
+    run.framework = "framework-new".into();
+    run.stream_id = "stream-2".into();
+    run.events.send(&offers("offer-2", 2.0, 1024.0));
+    let calls = run.calls_until_one_of(&[call::Type::ACCEPT, call::Type::DECLINE]);
+    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    assert_eq!(
+        kinds,
+        [call::Type::ACCEPT],
+        "a new framework has nothing to reconcile, and wants the task again"
+    );
+    let launched = &calls[0].accept.operations[0].launch.task_infos;
+    assert_eq!(launched.len(), 1, "{calls:?}");
+    assert_ne!(launched[0].task_id.value(), lost, "a new task");
     run.stop();
 }
