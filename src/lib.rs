@@ -43,7 +43,8 @@
 //!    `Scheduler::decline`, `Scheduler::after_event`.
 //!    `src/scheduler/master.rs`: `connect`, `framework_info`,
 //!    `MasterConnection::subscribe`, `MasterConnection::next_input`,
-//!    `MasterConnection::decline`. How Ctrl+C stops every step:
+//!    `MasterConnection::decline`. Step 1's work: `src/scheduler/work.rs`:
+//!    `LogOffers`. How Ctrl+C stops every step:
 //!    `src/scheduler/interrupt.rs`: `stop`.
 //! 2. **Launch** (step 2). `src/scheduler/work.rs`: `Work`.
 //!    `src/scheduler/noop.rs`: `NoopTasks::prepare`, `NoopTasks::tasks_for`,
@@ -53,29 +54,34 @@
 //!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
 //!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`.
+//!    `src/task_data.rs`: `noop`, `encode`.
 //!    The other end, `src/executor/mod.rs`: `run`, `Executor::handle`,
 //!    `Executor::launch`; and `src/executor/work.rs`: `run_task`.
 //! 3. **Images** (step 3). `src/scheduler/batch.rs`: `ImageBatch::prepare`,
 //!    `ImageBatch::tasks_for`, `ImageBatch::update`,
-//!    `ImageBatch::retry_or_give_up`, `ImageBatch::wants_offers`,
-//!    `ImageBatch::done`.
-//!    `src/task_data.rs`: `image`, `encode`, `decode`.
+//!    `ImageBatch::stored_result`, `ImageBatch::retry_or_give_up`,
+//!    `ImageBatch::wants_offers`, `ImageBatch::done`.
+//!    `src/task_data.rs`: `image`, `decode`.
 //!    `src/executor/work.rs`: `invert_and_upload`. `src/invert.rs`:
-//!    `invert_image`, `invert_pixels`. `src/server/upload.rs`: `receive`,
-//!    `check_upload`.
-//! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`: `Failover`
-//!    (`Failover::connect`, `Failover::recover`, `Failover::remember`,
-//!    `Failover::reconcile`, `Failover::update`,
-//!    `Failover::clear_stale_executor`, `Failover::after_event`),
-//!    `framework_settings`, `Resume`. `src/scheduler/config.rs`:
-//!    `SchedulerError::connection_lost`. `src/scheduler/reconnect.rs`:
-//!    `retry_connect`, `Backoff`. `src/scheduler/reconciliation.rs`:
-//!    `Reconciliation`.
+//!    `invert_image`, `invert_in_place`, `invert_pixels`.
+//!    `src/server/upload.rs`: `receive`, `check_upload`.
+//! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`:
+//!    `Failover::connect`, `Failover::recover`, `Failover::remember`,
+//!    `Failover::reconcile`, `Failover::after_event`, `Failover::update`,
+//!    `Failover::clear_stale_executor`, `framework_settings`,
+//!    `load_framework_id`, `save_framework_id`, `Resume`.
+//!    `src/scheduler/noop.rs`: `NoopTasks::failing`.
+//!    `src/scheduler/batch.rs`: `ImageBatch::running`,
+//!    `ImageBatch::unlaunch`, `ImageBatch::forget_running`.
+//!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
+//!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.
+//!    `src/scheduler/interrupt.rs`: `stop_subscribing`.
+//!    `src/scheduler/reconciliation.rs`: `Reconciliation`.
 //!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.
 //!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.
 //!    `src/executor/reconnect.rs`: `subscribe_again`.
-//!    `src/executor/client.rs`: `AgentClient::update`,
-//!    `AgentClient::acknowledged`, `AgentClient::subscribe`.
+//!    `src/executor/client.rs`: `AgentClient::subscribe`,
+//!    `AgentClient::update`, `AgentClient::acknowledged`.
 //!    `src/executor/mod.rs`: `Executor::wait_for_acknowledgements`.
 //!
 //! ## What a reader may skip
@@ -91,12 +97,14 @@
 //! [`leftovers`] (removing the temporary folders of killed runs). Inside the
 //! reading path, files whose first lines say a reader may skip them:
 //! `src/scheduler/config.rs` (the flags, and the errors a run can end with),
+//! `src/scheduler/log_lines.rs` (the log lines of offers and updates),
 //! `src/scheduler/limits.rs` (events missing a part),
 //! `src/scheduler/too_small.rs` (a warning when offers stay too small),
 //! `src/scheduler/outcome.rs` (the end of a run),
 //! `src/scheduler/batch/sources.rs` (the image list, the demo folder and its
 //! clean-up), `src/scheduler/batch/results.rs` (the results page and the
-//! final table), `src/server/error.rs` and `src/server/limits.rs` (the file
+//! final table), `src/server/paths.rs` (what a request path names),
+//! `src/server/error.rs` and `src/server/limits.rs` (the file
 //! server's errors and the limits its clients keep to),
 //! `src/executor/client.rs` (until step 4: the executor's calls and its book
 //! of updates), `src/executor/agent_address.rs` (reading the agent's address

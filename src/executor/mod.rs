@@ -103,6 +103,7 @@ pub fn run(config: Environment) -> Result<(), ExecutorError> {
             Ok(Err(err)) => err.to_string(),
             Err(_) => "the event reader stopped".to_string(),
         };
+        // Step 4: an agent that restarts takes its executors back.
         subscription = reconnect::subscribe_again(&executor.agent, &executor.config, lost)?;
     }
 }

@@ -27,6 +27,10 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// The extensions the executor gives a result (see `invert::extension`),
+/// and `.jpeg`, which the file server also accepts.
+const RESULT_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
 /// One image of the batch.
 struct Image {
     /// A short name for logs, the page and the table.
@@ -74,8 +78,8 @@ pub struct ImageBatch {
     /// The file server's own address, which the results page leaves out of
     /// its links so that they also work through a forwarded port.
     server_base: String,
-    /// Demo images live in a temporary folder removed with the batch.
-    demo_dir: Option<PathBuf>,
+    /// Demo images live in a temporary folder, removed with the batch.
+    _demo_dir: Option<sources::DemoDir>,
     /// How many images are done and how many failed for good, kept up to
     /// date rather than counted, since every update reports them.
     done: usize,
@@ -112,7 +116,7 @@ impl ImageBatch {
             max_attempts: config.max_attempts.max(1),
             output_dir: config.output_dir.clone(),
             upload_token: token,
-            demo_dir,
+            _demo_dir: demo_dir,
             done: 0,
             failed: 0,
             progress_shown: None,
@@ -170,7 +174,7 @@ impl Work for ImageBatch {
         results::task_ended(&mut self.images[index]);
         if state == TaskState::TASK_FINISHED {
             // Finished means done only if the result really arrived.
-            match results::stored_result(&self.images[index], &self.server) {
+            match self.stored_result(index) {
                 Some(path) => {
                     self.images[index].state = ImageState::Done(path);
                     self.done += 1;
@@ -274,6 +278,14 @@ impl ImageBatch {
         }
     }
 
+    /// Where the file server stored this image's result, if it arrived.
+    fn stored_result(&self, index: usize) -> Option<PathBuf> {
+        let stem = self.images[index].output_stem();
+        RESULT_EXTENSIONS
+            .iter()
+            .find_map(|extension| self.server.uploaded_path(&format!("{stem}.{extension}")))
+    }
+
     /// Queues an image again without counting the attempt it was given,
     /// at the front (its turn came already) or at the back.
     fn requeue(&mut self, index: usize, at_front: bool) {
@@ -284,14 +296,6 @@ impl ImageBatch {
             self.queue.push_front(index);
         } else {
             self.queue.push_back(index);
-        }
-    }
-}
-
-impl Drop for ImageBatch {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.demo_dir {
-            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

@@ -116,6 +116,7 @@ pub(super) fn stop(config: &Config, master: &MasterConnection, work: impl Work) 
         if let Err(err) = master.teardown() {
             log::warn!("Could not tear down the framework: {err}");
         }
+        // Step 4: a later run starts a new framework.
         failover::save_framework_id(config, None);
     }
     work.finish(config, true)

@@ -83,6 +83,7 @@ fn run_step<W: Work>(
     // while the master is not ready, until Ctrl+C.
     let master = match failover.connect(master::connect, &mut work)? {
         Connected::Subscribed(master) => *master,
+        // Step 4: Ctrl+C while waiting to subscribe.
         Connected::Interrupted(err) => {
             return Ok(interrupt::stop_subscribing(config, work, err));
         }

@@ -4,21 +4,17 @@
 //! *Plumbing: a reader may skip this file*, except
 //! [`continue_earlier_run`], which belongs to step 4.
 
-use super::{Image, ImageBatch, ImageState};
+use super::{Image, ImageBatch, ImageState, RESULT_EXTENSIONS};
 use crate::proto::mesos::TaskInfo;
 use crate::scheduler::{Config, Outcome, Work};
-use crate::server::{FileServer, ImageRow, Progress};
-use std::path::{Path, PathBuf};
+use crate::server::{ImageRow, Progress};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The most images the results page lists; a batch of thousands shows its
 /// first rows and counts the rest, so that the page stays light to build
 /// and to load.
 pub const MAX_PAGE_ROWS: usize = 500;
-
-/// The extensions the executor gives a result (see `invert::extension`),
-/// and `.jpeg`, which the file server also accepts.
-const RESULT_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 /// How often, at most, the results page is brought up to date. The page
 /// reloads every 2 s; rebuilding it after every event of a busy batch would
@@ -50,14 +46,6 @@ pub(super) fn task_ended(image: &mut Image) {
     if let Some(run) = &mut image.last_task {
         run.took.get_or_insert(run.launched.elapsed());
     }
-}
-
-/// Where the file server stored this image's result, if it arrived.
-pub(super) fn stored_result(image: &Image, server: &FileServer) -> Option<PathBuf> {
-    let stem = image.output_stem();
-    RESULT_EXTENSIONS
-        .iter()
-        .find_map(|extension| server.uploaded_path(&format!("{stem}.{extension}")))
 }
 
 /// The page's columns for an image's last task: its id, the attempts, the

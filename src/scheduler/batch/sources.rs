@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 pub(super) fn images(
     config: &Config,
     server: &FileServer,
-) -> Result<(Vec<Image>, Option<PathBuf>), SchedulerError> {
+) -> Result<(Vec<Image>, Option<DemoDir>), SchedulerError> {
     let (demo, demo_dir) = if config.images.is_empty() {
         let (paths, dir) = demo_images()?;
-        (paths, Some(dir))
+        (paths, Some(DemoDir(dir)))
     } else {
         (Vec::new(), None)
     };
@@ -46,6 +46,15 @@ pub(super) fn images(
         });
     }
     Ok((images, demo_dir))
+}
+
+/// The folder of the demo images, removed when dropped.
+pub(super) struct DemoDir(PathBuf);
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Writes the demo images to a fresh private folder.
