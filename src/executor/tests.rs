@@ -12,7 +12,7 @@ use crate::proto::executor::{call, Call};
 use crate::recordio::encode_record;
 use protobuf::Message;
 use std::io::Write;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -64,6 +64,9 @@ struct FakeAgent {
     /// How many of the next `SUBSCRIBE` calls are answered 503, as by an
     /// agent that is still recovering.
     refuse_subscriptions: Arc<AtomicU32>,
+    /// Set once the executor under test has returned: a call it did not
+    /// make by then will never come.
+    executor_returned: Arc<AtomicBool>,
 }
 
 impl FakeAgent {
@@ -118,7 +121,21 @@ impl FakeAgent {
             thread: Some(thread),
             calls,
             refuse_subscriptions,
+            executor_returned: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Runs the executor on its own thread, as the agent would start it.
+    fn start_executor(&self, config: Environment) -> JoinHandle<Result<(), ExecutorError>> {
+        let returned = Arc::clone(&self.executor_returned);
+        std::thread::Builder::new()
+            .name("executor-under-test".into())
+            .spawn(move || {
+                let result = run(config);
+                returned.store(true, Ordering::SeqCst);
+                result
+            })
+            .expect("spawn the executor")
     }
 
     fn config(&self, checkpoint: bool, recovery_timeout: &str) -> Environment {
@@ -144,11 +161,22 @@ impl FakeAgent {
         Environment::from_vars(&vars).expect("a valid test environment")
     }
 
-    /// The next call; a guard against hanging, not a timing assertion.
+    /// The next call; fails at once if the executor returned without
+    /// making it. The 20 s are a guard against hanging, not a timing
+    /// assertion.
     fn next_call(&self) -> Received {
-        self.calls
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the executor made no call within 20 s")
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let returned = self.executor_returned.load(Ordering::SeqCst);
+            match self.calls.recv_timeout(Duration::from_millis(50)) {
+                Ok(received) => return received,
+                Err(_) if returned => panic!("the executor returned without making the call"),
+                Err(_) if Instant::now() > deadline => {
+                    panic!("the executor made no call within 20 s")
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// The next call, which must be a `SUBSCRIBE` that was accepted.
@@ -177,13 +205,6 @@ impl Drop for FakeAgent {
             let _ = thread.join();
         }
     }
-}
-
-fn start_executor(config: Environment) -> JoinHandle<Result<(), ExecutorError>> {
-    std::thread::Builder::new()
-        .name("executor-under-test".into())
-        .spawn(move || run(config))
-        .expect("spawn the executor")
 }
 
 fn event(event_type: Type) -> Event {
@@ -265,7 +286,7 @@ const LONG_TASK: &str = r#"{"version": 1, "noop_millis": 600000}"#;
 #[test]
 fn a_no_op_task_runs_and_the_executor_exits_on_shutdown() {
     let agent = FakeAgent::start();
-    let executor = start_executor(agent.config(false, "1secs"));
+    let executor = agent.start_executor(agent.config(false, "1secs"));
 
     let received = agent.next_call();
     assert_eq!(received.call.type_(), call::Type::SUBSCRIBE);
@@ -308,7 +329,7 @@ fn a_no_op_task_runs_and_the_executor_exits_on_shutdown() {
 #[test]
 fn kill_and_shutdown_end_tasks_with_task_killed() {
     let agent = FakeAgent::start();
-    let executor = start_executor(agent.config(false, "1secs"));
+    let executor = agent.start_executor(agent.config(false, "1secs"));
     let (_, mut stream) = agent.subscription();
     stream.send(&subscribed());
 
@@ -341,7 +362,7 @@ fn kill_and_shutdown_end_tasks_with_task_killed() {
 #[test]
 fn a_task_group_is_refused_task_by_task() {
     let agent = FakeAgent::start();
-    let executor = start_executor(agent.config(false, "1secs"));
+    let executor = agent.start_executor(agent.config(false, "1secs"));
     let (_, mut stream) = agent.subscription();
     stream.send(&subscribed());
     stream.send(&launch_group(&["g1", "g2"]));
@@ -362,7 +383,7 @@ fn a_task_group_is_refused_task_by_task() {
 #[test]
 fn unreadable_data_fails_the_task() {
     let agent = FakeAgent::start();
-    let executor = start_executor(agent.config(false, "1secs"));
+    let executor = agent.start_executor(agent.config(false, "1secs"));
     let (_, mut stream) = agent.subscription();
     stream.send(&subscribed());
     let mut statuses = Vec::new();
@@ -431,7 +452,7 @@ fn a_panicking_task_fails_with_the_panic_message() {
 #[test]
 fn with_checkpointing_a_lost_agent_gets_the_unacknowledged_updates_again() {
     let agent = FakeAgent::start();
-    let executor = start_executor(agent.config(true, "1mins"));
+    let executor = agent.start_executor(agent.config(true, "1mins"));
     let (_, mut stream) = agent.subscription();
     stream.send(&subscribed());
     stream.send(&launch("t1", ""));
@@ -480,7 +501,7 @@ fn with_checkpointing_a_lost_agent_gets_the_unacknowledged_updates_again() {
 #[test]
 fn without_checkpointing_a_lost_agent_ends_the_executor() {
     let agent = FakeAgent::start();
-    let executor = start_executor(agent.config(false, "1mins"));
+    let executor = agent.start_executor(agent.config(false, "1mins"));
     let (_, mut stream) = agent.subscription();
     stream.send(&subscribed());
     stream.close();
@@ -495,7 +516,7 @@ fn without_checkpointing_a_lost_agent_ends_the_executor() {
 #[test]
 fn recovery_gives_up_after_the_recovery_timeout() {
     let agent = FakeAgent::start();
-    let executor = start_executor(agent.config(true, "300ms"));
+    let executor = agent.start_executor(agent.config(true, "300ms"));
     let (_, mut stream) = agent.subscription();
     stream.send(&subscribed());
     agent.refuse_subscriptions.store(u32::MAX, Ordering::SeqCst);
