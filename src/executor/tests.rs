@@ -359,6 +359,57 @@ fn kill_and_shutdown_end_tasks_with_task_killed() {
     stream.close();
 }
 
+/// The executor keeps each running task's kill flag for a later `KILL` or
+/// `SHUTDOWN`; a launch forgets only the tasks that ended.
+#[test]
+fn a_launch_keeps_the_running_tasks_and_forgets_the_ended_ones() {
+    let agent = FakeAgent::start();
+    let config = agent.config(false, "1secs");
+    let mut executor = Executor {
+        agent: Arc::new(AgentClient::new(&config)),
+        tasks: HashMap::new(),
+        config,
+    };
+    let kept = |executor: &Executor| {
+        let mut ids: Vec<String> = executor.tasks.keys().cloned().collect();
+        ids.sort();
+        ids
+    };
+    for id in ["t1", "t2"] {
+        executor.launch(task(id, LONG_TASK));
+        agent.update(id, TaskState::TASK_RUNNING);
+    }
+    assert_eq!(kept(&executor), ["t1", "t2"], "both run");
+    executor.kill("t1");
+    agent.update("t1", TaskState::TASK_KILLED);
+    // Its thread ends just after it sent the update.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !executor.tasks["t1"].has_ended() {
+        assert!(Instant::now() < deadline, "t1's thread did not end");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    executor.launch(task("t3", LONG_TASK));
+    agent.update("t3", TaskState::TASK_RUNNING);
+    assert_eq!(kept(&executor), ["t2", "t3"], "t1 ended");
+    for id in ["t2", "t3"] {
+        executor.kill(id);
+    }
+    let mut ended: Vec<String> = (0..2)
+        .map(|_| {
+            agent
+                .next_call()
+                .call
+                .update
+                .status
+                .task_id
+                .value()
+                .to_string()
+        })
+        .collect();
+    ended.sort();
+    assert_eq!(ended, ["t2", "t3"], "each killed task reports its end");
+}
+
 #[test]
 fn a_task_group_is_refused_task_by_task() {
     let agent = FakeAgent::start();
