@@ -344,11 +344,17 @@ fn kill_and_shutdown_end_tasks_with_task_killed() {
     stream.send(&event(Type::SHUTDOWN));
     let killed_2 = agent.update("t2", TaskState::TASK_KILLED);
 
-    // The executor waits for every acknowledgement before it exits.
+    // The executor waits for every acknowledgement before it exits; an
+    // event that does not decode (field 1, the type, cut short) is skipped
+    // meanwhile, as at any other time.
     for status in [&running_1, &killed_1, &running_2] {
         stream.send(&acknowledged(status));
     }
+    stream.send_record(b"\x08");
     stream.send(&event(Type::HEARTBEAT));
+    // An executor that wrongly stopped waiting would exit within this
+    // time; one that waits exits only after the last acknowledgement.
+    std::thread::sleep(Duration::from_millis(200));
     assert!(
         !executor.is_finished(),
         "exited with an update unacknowledged"

@@ -408,6 +408,13 @@ mod tests {
         });
         std::thread::sleep(Duration::from_millis(20));
         kill.store(true, Ordering::Relaxed);
+        // A guard against hanging, not a timing assertion: the task naps
+        // far less than this between two looks at the flag.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !worker.is_finished() {
+            assert!(Instant::now() < deadline, "the task did not see the flag");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert_eq!(worker.join().expect("no panic"), Err(Stop::Killed));
     }
 
@@ -422,12 +429,14 @@ mod tests {
         let task = image_task(&server.url("/cat.png"), &server.url("/upload/cat-inverted"));
         let outcome = image_work(&task, false);
 
-        let download = server.seen.recv().expect("a download");
+        // The server records each request before it answers it, so the
+        // requests of the finished work are all in the channel by now.
+        let download = server.seen.try_recv().expect("a download");
         assert_eq!(
             (download.method.as_str(), download.url.as_str()),
             ("GET", "/cat.png")
         );
-        let upload = server.seen.recv().expect("an upload");
+        let upload = server.seen.try_recv().expect("an upload");
         assert_eq!(upload.method, "POST");
         assert_eq!(
             upload.url, "/upload/cat-inverted.png",
@@ -493,6 +502,77 @@ mod tests {
         match image_work(&task, false) {
             Err(Stop::Failed(message)) => {
                 assert!(message.contains("could not invert"), "{message}")
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    /// An image encoded in memory, `width` pixels square, of noise (which
+    /// compresses badly, so the file is large) or black.
+    fn encoded(width: u32, noise: bool, format: image::ImageFormat) -> Vec<u8> {
+        let mut state = 12345u32;
+        let picture = image::RgbImage::from_fn(width, width, |_, _| {
+            if !noise {
+                return image::Rgb([0, 0, 0]);
+            }
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let [a, b, c, _] = state.to_le_bytes();
+            image::Rgb([a, b, c])
+        });
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        picture
+            .write_to(&mut bytes, format)
+            .expect("encode in memory");
+        bytes.into_inner()
+    }
+
+    #[test]
+    fn a_jpeg_goes_back_as_a_jpeg() {
+        let jpeg = encoded(8, false, image::ImageFormat::Jpeg);
+        let server = TestServer::start(move |url| match url {
+            "/photo.jpg" => (200, jpeg.clone()),
+            _ => (201, Vec::new()),
+        });
+        let task = image_task(
+            &server.url("/photo.jpg"),
+            &server.url("/upload/photo-inverted"),
+        );
+        let outcome = image_work(&task, false);
+        assert!(outcome.is_ok(), "{outcome:?}");
+        let _download = server.seen.try_recv().expect("a download");
+        let upload = server.seen.try_recv().expect("an upload");
+        assert_eq!(upload.url, "/upload/photo-inverted.jpg");
+        assert_eq!(upload.content_type.as_deref(), Some("image/jpeg"));
+    }
+
+    /// Photos are megabytes: the download limit is far above that.
+    #[test]
+    fn an_image_of_megabytes_is_downloaded_whole() {
+        let png = encoded(700, true, image::ImageFormat::Png);
+        assert!(png.len() > 1024 * 1024, "{} bytes", png.len());
+        let served = png.clone();
+        let server = TestServer::start(move |_| (200, served.clone()));
+        let task = image_task(&server.url("/big.png"), &server.url("/upload/big-inverted"));
+        let outcome = image_work(&task, false);
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+
+    /// The decoder's limit comes from the task's memory, and its error says
+    /// which flag gives it more.
+    #[test]
+    fn an_image_too_large_for_the_tasks_memory_says_to_raise_it() {
+        let png = encoded(600, false, image::ImageFormat::Png);
+        let server = TestServer::start(move |_| (200, png.clone()));
+        let mut task = image_task(&server.url("/wide.png"), &server.url("/upload/wide"));
+        let mut mem = crate::proto::mesos::Resource::new();
+        mem.set_name("mem".into());
+        mem.set_type(crate::proto::mesos::value::Type::SCALAR);
+        // 1 MB: the decoder may use half, less than 600x600 RGB pixels.
+        mem.scalar.mut_or_insert_default().set_value(1.0);
+        task.resources.push(mem);
+        match image_work(&task, false) {
+            Err(Stop::Failed(message)) => {
+                assert!(message.contains("raise --task-mem"), "{message}")
             }
             other => panic!("expected a failure, got {other:?}"),
         }
