@@ -1,5 +1,8 @@
 //! RecordIO: how Mesos puts many messages into one HTTP response.
 //!
+//! *Plumbing: a reader may skip this file* (README's step 1 shows the
+//! bytes).
+//!
 //! The response to a `SUBSCRIBE` call never ends: the master (or, for an
 //! executor, the agent) keeps writing events into it for as long as the
 //! subscription lives. HTTP chunk boundaries carry no meaning, so Mesos

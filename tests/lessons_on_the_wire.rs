@@ -4,8 +4,8 @@
 //! (`tests/common/fake_peer.rs`) that writes the events and records every
 //! call. The scheduler handles events one at a time and sends each call
 //! before it reads the next event, so the calls that one event causes all
-//! arrive before those of the next: each test ends its script with an offer
-//! and reads every call up to the answer to it. No test waits to see that a
+//! arrive before those of the next: each test ends its script with an event
+//! (mostly an offer) and reads every call up to the answer to it. No test waits to see that a
 //! call does *not* come; what the scheduler sends before that answer is all
 //! it sent.
 //!
@@ -132,19 +132,25 @@ impl Subscribed {
     }
 
     /// Breaks the event stream (a record whose length is not a number) and
-    /// expects the scheduler to subscribe again, naming the id the master
-    /// gave it so that the master keeps its framework; answers with
-    /// `SUBSCRIBED` on a new stream.
-    fn break_stream_and_resubscribe(&mut self) {
+    /// expects the scheduler to subscribe again: naming the id the master
+    /// gave it, so that the master keeps its framework, or (`new_id`) as a
+    /// new framework. Answers with `SUBSCRIBED` on a new stream.
+    fn break_stream_and_resubscribe(&mut self, new_id: Option<&str>) {
         self.events.send_raw(b"12x\n{}");
         let again = self
             .master
             .next_call_within(&mut self.scheduler, CALL_LIMIT * 4);
         let call = scheduler_call(self.content_type, &again.body);
         assert_eq!(call.type_(), call::Type::SUBSCRIBE);
-        assert_eq!(call.framework_id.value(), FRAMEWORK, "{call:?}");
+        match new_id {
+            None => assert_eq!(call.framework_id.value(), self.framework, "{call:?}"),
+            Some(id) => {
+                assert!(call.framework_id.is_none(), "a new framework: {call:?}");
+                self.framework = id.to_string();
+            }
+        }
         self.events = again.events.expect("a second event stream");
-        self.events.send(&subscribed(FRAMEWORK));
+        self.events.send(&subscribed(&self.framework));
         self.stream_id = "stream-2".into();
     }
 
@@ -376,7 +382,7 @@ fn a_lost_connection_is_resubscribed_as_the_same_framework_and_reconciled() {
     );
     run.events.send(&offers("offer-1", 2.0, 1024.0));
     run.calls_until(call::Type::DECLINE);
-    run.break_stream_and_resubscribe();
+    run.break_stream_and_resubscribe(None);
     run.events.send(&offers("offer-2", 2.0, 1024.0));
     let calls = run.calls_until(call::Type::DECLINE);
     let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
@@ -425,7 +431,7 @@ fn after_resubscribing_step2_asks_about_its_tasks_and_kills_only_strangers() {
     launched.sort();
     assert_eq!(launched.len(), 2, "both tasks in one offer: {calls:?}");
 
-    run.break_stream_and_resubscribe();
+    run.break_stream_and_resubscribe(None);
     // Explicit reconciliation names each running task with its agent (the
     // master then answers for the agent), then implicit asks about all.
     let calls = run.calls_until(call::Type::RECONCILE);
@@ -488,17 +494,7 @@ fn without_a_failover_timeout_step2_subscribes_anew_and_replaces_its_lost_tasks(
     // a framework the moment its scheduler disconnects, and kills its
     // tasks: the scheduler subscribes as a new framework, and launches the
     // lost task's work again.
-    run.events.send_raw(b"12x\n{}");
-    let again = run
-        .master
-        .next_call_within(&mut run.scheduler, CALL_LIMIT * 4);
-    let call = scheduler_call(run.content_type, &again.body);
-    assert_eq!(call.type_(), call::Type::SUBSCRIBE);
-    assert!(!call.framework_id.is_some(), "a new framework: {call:?}");
-    run.events = again.events.expect("a second event stream");
-    run.events.send(&subscribed("framework-new"));
-    run.framework = "framework-new".into();
-    run.stream_id = "stream-2".into();
+    run.break_stream_and_resubscribe(Some("framework-new"));
     run.events.send(&offers("offer-2", 2.0, 1024.0));
     let calls = run.calls_until_one_of(&[call::Type::ACCEPT, call::Type::DECLINE]);
     let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();

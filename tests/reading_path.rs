@@ -14,7 +14,9 @@
 //! - anything else (`OFFERS`, `TaskInfo.data`, `--tasks`) is prose.
 //!
 //! Any path named anywhere in README.md or `src/lib.rs` must exist too, and
-//! neither may point outside the project.
+//! neither may point outside the project. And README's listings (each
+//! ```` ```rust ```` block whose first line names a file, `// src/…`) are
+//! that file's own lines, so that a quoted step cannot go stale.
 
 use std::path::{Path, PathBuf};
 

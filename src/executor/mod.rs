@@ -135,6 +135,7 @@ impl Executor {
             Type::LAUNCH => self.launch(event.launch.task.clone().unwrap_or_default()),
             Type::LAUNCH_GROUP => self.refuse_task_group(&event),
             Type::KILL => self.kill(event.kill.task_id.value()),
+            // Step 4: the agent has the update; the book forgets it.
             Type::ACKNOWLEDGED => {
                 let ack = &event.acknowledged;
                 if !self.agent.acknowledged(&ack.task_id, ack.uuid()) {

@@ -89,27 +89,36 @@ impl FakeAgent {
                         .headers()
                         .iter()
                         .any(|h| h.field.equiv(crate::http_api::STREAM_ID_HEADER));
-                    let mut stream = None;
-                    if call.type_() != call::Type::SUBSCRIBE {
-                        let _ = request.respond(tiny_http::Response::empty(202));
+                    let mut received = Received {
+                        call,
+                        had_stream_id,
+                        stream: None,
+                    };
+                    // Each call is recorded before it is answered: once the
+                    // executor has its answer, the test sees the call.
+                    let answer = if received.call.type_() != call::Type::SUBSCRIBE {
+                        Some(tiny_http::Response::from_string("").with_status_code(202))
                     } else if refusing.load(Ordering::SeqCst) > 0 {
                         refusing.fetch_sub(1, Ordering::SeqCst);
                         let answer = tiny_http::Response::from_string("agent is recovering");
-                        let _ = request.respond(answer.with_status_code(503));
+                        Some(answer.with_status_code(503))
                     } else {
-                        let mut writer = request.into_writer();
-                        let _ = writer.write_all(
-                            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n\
-                              Transfer-Encoding: chunked\r\n\r\n",
-                        );
-                        let _ = writer.flush();
-                        stream = Some(EventStream { writer });
-                    }
-                    let received = Received {
-                        call,
-                        had_stream_id,
-                        stream,
+                        None
                     };
+                    if let Some(answer) = answer {
+                        if sender.send(received).is_err() {
+                            return;
+                        }
+                        let _ = request.respond(answer);
+                        continue;
+                    }
+                    let mut writer = request.into_writer();
+                    let _ = writer.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n\
+                          Transfer-Encoding: chunked\r\n\r\n",
+                    );
+                    let _ = writer.flush();
+                    received.stream = Some(EventStream { writer });
                     if sender.send(received).is_err() {
                         return;
                     }

@@ -42,6 +42,7 @@ const SERVER_MESSAGE_LIMIT: u64 = 4096;
 /// `ACKNOWLEDGED`) while tasks work. The agent relays every update to the
 /// scheduler; a task ends with exactly one terminal update.
 pub fn run_task(agent: Arc<AgentClient>, task: TaskInfo) -> RunningTask {
+    // Step 4: the book keeps the task until the agent has one of its updates.
     agent.launched(&task);
     // Before the thread starts: the agent expects a task's updates in the
     // order they happened, RUNNING first.
@@ -365,15 +366,20 @@ mod tests {
         }
     }
 
+    /// The task asks for `mb` of memory.
+    fn with_mem(task: &mut TaskInfo, mb: f64) {
+        let mut mem = crate::proto::mesos::Resource::new();
+        mem.set_name("mem".into());
+        mem.set_type(crate::proto::mesos::value::Type::SCALAR);
+        mem.scalar.mut_or_insert_default().set_value(mb);
+        task.resources.push(mem);
+    }
+
     #[test]
     fn the_decoder_may_use_half_of_the_tasks_memory() {
         let mut task = task_with(b"{}");
         assert_eq!(decoder_limits(&task), invert::Limits::default());
-        let mut mem = crate::proto::mesos::Resource::new();
-        mem.set_name("mem".into());
-        mem.set_type(crate::proto::mesos::value::Type::SCALAR);
-        mem.scalar.mut_or_insert_default().set_value(128.0);
-        task.resources.push(mem);
+        with_mem(&mut task, 128.0);
         assert_eq!(decoder_limits(&task).max_alloc, 64 * 1024 * 1024);
         task.resources[0]
             .scalar
@@ -564,12 +570,8 @@ mod tests {
         let png = encoded(600, false, image::ImageFormat::Png);
         let server = TestServer::start(move |_| (200, png.clone()));
         let mut task = image_task(&server.url("/wide.png"), &server.url("/upload/wide"));
-        let mut mem = crate::proto::mesos::Resource::new();
-        mem.set_name("mem".into());
-        mem.set_type(crate::proto::mesos::value::Type::SCALAR);
         // 1 MB: the decoder may use half, less than 600x600 RGB pixels.
-        mem.scalar.mut_or_insert_default().set_value(1.0);
-        task.resources.push(mem);
+        with_mem(&mut task, 1.0);
         match image_work(&task, false) {
             Err(Stop::Failed(message)) => {
                 assert!(message.contains("raise --task-mem"), "{message}")

@@ -94,9 +94,11 @@ impl<'a> Failover<'a> {
         }
     }
 
-    /// The first subscription: as the framework of an earlier scheduler
-    /// process if `--framework-id-file` holds its id (then `work` goes on
-    /// from where that process stopped), as a new framework otherwise.
+    /// The first subscription, with `connect` (step 1's `master::connect`,
+    /// which `recover` uses too), retried while the master is not ready:
+    /// as the framework of an earlier scheduler process if
+    /// `--framework-id-file` holds its id (then `work` goes on from where
+    /// that process stopped), as a new framework otherwise.
     pub fn connect(
         &mut self,
         connect: Connect,

@@ -13,8 +13,8 @@ use crate::scheduler::{Config, SchedulerError};
 use crate::server::FileServer;
 use std::path::{Path, PathBuf};
 
-/// The batch's images, and the demo folder to remove afterwards if the
-/// demo images are used.
+/// The batch's images, and the demo folder if the demo images are used
+/// (it is removed when dropped).
 pub(super) fn images(
     config: &Config,
     server: &FileServer,
