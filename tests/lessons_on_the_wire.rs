@@ -21,6 +21,9 @@
 //!   back.
 //! - A framework whose work is done says so (`TEARDOWN`): the master then
 //!   kills what still runs and forgets it.
+//! - Step 3: the results page shows the batch while it runs; an image is
+//!   no longer wanted offers for once its task is launched, and a launch
+//!   the master dropped (the offer was gone) does not use up an attempt.
 //! - Step 4: a scheduler whose connection broke subscribes again as the same
 //!   framework (within `--failover-timeout`) and then reconciles, since
 //!   updates may have been lost meanwhile; answers about its own running
@@ -506,5 +509,72 @@ fn without_a_failover_timeout_step2_subscribes_anew_and_replaces_its_lost_tasks(
     let launched = &calls[0].accept.operations[0].launch.task_infos;
     assert_eq!(launched.len(), 1, "{calls:?}");
     assert_ne!(launched[0].task_id.value(), lost, "a new task");
+    run.stop();
+}
+
+#[test]
+fn step3_suppresses_while_its_image_runs_and_a_dropped_launch_costs_no_attempt() {
+    let images = TempDir::new("wire-images");
+    let picture = images.path().join("wire-picture.png");
+    image::RgbImage::new(4, 4)
+        .save(&picture)
+        .expect("write a test image");
+    let picture = picture.display().to_string();
+    let output = images.path().join("output");
+    let output = output.display().to_string();
+    let mut run = Subscribed::start(
+        ContentType::Protobuf,
+        &[
+            "--images",
+            &picture,
+            "--output-dir",
+            &output,
+            "--max-attempts",
+            "1",
+            "--executor",
+            env!("CARGO_BIN_EXE_executor"),
+        ],
+    );
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    run.events.send(&offers("offer-2", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::DECLINE);
+    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    assert_eq!(
+        kinds,
+        [
+            call::Type::ACCEPT,
+            call::Type::SUPPRESS,
+            call::Type::DECLINE
+        ],
+        "the only image runs: no more offers wanted"
+    );
+    let task = &calls[0].accept.operations[0].launch.task_infos[0];
+    let task_id = task.task_id.value().to_string();
+
+    // The results page (served by the file server that serves the
+    // executor) shows the batch while it runs.
+    let executor_url = task.executor.command.uris[0].value();
+    let files = executor_url.find("/files/").expect("the executor's URL");
+    let page_url = format!("{}/", &executor_url[..files]);
+    let page = ureq::get(&page_url)
+        .call()
+        .expect("the results page answers")
+        .into_body()
+        .read_to_string()
+        .expect("the page is text");
+    assert!(page.contains("wire-picture"), "{page}");
+
+    // The master drops the launch: the offer was gone. The task never ran,
+    // so even with `--max-attempts 1` the image is queued again.
+    let mut dropped = status(&task_id, TaskState::TASK_DROPPED, Source::SOURCE_MASTER);
+    dropped.set_reason(Reason::REASON_INVALID_OFFERS);
+    run.events.send(&update(dropped));
+    let calls = run.calls_until_one_of(&[call::Type::REVIVE, call::Type::TEARDOWN]);
+    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    assert_eq!(kinds, [call::Type::REVIVE], "the image waits again");
+    run.events.send(&offers("offer-3", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::ACCEPT);
+    let again = &calls[0].accept.operations[0].launch.task_infos;
+    assert_eq!(again.len(), 1, "{calls:?}");
     run.stop();
 }
