@@ -23,7 +23,8 @@
 //!   kills what still runs and forgets it.
 //! - Step 3: the results page shows the batch while it runs; an image is
 //!   no longer wanted offers for once its task is launched, and a launch
-//!   the master dropped (the offer was gone) does not use up an attempt.
+//!   the master dropped (the offer was gone) does not use up an attempt;
+//!   an image is done once its task finished and its result arrived.
 //! - Step 4: a scheduler whose connection broke subscribes again as the same
 //!   framework (within `--failover-timeout`) and then reconciles, since
 //!   updates may have been lost meanwhile; answers about its own running
@@ -40,6 +41,7 @@ use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::proto::mesos::task_status::{Reason, Source};
 use mesos_tutorial::proto::mesos::{value, Offer, Resource, TaskState, TaskStatus};
 use mesos_tutorial::proto::scheduler::{call, event, Call, Event};
+use mesos_tutorial::task_data;
 use std::process::Command;
 use std::time::Duration;
 
@@ -595,4 +597,54 @@ fn step3_suppresses_while_its_image_runs_and_a_dropped_launch_costs_no_attempt()
     let again = &calls[0].accept.operations[0].launch.task_infos;
     assert_eq!(again.len(), 1, "{calls:?}");
     run.stop();
+}
+
+/// Step 3's rule for the end: an image is done once its task finished
+/// *and* its result arrived; then the batch is done and torn down.
+#[test]
+fn step3_is_done_once_the_result_arrived_and_the_task_finished() {
+    let images = TempDir::new("wire-images");
+    let args = step3_images(&images, 1);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run = Subscribed::start(ContentType::Protobuf, &args);
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::SUPPRESS);
+    let task = &calls[0].accept.operations[0].launch.task_infos[0];
+    let task_id = task.task_id.value().to_string();
+
+    // What the executor would do: upload the result where `TaskInfo.data`
+    // says, with its token.
+    let data = task_data::decode(task.data()).expect("the task's data");
+    let mut result = std::io::Cursor::new(Vec::new());
+    image::RgbImage::new(4, 4)
+        .write_to(&mut result, image::ImageFormat::Png)
+        .expect("encode a result");
+    let stored = ureq::post(format!("{}.png", data.upload_url))
+        .header("X-Upload-Token", &data.upload_token)
+        .header("Content-Type", "image/png")
+        .send(&result.into_inner()[..])
+        .expect("the file server takes the upload");
+    assert_eq!(stored.status(), 201);
+
+    for (state, byte) in [(TaskState::TASK_RUNNING, 1), (TaskState::TASK_FINISHED, 2)] {
+        let mut status = status(&task_id, state, Source::SOURCE_EXECUTOR);
+        status.set_uuid(vec![byte; 16]);
+        run.events.send(&update(status));
+    }
+    // A batch that goes on would decline this offer.
+    run.events.send(&offers("offer-2", 2.0, 1024.0));
+    let calls = run.calls_until_one_of(&[call::Type::TEARDOWN, call::Type::DECLINE]);
+    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    assert_eq!(
+        kinds,
+        [
+            call::Type::ACKNOWLEDGE,
+            call::Type::ACKNOWLEDGE,
+            call::Type::TEARDOWN
+        ],
+        "the only image is done: the batch ends"
+    );
+    run.events.cut();
+    let stderr = assert_exits(run.scheduler, 0);
+    assert!(stderr.contains("1/1 images done, 0 failed"), "{stderr}");
 }
