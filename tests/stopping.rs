@@ -91,6 +91,14 @@ fn ctrl_c_in_step_1_says_how_many_offers_were_declined() {
     run.assert_code(130);
     run.assert_stderr("interrupted: tearing down");
     run.assert_stdout(" received and declined (step 1 launches nothing)");
+    // Ctrl+C came after the first decline: at least one offer is counted.
+    let declined: usize = run
+        .stdout
+        .split_whitespace()
+        .next()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("a count first:{}", run.dump()));
+    assert!(declined >= 1, "{}", run.dump());
     assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
 
