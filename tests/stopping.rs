@@ -99,6 +99,8 @@ fn ctrl_c_in_step_1_says_how_many_offers_were_declined() {
         .and_then(|count| count.parse().ok())
         .unwrap_or_else(|| panic!("a count first:{}", run.dump()));
     assert!(declined >= 1, "{}", run.dump());
+    let noun = if declined == 1 { "offer" } else { "offers" };
+    run.assert_stdout(&format!("{declined} {noun} received and declined"));
     assert_nothing_left_behind(workspace.root.path(), &run.dump());
 }
 
