@@ -28,7 +28,9 @@
 //! - Step 4: a scheduler whose connection broke subscribes again as the same
 //!   framework (within `--failover-timeout`) and then reconciles, since
 //!   updates may have been lost meanwhile; answers about its own running
-//!   tasks leave them be, a task it never launched is killed.
+//!   tasks leave them be, a task it never launched is killed. Without a
+//!   failover timeout it subscribes as a new framework and launches the lost
+//!   work again. A launch the master refused (`503`) goes back in the queue.
 
 mod common;
 
@@ -647,4 +649,49 @@ fn step3_is_done_once_the_result_arrived_and_the_task_finished() {
     run.events.cut();
     let stderr = assert_exits(run.scheduler, 0);
     assert!(stderr.contains("1/1 images done, 0 failed"), "{stderr}");
+}
+
+#[test]
+fn a_launch_the_master_refused_is_launched_again_step2() {
+    refused_launch_goes_back_to_the_queue(&["--step", "launch", "--tasks", "1"].map(String::from));
+}
+
+#[test]
+fn a_launch_the_master_refused_is_launched_again_step3() {
+    let images = TempDir::new("wire-images");
+    refused_launch_goes_back_to_the_queue(&step3_images(&images, 1));
+}
+
+/// The master answers the `ACCEPT` with `503` (it is failing over): the
+/// task never reached it, so its work waits again, its attempt unused.
+/// The scheduler subscribes again as the same framework.
+fn refused_launch_goes_back_to_the_queue(step: &[String]) {
+    let mut args: Vec<&str> = step.iter().map(String::as_str).collect();
+    args.extend(["--failover-timeout", "60"]);
+    if !args.contains(&"--executor") {
+        args.extend(["--executor", env!("CARGO_BIN_EXE_executor")]);
+    }
+    let mut run = Subscribed::start(ContentType::Protobuf, &args);
+    run.master.refuse_next_call(503);
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    run.calls_until(call::Type::ACCEPT);
+    let again = run
+        .master
+        .next_call_within(&mut run.scheduler, CALL_LIMIT * 4);
+    let call = scheduler_call(run.content_type, &again.body);
+    assert_eq!(call.type_(), call::Type::SUBSCRIBE, "{call:?}");
+    assert_eq!(call.framework_id.value(), FRAMEWORK, "{call:?}");
+    run.events = again.events.expect("a second event stream");
+    run.events.send(&subscribed(FRAMEWORK));
+    run.stream_id = "stream-2".into();
+    run.events.send(&offers("offer-2", 2.0, 1024.0));
+    let calls = run.calls_until_one_of(&[call::Type::ACCEPT, call::Type::DECLINE]);
+    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    assert_eq!(
+        kinds,
+        [call::Type::RECONCILE, call::Type::ACCEPT],
+        "no task of ours runs, so only the implicit RECONCILE; the work is launched again"
+    );
+    assert!(calls[0].reconcile.tasks.is_empty(), "{calls:?}");
+    run.stop();
 }

@@ -11,7 +11,7 @@ use protobuf::MessageFull;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -72,6 +72,9 @@ pub struct FakePeer {
     pub address: SocketAddr,
     pub calls: mpsc::Receiver<Received>,
     stopping: Arc<AtomicBool>,
+    /// The status the next call other than `SUBSCRIBE` gets instead of
+    /// `202`; 0 for none.
+    refusal: Arc<AtomicU16>,
     acceptor: Option<JoinHandle<()>>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -86,8 +89,11 @@ impl FakePeer {
         let stopping = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(Mutex::new(Vec::new()));
         let (sender, calls) = mpsc::channel();
+        let refusal = Arc::new(AtomicU16::new(0));
         let acceptor = {
-            let (stopping, connections) = (Arc::clone(&stopping), Arc::clone(&connections));
+            let stopping = Arc::clone(&stopping);
+            let connections = Arc::clone(&connections);
+            let refusal = Arc::clone(&refusal);
             std::thread::Builder::new()
                 .name("fake-peer-accept".into())
                 .spawn(move || {
@@ -98,11 +104,20 @@ impl FakePeer {
                             return;
                         }
                         let Ok(socket) = socket else { continue };
-                        let (sender, streams) = (sender.clone(), Arc::clone(&streams));
+                        let sender = sender.clone();
+                        let streams = Arc::clone(&streams);
+                        let refusal = Arc::clone(&refusal);
                         let connection = std::thread::Builder::new()
                             .name("fake-peer-connection".into())
                             .spawn(move || {
-                                serve(socket, content_type, is_subscribe, &sender, &streams)
+                                let api = Api {
+                                    content_type,
+                                    is_subscribe,
+                                    calls: &sender,
+                                    streams: &streams,
+                                    refusal: &refusal,
+                                };
+                                serve(socket, api)
                             })
                             .expect("start a connection thread");
                         connections
@@ -117,9 +132,16 @@ impl FakePeer {
             address,
             calls,
             stopping,
+            refusal,
             acceptor: Some(acceptor),
             connections,
         }
+    }
+
+    /// Answers the next call other than `SUBSCRIBE` with `status` (a
+    /// master that is failing over answers `503`), and then `202` again.
+    pub fn refuse_next_call(&self, status: u16) {
+        self.refusal.store(status, Ordering::SeqCst);
     }
 
     /// The next call `process` makes; a failed test if it exits or makes
@@ -163,15 +185,26 @@ impl Drop for FakePeer {
     }
 }
 
-/// Serves one connection: requests one after another (clients keep
-/// connections alive), until the client leaves or subscribes.
-fn serve(
-    socket: TcpStream,
+/// What one connection of the fake peer shares with the others.
+struct Api<'a> {
     content_type: ContentType,
     is_subscribe: fn(ContentType, &[u8]) -> bool,
-    calls: &mpsc::Sender<Received>,
-    streams: &AtomicU64,
-) {
+    calls: &'a mpsc::Sender<Received>,
+    /// Numbers the event streams.
+    streams: &'a AtomicU64,
+    refusal: &'a AtomicU16,
+}
+
+/// Serves one connection: requests one after another (clients keep
+/// connections alive), until the client leaves or subscribes.
+fn serve(socket: TcpStream, api: Api) {
+    let Api {
+        content_type,
+        is_subscribe,
+        calls,
+        streams,
+        refusal,
+    } = api;
     let _ = socket.set_read_timeout(Some(DEADLINE));
     let Ok(reader) = socket.try_clone() else {
         return;
@@ -200,7 +233,13 @@ fn serve(
             });
             return;
         }
-        let answered = socket.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+        let answer = match refusal.swap(0, Ordering::SeqCst) {
+            0 => "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n".to_string(),
+            status => {
+                format!("HTTP/1.1 {status} Refused\r\nContent-Length: 15\r\n\r\nnot the leader.")
+            }
+        };
+        let answered = socket.write_all(answer.as_bytes());
         let _ = calls.send(Received {
             body,
             stream_id,
