@@ -437,7 +437,13 @@ mod tests {
             }
         }
         let mut reader = RecordIoReader::new(Broken);
-        assert!(matches!(reader.next_record(), Err(RecordIoError::Io(_))));
+        let err = reader.next_record().expect_err("a broken stream");
+        assert!(matches!(err, RecordIoError::Io(_)), "{err:?}");
+        // The cause stays reachable for whoever walks the error's sources.
+        let source = std::error::Error::source(&err).expect("the I/O error as its source");
+        assert_eq!(source.to_string(), "reset");
+        let framing = RecordIoError::InvalidLength { found: b'x' };
+        assert!(std::error::Error::source(&framing).is_none());
     }
 
     #[test]
