@@ -274,10 +274,15 @@ mod tests {
         next: usize,
     }
 
+    /// Hands out the data in reads of the given sizes, in turn; a size of 0
+    /// is a read interrupted by a signal (`EINTR`), which readers retry.
     impl Read for Fragmented {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             let size = self.sizes[self.next % self.sizes.len()];
             self.next += 1;
+            if size == 0 {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
             let n = size.min(buf.len()).min(self.data.len() - self.pos);
             buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
             self.pos += n;
@@ -325,7 +330,7 @@ mod tests {
         for message in &messages {
             write_record(&mut stream, message).unwrap();
         }
-        for sizes in [vec![1], vec![2, 3], vec![7, 1, 13], vec![4096]] {
+        for sizes in [vec![1], vec![2, 3], vec![7, 1, 13], vec![4096], vec![0, 5]] {
             let input = Fragmented {
                 data: stream.clone(),
                 pos: 0,
