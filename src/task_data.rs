@@ -295,6 +295,11 @@ mod tests {
             decode(&big),
             Err(TaskDataError::TooLarge(MAX_ENCODED_BYTES + 1))
         );
+        // The limit itself is allowed.
+        let payload = br#"{"version":1,"noop_millis":5}"#;
+        let mut at_limit = vec![b' '; MAX_ENCODED_BYTES - payload.len()];
+        at_limit.extend_from_slice(payload);
+        assert_eq!(decode(&at_limit), Ok(noop(5)));
         let mut deep = String::from(r#"{"version":1,"x":"#);
         deep.push_str(&"[".repeat(30_000));
         deep.push_str(&"]".repeat(30_000));
