@@ -281,8 +281,13 @@ fn oversized_uploads_are_refused_and_not_stored() {
     let agent = agent();
     let url = server.upload_url("big.png");
 
-    // Announced by Content-Length: refused before reading the body.
-    let (status, body) = post(&agent, &url, Some("t"), &[0u8; 10_001]);
+    // Announced by Content-Length: refused before reading the body. The
+    // body is never sent here, so only an answer that does not wait for
+    // it arrives.
+    let (status, body) = raw_request(
+        &server,
+        "POST /upload/big.png HTTP/1.1\r\nX-Upload-Token: t\r\nContent-Length: 10001",
+    );
     assert_eq!(status, 413, "{body}");
     // Chunked, with no length announced: refused while counting.
     let mut body = &[0u8; 50_000][..];
@@ -311,6 +316,9 @@ fn oversized_uploads_are_refused_and_not_stored() {
         std::fs::read(output.0.join("big.png")).unwrap(),
         [9u8; 10_000]
     );
+    // At the limit exactly, announced by Content-Length: accepted too.
+    let (status, body) = post(&agent, &url, Some("t"), &[8u8; 10_000]);
+    assert_eq!(status, 201, "{body}");
     drop(server);
 }
 

@@ -271,6 +271,18 @@ mod tests {
     }
 
     /// A body that ends with an error, like a connection reset.
+    /// Fails its first read with `Interrupted`, then ends.
+    struct Interrupted(bool);
+
+    impl Read for Interrupted {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            if std::mem::take(&mut self.0) {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            Ok(0)
+        }
+    }
+
     struct BrokenBody(usize);
 
     impl Read for BrokenBody {
@@ -311,6 +323,11 @@ mod tests {
             .unwrap_or_else(|_| panic!("a body at the limit is stored"));
         assert_eq!((bytes, fs::read(&path).unwrap()), (1000, vec![5u8; 1000]));
         assert_eq!(entries(&dir), ["d.png"]);
+        // A read interrupted by a signal (`EINTR`) is tried again.
+        let mut interrupted = io::Read::chain(Interrupted(true), &[6u8; 10][..]);
+        let (_, bytes) = store(&mut interrupted, Some(10), &dir, "e.png", 1000)
+            .unwrap_or_else(|_| panic!("an interrupted read is retried"));
+        assert_eq!(bytes, 10);
         fs::remove_dir_all(&dir).unwrap();
     }
 
