@@ -253,6 +253,8 @@ mod tests {
         assert!(!same_token("abc12", "abc123"));
         assert!(!same_token("abc1234", "abc123"));
         assert!(!same_token("", ""));
+        // Two differences that would cancel out if they were not all kept.
+        assert!(!same_token("ba", "ab"));
     }
 
     #[test]
