@@ -31,6 +31,8 @@
 //!   tasks leave them be, a task it never launched is killed. Without a
 //!   failover timeout it subscribes as a new framework and launches the lost
 //!   work again. A launch the master refused (`503`) goes back in the queue.
+//!   A framework taken over from an earlier process uses fresh task ids.
+//! - `--max-failures` tasks failing in a row end the run.
 
 mod common;
 
@@ -693,5 +695,83 @@ fn refused_launch_goes_back_to_the_queue(step: &[String]) {
         "no task of ours runs, so only the implicit RECONCILE; the work is launched again"
     );
     assert!(calls[0].reconcile.tasks.is_empty(), "{calls:?}");
+    run.stop();
+}
+
+/// `--max-failures`: tasks that fail every time (a broken executor) end
+/// the run, with Mesos's words for the last failure, instead of being
+/// launched for ever.
+#[test]
+fn step2_ends_after_max_failures_in_a_row() {
+    let mut run = Subscribed::start(
+        ContentType::Protobuf,
+        &[
+            "--step",
+            "launch",
+            "--max-failures",
+            "2",
+            "--executor",
+            env!("CARGO_BIN_EXE_executor"),
+        ],
+    );
+    for (number, offer) in ["offer-1", "offer-2"].into_iter().enumerate() {
+        run.events.send(&offers(offer, 1.2, 256.0));
+        let calls = run.calls_until(call::Type::ACCEPT);
+        let task = calls[calls.len() - 1].accept.operations[0]
+            .launch
+            .task_infos[0]
+            .task_id
+            .value()
+            .to_string();
+        let mut failed = status(&task, TaskState::TASK_FAILED, Source::SOURCE_AGENT);
+        failed.set_reason(Reason::REASON_EXECUTOR_TERMINATED);
+        failed.set_message("Executor terminated".into());
+        failed.set_uuid(vec![number as u8 + 1; 16]);
+        run.events.send(&update(failed));
+    }
+    // A run that goes on would use this offer.
+    run.events.send(&offers("offer-3", 1.2, 256.0));
+    let calls = run.calls_until_one_of(&[call::Type::TEARDOWN, call::Type::ACCEPT]);
+    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    assert_eq!(
+        kinds.last(),
+        Some(&call::Type::TEARDOWN),
+        "two failures in a row end the run: {kinds:?}"
+    );
+    run.events.cut();
+    let stderr = assert_exits(run.scheduler, 2);
+    assert!(stderr.contains("REASON_EXECUTOR_TERMINATED"), "{stderr}");
+}
+
+/// A scheduler that takes over the framework of an earlier process
+/// (`--framework-id-file`) gives its tasks new ids: an update about one of
+/// the earlier process's tasks must not be taken for one of its own.
+#[test]
+fn a_taken_over_framework_gets_task_ids_the_earlier_process_did_not_use() {
+    let id_dir = TempDir::new("wire-id");
+    let id_file = id_dir.path().join("framework-id");
+    std::fs::write(&id_file, format!("{FRAMEWORK}\n")).expect("write the id file");
+    let id_file = id_file.display().to_string();
+    let mut run = Subscribed::start(
+        ContentType::Protobuf,
+        &[
+            "--step",
+            "launch",
+            "--tasks",
+            "1",
+            "--failover-timeout",
+            "60",
+            "--framework-id-file",
+            &id_file,
+            "--executor",
+            env!("CARGO_BIN_EXE_executor"),
+        ],
+    );
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::ACCEPT);
+    let accept = &calls[calls.len() - 1].accept;
+    let task_id = accept.operations[0].launch.task_infos[0].task_id.value();
+    assert_ne!(task_id, "1", "the earlier process's first task was 1");
+    assert!(task_id.ends_with("-1"), "a fresh prefix: {task_id}");
     run.stop();
 }
