@@ -31,7 +31,8 @@
 //!   tasks leave them be, a task it never launched is killed. Without a
 //!   failover timeout it subscribes as a new framework and launches the lost
 //!   work again. A launch the master refused (`503`) goes back in the queue.
-//!   A framework taken over from an earlier process uses fresh task ids.
+//!   A framework taken over from an earlier process shuts down that
+//!   process's executor and uses fresh task ids.
 //! - `--max-failures` tasks failing in a row end the run.
 
 mod common;
@@ -43,7 +44,7 @@ use common::fake_peer::{
 use common::temp_dir::TempDir;
 use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::proto::mesos::task_status::{Reason, Source};
-use mesos_tutorial::proto::mesos::{value, Offer, Resource, TaskState, TaskStatus};
+use mesos_tutorial::proto::mesos::{value, ExecutorID, Offer, Resource, TaskState, TaskStatus};
 use mesos_tutorial::proto::scheduler::{call, event, Call, Event};
 use mesos_tutorial::task_data;
 use std::process::Command;
@@ -744,34 +745,67 @@ fn step2_ends_after_max_failures_in_a_row() {
 }
 
 /// A scheduler that takes over the framework of an earlier process
-/// (`--framework-id-file`) gives its tasks new ids: an update about one of
-/// the earlier process's tasks must not be taken for one of its own.
+/// (`--framework-id-file`) shuts down that process's executor, which
+/// serves a file server that is gone, before it launches on its agent; and
+/// it gives its tasks new ids, so that an update about one of the earlier
+/// process's tasks is not taken for one of its own.
 #[test]
-fn a_taken_over_framework_gets_task_ids_the_earlier_process_did_not_use() {
+fn a_taken_over_framework_clears_the_stale_executor_and_uses_fresh_ids_step2() {
+    takes_over_a_framework(&["--step", "launch", "--tasks", "1"].map(String::from), "1");
+}
+
+#[test]
+fn a_taken_over_framework_clears_the_stale_executor_and_uses_fresh_ids_step3() {
+    let images = TempDir::new("wire-images");
+    takes_over_a_framework(&step3_images(&images, 1), "image-1-attempt-1");
+}
+
+/// `first_id`: the first task's id in a new framework.
+fn takes_over_a_framework(step: &[String], first_id: &str) {
     let id_dir = TempDir::new("wire-id");
     let id_file = id_dir.path().join("framework-id");
     std::fs::write(&id_file, format!("{FRAMEWORK}\n")).expect("write the id file");
     let id_file = id_file.display().to_string();
-    let mut run = Subscribed::start(
-        ContentType::Protobuf,
-        &[
-            "--step",
-            "launch",
-            "--tasks",
-            "1",
-            "--failover-timeout",
-            "60",
-            "--framework-id-file",
-            &id_file,
-            "--executor",
-            env!("CARGO_BIN_EXE_executor"),
-        ],
+    let mut args: Vec<&str> = step.iter().map(String::as_str).collect();
+    args.extend(["--failover-timeout", "60", "--framework-id-file", &id_file]);
+    if !args.contains(&"--executor") {
+        args.extend(["--executor", env!("CARGO_BIN_EXE_executor")]);
+    }
+    let mut run = Subscribed::start(ContentType::Protobuf, &args);
+
+    // The agent still runs the earlier process's executor.
+    let mut stale = offers("offer-1", 2.0, 1024.0);
+    stale.offers.mut_or_insert_default().offers[0]
+        .executor_ids
+        .push(ExecutorID {
+            value: Some("default".into()),
+            ..Default::default()
+        });
+    run.events.send(&stale);
+    let calls = run.calls_until_one_of(&[call::Type::DECLINE, call::Type::ACCEPT]);
+    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    // Back as an existing framework, it first asks about all its tasks (it
+    // knows none of the earlier process's).
+    assert_eq!(
+        kinds,
+        [
+            call::Type::RECONCILE,
+            call::Type::SHUTDOWN,
+            call::Type::DECLINE
+        ]
     );
-    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    assert!(calls[0].reconcile.tasks.is_empty(), "{calls:?}");
+    assert_eq!(calls[1].shutdown.executor_id.value(), "default");
+    assert_eq!(calls[1].shutdown.agent_id.value(), "agent-1");
+
+    run.events.send(&offers("offer-2", 2.0, 1024.0));
     let calls = run.calls_until(call::Type::ACCEPT);
     let accept = &calls[calls.len() - 1].accept;
     let task_id = accept.operations[0].launch.task_infos[0].task_id.value();
-    assert_ne!(task_id, "1", "the earlier process's first task was 1");
-    assert!(task_id.ends_with("-1"), "a fresh prefix: {task_id}");
+    assert_ne!(task_id, first_id, "the earlier process's first task");
+    assert!(
+        task_id.ends_with(&format!("-{first_id}")),
+        "a fresh prefix: {task_id}"
+    );
     run.stop();
 }
