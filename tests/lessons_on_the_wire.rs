@@ -141,12 +141,17 @@ impl Subscribed {
         }
     }
 
-    /// Breaks the event stream (a record whose length is not a number) and
-    /// expects the scheduler to subscribe again: naming the id the master
-    /// gave it, so that the master keeps its framework, or (`new_id`) as a
-    /// new framework. Answers with `SUBSCRIBED` on a new stream.
+    /// Breaks the event stream (a record whose length is not a number),
+    /// then expects the scheduler to subscribe again ([`Self::resubscribed`]).
     fn break_stream_and_resubscribe(&mut self, new_id: Option<&str>) {
         self.events.send_raw(b"12x\n{}");
+        self.resubscribed(new_id);
+    }
+
+    /// Expects the scheduler to subscribe again: naming the id the master
+    /// gave it, so that the master keeps its framework, or (`new_id`) as a
+    /// new framework. Answers with `SUBSCRIBED` on a new stream.
+    fn resubscribed(&mut self, new_id: Option<&str>) {
         let again = self
             .master
             .next_call_within(&mut self.scheduler, CALL_LIMIT * 4);
@@ -164,6 +169,37 @@ impl Subscribed {
         self.stream_id = "stream-2".into();
     }
 
+    /// The run's only task runs and finishes: both updates are
+    /// acknowledged, then the framework is torn down (an offer sent after
+    /// them would be used or declined by a run that goes on); the master
+    /// ends the stream and the scheduler exits 0, having said `said`.
+    fn finish_only_task(mut self, task_id: &str, said: &str) {
+        for (state, byte) in [(TaskState::TASK_RUNNING, 1), (TaskState::TASK_FINISHED, 2)] {
+            let mut status = status(task_id, state, Source::SOURCE_EXECUTOR);
+            status.set_uuid(vec![byte; 16]);
+            self.events.send(&update(status));
+        }
+        self.events.send(&offers("offer-after", 2.0, 1024.0));
+        let last = [
+            call::Type::TEARDOWN,
+            call::Type::DECLINE,
+            call::Type::ACCEPT,
+        ];
+        let calls = self.calls_until_one_of(&last);
+        assert_eq!(
+            call_types(&calls),
+            [
+                call::Type::ACKNOWLEDGE,
+                call::Type::ACKNOWLEDGE,
+                call::Type::TEARDOWN
+            ],
+            "the work is done: both updates acknowledged, then the framework ends"
+        );
+        self.events.cut();
+        let stderr = assert_exits(self.scheduler, 0);
+        assert!(stderr.contains(said), "{stderr}");
+    }
+
     /// The master removes the framework: the scheduler stops with exit
     /// code 2, and takes its file server and temporary files with it.
     fn stop(mut self) {
@@ -171,6 +207,11 @@ impl Subscribed {
         let stderr = assert_exits(self.scheduler, 2);
         assert!(stderr.contains("the test is over"), "{stderr}");
     }
+}
+
+/// The types of these calls, in order.
+fn call_types(calls: &[Call]) -> Vec<call::Type> {
+    calls.iter().map(Call::type_).collect()
 }
 
 fn offers(offer_id: &str, cpus: f64, mem: f64) -> Event {
@@ -321,7 +362,7 @@ fn offers_are_suppressed_while_no_task_waits_and_revived_for_a_retry() {
     run.events.send(&offers("offer-1", 2.0, 1024.0));
     run.events.send(&offers("offer-2", 2.0, 1024.0));
     let calls = run.calls_until(call::Type::DECLINE);
-    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    let kinds = call_types(&calls);
     assert_eq!(
         kinds,
         [
@@ -341,7 +382,7 @@ fn offers_are_suppressed_while_no_task_waits_and_revived_for_a_retry() {
     run.events.send(&update(failed));
     run.events.send(&offers("offer-3", 2.0, 1024.0));
     let calls = run.calls_until(call::Type::ACCEPT);
-    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    let kinds = call_types(&calls);
     assert_eq!(
         kinds,
         [
@@ -362,26 +403,8 @@ fn the_framework_is_torn_down_once_its_tasks_finished() {
         .task_id
         .value()
         .to_string();
-    for (state, byte) in [(TaskState::TASK_RUNNING, 1), (TaskState::TASK_FINISHED, 2)] {
-        let mut status = status(&task_id, state, Source::SOURCE_EXECUTOR);
-        status.set_uuid(vec![byte; 16]);
-        run.events.send(&update(status));
-    }
-    let calls = run.calls_until(call::Type::TEARDOWN);
-    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
-    assert_eq!(
-        kinds,
-        [
-            call::Type::ACKNOWLEDGE,
-            call::Type::ACKNOWLEDGE,
-            call::Type::TEARDOWN
-        ],
-        "--tasks 1 is done: both updates acknowledged, then the framework ends"
-    );
-    // The master ends the stream after `TEARDOWN`; the scheduler is done.
-    run.events.cut();
-    let stderr = assert_exits(run.scheduler, 0);
-    assert!(stderr.contains("1 task finished"), "{stderr}");
+    // `--tasks 1`: this is all the work.
+    run.finish_only_task(&task_id, "1 task finished");
 }
 
 #[test]
@@ -395,7 +418,7 @@ fn a_lost_connection_is_resubscribed_as_the_same_framework_and_reconciled() {
     run.break_stream_and_resubscribe(None);
     run.events.send(&offers("offer-2", 2.0, 1024.0));
     let calls = run.calls_until(call::Type::DECLINE);
-    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    let kinds = call_types(&calls);
     assert_eq!(
         kinds,
         [call::Type::RECONCILE, call::Type::DECLINE],
@@ -413,6 +436,17 @@ fn reconciled(task: &str, state: TaskState) -> Event {
     let mut status = status(task, state, Source::SOURCE_MASTER);
     status.set_reason(Reason::REASON_RECONCILIATION);
     update(status)
+}
+
+/// A step's arguments, then `extra`, and the executor binary unless the
+/// step names one.
+fn with_executor<'a>(step: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args: Vec<&str> = step.iter().map(String::as_str).collect();
+    args.extend(extra);
+    if !args.contains(&"--executor") {
+        args.extend(["--executor", env!("CARGO_BIN_EXE_executor")]);
+    }
+    args
 }
 
 /// Step 3's arguments for a batch of `count` small images in `dir`, one
@@ -450,11 +484,7 @@ fn after_resubscribing_step3_asks_about_its_tasks_and_kills_only_strangers() {
 
 /// Two tasks run on one offer when the connection breaks.
 fn reconciles_its_tasks_and_kills_only_strangers(step: &[String]) {
-    let mut args: Vec<&str> = step.iter().map(String::as_str).collect();
-    args.extend(["--failover-timeout", "60"]);
-    if !args.contains(&"--executor") {
-        args.extend(["--executor", env!("CARGO_BIN_EXE_executor")]);
-    }
+    let args = with_executor(step, &["--failover-timeout", "60"]);
     let mut run = Subscribed::start(ContentType::Protobuf, &args);
     run.events.send(&offers("offer-1", 4.0, 4096.0));
     let calls = run.calls_until(call::Type::SUPPRESS);
@@ -542,7 +572,7 @@ fn subscribes_anew_and_replaces_its_lost_task(args: &[&str]) {
     run.break_stream_and_resubscribe(Some("framework-new"));
     run.events.send(&offers("offer-2", 2.0, 1024.0));
     let calls = run.calls_until_one_of(&[call::Type::ACCEPT, call::Type::DECLINE]);
-    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    let kinds = call_types(&calls);
     assert_eq!(
         kinds,
         [call::Type::ACCEPT],
@@ -563,7 +593,7 @@ fn step3_suppresses_while_its_image_runs_and_a_dropped_launch_costs_no_attempt()
     run.events.send(&offers("offer-1", 2.0, 1024.0));
     run.events.send(&offers("offer-2", 2.0, 1024.0));
     let calls = run.calls_until(call::Type::DECLINE);
-    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    let kinds = call_types(&calls);
     assert_eq!(
         kinds,
         [
@@ -595,7 +625,7 @@ fn step3_suppresses_while_its_image_runs_and_a_dropped_launch_costs_no_attempt()
     dropped.set_reason(Reason::REASON_INVALID_OFFERS);
     run.events.send(&update(dropped));
     let calls = run.calls_until_one_of(&[call::Type::REVIVE, call::Type::TEARDOWN]);
-    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    let kinds = call_types(&calls);
     assert_eq!(kinds, [call::Type::REVIVE], "the image waits again");
     run.events.send(&offers("offer-3", 2.0, 1024.0));
     let calls = run.calls_until(call::Type::ACCEPT);
@@ -631,27 +661,8 @@ fn step3_is_done_once_the_result_arrived_and_the_task_finished() {
         .expect("the file server takes the upload");
     assert_eq!(stored.status(), 201);
 
-    for (state, byte) in [(TaskState::TASK_RUNNING, 1), (TaskState::TASK_FINISHED, 2)] {
-        let mut status = status(&task_id, state, Source::SOURCE_EXECUTOR);
-        status.set_uuid(vec![byte; 16]);
-        run.events.send(&update(status));
-    }
-    // A batch that goes on would decline this offer.
-    run.events.send(&offers("offer-2", 2.0, 1024.0));
-    let calls = run.calls_until_one_of(&[call::Type::TEARDOWN, call::Type::DECLINE]);
-    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
-    assert_eq!(
-        kinds,
-        [
-            call::Type::ACKNOWLEDGE,
-            call::Type::ACKNOWLEDGE,
-            call::Type::TEARDOWN
-        ],
-        "the only image is done: the batch ends"
-    );
-    run.events.cut();
-    let stderr = assert_exits(run.scheduler, 0);
-    assert!(stderr.contains("1/1 images done, 0 failed"), "{stderr}");
+    // The only image is done: the batch ends.
+    run.finish_only_task(&task_id, "1/1 images done, 0 failed");
 }
 
 #[test]
@@ -669,27 +680,15 @@ fn a_launch_the_master_refused_is_launched_again_step3() {
 /// task never reached it, so its work waits again, its attempt unused.
 /// The scheduler subscribes again as the same framework.
 fn refused_launch_goes_back_to_the_queue(step: &[String]) {
-    let mut args: Vec<&str> = step.iter().map(String::as_str).collect();
-    args.extend(["--failover-timeout", "60"]);
-    if !args.contains(&"--executor") {
-        args.extend(["--executor", env!("CARGO_BIN_EXE_executor")]);
-    }
+    let args = with_executor(step, &["--failover-timeout", "60"]);
     let mut run = Subscribed::start(ContentType::Protobuf, &args);
     run.master.refuse_next_call(503);
     run.events.send(&offers("offer-1", 2.0, 1024.0));
     run.calls_until(call::Type::ACCEPT);
-    let again = run
-        .master
-        .next_call_within(&mut run.scheduler, CALL_LIMIT * 4);
-    let call = scheduler_call(run.content_type, &again.body);
-    assert_eq!(call.type_(), call::Type::SUBSCRIBE, "{call:?}");
-    assert_eq!(call.framework_id.value(), FRAMEWORK, "{call:?}");
-    run.events = again.events.expect("a second event stream");
-    run.events.send(&subscribed(FRAMEWORK));
-    run.stream_id = "stream-2".into();
+    run.resubscribed(None);
     run.events.send(&offers("offer-2", 2.0, 1024.0));
     let calls = run.calls_until_one_of(&[call::Type::ACCEPT, call::Type::DECLINE]);
-    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    let kinds = call_types(&calls);
     assert_eq!(
         kinds,
         [call::Type::RECONCILE, call::Type::ACCEPT],
@@ -733,7 +732,7 @@ fn step2_ends_after_max_failures_in_a_row() {
     // A run that goes on would use this offer.
     run.events.send(&offers("offer-3", 1.2, 256.0));
     let calls = run.calls_until_one_of(&[call::Type::TEARDOWN, call::Type::ACCEPT]);
-    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    let kinds = call_types(&calls);
     assert_eq!(
         kinds.last(),
         Some(&call::Type::TEARDOWN),
@@ -766,11 +765,10 @@ fn takes_over_a_framework(step: &[String], first_id: &str) {
     let id_file = id_dir.path().join("framework-id");
     std::fs::write(&id_file, format!("{FRAMEWORK}\n")).expect("write the id file");
     let id_file = id_file.display().to_string();
-    let mut args: Vec<&str> = step.iter().map(String::as_str).collect();
-    args.extend(["--failover-timeout", "60", "--framework-id-file", &id_file]);
-    if !args.contains(&"--executor") {
-        args.extend(["--executor", env!("CARGO_BIN_EXE_executor")]);
-    }
+    let args = with_executor(
+        step,
+        &["--failover-timeout", "60", "--framework-id-file", &id_file],
+    );
     let mut run = Subscribed::start(ContentType::Protobuf, &args);
 
     // The agent still runs the earlier process's executor.
@@ -783,7 +781,7 @@ fn takes_over_a_framework(step: &[String], first_id: &str) {
         });
     run.events.send(&stale);
     let calls = run.calls_until_one_of(&[call::Type::DECLINE, call::Type::ACCEPT]);
-    let kinds: Vec<call::Type> = calls.iter().map(Call::type_).collect();
+    let kinds = call_types(&calls);
     // Back as an existing framework, it first asks about all its tasks (it
     // knows none of the earlier process's).
     assert_eq!(
