@@ -40,12 +40,11 @@
 //! 1. **Register** (step 1). `src/scheduler/mod.rs`: `run`, `run_step`,
 //!    `Scheduler::run_until_done`, `Scheduler::handle` (one `match`, one
 //!    arm per event), `Scheduler::subscribed`, `Scheduler::offers`,
-//!    `Scheduler::decline`, `Scheduler::after_event`.
-//!    `src/scheduler/master.rs`: `connect`, `framework_info`,
+//!    `Scheduler::decline`, `Scheduler::after_event`, and how Ctrl+C stops
+//!    every step, `Scheduler::stop`. Step 1's work: `src/scheduler/work.rs`:
+//!    `LogOffers`. `src/scheduler/master.rs`: `connect`, `framework_info`,
 //!    `MasterConnection::subscribe`, `MasterConnection::next_input`,
-//!    `MasterConnection::decline`. Step 1's work: `src/scheduler/work.rs`:
-//!    `LogOffers`. How Ctrl+C stops every step:
-//!    `src/scheduler/interrupt.rs`: `stop`.
+//!    `MasterConnection::decline`.
 //! 2. **Launch** (step 2). `src/scheduler/work.rs`: `Work`.
 //!    `src/scheduler/noop.rs`: `NoopTasks::prepare`, `NoopTasks::tasks_for`,
 //!    `NoopTasks::update`, `NoopTasks::wants_offers`, `NoopTasks::done`.
@@ -68,14 +67,14 @@
 //! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`:
 //!    `Failover::connect`, `Failover::recover`, `Failover::remember`,
 //!    `Failover::reconcile`, `Failover::after_event`, `Failover::update`,
-//!    `Failover::clear_stale_executor`, `framework_settings`,
+//!    `Failover::clear_stale_executor`, `Failover::leaves_framework`,
+//!    `framework_settings`,
 //!    `load_framework_id`, `save_framework_id`, `Resume`.
 //!    `src/scheduler/noop.rs`: `NoopTasks::failing`.
 //!    `src/scheduler/batch.rs`: `ImageBatch::running`,
 //!    `ImageBatch::unlaunch`, `ImageBatch::forget_running`.
 //!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
 //!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.
-//!    `src/scheduler/interrupt.rs`: `stop_subscribing`.
 //!    `src/scheduler/reconciliation.rs`: `Reconciliation`.
 //!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.
 //!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.
@@ -98,7 +97,7 @@
 //! reading path, files whose first lines say a reader may skip them:
 //! `src/scheduler/config.rs` (the flags, and the errors a run can end with),
 //! `src/scheduler/log_lines.rs` (the log lines of offers and updates),
-//! `src/scheduler/limits.rs` (events missing a part),
+//! `src/scheduler/limits.rs` (a silent master, events missing a part),
 //! `src/scheduler/too_small.rs` (a warning when offers stay too small),
 //! `src/scheduler/outcome.rs` (the end of a run),
 //! `src/scheduler/batch/sources.rs` (the image list, the demo folder and its

@@ -35,7 +35,8 @@ use super::master::MasterConnection;
 use super::reconciliation::Reconciliation;
 use super::reconnect;
 pub use super::reconnect::{Connect, Connected};
-use super::{tasks, Config, Interrupts, SchedulerError};
+use super::{tasks, Config, Interrupts, Outcome, SchedulerError, Work};
+use crate::http_api::ApiError;
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{FrameworkID, FrameworkInfo, Offer, TaskStatus};
@@ -82,6 +83,8 @@ pub struct Failover<'a> {
     interrupts: Interrupts,
     /// The tasks we asked about after re-subscribing, until answered.
     reconciliation: Reconciliation,
+    /// Ctrl+C came while waiting to subscribe; the master's last answer.
+    interrupted_subscribing: Option<ApiError>,
 }
 
 impl<'a> Failover<'a> {
@@ -91,6 +94,7 @@ impl<'a> Failover<'a> {
             config,
             interrupts,
             reconciliation: Reconciliation::default(),
+            interrupted_subscribing: None,
         }
     }
 
@@ -98,27 +102,31 @@ impl<'a> Failover<'a> {
     /// which `recover` uses too), retried while the master is not ready:
     /// as the framework of an earlier scheduler process if
     /// `--framework-id-file` holds its id (then `work` goes on from where
-    /// that process stopped), as a new framework otherwise.
+    /// that process stopped), as a new framework otherwise. `None` if
+    /// Ctrl+C came first (see [`Failover::interrupted`]).
     pub fn connect(
         &mut self,
         connect: Connect,
         work: &mut impl Resume,
-    ) -> Result<Connected, SchedulerError> {
+    ) -> Result<Option<MasterConnection>, SchedulerError> {
         let earlier_id = load_framework_id(self.config);
         if earlier_id.is_some() {
             work.continue_earlier_run();
         }
-        reconnect::retry_connect(connect, self.config, earlier_id, true, &self.interrupts)
+        let connected =
+            reconnect::retry_connect(connect, self.config, earlier_id, true, &self.interrupts)?;
+        Ok(self.subscribed_unless_interrupted(connected))
     }
 
     /// After an error: a new subscription if the connection to the master
-    /// was lost, the error itself otherwise.
+    /// was lost, the error itself otherwise. `None` if Ctrl+C came while
+    /// waiting to subscribe again.
     pub fn recover(
         &mut self,
         err: SchedulerError,
         master: &MasterConnection,
         work: &mut impl Resume,
-    ) -> Result<Connected, SchedulerError> {
+    ) -> Result<Option<MasterConnection>, SchedulerError> {
         if !err.connection_lost() {
             // A framework that was removed is gone for good; one that a
             // newer scheduler process took over lives on under that
@@ -139,7 +147,19 @@ impl<'a> Failover<'a> {
             None
         };
         let connect = super::master::connect;
-        reconnect::retry_connect(connect, self.config, id, false, &self.interrupts)
+        let connected =
+            reconnect::retry_connect(connect, self.config, id, false, &self.interrupts)?;
+        Ok(self.subscribed_unless_interrupted(connected))
+    }
+
+    fn subscribed_unless_interrupted(&mut self, connected: Connected) -> Option<MasterConnection> {
+        match connected {
+            Connected::Subscribed(master) => Some(*master),
+            Connected::Interrupted(error) => {
+                self.interrupted_subscribing = Some(error);
+                None
+            }
+        }
     }
 
     /// Keeps the framework id for a restarted scheduler. Called before the
@@ -149,15 +169,20 @@ impl<'a> Failover<'a> {
         save_framework_id(self.config, Some(framework_id));
     }
 
-    /// After re-subscribing as the same framework, updates may have been
-    /// lost while we were away. Mesos's advice: ask about the tasks we know
-    /// (explicit reconciliation), then about all of them (implicit), to
-    /// learn of any we do not.
+    /// After `SUBSCRIBED` with the id we subscribed with: we are the same
+    /// framework, back after a break, and updates may have been lost while
+    /// we were away. Mesos's advice: ask about the tasks we know (explicit
+    /// reconciliation), then about all of them (implicit), to learn of any
+    /// we do not. A new framework has nothing to reconcile.
     pub fn reconcile(
         &mut self,
         master: &MasterConnection,
         work: &impl Resume,
+        framework_id: &str,
     ) -> Result<(), SchedulerError> {
+        if master.framework_id() != framework_id {
+            return Ok(());
+        }
         let known = self.reconciliation.start(work.running());
         log::info!("Reconciling {} tasks after re-subscribing", known.len());
         if !known.is_empty() {
@@ -238,6 +263,41 @@ impl<'a> Failover<'a> {
     /// new framework.
     pub fn finished(&self) {
         save_framework_id(self.config, None);
+    }
+
+    /// Whether Ctrl+C leaves the framework to the master rather than
+    /// tearing it down: with `--failover-timeout` and `--framework-id-file`
+    /// a later process takes it over, and the master keeps its tasks until
+    /// then. After Ctrl+C while subscribing there is no subscription to
+    /// `TEARDOWN` from: a framework the master still has is left to it too.
+    /// The id is kept only for a framework that is left.
+    pub fn leaves_framework(&self, master: Option<&MasterConnection>) -> bool {
+        let leaves = self.config.failover_timeout > 0.0 && self.config.framework_id_file.is_some();
+        let subscribed = master.filter(|_| self.interrupted_subscribing.is_none());
+        if let Some(error) = &self.interrupted_subscribing {
+            log::warn!("interrupted while subscribing: {error}");
+        }
+        match subscribed {
+            Some(master) if leaves => {
+                let id = master.framework_id();
+                let timeout = self.config.failover_timeout;
+                log::info!(
+                    "interrupted: leaving framework {id} to the master for {timeout} s \
+                     (--failover-timeout); run the same command again to continue"
+                );
+            }
+            None if leaves => {
+                log::info!("run the same command again to continue (--framework-id-file)");
+            }
+            _ => save_framework_id(self.config, None),
+        }
+        leaves || subscribed.is_none()
+    }
+
+    /// Ctrl+C came before the first subscription: nothing to tear down.
+    pub fn interrupted(&self, work: impl Work) -> Outcome {
+        self.leaves_framework(None);
+        work.finish(self.config, true)
     }
 }
 

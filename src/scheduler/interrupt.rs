@@ -4,9 +4,9 @@
 //! event loop: the signal handler puts [`Input::Interrupted`] in the channel
 //! that the event reader fills, so the main thread learns of it between two
 //! events, in `Scheduler::run_until_done`, and stops cleanly
-//! ([`stop`]). Between two attempts to subscribe (step 4) it ends the wait
-//! instead ([`Interrupts::sleep`]), and the run stops as cleanly, with
-//! nothing to tear down ([`stop_subscribing`]).
+//! (`Scheduler::stop`). Between two attempts to subscribe (step 4) it ends
+//! the wait instead ([`Interrupts::sleep`]), and the run stops as cleanly,
+//! with nothing to tear down (`Failover::leaves_framework`).
 //! A second Ctrl+C exits at once.
 //!
 //! What a clean stop means in Mesos terms: a framework that is done says so
@@ -15,26 +15,10 @@
 //! `--framework-id-file`, step 4) must not: it leaves, and the master keeps
 //! its tasks for the failover timeout.
 
-use super::master::MasterConnection;
-use super::{failover, Config, Outcome, Work};
-use crate::http_api::{ApiError, StreamError};
-use crate::proto::scheduler::Event;
+use super::master::{Inbox, Input};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// What the main thread waits for.
-pub enum Input {
-    /// The master's next event.
-    Event(Event),
-    /// The user pressed Ctrl+C (or the process got SIGTERM).
-    Interrupted,
-}
-
-/// What the channel of one subscription carries: inputs, or what broke
-/// the stream. Its event reader thread sends into it directly
-/// ([`Endpoint::subscribe_into`](crate::http_api::Endpoint::subscribe_into)).
-pub type Inbox = Result<Input, StreamError>;
 
 /// Where Ctrl+C is delivered: the inbox of the current subscription.
 #[derive(Clone, Default)]
@@ -99,55 +83,12 @@ impl Interrupts {
     }
 }
 
-/// After Ctrl+C: tears the framework down (or, with failover set up,
-/// leaves it to the master), and says what was done.
-pub(super) fn stop(config: &Config, master: &MasterConnection, work: impl Work) -> Outcome {
-    let timeout = config.failover_timeout;
-    if leaves_framework(config) {
-        let id = master.framework_id();
-        log::info!(
-            "interrupted: leaving framework {id} to the master for {timeout} s \
-             (--failover-timeout); run the same command again to continue"
-        );
-    } else {
-        log::info!("interrupted: tearing down");
-        // `TEARDOWN` kills our tasks and executors; without it, a master
-        // gives them the failover timeout.
-        if let Err(err) = master.teardown() {
-            log::warn!("Could not tear down the framework: {err}");
-        }
-        // Step 4: a later run starts a new framework.
-        failover::save_framework_id(config, None);
-    }
-    work.finish(config, true)
-}
-
-/// Step 4: after Ctrl+C while waiting to subscribe (again), `error` being
-/// the master's last answer. With no subscription there is nothing to
-/// `TEARDOWN`: a framework the master still has is left to it, as `stop`
-/// leaves one with failover set up; the id is kept only then.
-pub(super) fn stop_subscribing(config: &Config, work: impl Work, error: ApiError) -> Outcome {
-    log::warn!("interrupted while subscribing: {error}");
-    if leaves_framework(config) {
-        log::info!("run the same command again to continue (--framework-id-file)");
-    } else {
-        failover::save_framework_id(config, None);
-    }
-    work.finish(config, true)
-}
-
-/// Whether an interrupted run leaves its framework for a later process to
-/// take over (step 4) rather than ending it.
-fn leaves_framework(config: &Config) -> bool {
-    config.failover_timeout > 0.0 && config.framework_id_file.is_some()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::content_type::ContentType;
-    use crate::http_api::Endpoint;
-    use crate::proto::scheduler::{event, Call};
+    use crate::http_api::{Endpoint, StreamError};
+    use crate::proto::scheduler::{event, Call, Event};
     use crate::recordio::encode_record;
     use std::io::Write;
     use std::time::Duration;

@@ -1,4 +1,4 @@
-//! What the scheduler refuses to act on.
+//! What the scheduler refuses to act on, and how long it waits.
 //!
 //! *Hardening: a reader may skip this file.*
 //!
@@ -7,12 +7,77 @@
 //! peer could send an event without the part its type needs, and the
 //! scheduler would act on defaults: an empty framework id, an update of
 //! task "". [`missing_part`] names such a part; the event is then logged and
-//! skipped. The other limits the scheduler keeps live beside what they
-//! guard: the size of a RecordIO record (`recordio`), the time a silent
-//! master is given (`master::MasterConnection::next_input`), the rows of
-//! the results page (`batch::MAX_PAGE_ROWS`).
+//! skipped. A master can also fall silent without closing the connection:
+//! [`Events`] gives it five heartbeat intervals, then the connection counts
+//! as lost (step 4 subscribes again). The other limits the scheduler keeps live
+//! beside what they guard: the size of a RecordIO record (`recordio`), the
+//! rows of the results page (`batch::MAX_PAGE_ROWS`).
 
+use super::config::EventError;
+use super::master::{Inbox, Input};
+use crate::http_api::StreamError;
 use crate::proto::scheduler::{event, Event};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+/// How long to wait for `SUBSCRIBED` before the heartbeat interval is known.
+const FIRST_EVENT_LIMIT: Duration = Duration::from_secs(30);
+
+/// The inputs of one subscription, as the event loop may trust them.
+pub struct Events {
+    /// The event reader thread sends the stream's events here, and
+    /// `Interrupts` Ctrl+C.
+    inbox: Receiver<Inbox>,
+    /// How long without any event means the master is gone: five heartbeat
+    /// intervals after `SUBSCRIBED`, [`FIRST_EVENT_LIMIT`] before (Mesos
+    /// sends `SUBSCRIBED` at once; a stream that stays silent this long
+    /// after answering 200 is as dead as a silent one later).
+    silence_limit: Duration,
+}
+
+impl Events {
+    /// The inputs arriving at `inbox`.
+    pub fn new(inbox: Receiver<Inbox>) -> Events {
+        Events {
+            inbox,
+            silence_limit: FIRST_EVENT_LIMIT,
+        }
+    }
+
+    /// `SUBSCRIBED` said how often the master sends a heartbeat: five
+    /// silent intervals mean the connection is dead.
+    pub fn heartbeat(&mut self, heartbeat_seconds: f64) {
+        if heartbeat_seconds > 0.0 && heartbeat_seconds.is_finite() {
+            self.silence_limit = Duration::from_secs_f64(heartbeat_seconds * 5.0);
+        }
+    }
+
+    /// The next event, or Ctrl+C. Undecodable events and events missing a
+    /// part are logged and skipped: the stream's framing is intact, and
+    /// Mesos resends what matters.
+    pub fn next(&self) -> Result<Input, EventError> {
+        loop {
+            let limit = self.silence_limit;
+            let received = self.inbox.recv_timeout(limit).map_err(|err| match err {
+                RecvTimeoutError::Timeout => EventError::Silent(limit),
+                RecvTimeoutError::Disconnected => EventError::Stream(StreamError::Closed),
+            })?;
+            match received {
+                Ok(Input::Event(event)) => {
+                    crate::http_api::log_message("<-", &event);
+                    if let Some(missing) = missing_part(&event) {
+                        log::warn!("Ignoring a {:?} event without its {missing}", event.type_());
+                        continue;
+                    }
+                    return Ok(Input::Event(event));
+                }
+                Ok(Input::Interrupted) => return Ok(Input::Interrupted),
+                Err(err) if err.is_fatal() => return Err(EventError::Stream(err)),
+                Err(err) => log::warn!("{err}"),
+            }
+        }
+    }
+}
 
 /// The part of an event that its type requires and that is missing, if
 /// any.

@@ -10,16 +10,15 @@
 //! vocabulary a simple framework needs. Step 4 adds `RECONCILE`.
 
 pub use super::config::{scheduler_url, EventError};
-use super::interrupt::{Inbox, Input};
-use super::{failover, limits, Config, SchedulerError};
+use super::limits::Events;
+use super::{failover, Config, SchedulerError};
 use crate::http_api::{ApiError, Endpoint, StreamError};
 use crate::proto::mesos::{
     offer, AgentID, Filters, FrameworkID, FrameworkInfo, Offer, OfferID, TaskID, TaskInfo,
     TaskStatus,
 };
-use crate::proto::scheduler::{call, Call};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::time::Duration;
+use crate::proto::scheduler::{call, Call, Event};
+use std::sync::mpsc::{self, Sender};
 
 /// Subscribes to the master that `--master` names, as framework `id` if
 /// given (step 4); otherwise the master gives us an id in `SUBSCRIBED`.
@@ -55,21 +54,27 @@ pub fn framework_info(config: &Config, id: Option<FrameworkID>) -> FrameworkInfo
     info
 }
 
-/// How long to wait for `SUBSCRIBED` before the heartbeat interval is known.
-const FIRST_EVENT_LIMIT: Duration = Duration::from_secs(30);
+/// What the event loop waits for.
+pub enum Input {
+    /// The master's next event.
+    Event(Event),
+    /// The user pressed Ctrl+C (or the process got SIGTERM).
+    Interrupted,
+}
+
+/// What the channel of one subscription carries: inputs, or what broke
+/// the stream. Its event reader thread sends into it directly
+/// ([`Endpoint::subscribe_into`]), and so does Ctrl+C (`interrupt.rs`).
+pub type Inbox = Result<Input, StreamError>;
 
 /// A subscribed scheduler's line to the master.
 pub struct MasterConnection {
     endpoint: Endpoint,
     stream_id: Option<String>,
-    /// The event reader thread sends the stream's events here, and
-    /// `interrupter` Ctrl+C (see `interrupt.rs`).
-    events: Receiver<Inbox>,
+    events: Events,
+    /// Where Ctrl+C is sent: the same channel as the events.
     pub(super) interrupter: Sender<Inbox>,
     framework_id: FrameworkID,
-    /// How long without any event means the master is gone: five heartbeat
-    /// intervals after SUBSCRIBED, [`FIRST_EVENT_LIMIT`] before.
-    silence_limit: Option<Duration>,
     /// Whether we asked for no more offers (`SUPPRESS`). A new subscription
     /// starts with offers on.
     offers_suppressed: bool,
@@ -93,58 +98,26 @@ impl MasterConnection {
         Ok(MasterConnection {
             endpoint,
             stream_id,
-            events,
+            events: Events::new(events),
             interrupter: sender,
             // Until SUBSCRIBED says otherwise: the id we asked for, if any.
             framework_id: call.framework_id.clone().unwrap_or_default(),
-            // Mesos sends SUBSCRIBED at once; a stream that stays silent
-            // this long after answering 200 is as dead as a silent one
-            // later.
-            silence_limit: Some(FIRST_EVENT_LIMIT),
             offers_suppressed: false,
         })
     }
 
-    /// Waits for the next event, or Ctrl+C. Undecodable events are logged
-    /// and skipped: the stream's framing is intact, and Mesos resends what
-    /// matters.
+    /// Waits for the next event, or Ctrl+C. Hardening (`limits.rs`): a
+    /// master silent for five heartbeat intervals is lost, and an event we
+    /// cannot act on is skipped.
     pub fn next_input(&self) -> Result<Input, EventError> {
-        loop {
-            let received = match self.silence_limit {
-                Some(limit) => self.events.recv_timeout(limit).map_err(|err| match err {
-                    RecvTimeoutError::Timeout => EventError::Silent(limit),
-                    RecvTimeoutError::Disconnected => EventError::Stream(StreamError::Closed),
-                })?,
-                None => self
-                    .events
-                    .recv()
-                    .map_err(|_| EventError::Stream(StreamError::Closed))?,
-            };
-            match received {
-                Ok(Input::Event(event)) => {
-                    crate::http_api::log_message("<-", &event);
-                    // Hardening: an event without the part its type needs
-                    // is not acted on (`limits.rs`).
-                    if let Some(missing) = limits::missing_part(&event) {
-                        log::warn!("Ignoring a {:?} event without its {missing}", event.type_());
-                        continue;
-                    }
-                    return Ok(Input::Event(event));
-                }
-                Ok(Input::Interrupted) => return Ok(Input::Interrupted),
-                Err(err) if err.is_fatal() => return Err(EventError::Stream(err)),
-                Err(err) => log::warn!("{err}"),
-            }
-        }
+        self.events.next()
     }
 
-    /// Records what `SUBSCRIBED` told us: our id, and the heartbeat interval
-    /// (five silent intervals mean the connection is dead).
+    /// Records what `SUBSCRIBED` told us: our id, and how often the master
+    /// sends a heartbeat.
     pub fn subscribed(&mut self, framework_id: FrameworkID, heartbeat_seconds: f64) {
         self.framework_id = framework_id;
-        if heartbeat_seconds > 0.0 && heartbeat_seconds.is_finite() {
-            self.silence_limit = Some(Duration::from_secs_f64(heartbeat_seconds * 5.0));
-        }
+        self.events.heartbeat(heartbeat_seconds);
     }
 
     /// The id the master gave this framework, as a message, once known.

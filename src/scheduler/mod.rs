@@ -47,13 +47,13 @@ pub mod tasks;
 mod too_small;
 mod work;
 
-use crate::http_api::ApiError;
 use crate::proto::mesos::{Offer, TaskInfo, TaskStatus};
 use crate::proto::scheduler::{event, Event};
 use batch::ImageBatch;
 pub use config::{Config, SchedulerError, Step};
-pub use failover::{Connected, Failover, Resume};
-pub use interrupt::{Input, Interrupts};
+pub use failover::{Failover, Resume};
+pub use interrupt::Interrupts;
+pub use master::Input;
 use master::MasterConnection;
 use noop::NoopTasks;
 pub use outcome::Outcome;
@@ -69,8 +69,8 @@ pub fn run(config: &Config, interrupts: Interrupts) -> Result<Outcome, Scheduler
     }
 }
 
-/// Subscribes, handles events until the work is done, and says what was
-/// done.
+/// Subscribes, handles events until the work is done or Ctrl+C, and says
+/// what was done.
 fn run_step<W: Work>(
     config: &Config,
     interrupts: Interrupts,
@@ -78,15 +78,12 @@ fn run_step<W: Work>(
 ) -> Result<Outcome, SchedulerError> {
     // Step 4: the framework id file, reconnecting, reconciliation.
     let mut failover = Failover::new(config, interrupts);
-    // Subscribes: `master::connect`. Step 4 wraps it: as the framework of
-    // an earlier process if `--framework-id-file` names one, and again
-    // while the master is not ready, until Ctrl+C.
-    let master = match failover.connect(master::connect, &mut work)? {
-        Connected::Subscribed(master) => *master,
-        // Step 4: Ctrl+C while waiting to subscribe.
-        Connected::Interrupted(err) => {
-            return Ok(interrupt::stop_subscribing(config, work, err));
-        }
+    // Subscribes with `master::connect`. Step 4 wraps it: as the framework
+    // of an earlier process if `--framework-id-file` names one, and again
+    // while the master is not ready.
+    let Some(master) = failover.connect(master::connect, &mut work)? else {
+        // Step 4: Ctrl+C while waiting for the master.
+        return Ok(failover.interrupted(work));
     };
     let mut scheduler = Scheduler {
         config,
@@ -94,19 +91,9 @@ fn run_step<W: Work>(
         work,
         failover,
     };
-    // The step's work says what was done: the offers, the tasks, the table.
     match scheduler.run_until_done()? {
-        // Ctrl+C: tears the framework down (step 4: or leaves it).
-        Flow::Interrupted => Ok(interrupt::stop(config, &scheduler.master, scheduler.work)),
-        // Step 4: Ctrl+C while subscribing again.
-        Flow::InterruptedSubscribing(err) => {
-            Ok(interrupt::stop_subscribing(config, scheduler.work, err))
-        }
-        Flow::Continue | Flow::Done => {
-            // Step 4: a later run starts a new framework.
-            scheduler.failover.finished();
-            Ok(scheduler.work.finish(config, false))
-        }
+        Flow::Interrupted => Ok(scheduler.stop()),
+        Flow::Continue | Flow::Done => Ok(scheduler.work.finish(config, false)),
     }
 }
 
@@ -130,8 +117,6 @@ pub enum Flow {
     Done,
     /// Ctrl+C: stop without finishing the work.
     Interrupted,
-    /// Step 4: Ctrl+C while subscribing again; the master's last answer.
-    InterruptedSubscribing(ApiError),
 }
 
 impl<W: Work> Scheduler<'_, W> {
@@ -150,8 +135,8 @@ impl<W: Work> Scheduler<'_, W> {
                 // Step 4: a lost master is subscribed to again; any other
                 // error ends the run.
                 Err(err) => match self.failover.recover(err, &self.master, &mut self.work)? {
-                    Connected::Subscribed(master) => self.master = *master,
-                    Connected::Interrupted(err) => return Ok(Flow::InterruptedSubscribing(err)),
+                    Some(master) => self.master = master,
+                    None => return Ok(Flow::Interrupted),
                 },
             }
         }
@@ -189,19 +174,16 @@ impl<W: Work> Scheduler<'_, W> {
 
     /// `SUBSCRIBED`: the master knows us now, under this framework id.
     fn subscribed(&mut self, subscribed: &event::Subscribed) -> Result<(), SchedulerError> {
-        let id = subscribed.framework_id.value().to_string();
-        // Step 4: the same id as before means we came back after a break.
-        let resumed = self.master.framework_id() == id;
-        self.master.subscribed(
-            subscribed.framework_id.clone().unwrap_or_default(),
-            subscribed.heartbeat_interval_seconds(),
-        );
+        let id = subscribed.framework_id.clone().unwrap_or_default();
         // Step 4: kept for a restarted scheduler (`--framework-id-file`).
-        self.failover.remember(&id);
-        log::info!("Registered with framework ID {id}");
-        if resumed {
-            self.failover.reconcile(&self.master, &self.work)?;
-        }
+        self.failover.remember(id.value());
+        log::info!("Registered with framework ID {}", id.value());
+        // Step 4: back after a break as the same framework, ask what
+        // became of our tasks.
+        self.failover
+            .reconcile(&self.master, &self.work, id.value())?;
+        self.master
+            .subscribed(id, subscribed.heartbeat_interval_seconds());
         Ok(())
     }
 
@@ -285,6 +267,20 @@ impl<W: Work> Scheduler<'_, W> {
         // `TEARDOWN` kills what still runs and ends the stream.
         self.master.teardown()?;
         log::info!("All done; the framework is torn down");
+        // Step 4: a later run starts a new framework.
+        self.failover.finished();
         Ok(Flow::Done)
+    }
+
+    /// Ctrl+C: `TEARDOWN`, and the master kills our tasks and executors.
+    /// Step 4 may leave the framework to a later process instead.
+    fn stop(self) -> Outcome {
+        if !self.failover.leaves_framework(Some(&self.master)) {
+            log::info!("interrupted: tearing down");
+            if let Err(err) = self.master.teardown() {
+                log::warn!("Could not tear down the framework: {err}");
+            }
+        }
+        self.work.finish(self.config, true)
     }
 }
