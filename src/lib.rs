@@ -53,14 +53,14 @@
 //!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
 //!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`.
-//!    `src/task_data.rs`: `noop`, `encode`.
 //!    The other end, `src/executor/mod.rs`: `run`, `Executor::handle`,
-//!    `Executor::launch`; and `src/executor/work.rs`: `run_task`.
+//!    `Executor::launch`, `run_task`.
 //! 3. **Images** (step 3). `src/scheduler/batch.rs`: `ImageBatch::prepare`,
 //!    `ImageBatch::tasks_for`, `ImageBatch::update`,
 //!    `ImageBatch::stored_result`, `ImageBatch::retry_or_give_up`,
 //!    `ImageBatch::wants_offers`, `ImageBatch::done`.
-//!    `src/task_data.rs`: `image`, `decode`.
+//!    `src/task_data.rs`: `image`, `encode`, `decode` (step 2's `noop`
+//!    travels the same way).
 //!    `src/executor/work.rs`: `invert_and_upload`. `src/invert.rs`:
 //!    `invert_image`, `invert_in_place`, `invert_pixels`.
 //!    `src/server/upload.rs`: `receive`, `check_upload`.

@@ -33,9 +33,9 @@
 //! ```
 //!
 //! Read `run` and `Executor::handle` here, then the story of one task,
-//! [`work::run_task`]. Files: [`env`](mod@env) (what the agent tells us),
+//! [`run_task`]. Files: [`env`](mod@env) (what the agent tells us),
 //! [`agent_address`] (where the agent is), [`client`] (calls to the agent
-//! and the book of unacknowledged updates), [`work`] (what a task does),
+//! and the book of unacknowledged updates), [`work`] (step 3's image task),
 //! [`task_thread`] (a task's thread), [`reconnect`] (when the agent goes
 //! away).
 
@@ -55,13 +55,19 @@ use crate::http_api::{StreamError, Subscription};
 use crate::proto::executor::event::Type;
 use crate::proto::executor::Event;
 use crate::proto::mesos::{TaskInfo, TaskState};
+use crate::proto::task_data::TaskData;
+use crate::task_data;
 use client::AgentClient;
 use log::{error, info, trace, warn};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use task_thread::RunningTask;
+
+/// The longest a sleeping no-op task goes without looking at its kill flag.
+const NAP: Duration = Duration::from_millis(50);
 
 /// Reads the agent's environment variables and runs the executor.
 pub fn run_from_env() -> Result<(), ExecutorError> {
@@ -133,7 +139,7 @@ impl Executor {
                 event.subscribed.agent_info.hostname()
             ),
             Type::LAUNCH => self.launch(event.launch.task.clone().unwrap_or_default()),
-            Type::LAUNCH_GROUP => self.refuse_task_group(&event),
+            Type::LAUNCH_GROUP => task_group::refuse(&self.agent, &event),
             Type::KILL => self.kill(event.kill.task_id.value()),
             // Step 4: the agent has the update; the book forgets it.
             Type::ACKNOWLEDGED => {
@@ -163,7 +169,7 @@ impl Executor {
         AfterEvent::KeepRunning
     }
 
-    /// `LAUNCH`: the task's story is [`work::run_task`]; we keep its kill
+    /// `LAUNCH`: the task's story is [`run_task`]; we keep its kill
     /// flag for a later `KILL` or `SHUTDOWN`.
     fn launch(&mut self, task: TaskInfo) {
         let id = task.task_id.value().to_string();
@@ -173,20 +179,8 @@ impl Executor {
         }
         info!("Launching task {id}");
         self.tasks.retain(|_, task| !task.has_ended());
-        let running = work::run_task(Arc::clone(&self.agent), task);
+        let running = run_task(Arc::clone(&self.agent), task);
         self.tasks.insert(id, running);
-    }
-
-    /// `LAUNCH_GROUP`: task groups are for Mesos's default executor; we
-    /// fail each task of the group so the scheduler hears about it.
-    fn refuse_task_group(&mut self, event: &Event) {
-        let message = "this executor runs single tasks (LAUNCH), not task groups (LAUNCH_GROUP)";
-        for task in task_group::tasks(event) {
-            warn!("Task {} failed: {message}", task.task_id.value());
-            self.agent.launched(&task);
-            self.agent
-                .update(&task.task_id, TaskState::TASK_FAILED, Some(message));
-        }
     }
 
     /// `KILL`: the task's thread sees the flag and reports `TASK_KILLED`.
@@ -228,6 +222,87 @@ impl Executor {
         for (_, task) in self.tasks.drain() {
             task.join_if_ended();
         }
+    }
+}
+
+/// `LAUNCH` to the terminal update: says `TASK_RUNNING`, then the task works
+/// on a thread of its own, which sends the terminal update itself. The main
+/// thread never waits for a task, so it keeps reading events (a `KILL`, an
+/// `ACKNOWLEDGED`) while tasks work. The agent relays every update to the
+/// scheduler; a task ends with exactly one terminal update.
+pub fn run_task(agent: Arc<AgentClient>, task: TaskInfo) -> RunningTask {
+    // Step 4: the book keeps the task until the agent has one of its updates.
+    agent.launched(&task);
+    // Before the thread starts: the agent expects a task's updates in the
+    // order they happened, RUNNING first.
+    agent.update(&task.task_id, TaskState::TASK_RUNNING, None);
+    let task_id = task.task_id.clone().unwrap_or_default();
+    task_thread::start(Arc::clone(&agent), task_id, move |kill| {
+        // `TaskInfo.data` says what to do (Mesos never reads it): an image
+        // to invert (step 3), or a no-op that takes its time (step 2).
+        let result = match task_data::decode(task.data()) {
+            Ok(data) if task_data::is_image(&data) => {
+                work::invert_and_upload(&data, &work::decoder_limits(&task), kill)
+            }
+            Ok(data) => sleep(&data, kill),
+            Err(err) => Err(Stop::Failed(format!(
+                "could not read the task's data: {err}"
+            ))),
+        };
+        let id = task.task_id.value();
+        match result {
+            Ok(done) => {
+                info!("Task {id} finished: {done}");
+                agent.update(&task.task_id, TaskState::TASK_FINISHED, Some(&done));
+            }
+            Err(Stop::Failed(why)) => {
+                info!("Task {id} failed: {why}");
+                agent.update(&task.task_id, TaskState::TASK_FAILED, Some(&why));
+            }
+            Err(Stop::Killed) => {
+                info!("Task {id} killed");
+                let why = "killed before it finished";
+                agent.update(&task.task_id, TaskState::TASK_KILLED, Some(why));
+            }
+        }
+    })
+}
+
+/// Why the work stopped early.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Stop {
+    /// `TASK_FAILED`, with what went wrong.
+    Failed(String),
+    /// `TASK_KILLED`: the kill flag was seen before the work was done.
+    Killed,
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Stop {
+        Stop::Failed(message)
+    }
+}
+
+/// Step 2: pretend to work for `noop_millis`.
+pub(crate) fn sleep(data: &TaskData, kill: &AtomicBool) -> Result<String, Stop> {
+    let deadline = Instant::now() + Duration::from_millis(data.noop_millis.into());
+    loop {
+        check_kill(kill)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(format!("no-op task done after {} ms", data.noop_millis));
+        }
+        std::thread::sleep(left.min(NAP));
+    }
+}
+
+/// Whether the task was asked to stop (`KILL`, `SHUTDOWN`).
+pub(crate) fn check_kill(kill: &AtomicBool) -> Result<(), Stop> {
+    // Relaxed is enough: the flag carries no other data with it.
+    if kill.load(Ordering::Relaxed) {
+        Err(Stop::Killed)
+    } else {
+        Ok(())
     }
 }
 

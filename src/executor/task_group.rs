@@ -8,8 +8,9 @@
 //! of the group must still end with a status update, or it would stay
 //! staging for ever. So the executor reads the group's tasks to fail each.
 
+use super::client::AgentClient;
 use crate::proto::executor::Event;
-use crate::proto::mesos::TaskInfo;
+use crate::proto::mesos::{TaskInfo, TaskState};
 use protobuf::{Message, UnknownValueRef};
 
 /// The tasks of a `LAUNCH_GROUP` event. Our `executor.proto` leaves out
@@ -40,4 +41,15 @@ pub fn tasks(event: &Event) -> Vec<TaskInfo> {
             _ => None,
         })
         .collect()
+}
+
+/// `LAUNCH_GROUP`: task groups are for Mesos's default executor; we fail
+/// each task of the group so the scheduler hears about it.
+pub fn refuse(agent: &AgentClient, event: &Event) {
+    let message = "this executor runs single tasks (LAUNCH), not task groups (LAUNCH_GROUP)";
+    for task in tasks(event) {
+        log::warn!("Task {} failed: {message}", task.task_id.value());
+        agent.launched(&task);
+        agent.update(&task.task_id, TaskState::TASK_FAILED, Some(message));
+    }
 }

@@ -2,7 +2,7 @@
 //! that makes sure it ends with a status.
 //!
 //! *Plumbing: a reader may skip this file.* The story of a task is
-//! [`super::work::run_task`]; this file closes the two ways a task could end
+//! [`super::run_task`]; this file closes the two ways a task could end
 //! without a terminal update. Mesos waits for that update: a task without
 //! one stays `TASK_RUNNING` forever, and the scheduler waits for it.
 

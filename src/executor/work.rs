@@ -1,29 +1,23 @@
-//! What one task does, from `LAUNCH` to its final word.
+//! Step 3's task: download `image_url`, invert the image, POST the result
+//! to `upload_url` with the `X-Upload-Token` header.
 //!
 //! Mesos does not know what our tasks do: it hands the executor a
 //! `TaskInfo` whose `data` bytes the scheduler filled (see
-//! [`crate::task_data`]), and waits for a terminal status. This file is the
-//! work itself, the part a framework author actually cares about:
+//! [`crate::task_data`]), and waits for a terminal status. The story of a
+//! task, from `LAUNCH` to that status, is [`super::run_task`]; this file is
+//! the work itself, the part a framework author actually cares about.
 //!
-//! - **step 2, no-op task**: sleep for `noop_millis`, then succeed;
-//! - **step 3, image task**: download `image_url`, invert the image, POST
-//!   the result to `upload_url` with the `X-Upload-Token` header.
-//!
-//! Each task runs on its own thread and may be killed at any moment: the
-//! main thread sets the task's kill flag, and the work checks it between
-//! stages (and between short naps while sleeping). Whatever goes wrong,
+//! The task may be killed at any moment: the main thread sets the task's
+//! kill flag, and the work checks it between stages. Whatever goes wrong,
 //! the task ends with a terminal update whose message says exactly what
 //! failed; bad data never panics.
 
-use super::client::AgentClient;
-use super::task_thread::{self, RunningTask};
-use crate::proto::mesos::{TaskInfo, TaskState};
+use super::{check_kill, Stop};
+use crate::invert;
+use crate::proto::mesos::TaskInfo;
 use crate::proto::task_data::TaskData;
-use crate::{invert, task_data};
-use log::info;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 /// The largest image we download.
 const DOWNLOAD_LIMIT: u64 = 64 * 1024 * 1024;
@@ -31,84 +25,11 @@ const DOWNLOAD_LIMIT: u64 = 64 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one whole download or upload may take.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
-/// The longest a sleeping no-op task goes without looking at its kill flag.
-const NAP: Duration = Duration::from_millis(50);
 /// Error messages from the upload server are short; read no more.
 const SERVER_MESSAGE_LIMIT: u64 = 4096;
 
-/// `LAUNCH` to the terminal update: says `TASK_RUNNING`, then the task works
-/// on a thread of its own, which sends the terminal update itself. The main
-/// thread never waits for a task, so it keeps reading events (a `KILL`, an
-/// `ACKNOWLEDGED`) while tasks work. The agent relays every update to the
-/// scheduler; a task ends with exactly one terminal update.
-pub fn run_task(agent: Arc<AgentClient>, task: TaskInfo) -> RunningTask {
-    // Step 4: the book keeps the task until the agent has one of its updates.
-    agent.launched(&task);
-    // Before the thread starts: the agent expects a task's updates in the
-    // order they happened, RUNNING first.
-    agent.update(&task.task_id, TaskState::TASK_RUNNING, None);
-    let task_id = task.task_id.clone().unwrap_or_default();
-    task_thread::start(Arc::clone(&agent), task_id, move |kill| {
-        // `TaskInfo.data` says what to do (Mesos never reads it): an image
-        // to invert (step 3), or a no-op that takes its time (step 2).
-        let result = match task_data::decode(task.data()) {
-            Ok(data) if task_data::is_image(&data) => {
-                invert_and_upload(&data, &decoder_limits(&task), kill)
-            }
-            Ok(data) => sleep(&data, kill),
-            Err(err) => Err(Stop::Failed(format!(
-                "could not read the task's data: {err}"
-            ))),
-        };
-        let id = task.task_id.value();
-        match result {
-            Ok(done) => {
-                info!("Task {id} finished: {done}");
-                agent.update(&task.task_id, TaskState::TASK_FINISHED, Some(&done));
-            }
-            Err(Stop::Failed(why)) => {
-                info!("Task {id} failed: {why}");
-                agent.update(&task.task_id, TaskState::TASK_FAILED, Some(&why));
-            }
-            Err(Stop::Killed) => {
-                info!("Task {id} killed");
-                let why = "killed before it finished";
-                agent.update(&task.task_id, TaskState::TASK_KILLED, Some(why));
-            }
-        }
-    })
-}
-
-/// Why the work stopped early.
-#[derive(Debug, PartialEq)]
-enum Stop {
-    /// `TASK_FAILED`, with what went wrong.
-    Failed(String),
-    /// `TASK_KILLED`: the kill flag was seen before the work was done.
-    Killed,
-}
-
-impl From<String> for Stop {
-    fn from(message: String) -> Stop {
-        Stop::Failed(message)
-    }
-}
-
-/// Step 2: pretend to work for `noop_millis`.
-fn sleep(data: &TaskData, kill: &AtomicBool) -> Result<String, Stop> {
-    let deadline = Instant::now() + Duration::from_millis(data.noop_millis.into());
-    loop {
-        check_kill(kill)?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(format!("no-op task done after {} ms", data.noop_millis));
-        }
-        std::thread::sleep(left.min(NAP));
-    }
-}
-
 /// Step 3: download, invert, upload.
-fn invert_and_upload(
+pub(super) fn invert_and_upload(
     data: &TaskData,
     limits: &invert::Limits,
     kill: &AtomicBool,
@@ -150,7 +71,7 @@ fn invert_and_upload(
 /// container is killed when it exceeds the memory its tasks asked for, so
 /// the decoder may use at most half of the task's `mem` (the encoded copy
 /// and the download need the rest), and never more than the default limit.
-fn decoder_limits(task: &TaskInfo) -> invert::Limits {
+pub(super) fn decoder_limits(task: &TaskInfo) -> invert::Limits {
     let defaults = invert::Limits::default();
     let mem_mb: f64 = task
         .resources
@@ -165,15 +86,6 @@ fn decoder_limits(task: &TaskInfo) -> invert::Limits {
     invert::Limits {
         max_alloc: half.min(defaults.max_alloc),
         ..defaults
-    }
-}
-
-fn check_kill(kill: &AtomicBool) -> Result<(), Stop> {
-    // Relaxed is enough: the flag carries no other data with it.
-    if kill.load(Ordering::Relaxed) {
-        Err(Stop::Killed)
-    } else {
-        Ok(())
     }
 }
 
@@ -242,8 +154,13 @@ fn upload(http: &ureq::Agent, data: &TaskData, image: &invert::Inverted) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::executor::sleep;
+    use crate::task_data;
+    use std::sync::atomic::Ordering;
     use std::sync::mpsc;
+    use std::sync::Arc;
     use std::thread::JoinHandle;
+    use std::time::Instant;
 
     /// What a task's thread does with an image task: decode its data, then
     /// download, invert and upload.
