@@ -41,7 +41,7 @@ use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{FrameworkID, FrameworkInfo, Offer, TaskStatus};
 
-/// What step 4 asks of a step's task table ([`Work`](super::Work)): the defaults are
+/// What step 4 asks of a step's task table ([`Work`]): the defaults are
 /// for a table without tasks, as step 1's.
 pub trait Resume {
     /// The tasks launched and not yet ended, with their agents.
