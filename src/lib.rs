@@ -99,6 +99,7 @@
 //! `src/scheduler/log_lines.rs` (the log lines of offers and updates),
 //! `src/scheduler/limits.rs` (a silent master, events missing a part),
 //! `src/scheduler/too_small.rs` (a warning when offers stay too small),
+//! `src/scheduler/resources.rs` (cutting a task's share out of an offer),
 //! `src/scheduler/outcome.rs` (the end of a run),
 //! `src/scheduler/batch/sources.rs` (the image list, the demo folder and its
 //! clean-up), `src/scheduler/batch/results.rs` (the results page and the

@@ -43,6 +43,7 @@ pub mod noop;
 mod outcome;
 mod reconciliation;
 mod reconnect;
+mod resources;
 pub mod tasks;
 mod too_small;
 mod work;

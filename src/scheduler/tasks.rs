@@ -16,11 +16,11 @@
 //!   that started it, resources included, or the master refuses the task.
 //!   So the plan remembers, per agent, the `ExecutorInfo` it launched there.
 
+pub use super::resources::scalar;
+use super::resources::take;
 use super::too_small::TooSmall;
 use super::{executor_binary, Config, SchedulerError};
-use crate::proto::mesos::{
-    command_info, value, CommandInfo, ExecutorInfo, Offer, Resource, TaskInfo,
-};
+use crate::proto::mesos::{command_info, CommandInfo, ExecutorInfo, Offer, Resource, TaskInfo};
 use crate::server::FileServer;
 use std::collections::HashMap;
 
@@ -32,9 +32,6 @@ pub const EXECUTOR_ID: &str = "default";
 pub const EXECUTOR_CPUS: f64 = 0.1;
 /// What the executor process itself needs, in MB.
 pub const EXECUTOR_MEM: f64 = 32.0;
-
-/// Scalars in offers are decimals; compare them with a little slack.
-const EPSILON: f64 = 1e-6;
 
 /// Steps 2 and 3: starts the file server and serves the executor binary on
 /// it, then plans tasks of `--task-cpus` and `--task-mem` run by that
@@ -211,63 +208,10 @@ fn executor_running(offer: &Offer) -> bool {
         .any(|id| id.value() == EXECUTOR_ID)
 }
 
-/// Cuts `amount` of the scalar resource `name` out of `left`: copies of the
-/// offered entries (role, reservation and all), each holding the part taken
-/// from it. `None`, and `left` untouched, if there is not enough.
-fn take(left: &mut [Resource], name: &str, amount: f64) -> Option<Vec<Resource>> {
-    let matching = |r: &Resource| r.name() == name && r.type_() == value::Type::SCALAR;
-    let available: f64 = left
-        .iter()
-        .filter(|r| matching(r))
-        .map(|r| r.scalar.value())
-        .sum();
-    if available + EPSILON < amount {
-        return None;
-    }
-    let mut needed = amount;
-    let mut taken = Vec::new();
-    for resource in left.iter_mut().filter(|r| matching(r)) {
-        if needed <= EPSILON {
-            break;
-        }
-        let here = resource.scalar.value();
-        let part = here.min(needed);
-        if part <= EPSILON {
-            continue;
-        }
-        let mut piece = resource.clone();
-        // Mesos counts scalars in thousandths; round to stay exact.
-        piece
-            .scalar
-            .mut_or_insert_default()
-            .set_value(thousandths(part));
-        resource
-            .scalar
-            .mut_or_insert_default()
-            .set_value(thousandths(here - part));
-        needed -= part;
-        taken.push(piece);
-    }
-    Some(taken)
-}
-
-fn thousandths(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
-}
-
-/// The total of a scalar resource (`cpus`, `mem`, `disk`) in a list.
-pub fn scalar(resources: &[Resource], name: &str) -> f64 {
-    resources
-        .iter()
-        .filter(|r| r.name() == name && r.type_() == value::Type::SCALAR)
-        .map(|r| r.scalar.value())
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::mesos::resource;
+    use crate::proto::mesos::{resource, value};
 
     /// A scalar resource such as `cpus:1`, offered to `role` if given.
     fn scalar_resource(name: &str, amount: f64, role: Option<&str>) -> Resource {
