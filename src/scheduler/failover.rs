@@ -115,7 +115,7 @@ impl<'a> Failover<'a> {
         }
         let connected =
             reconnect::retry_connect(connect, self.config, earlier_id, true, &self.interrupts)?;
-        Ok(self.subscribed_unless_interrupted(connected))
+        Ok(self.unless_interrupted(connected))
     }
 
     /// After an error: a new subscription if the connection to the master
@@ -149,10 +149,10 @@ impl<'a> Failover<'a> {
         let connect = super::master::connect;
         let connected =
             reconnect::retry_connect(connect, self.config, id, false, &self.interrupts)?;
-        Ok(self.subscribed_unless_interrupted(connected))
+        Ok(self.unless_interrupted(connected))
     }
 
-    fn subscribed_unless_interrupted(&mut self, connected: Connected) -> Option<MasterConnection> {
+    fn unless_interrupted(&mut self, connected: Connected) -> Option<MasterConnection> {
         match connected {
             Connected::Subscribed(master) => Some(*master),
             Connected::Interrupted(error) => {
