@@ -158,6 +158,34 @@ struct Args {
     more_images: Vec<String>,
 }
 
+/// The command line's flags. `--help` prints to stdout and exits 0; a
+/// mistyped or missing flag says what is wrong and exits 2, as the other
+/// flag errors do (1 means "some images failed").
+fn parse_flags() -> Result<Args, ExitCode> {
+    let mut words = Vec::new();
+    for word in std::env::args_os() {
+        match word.into_string() {
+            Ok(word) => words.push(word),
+            Err(word) => {
+                eprintln!("error: {} is not valid UTF-8", word.to_string_lossy());
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let (command, flags) = words.split_first().unwrap_or((&"scheduler", &[]));
+    Args::from_args(&[command], flags).map_err(|exit| match exit.status {
+        Ok(()) => {
+            println!("{}", exit.output);
+            ExitCode::SUCCESS
+        }
+        Err(()) => {
+            eprintln!("{}", exit.output);
+            ExitCode::from(2)
+        }
+    })
+}
+
 fn parse_step(value: &str) -> Result<Step, String> {
     match value {
         "register" | "1" => Ok(Step::Register),
@@ -304,7 +332,7 @@ fn read_images(args: &Args) -> Result<Vec<String>, String> {
         .map(String::from)
         .collect();
     let Some(path) = &args.images_file else {
-        return Ok(images);
+        return checked(images);
     };
     let text = std::fs::read_to_string(path)
         .map_err(|err| format!("cannot read --images-file {}: {err}", path.display()))?;
@@ -322,6 +350,15 @@ fn read_images(args: &Args) -> Result<Vec<String>, String> {
             path.display()
         ));
     }
+    checked(images)
+}
+
+/// The images, once each is known to be a URL or a file: a typo must not
+/// wait until the cluster and the file server have started.
+fn checked(images: Vec<String>) -> Result<Vec<String>, String> {
+    images
+        .iter()
+        .try_for_each(|image| scheduler::batch::check_source(image))?;
     Ok(images)
 }
 
@@ -401,7 +438,10 @@ fn config(args: Args, master: String, images: Vec<String>, secret: Option<String
 
 fn main() -> ExitCode {
     init_logging();
-    let args: Args = argh::from_env();
+    let args = match parse_flags() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     let checked = check_numbers(&args)
         .and_then(|()| check_fits_embedded_agent(&args))
         .and_then(|()| Ok((read_images(&args)?, read_secret(&args)?)));
@@ -446,9 +486,12 @@ fn run(config: &Config, interrupts: Interrupts, mut cluster: Option<Cluster>) ->
             };
             if config.keep_serving {
                 // The batch is over: stop the cluster (and its executors'
-                // sandboxes) before serving the results until Ctrl+C.
+                // sandboxes) before serving the results until Ctrl+C,
+                // which ends the process as it always does: 130.
                 drop(cluster.take());
-                outcome.serve_results(&interrupts);
+                if outcome.serve_results(&interrupts) {
+                    return ExitCode::from(130);
+                }
             }
             code
         }

@@ -248,7 +248,7 @@ fn flags_that_cannot_work_are_refused_before_anything_runs() {
     let empty_list = workspace.path("empty.txt");
     fs::write(&empty_list, "# nothing yet\n\n").expect("write the empty list");
     let empty_list = empty_list.display().to_string();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["--task-cpus", "0"], "--task-cpus must be more than 0"),
         (&["--task-mem", "-5"], "--task-mem must be more than 0"),
         (
@@ -260,6 +260,14 @@ fn flags_that_cannot_work_are_refused_before_anything_runs() {
         (
             &["--secret-file", &empty_list],
             "--secret-file needs --principal",
+        ),
+        // A typo in a flag is a usage error like the others, not exit 1
+        // ("some images failed").
+        (&["--stpe", "launch"], "Unrecognized argument: --stpe"),
+        // A missing image is found before the cluster starts.
+        (
+            &["nosuch.png"],
+            "nosuch.png is neither an http(s) URL nor a readable file",
         ),
     ];
     for (flags, message) in cases {
@@ -333,10 +341,16 @@ fn the_results_page_links_originals_and_results() {
     }
     assert_eq!(results, originals.len());
 
-    // --keep-serving runs until stopped; stopping it closes the server.
+    // --keep-serving runs until Ctrl+C, which exits 130 as in every
+    // step, and closes the server.
     let address: SocketAddr = base["http://".len()..].parse().expect("host:port");
-    let status = scheduler.kill();
-    assert!(!status.success(), "it ran until killed: {status}");
+    #[cfg(unix)]
+    {
+        scheduler.interrupt();
+        scheduler.finish(RUN_LIMIT).assert_code(130);
+    }
+    #[cfg(not(unix))]
+    scheduler.kill();
     assert!(
         TcpStream::connect(address).is_err(),
         "nothing answers at {address} any more"

@@ -23,6 +23,7 @@ use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
 use crate::server::FileServer;
 use crate::task_data;
 pub use results::{progress, summary, MAX_PAGE_ROWS};
+pub use sources::check_source;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Instant;

@@ -36,12 +36,15 @@ impl Outcome {
         }
     }
 
-    /// Keeps the results page up until Ctrl+C. The caller releases
-    /// everything else (such as an embedded cluster) first.
-    pub fn serve_results(self, interrupts: &Interrupts) {
-        if let Some((page, _batch)) = self.results {
-            log::info!("Results: {page} (serving until Ctrl+C, --keep-serving)");
-            interrupts.wait();
-        }
+    /// Keeps the results page up until Ctrl+C, and says whether it did
+    /// (a run without results has no page). The caller releases everything
+    /// else (such as an embedded cluster) first.
+    pub fn serve_results(self, interrupts: &Interrupts) -> bool {
+        let Some((page, _batch)) = self.results else {
+            return false;
+        };
+        log::info!("Results: {page} (serving until Ctrl+C, --keep-serving)");
+        interrupts.wait();
+        true
     }
 }

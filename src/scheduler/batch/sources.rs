@@ -74,6 +74,18 @@ fn demo_images() -> Result<(Vec<String>, PathBuf), SchedulerError> {
     Ok((paths, dir))
 }
 
+/// Whether `source` can be an image of the batch: an http(s) URL, or a
+/// file. Checked before anything starts, and again when the file is served.
+pub fn check_source(source: &str) -> Result<(), String> {
+    if crate::http_api::http_url(source).is_some() || Path::new(source).is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{source} is neither an http(s) URL nor a readable file"
+        ))
+    }
+}
+
 /// Serves a local image file under the image's name (and its extension),
 /// and returns its URL.
 fn serve_local_file(
@@ -81,12 +93,8 @@ fn serve_local_file(
     source: &str,
     name: &str,
 ) -> Result<String, SchedulerError> {
+    check_source(source).map_err(SchedulerError::Images)?;
     let path = Path::new(source);
-    if !path.is_file() {
-        return Err(SchedulerError::Images(format!(
-            "{source} is neither an http(s) URL nor a readable file"
-        )));
-    }
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
