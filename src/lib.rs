@@ -49,30 +49,31 @@
 //!    `src/scheduler/noop.rs`: `NoopTasks::prepare`, `NoopTasks::tasks_for`,
 //!    `NoopTasks::update`, `NoopTasks::wants_offers`, `NoopTasks::done`.
 //!    `src/scheduler/tasks.rs`: `serve_executor`, `TaskPlan::new`,
-//!    `TaskPlan::fit`, `TaskPlan::tasks`.
+//!    `TaskPlan::fit`, `TaskPlan::tasks`, `TaskPlan::executor_for`,
+//!    `TaskPlan::describe`.
 //!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
 //!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`.
 //!    The other end, `src/executor/mod.rs`: `run`, `Executor::handle`,
-//!    `Executor::launch`, `run_task`.
+//!    `Executor::launch`, `run_task`, `sleep`.
 //! 3. **Images** (step 3). `src/scheduler/batch.rs`: `ImageBatch::prepare`,
 //!    `ImageBatch::tasks_for`, `ImageBatch::update`,
 //!    `ImageBatch::stored_result`, `ImageBatch::retry_or_give_up`,
 //!    `ImageBatch::wants_offers`, `ImageBatch::done`.
-//!    `src/task_data.rs`: `image`, `encode`, `decode` (step 2's `noop`
-//!    travels the same way).
-//!    `src/executor/work.rs`: `invert_and_upload`. `src/invert.rs`:
+//!    `src/task_data.rs`: `image`, `noop` (step 2's), `encode`, `decode`.
+//!    `src/executor/work.rs`: `invert_and_upload`, `upload`. `src/invert.rs`:
 //!    `invert_image`, `invert_in_place`, `invert_pixels`.
-//!    `src/server/upload.rs`: `receive`, `check_upload`.
+//!    `src/server/upload.rs`: `receive`, `check_upload`, `store`.
 //! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`:
 //!    `Failover::connect`, `Failover::recover`, `Failover::remember`,
 //!    `Failover::reconcile`, `Failover::after_event`, `Failover::update`,
 //!    `Failover::clear_stale_executor`, `Failover::leaves_framework`,
-//!    `framework_settings`,
-//!    `load_framework_id`, `save_framework_id`, `Resume`.
+//!    `Failover::interrupted`, `framework_settings`, `load_framework_id`,
+//!    `save_framework_id`. `src/scheduler/work.rs`: `Resume`.
 //!    `src/scheduler/noop.rs`: `NoopTasks::failing`.
 //!    `src/scheduler/batch.rs`: `ImageBatch::running`,
 //!    `ImageBatch::unlaunch`, `ImageBatch::forget_running`.
+//!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`.
 //!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
 //!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.
 //!    `src/scheduler/reconciliation.rs`: `Reconciliation`.

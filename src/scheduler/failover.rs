@@ -35,45 +35,11 @@ use super::master::MasterConnection;
 use super::reconciliation::Reconciliation;
 use super::reconnect;
 pub use super::reconnect::{Connect, Connected};
-use super::{tasks, Config, Interrupts, Outcome, SchedulerError, Work};
+use super::{tasks, Config, Interrupts, Outcome, Resume, SchedulerError, Work};
 use crate::http_api::ApiError;
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{FrameworkID, FrameworkInfo, Offer, TaskStatus};
-
-/// What step 4 asks of a step's task table ([`Work`]): the defaults are
-/// for a table without tasks, as step 1's.
-pub trait Resume {
-    /// The tasks launched and not yet ended, with their agents.
-    fn running(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-
-    /// The master did not take these tasks' launch (it is
-    /// restarting, say): their work goes back in the queue, its attempt
-    /// unused.
-    fn unlaunch(&mut self, _task_ids: &[String]) {}
-
-    /// The running tasks died with the framework (Mesos's rule
-    /// without a failover timeout): their work is launched again.
-    fn forget_running(&mut self) {}
-
-    /// The framework of an earlier scheduler process is taken over
-    /// (`--framework-id-file`): go on from where it stopped.
-    fn continue_earlier_run(&mut self) {}
-
-    /// Whether the offer's agent runs an executor of ours that this
-    /// process did not launch (see `TaskPlan::stale_executor`).
-    fn stale_executor(&self, _offer: &Offer) -> bool {
-        false
-    }
-
-    /// How many tasks failed in a row and how the last one failed,
-    /// once that is `max` or more (`--max-failures`).
-    fn failing(&self, _max: u32) -> Option<(u32, String)> {
-        None
-    }
-}
 
 /// What the scheduler keeps to survive failures.
 pub struct Failover<'a> {
@@ -152,6 +118,8 @@ impl<'a> Failover<'a> {
         Ok(self.unless_interrupted(connected))
     }
 
+    /// The new subscription; or, after Ctrl+C while waiting to subscribe,
+    /// `None`, keeping the master's last answer for [`Failover::leaves_framework`].
     fn unless_interrupted(&mut self, connected: Connected) -> Option<MasterConnection> {
         match connected {
             Connected::Subscribed(master) => Some(*master),

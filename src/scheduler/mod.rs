@@ -52,13 +52,13 @@ use crate::proto::mesos::{Offer, TaskInfo, TaskStatus};
 use crate::proto::scheduler::{event, Event};
 use batch::ImageBatch;
 pub use config::{Config, SchedulerError, Step};
-pub use failover::{Failover, Resume};
+pub use failover::Failover;
 pub use interrupt::Interrupts;
 pub use master::Input;
 use master::MasterConnection;
 use noop::NoopTasks;
 pub use outcome::Outcome;
-pub use work::{LogOffers, Work};
+pub use work::{LogOffers, Resume, Work};
 
 /// Runs the scheduler until its step is done (steps 2 and 3), or until
 /// Ctrl+C reaches it through `interrupts`.
@@ -166,7 +166,8 @@ impl<W: Work> Scheduler<'_, W> {
             event::Type::ERROR => {
                 return Err(SchedulerError::from_error_event(event.error.message()));
             }
-            // Heartbeats only prove the stream is alive (see `next_input`).
+            // Heartbeats only prove the stream is alive (step 4: a master
+            // silent for five heartbeat intervals is lost, `limits.rs`).
             event::Type::HEARTBEAT => {}
             other => log::debug!("Ignoring event {other:?}"),
         }
@@ -276,6 +277,7 @@ impl<W: Work> Scheduler<'_, W> {
     /// Ctrl+C: `TEARDOWN`, and the master kills our tasks and executors.
     /// Step 4 may leave the framework to a later process instead.
     fn stop(self) -> Outcome {
+        // Step 4: `--failover-timeout` with `--framework-id-file` leaves it.
         if !self.failover.leaves_framework(Some(&self.master)) {
             log::info!("interrupted: tearing down");
             if let Err(err) = self.master.teardown() {

@@ -180,6 +180,10 @@ impl TaskPlan {
         executor_running(offer) && !self.launched.contains_key(offer.agent_id.value())
     }
 
+    /// A task as Mesos sees it, a `TaskInfo`: a name, an id unique among
+    /// the framework's tasks, the agent of the offer, the executor that
+    /// runs it, and `data` for that executor, which Mesos passes on unread.
+    /// Its resources are added by [`TaskPlan::tasks`].
     fn describe(
         &self,
         offer: &Offer,

@@ -6,11 +6,11 @@
 //! step 3's [`ImageBatch`](super::batch::ImageBatch) runs one task per
 //! image. The loop asks each of them four questions.
 
-use super::{Config, Outcome, Resume};
+use super::{Config, Outcome};
 use crate::proto::mesos::{Offer, TaskInfo, TaskStatus};
 
 /// A step's task table, as the event loop sees it. Step 4 asks more of
-/// it ([`Resume`], `failover.rs`).
+/// it ([`Resume`], below).
 pub trait Work: Resume {
     /// The tasks to launch on this offer; none, and the offer is declined.
     fn tasks_for(&mut self, offer: &Offer) -> Vec<TaskInfo>;
@@ -30,6 +30,40 @@ pub trait Work: Resume {
 
     /// Step 3: brings the results page up to date, now and then.
     fn show_progress(&mut self) {}
+}
+
+/// Step 4: what surviving failures asks of a step's task table (see
+/// `failover.rs`). The defaults are for a table without tasks, as step 1's.
+pub trait Resume {
+    /// The tasks launched and not yet ended, with their agents.
+    fn running(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// The master did not take these tasks' launch (it is
+    /// restarting, say): their work goes back in the queue, its attempt
+    /// unused.
+    fn unlaunch(&mut self, _task_ids: &[String]) {}
+
+    /// The running tasks died with the framework (Mesos's rule
+    /// without a failover timeout): their work is launched again.
+    fn forget_running(&mut self) {}
+
+    /// The framework of an earlier scheduler process is taken over
+    /// (`--framework-id-file`): go on from where it stopped.
+    fn continue_earlier_run(&mut self) {}
+
+    /// Whether the offer's agent runs an executor of ours that this
+    /// process did not launch (see `TaskPlan::stale_executor`).
+    fn stale_executor(&self, _offer: &Offer) -> bool {
+        false
+    }
+
+    /// How many tasks failed in a row and how the last one failed,
+    /// once that is `max` or more (`--max-failures`).
+    fn failing(&self, _max: u32) -> Option<(u32, String)> {
+        None
+    }
 }
 
 /// Step 1: every offer is logged and declined; nothing is launched.
