@@ -44,7 +44,9 @@ use common::fake_peer::{
 use common::temp_dir::TempDir;
 use mesos_tutorial::content_type::ContentType;
 use mesos_tutorial::proto::mesos::task_status::{Reason, Source};
-use mesos_tutorial::proto::mesos::{value, ExecutorID, Offer, Resource, TaskState, TaskStatus};
+use mesos_tutorial::proto::mesos::{
+    value, ExecutorID, Offer, Resource, TaskInfo, TaskState, TaskStatus,
+};
 use mesos_tutorial::proto::scheduler::{call, event, Call, Event};
 use mesos_tutorial::task_data;
 use std::process::Command;
@@ -636,19 +638,9 @@ fn step3_suppresses_while_its_image_runs_and_a_dropped_launch_costs_no_attempt()
 
 /// Step 3's rule for the end: an image is done once its task finished
 /// *and* its result arrived; then the batch is done and torn down.
-#[test]
-fn step3_is_done_once_the_result_arrived_and_the_task_finished() {
-    let images = TempDir::new("wire-images");
-    let args = step3_images(&images, 1);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut run = Subscribed::start(ContentType::Protobuf, &args);
-    run.events.send(&offers("offer-1", 2.0, 1024.0));
-    let calls = run.calls_until(call::Type::SUPPRESS);
-    let task = &calls[0].accept.operations[0].launch.task_infos[0];
-    let task_id = task.task_id.value().to_string();
-
-    // What the executor would do: upload the result where `TaskInfo.data`
-    // says, with its token.
+/// What the executor would do: upload the result where `TaskInfo.data`
+/// says, with its token.
+fn upload_result(task: &TaskInfo) {
     let data = task_data::decode(task.data()).expect("the task's data");
     let mut result = std::io::Cursor::new(Vec::new());
     image::RgbImage::new(4, 4)
@@ -660,9 +652,49 @@ fn step3_is_done_once_the_result_arrived_and_the_task_finished() {
         .send(&result.into_inner()[..])
         .expect("the file server takes the upload");
     assert_eq!(stored.status(), 201);
+}
+
+#[test]
+fn step3_is_done_once_the_result_arrived_and_the_task_finished() {
+    let images = TempDir::new("wire-images");
+    let args = step3_images(&images, 1);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run = Subscribed::start(ContentType::Protobuf, &args);
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::SUPPRESS);
+    let task = &calls[0].accept.operations[0].launch.task_infos[0];
+    let task_id = task.task_id.value().to_string();
+
+    upload_result(task);
 
     // The only image is done: the batch ends.
     run.finish_only_task(&task_id, "1/1 images done, 0 failed");
+}
+
+/// Ctrl+C between a result's upload and its task's `TASK_FINISHED`: the
+/// result is in the output folder, so the table says the image is done.
+#[cfg(unix)]
+#[test]
+fn step3_ctrl_c_counts_a_result_that_arrived_before_its_task_finished() {
+    let images = TempDir::new("wire-images");
+    let args = step3_images(&images, 1);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run = Subscribed::start(ContentType::Protobuf, &args);
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::SUPPRESS);
+    let task = &calls[0].accept.operations[0].launch.task_infos[0];
+    upload_result(task);
+
+    assert!(common::processes::interrupt(run.scheduler.child.id()));
+    let calls = run.calls_until(call::Type::TEARDOWN);
+    assert_eq!(call_types(&calls), [call::Type::TEARDOWN]);
+    run.events.cut();
+    let stderr = assert_exits(run.scheduler, 130);
+    assert!(
+        stderr.contains("arrived before its task finished: done"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1/1 images done, 0 failed"), "{stderr}");
 }
 
 #[test]

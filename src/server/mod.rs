@@ -248,8 +248,14 @@ impl FileServer {
     }
 }
 
-impl Drop for FileServer {
-    fn drop(&mut self) {
+impl FileServer {
+    /// Stops serving: cuts the open connections and waits for every worker
+    /// and upload, so that each upload is then stored and recorded, or
+    /// gone. Dropping the server does the same; a second stop does nothing.
+    pub fn stop(&mut self) {
+        if self.shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
         // Cutting the connections first ends any request still reading a
         // body or sending a file.
         self.door.close();
@@ -270,6 +276,12 @@ impl Drop for FileServer {
             }
         }
         info!("file server at {} stopped", self.base_url);
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop();
         // The socket closes when `http` drops, now that no worker holds it;
         // then `door` removes the socket's directory.
     }

@@ -188,11 +188,16 @@ pub(super) fn show_progress(batch: &mut ImageBatch) {
 
 /// The end of step 3, done or `interrupted`: the table, and the results
 /// page kept up with `--keep-serving`.
-pub(super) fn finish(batch: ImageBatch, config: &Config, interrupted: bool) -> Outcome {
+pub(super) fn finish(mut batch: ImageBatch, config: &Config, interrupted: bool) -> Outcome {
+    if interrupted {
+        // No upload arrives once the server is down: the table and the
+        // output folder then agree.
+        batch.server.stop();
+        count_arrived_results(&mut batch);
+    }
     print_table(&batch);
     let output_dir = config.output_dir.display();
     if interrupted {
-        // No upload can arrive once the server is down.
         drop(batch);
         remove_partial_uploads(&config.output_dir);
         log::info!("The finished results are in {output_dir}");
@@ -210,6 +215,22 @@ pub(super) fn finish(batch: ImageBatch, config: &Config, interrupted: bool) -> O
          (add --keep-serving to keep it up)"
     );
     Outcome::new(succeeded, false)
+}
+
+/// After Ctrl+C: an image whose result arrived is done, although Ctrl+C
+/// came before its task's `TASK_FINISHED`. Its result is in the output
+/// folder, and a restarted batch counts it done too (`continue_earlier_run`).
+fn count_arrived_results(batch: &mut ImageBatch) {
+    let running: Vec<usize> = batch.tasks.values().map(|(index, _)| *index).collect();
+    for index in running {
+        if let Some(path) = batch.stored_result(index) {
+            let name = &batch.images[index].name;
+            log::info!("The result of {name} arrived before its task finished: done");
+            batch.images[index].state = ImageState::Done(path);
+            batch.done += 1;
+        }
+    }
+    log::info!("{}", summary(batch));
 }
 
 /// Removes the hidden temporary files of uploads that Ctrl+C cut short
