@@ -16,7 +16,7 @@ mod results;
 mod sources;
 
 use super::tasks::{self, TaskPlan};
-use super::{Config, Outcome, Resume, SchedulerError, Work};
+use super::{log_lines, Config, Outcome, Resume, SchedulerError, Work};
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
@@ -101,10 +101,9 @@ impl ImageBatch {
         // name is allowed when it is launched.
         server.expect_uploads_only();
         let (images, demo_dir) = sources::images(config, &server)?;
-        let count = images.len();
-        let noun = if count == 1 { "image" } else { "images" };
+        let count = log_lines::counted(images.len(), "image");
         let output_dir = config.output_dir.display();
-        log::info!("{count} {noun} to invert; results go to {output_dir}");
+        log::info!("{count} to invert; results go to {output_dir}");
         Ok(ImageBatch {
             upload_base: server.upload_url(""),
             server_base: server.base_url(),
@@ -273,7 +272,8 @@ impl ImageBatch {
             image.state = ImageState::Queued;
             self.queue.push_back(index);
         } else {
-            log::warn!("Giving up on {name} after {attempts} attempts: {reason}");
+            let attempts = log_lines::counted(attempts as usize, "attempt");
+            log::warn!("Giving up on {name} after {attempts}: {reason}");
             image.state = ImageState::Failed(reason);
             self.failed += 1;
         }

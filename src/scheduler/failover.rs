@@ -35,7 +35,7 @@ use super::master::MasterConnection;
 use super::reconciliation::Reconciliation;
 use super::reconnect;
 pub use super::reconnect::{Connect, Connected};
-use super::{tasks, Config, Interrupts, Outcome, Resume, SchedulerError, Work};
+use super::{log_lines, tasks, Config, Interrupts, Outcome, Resume, SchedulerError, Work};
 use crate::http_api::ApiError;
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
@@ -152,7 +152,8 @@ impl<'a> Failover<'a> {
             return Ok(());
         }
         let known = self.reconciliation.start(work.running());
-        log::info!("Reconciling {} tasks after re-subscribing", known.len());
+        let tasks = log_lines::counted(known.len(), "task");
+        log::info!("Reconciling {tasks} after re-subscribing");
         if !known.is_empty() {
             master.reconcile(&known)?;
         }
@@ -169,7 +170,8 @@ impl<'a> Failover<'a> {
     ) -> Result<(), SchedulerError> {
         if let Some(unanswered) = self.reconciliation.due() {
             let count = unanswered.len();
-            log::info!("Reconciling {count} tasks still without an answer");
+            let tasks = log_lines::counted(count, "task");
+            log::info!("Reconciling {tasks} still without an answer");
             master.reconcile(&unanswered)?;
         }
         if let Some((count, last)) = work.failing(self.config.max_failures) {

@@ -11,6 +11,15 @@ use crate::proto::scheduler::event;
 /// The lines are the event loop's, so they carry its name.
 const TARGET: &str = "mesos_tutorial::scheduler";
 
+/// `count` of `noun`, in the plural unless there is one: `1 task`,
+/// `0 tasks`, `3 tasks`.
+pub fn counted(count: usize, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        _ => format!("{count} {noun}s"),
+    }
+}
+
 /// `Received offer … from agent … (host): cpus 2, mem 1024, …`.
 pub(super) fn offer(offer: &Offer) {
     let id = offer.id.value();
@@ -72,6 +81,13 @@ pub fn describe_resources(resources: &[Resource]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_of_a_thing_is_singular_and_any_other_count_plural() {
+        assert_eq!(counted(0, "task"), "0 tasks");
+        assert_eq!(counted(1, "task"), "1 task");
+        assert_eq!(counted(2, "image"), "2 images");
+    }
 
     fn scalar_resource(name: &str, amount: f64) -> Resource {
         let mut resource = Resource::new();

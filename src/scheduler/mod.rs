@@ -222,10 +222,9 @@ impl<W: Work> Scheduler<'_, W> {
 
     /// Runs tasks on an offer (`ACCEPT` with a `LAUNCH` operation).
     fn launch(&mut self, offer: &Offer, tasks: Vec<TaskInfo>) -> Result<(), SchedulerError> {
-        let count = tasks.len();
-        let plural = if count == 1 { "" } else { "s" };
         log::info!(
-            "Launching {count} task{plural} for offer {}",
+            "Launching {} for offer {}",
+            log_lines::counted(tasks.len(), "task"),
             offer.id.value()
         );
         let ids: Vec<String> = tasks.iter().map(|t| t.task_id.value().into()).collect();

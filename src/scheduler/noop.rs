@@ -9,7 +9,7 @@
 //! finished tasks are counted as a set of ids, never with a counter.
 
 use super::tasks::{self, TaskPlan};
-use super::{Config, Outcome, Resume, SchedulerError, Work};
+use super::{log_lines, Config, Outcome, Resume, SchedulerError, Work};
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
 use crate::server::FileServer;
 use crate::task_data;
@@ -132,9 +132,8 @@ impl Work for NoopTasks {
     }
 
     fn finish(self, _config: &Config, interrupted: bool) -> Outcome {
-        let count = self.finished.len();
-        let noun = if count == 1 { "task" } else { "tasks" };
-        log::info!("{count} {noun} finished");
+        let finished = log_lines::counted(self.finished.len(), "task");
+        log::info!("{finished} finished");
         Outcome::new(true, interrupted)
     }
 }

@@ -95,11 +95,8 @@ impl Work for LogOffers {
     }
 
     fn finish(self, _config: &Config, interrupted: bool) -> Outcome {
-        let noun = if self.offers == 1 { "offer" } else { "offers" };
-        println!(
-            "{} {noun} received and declined (step 1 launches nothing)",
-            self.offers
-        );
+        let offers = super::log_lines::counted(self.offers, "offer");
+        println!("{offers} received and declined (step 1 launches nothing)");
         Outcome::new(true, interrupted)
     }
 }

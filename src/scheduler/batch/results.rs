@@ -94,8 +94,10 @@ pub(super) fn continue_earlier_run(batch: &mut ImageBatch) {
     batch
         .queue
         .retain(|&index| matches!(images[index].state, ImageState::Queued));
+    let images = crate::scheduler::log_lines::counted(found, "image");
+    let were = if found == 1 { "was" } else { "were" };
     log::info!(
-        "Continuing an earlier run: {found} images were done already; new task ids start with {}",
+        "Continuing an earlier run: {images} {were} done already; new task ids start with {}",
         batch.id_prefix
     );
 }
