@@ -646,6 +646,30 @@ fn second_terminal_mesos_local_and_a_scheduler() {
     assert_quotes_printed(&section.title, &section.runs, &printed);
 }
 
+/// README's count of benchmarks is Cargo.toml's: it once said six of
+/// seven.
+#[test]
+fn the_benchmark_count_is_cargo_tomls() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("read Cargo.toml");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("read README.md");
+    let declared = manifest
+        .lines()
+        .filter(|line| line.trim() == "[[bench]]")
+        .count();
+    let words = [
+        "none", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    ];
+    let said = readme
+        .split("`cargo bench` runs ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("README says how many benchmarks `cargo bench` runs");
+    assert_eq!(said, words[declared], "Cargo.toml declares {declared}");
+    let all = format!("# all {}", words[declared]);
+    assert!(readme.contains(&all), "README's reproduce block says {all:?}");
+}
+
 /// What differs from one run, or one system, to the next is written `…`.
 /// An operating system's error number is such a thing: a reset connection
 /// is `os error 104` on Linux and 54 on macOS, and the same moment of a run

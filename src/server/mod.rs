@@ -127,7 +127,9 @@ impl FileServer {
         max_upload_bytes: u64,
     ) -> Result<FileServer, ServerError> {
         let (door, http) = limits::open_door(bind, limits, max_upload_bytes)?;
-        let port = door.local_addr().port();
+        // The address bound, with the port the system chose for port 0.
+        let listening = door.local_addr();
+        let port = listening.port();
         let http = Arc::new(http);
         // An IPv6 address needs brackets in a URL: http://[::1]:8080.
         let host = if advertised_host.contains(':') && !advertised_host.starts_with('[') {
@@ -165,7 +167,7 @@ impl FileServer {
             server.workers.push(worker);
         }
         info!(
-            "file server listening on {bind}, reachable as {}",
+            "file server listening on {listening}, reachable as {}",
             server.base_url
         );
         Ok(server)
