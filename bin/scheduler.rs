@@ -474,7 +474,7 @@ fn main() -> ExitCode {
 
 /// Runs the scheduler; the embedded cluster, if any, is dropped (its
 /// executors stopped, its work folder removed) before the process exits.
-fn run(config: &Config, interrupts: Interrupts, mut cluster: Option<Cluster>) -> ExitCode {
+fn run(config: &Config, interrupts: Interrupts, _cluster: Option<Cluster>) -> ExitCode {
     match scheduler::run(config, interrupts.clone()) {
         // 128 + SIGINT, as shells report a process that Ctrl+C ended.
         Ok(outcome) if outcome.interrupted => ExitCode::from(130),
@@ -485,10 +485,10 @@ fn run(config: &Config, interrupts: Interrupts, mut cluster: Option<Cluster>) ->
                 ExitCode::from(1)
             };
             if config.keep_serving {
-                // The batch is over: stop the cluster (and its executors'
-                // sandboxes) before serving the results until Ctrl+C,
-                // which ends the process as it always does: 130.
-                drop(cluster.take());
+                // The batch is over and the framework torn down. The
+                // embedded cluster stays up with the results, so that the
+                // page it printed at start shows how the batch went; Ctrl+C
+                // ends both, and the process as it always does: 130.
                 if outcome.serve_results(&interrupts) {
                     return ExitCode::from(130);
                 }

@@ -299,6 +299,13 @@ fn the_results_page_links_originals_and_results() {
         &["--keep-serving", "--images", &joined(&originals)],
     );
 
+    let cluster_line = scheduler.wait_for_line("Watch the cluster in a browser: ", RUN_LIMIT);
+    let cluster_page = cluster_line
+        .split("browser: ")
+        .nth(1)
+        .expect("the line has a URL")
+        .trim()
+        .to_string();
     let line = scheduler.wait_for_line("Results: http://", RUN_LIMIT);
     let page_url = line
         .split("Results: ")
@@ -340,6 +347,13 @@ fn the_results_page_links_originals_and_results() {
         }
     }
     assert_eq!(results, originals.len());
+
+    // The cluster's page, printed at start, still answers while the
+    // results are served: it shows the finished framework and its tasks.
+    let state = String::from_utf8(get(&format!("{cluster_page}master/state")))
+        .expect("the state is UTF-8");
+    assert!(state.contains("completed_frameworks"), "{state}");
+    assert!(state.contains("TASK_FINISHED"), "{state}");
 
     // --keep-serving runs until Ctrl+C, which exits 130 as in every
     // step, and closes the server.
