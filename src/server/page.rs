@@ -72,8 +72,10 @@ pub(super) fn render(progress: &Progress) -> String {
     }
     page.push_str(
         "<title>Mesos tutorial: inverted images</title>\n\
-         <style>body{font-family:sans-serif}td{padding:4px 12px;vertical-align:top}\
-         img{max-width:320px;max-height:240px}</style>\n</head><body>\n\
+         <style>body{font-family:sans-serif}td{padding:4px 8px;vertical-align:top}\
+         td:nth-child(-n+6){white-space:nowrap}\
+         td:nth-child(5){white-space:normal;word-break:break-all;min-width:10em}\
+         img{max-width:140px;max-height:105px}</style>\n</head><body>\n\
          <h1>Inverting images with Mesos</h1>\n",
     );
     page.push_str(&format!("<p>{}</p>\n", escape(&progress_line(progress))));
