@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 /// Whether process `pid` has ended, where the system tells cheaply
 /// (Linux's `/proc`); `None` elsewhere.
 pub fn process_gone(pid: u32) -> Option<bool> {
+    // On Windows `/proc` would name a folder of the current drive: under
+    // wine, Linux's own, whose pids are not Windows's.
+    if cfg!(windows) {
+        return None;
+    }
     let proc = Path::new("/proc");
     proc.join("self")
         .exists()

@@ -9,6 +9,12 @@
 //! `/proc` tells (Linux), or else whose [`ALIVE_MARK`] has not been touched
 //! for [`ABANDONED_AFTER`] (a running cluster touches it every
 //! [`MARK_EVERY`]).
+//!
+//! On Windows the temporary directory is `%TEMP%`, usually
+//! `C:\Users\<name>\AppData\Local\Temp`: short enough for the sandboxes
+//! below it to stay within Windows's 260 characters, as programs that do
+//! not handle longer paths (`cmd` among them) need. Mesos's
+//! `docs/windows.md` asks for a short `--work_dir` for them too.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

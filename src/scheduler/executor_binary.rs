@@ -74,7 +74,8 @@ pub fn find(explicit: Option<&Path>) -> Result<PathBuf, String> {
 /// digits of the SHA-256 of its bytes. Mesos's fetcher cache
 /// (`docs/fetcher.md`) never refreshes an entry, and asks frameworks for "a
 /// fresh unique URI whenever the resource's content has changed": a URL
-/// that names the content is never served stale.
+/// that names the content is never served stale. A Windows program keeps
+/// its `.exe`, which tells how an agent must start it (`tasks.rs`).
 pub fn content_name(path: &Path) -> Result<String, String> {
     let unreadable = |err: std::io::Error| format!("cannot read {}: {err}", path.display());
     let mut file = std::fs::File::open(path).map_err(unreadable)?;
@@ -91,7 +92,19 @@ pub fn content_name(path: &Path) -> Result<String, String> {
     let hex: String = (sha256.finish().as_ref().iter().take(8))
         .map(|byte| format!("{byte:02x}"))
         .collect();
-    Ok(format!("executor-{hex}"))
+    let extension = if is_windows_program(&path.to_string_lossy()) {
+        ".exe"
+    } else {
+        ""
+    };
+    Ok(format!("executor-{hex}{extension}"))
+}
+
+/// Whether `name` (a file name, a path or a URL) is a Windows program's:
+/// Windows runs only files whose name ends in `.exe`, in any case.
+pub fn is_windows_program(name: &str) -> bool {
+    let name = name.as_bytes();
+    name.len() >= 4 && name[name.len() - 4..].eq_ignore_ascii_case(b".exe")
 }
 
 /// Builds the executor with the same profile as the running scheduler,
@@ -172,5 +185,25 @@ mod tests {
         assert_eq!(names[1], names[0]);
         assert_ne!(names[2], names[0]);
         assert!(missing.is_err_and(|err| err.contains("cannot read")));
+    }
+
+    #[test]
+    fn a_windows_program_is_told_by_its_name_and_keeps_its_exe() {
+        for name in [
+            "executor.exe",
+            "C:\\bin\\EXECUTOR.EXE",
+            "http://s/files/x-1.Exe",
+        ] {
+            assert!(is_windows_program(name), "{name}");
+        }
+        for name in ["executor", "exe", ".ex", "executor.exe.txt", "ü.ex", ""] {
+            assert!(!is_windows_program(name), "{name}");
+        }
+        let dir = std::env::temp_dir().join(format!("content-name-exe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        std::fs::write(dir.join("executor.exe"), b"abc").expect("write");
+        let name = content_name(&dir.join("executor.exe"));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(name, Ok("executor-ba7816bf8f01cfea.exe".to_string()));
     }
 }

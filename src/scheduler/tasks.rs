@@ -77,13 +77,14 @@ impl TaskPlan {
         // The fetcher must make the file runnable.
         uri.set_executable(true);
         uri.set_extract(false);
-        uri.set_output_file("executor".into());
+        let started = StartCommand::for_url(executor_url);
+        uri.set_output_file(started.file.into());
         // Fetch it once per agent, not once per sandbox: Mesos's fetcher
         // cache (docs/fetcher.md) keeps a `cache` URI for reuse, and the
         // URL names the executor's content, so a rebuilt one is a new URI.
         uri.set_cache(true);
         command.uris.push(uri);
-        command.set_value("./executor".into());
+        command.set_value(started.command.into());
         command.set_shell(true);
         let mut executor = ExecutorInfo::new();
         executor
@@ -203,6 +204,37 @@ impl TaskPlan {
     }
 }
 
+/// How the agent starts the executor it fetched: the file's name in the
+/// sandbox, and the shell command (`CommandInfo.shell`) that runs it there.
+#[derive(Debug, PartialEq)]
+struct StartCommand {
+    file: &'static str,
+    command: &'static str,
+}
+
+impl StartCommand {
+    /// On Linux and macOS agents, `./executor`, which the agent runs with
+    /// `sh -c`. Windows runs only programs whose name ends in `.exe`, and
+    /// a Mesos agent on Windows runs a shell command with `cmd /c`, which
+    /// does not understand `./`. An executor built for Windows is served
+    /// under a name ending in `.exe`, as its binary's
+    /// ([`executor_binary::content_name`]), so it is fetched as
+    /// `executor.exe` and started as `.\executor.exe`.
+    fn for_url(executor_url: &str) -> StartCommand {
+        if executor_binary::is_windows_program(executor_url) {
+            StartCommand {
+                file: "executor.exe",
+                command: ".\\executor.exe",
+            }
+        } else {
+            StartCommand {
+                file: "executor",
+                command: "./executor",
+            }
+        }
+    }
+}
+
 /// Whether the offer's agent runs our executor: an offer lists the
 /// framework's executors running on its agent (`Offer.executor_ids`).
 fn executor_running(offer: &Offer) -> bool {
@@ -314,6 +346,26 @@ mod tests {
         assert_eq!(scalar(&task.resources, "cpus"), 1.0);
         assert_eq!(task.executor.executor_id.value(), EXECUTOR_ID);
         assert!(task.executor.command.uris[0].executable());
+    }
+
+    #[test]
+    fn a_windows_executor_is_fetched_and_started_the_windows_way() {
+        let started = |url: &str| {
+            let plan = TaskPlan::new(url, 1.0, 128.0);
+            let command = plan.executor.command.clone().unwrap_or_default();
+            let file = command.uris[0].output_file().to_string();
+            (file, command.value().to_string(), command.shell())
+        };
+        // What a Linux or macOS agent gets is what it always got.
+        let unix = started("http://server/files/executor-0123456789abcdef");
+        assert_eq!(unix, ("executor".into(), "./executor".into(), true));
+        let windows = started("http://server/files/executor-0123456789abcdef.exe");
+        assert_eq!(
+            windows,
+            ("executor.exe".into(), ".\\executor.exe".into(), true)
+        );
+        let upper = StartCommand::for_url("http://server/files/executor-0123456789abcdef.EXE");
+        assert_eq!(upper.command, ".\\executor.exe");
     }
 
     fn with_agent(mut offer: Offer, agent: &str) -> Offer {

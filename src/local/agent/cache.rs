@@ -20,7 +20,9 @@
 //! executable makes the cache file executable too. The cache lives in the
 //! work folder, as Mesos's `--fetcher_cache_dir` does by default, and goes
 //! with it; it is not bounded in size (Mesos's `--fetcher_cache_size`), as
-//! a single-node development cluster fetches few distinct URIs.
+//! a single-node development cluster fetches few distinct URIs. A hard
+//! link, not a symbolic one: on Windows only administrators and Developer
+//! Mode may make symbolic links (Mesos's `docs/windows.md`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

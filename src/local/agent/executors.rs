@@ -72,14 +72,17 @@ fn run_executor(shared: &Arc<Shared>, launch: Launch) {
             return;
         }
     };
+    let mut killed = false;
     let description = loop {
         match child.try_wait() {
             Ok(Some(status)) => break describe_exit(status),
             Ok(None) => {}
             Err(err) => break format!("could not be watched: {err}"),
         }
-        if launch.kill.load(Ordering::SeqCst) || shared.stopping.load(Ordering::SeqCst) {
-            let _ = child.kill();
+        let must_die = launch.kill.load(Ordering::SeqCst) || shared.stopping.load(Ordering::SeqCst);
+        if must_die && !killed {
+            kill(&mut child);
+            killed = true;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -153,6 +156,32 @@ fn shell_command(command: &str) -> Command {
     // without the quoting Rust adds for other programs.
     process.arg("/c").raw_arg(command);
     process
+}
+
+/// Kills the executor's process.
+#[cfg(not(windows))]
+fn kill(child: &mut std::process::Child) {
+    let _ = child.kill();
+}
+
+/// Kills the executor on Windows, where `cmd /c` stays the executor's
+/// parent: killing `cmd` alone would leave the executor running. A Mesos
+/// agent on Windows starts each executor in a job object and kills the
+/// whole job (Mesos's `src/slave/containerizer/mesos/launcher.cpp`);
+/// `taskkill /T` kills the same tree. Where it cannot (wine's `taskkill`
+/// has no `/T`), `cmd` alone is killed, and the executor ends once it
+/// finds its agent gone.
+#[cfg(windows)]
+fn kill(child: &mut std::process::Child) {
+    let tree = Command::new("taskkill")
+        .args(["/F", "/T", "/PID", &child.id().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !tree.is_ok_and(|status| status.success()) {
+        let _ = child.kill();
+    }
 }
 
 fn start_process(launch: &Launch) -> Result<std::process::Child, String> {
@@ -284,7 +313,13 @@ impl State {
         );
     }
 
-    /// The environment a Mesos agent gives an HTTP executor.
+    /// The environment a Mesos agent gives an HTTP executor, on Windows as
+    /// elsewhere (`executorEnvironment` in Mesos's `src/slave/slave.cpp`).
+    /// The executor gets it on top of the agent's own environment, so that
+    /// `RUST_LOG` reaches ours too. (Mesos gives an executor on Linux only
+    /// these and a default `PATH`; on Windows these and the system's
+    /// variables, `SystemRoot`, `TEMP` and `PATH` among them, without which
+    /// programs fail to start there: stout's `create_process_env`.)
     fn executor_environment(
         &self,
         key: &Key,

@@ -102,7 +102,8 @@ fn make_executable(path: &Path) -> Result<(), String> {
 }
 
 /// `URI.executable` on Windows: any file whose name ends in `.exe` runs,
-/// so there is nothing to set.
+/// so there is nothing to set; Mesos's fetcher sets nothing there either
+/// (`chmodExecutable` in Mesos's `src/launcher/fetcher.cpp`).
 #[cfg(not(unix))]
 fn make_executable(_path: &Path) -> Result<(), String> {
     Ok(())
