@@ -667,7 +667,10 @@ fn the_benchmark_count_is_cargo_tomls() {
         .expect("README says how many benchmarks `cargo bench` runs");
     assert_eq!(said, words[declared], "Cargo.toml declares {declared}");
     let all = format!("# all {}", words[declared]);
-    assert!(readme.contains(&all), "README's reproduce block says {all:?}");
+    assert!(
+        readme.contains(&all),
+        "README's reproduce block says {all:?}"
+    );
 }
 
 /// What differs from one run, or one system, to the next is written `…`.

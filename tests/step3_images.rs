@@ -350,8 +350,8 @@ fn the_results_page_links_originals_and_results() {
 
     // The cluster's page, printed at start, still answers while the
     // results are served: it shows the finished framework and its tasks.
-    let state = String::from_utf8(get(&format!("{cluster_page}master/state")))
-        .expect("the state is UTF-8");
+    let state =
+        String::from_utf8(get(&format!("{cluster_page}master/state"))).expect("the state is UTF-8");
     assert!(state.contains("completed_frameworks"), "{state}");
     assert!(state.contains("TASK_FINISHED"), "{state}");
 
