@@ -49,8 +49,8 @@
 //!    `src/scheduler/noop.rs`: `NoopTasks::prepare`, `NoopTasks::tasks_for`,
 //!    `NoopTasks::update`, `NoopTasks::wants_offers`, `NoopTasks::done`.
 //!    `src/scheduler/tasks.rs`: `serve_executor`, `TaskPlan::new`,
-//!    `TaskPlan::fit`, `TaskPlan::tasks`, `TaskPlan::executor_for`,
-//!    `TaskPlan::describe`.
+//!    `StartCommand::for_url`, `TaskPlan::fit`, `TaskPlan::tasks`,
+//!    `TaskPlan::executor_for`, `TaskPlan::describe`.
 //!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
 //!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`.
