@@ -287,6 +287,73 @@ fn offers_are_declined_with_the_configured_filter(content_type: ContentType) {
     run.stop();
 }
 
+/// Ctrl+C leaves a framework to the master only with a failover timeout
+/// *and* an id file for a later process to take it over with; a failover
+/// timeout alone would leave tasks nobody can come back for, so the
+/// framework is torn down.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_tears_down_a_framework_with_a_failover_timeout_but_no_id_file() {
+    let run = Subscribed::start(
+        ContentType::Protobuf,
+        &["--step", "register", "--failover-timeout", "60"],
+    );
+    interrupt_and_expect_teardown(run);
+}
+
+/// The same with an id file but no failover timeout: the master would end
+/// the framework the moment the scheduler leaves.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_tears_down_a_framework_with_an_id_file_but_no_failover_timeout() {
+    let ids = TempDir::new("wire-id");
+    let id_file = ids.path().join("framework-id").display().to_string();
+    let run = Subscribed::start(
+        ContentType::Protobuf,
+        &["--step", "register", "--framework-id-file", &id_file],
+    );
+    interrupt_and_expect_teardown(run);
+}
+
+/// Ctrl+C before `SUBSCRIBED`: no framework id to name in a `TEARDOWN`,
+/// so none is sent, and the run ends as after any Ctrl+C (it once
+/// panicked building a call without its framework id).
+#[cfg(unix)]
+#[test]
+fn ctrl_c_before_subscribed_ends_the_run_without_a_call() {
+    let master = FakePeer::start(ContentType::Protobuf, is_scheduler_subscribe);
+    let tmp = TempDir::new("wire-early");
+    let mut scheduler = Process::start(
+        Command::new(env!("CARGO_BIN_EXE_scheduler"))
+            .args(["--master", &master.address.to_string()])
+            .args(["--step", "register"])
+            .current_dir(tmp.path())
+            .env("TMPDIR", tmp.path())
+            .env("RUST_LOG", "info"),
+    );
+    let first = master.next_call(&mut scheduler);
+    let call = scheduler_call(ContentType::Protobuf, &first.body);
+    assert_eq!(call.type_(), call::Type::SUBSCRIBE);
+    let events = first.events.expect("SUBSCRIBE gets an event stream");
+    assert!(common::processes::interrupt(scheduler.child.id()));
+    let stderr = assert_exits(scheduler, 130);
+    assert!(stderr.contains("Not sending TEARDOWN"), "{stderr}");
+    events.cut();
+}
+
+#[cfg(unix)]
+fn interrupt_and_expect_teardown(mut run: Subscribed) {
+    // A declined offer shows that `SUBSCRIBED` was read first.
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    run.calls_until(call::Type::DECLINE);
+    assert!(common::processes::interrupt(run.scheduler.child.id()));
+    let calls = run.calls_until(call::Type::TEARDOWN);
+    assert_eq!(call_types(&calls), [call::Type::TEARDOWN]);
+    run.events.cut();
+    let stderr = assert_exits(run.scheduler, 130);
+    assert!(stderr.contains("interrupted: tearing down"), "{stderr}");
+}
+
 #[test]
 fn step1_declines_each_offer_with_the_refuse_seconds_filter() {
     offers_are_declined_with_the_configured_filter(ContentType::Protobuf);

@@ -133,9 +133,17 @@ impl MasterConnection {
     /// Sends a call of this kind, filled in by `fill`, for this framework
     /// on this subscription.
     fn send(&self, kind: call::Type, fill: impl FnOnce(&mut Call)) -> Result<(), ApiError> {
+        // Every call names the framework, which a new one learns from
+        // `SUBSCRIBED`; before that (Ctrl+C at once) there is nothing to
+        // ask for. A master ends a framework whose scheduler left after
+        // its failover timeout, so the run can still end.
+        let Some(framework_id) = self.framework_id_message() else {
+            log::warn!("Not sending {kind:?}: the master has not said SUBSCRIBED yet");
+            return Ok(());
+        };
         let mut call = Call::new();
         call.set_type(kind);
-        call.framework_id = Some(self.framework_id.clone()).into();
+        call.framework_id = Some(framework_id).into();
         fill(&mut call);
         self.endpoint.call(&call, self.stream_id.as_deref())
     }

@@ -498,3 +498,23 @@ fn an_absurd_content_length_is_refused_without_harm() {
     assert!(output.entries().is_empty());
     drop(server);
 }
+
+#[test]
+fn a_stopped_server_answers_nothing_and_keeps_what_was_uploaded() {
+    let output = TempDir::new("stopped");
+    let mut server = start();
+    server.accept_uploads(&output.0, "secret-token").unwrap();
+    let agent = agent();
+    let url = server.upload_url("inverted-a.png");
+    assert_eq!(post(&agent, &url, Some("secret-token"), b"result").0, 201);
+    let output_url = format!("{}/output/inverted-a.png", server.base_url());
+    assert_eq!(get(&agent, &output_url).0, 200);
+
+    server.stop();
+    // Once stopped, no request is answered: no upload can arrive after
+    // the scheduler printed its table (Ctrl+C in step 3).
+    assert!(agent.get(&output_url).call().is_err(), "still answering");
+    // What arrived before is still known, and a second stop is harmless.
+    assert!(server.uploaded_path("inverted-a.png").is_some());
+    server.stop();
+}
