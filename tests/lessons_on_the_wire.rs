@@ -313,6 +313,11 @@ fn ctrl_c_tears_down_a_framework_with_an_id_file_but_no_failover_timeout() {
         &["--step", "register", "--framework-id-file", &id_file],
     );
     interrupt_and_expect_teardown(run);
+    // A later run starts a new framework.
+    assert!(
+        !std::path::Path::new(&id_file).exists(),
+        "{id_file} is left"
+    );
 }
 
 /// Ctrl+C before `SUBSCRIBED`: no framework id to name in a `TEARDOWN`,

@@ -318,3 +318,64 @@ pub fn save_framework_id(config: &Config, id: Option<&str>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content_type::ContentType;
+    use crate::scheduler::Step;
+    use std::path::PathBuf;
+
+    /// A configuration with this failover timeout and id file.
+    fn config(failover_timeout: f64, framework_id_file: PathBuf) -> Config {
+        Config {
+            master: "127.0.0.1:1".into(),
+            step: Step::Register,
+            content_type: ContentType::Protobuf,
+            name: "test".into(),
+            user: "test".into(),
+            role: "*".into(),
+            executor: None,
+            address: "127.0.0.1".into(),
+            port: 0,
+            task_cpus: 1.0,
+            task_mem: 128.0,
+            tasks: None,
+            task_millis: 0,
+            max_failures: 5,
+            refuse_seconds: 5.0,
+            images: Vec::new(),
+            output_dir: PathBuf::from("output"),
+            max_attempts: 3,
+            keep_serving: false,
+            failover_timeout,
+            checkpoint: false,
+            framework_id_file: Some(framework_id_file),
+            ca_file: None,
+            principal: None,
+            secret: None,
+        }
+    }
+
+    /// After Ctrl+C while waiting to subscribe, with no subscription to
+    /// `TEARDOWN` from: the id file is kept only for a framework a later
+    /// process can take over, one with a failover timeout.
+    #[test]
+    fn ctrl_c_while_subscribing_keeps_the_id_only_with_a_failover_timeout() {
+        let dir = std::env::temp_dir().join(format!("failover-{}", crate::random::token()));
+        std::fs::create_dir_all(&dir).expect("create a folder");
+        let id_file = dir.join("framework-id");
+        for (timeout, kept) in [(60.0, true), (0.0, false)] {
+            std::fs::write(&id_file, "F1\n").expect("write the id");
+            let config = config(timeout, id_file.clone());
+            let mut failover = Failover::new(&config, Interrupts::default());
+            failover.interrupted_subscribing = Some(ApiError::Unreachable {
+                url: "http://127.0.0.1:1/api/v1/scheduler".into(),
+                reason: "refused".into(),
+            });
+            assert!(failover.leaves_framework(None), "nothing to tear down");
+            assert_eq!(id_file.exists(), kept, "failover timeout {timeout}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -97,6 +97,19 @@ pub fn missing_part(event: &Event) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_real_heartbeat_interval_sets_the_silence_limit() {
+        let (_sender, inbox) = std::sync::mpsc::channel();
+        let mut events = Events::new(inbox);
+        // Nonsense from the network leaves the limit as it was.
+        for nonsense in [0.0, -1.0, f64::INFINITY, f64::NAN] {
+            events.heartbeat(nonsense);
+            assert_eq!(events.silence_limit, FIRST_EVENT_LIMIT, "{nonsense}");
+        }
+        events.heartbeat(2.0);
+        assert_eq!(events.silence_limit, Duration::from_secs(10));
+    }
     use crate::proto::mesos::TaskState;
 
     #[test]
