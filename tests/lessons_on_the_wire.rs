@@ -269,6 +269,20 @@ fn status(task: &str, state: TaskState, source: Source) -> TaskStatus {
     status
 }
 
+/// An event that does not decode, in a record that is framed well, is
+/// skipped: the stream goes on, and so does the framework (no
+/// re-subscription).
+#[test]
+fn an_undecodable_event_is_skipped_and_the_stream_goes_on() {
+    let mut run = Subscribed::start(ContentType::Protobuf, &["--step", "register"]);
+    // Field 1 with a length of 5 and no bytes: a truncated message.
+    run.events.send_raw(b"2\n\x0a\x05");
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::DECLINE);
+    assert_eq!(call_types(&calls), [call::Type::DECLINE]);
+    run.stop();
+}
+
 fn offers_are_declined_with_the_configured_filter(content_type: ContentType) {
     let mut run = Subscribed::start(content_type, &["--step", "register"]);
     for offer_id in ["offer-1", "offer-2"] {
