@@ -740,8 +740,10 @@ fn upload_result(task: &TaskInfo) {
     assert_eq!(stored.status(), 201);
 }
 
-#[test]
-fn step3_is_done_once_the_result_arrived_and_the_task_finished() {
+/// Step 3 with one image, launched on the first offer, whose result the
+/// test then uploads as the executor would; and the task's id. The folder
+/// of the image lives as long as the run needs it.
+fn one_image_uploaded() -> (Subscribed, TempDir, String) {
     let images = TempDir::new("wire-images");
     let args = step3_images(&images, 1);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -749,10 +751,13 @@ fn step3_is_done_once_the_result_arrived_and_the_task_finished() {
     run.events.send(&offers("offer-1", 2.0, 1024.0));
     let calls = run.calls_until(call::Type::SUPPRESS);
     let task = &calls[0].accept.operations[0].launch.task_infos[0];
-    let task_id = task.task_id.value().to_string();
-
     upload_result(task);
+    (run, images, task.task_id.value().to_string())
+}
 
+#[test]
+fn step3_is_done_once_the_result_arrived_and_the_task_finished() {
+    let (run, _images, task_id) = one_image_uploaded();
     // The only image is done: the batch ends.
     run.finish_only_task(&task_id, "1/1 images done, 0 failed");
 }
@@ -762,15 +767,7 @@ fn step3_is_done_once_the_result_arrived_and_the_task_finished() {
 #[cfg(unix)]
 #[test]
 fn step3_ctrl_c_counts_a_result_that_arrived_before_its_task_finished() {
-    let images = TempDir::new("wire-images");
-    let args = step3_images(&images, 1);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut run = Subscribed::start(ContentType::Protobuf, &args);
-    run.events.send(&offers("offer-1", 2.0, 1024.0));
-    let calls = run.calls_until(call::Type::SUPPRESS);
-    let task = &calls[0].accept.operations[0].launch.task_infos[0];
-    upload_result(task);
-
+    let (mut run, _images, _task_id) = one_image_uploaded();
     assert!(common::processes::interrupt(run.scheduler.child.id()));
     let calls = run.calls_until(call::Type::TEARDOWN);
     assert_eq!(call_types(&calls), [call::Type::TEARDOWN]);
