@@ -44,13 +44,13 @@
 //!    every step, `Scheduler::stop`. Step 1's work: `src/scheduler/work.rs`:
 //!    `LogOffers`. `src/scheduler/master.rs`: `connect`, `framework_info`,
 //!    `MasterConnection::subscribe`, `MasterConnection::next_input`,
-//!    `MasterConnection::decline`.
+//!    `MasterConnection::decline`, `MasterConnection::send`.
 //! 2. **Launch** (step 2). `src/scheduler/work.rs`: `Work`.
 //!    `src/scheduler/noop.rs`: `NoopTasks::prepare`, `NoopTasks::tasks_for`,
 //!    `NoopTasks::update`, `NoopTasks::wants_offers`, `NoopTasks::done`.
 //!    `src/scheduler/tasks.rs`: `serve_executor`, `TaskPlan::new`,
 //!    `StartCommand::for_url`, `TaskPlan::fit`, `TaskPlan::tasks`,
-//!    `TaskPlan::executor_for`, `TaskPlan::describe`.
+//!    `TaskPlan::executor_for`, `TaskPlan::cut_task`, `TaskPlan::describe`.
 //!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
 //!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`.
@@ -63,7 +63,8 @@
 //!    `src/task_data.rs`: `image`, `noop` (step 2's), `encode`, `decode`.
 //!    `src/executor/work.rs`: `invert_and_upload`, `upload`. `src/invert.rs`:
 //!    `invert_image`, `invert_in_place`, `invert_pixels`.
-//!    `src/server/upload.rs`: `receive`, `check_upload`, `store`.
+//!    `src/server/upload.rs`: `receive`, `check_upload`, `store`,
+//!    `write_body`.
 //! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`:
 //!    `Failover::connect`, `Failover::recover`, `Failover::remember`,
 //!    `Failover::reconcile`, `Failover::after_event`, `Failover::update`,
@@ -72,7 +73,9 @@
 //!    `save_framework_id`. `src/scheduler/work.rs`: `Resume`.
 //!    `src/scheduler/noop.rs`: `NoopTasks::failing`.
 //!    `src/scheduler/batch.rs`: `ImageBatch::running`,
-//!    `ImageBatch::unlaunch`, `ImageBatch::forget_running`.
+//!    `ImageBatch::unlaunch`, `ImageBatch::forget_running`,
+//!    `ImageBatch::requeue`. `src/scheduler/tasks.rs`:
+//!    `TaskPlan::stale_executor`.
 //!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`.
 //!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
 //!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.
@@ -98,7 +101,8 @@
 //! reading path, files whose first lines say a reader may skip them:
 //! `src/scheduler/config.rs` (the flags, and the errors a run can end with),
 //! `src/scheduler/log_lines.rs` (the log lines of offers and updates),
-//! `src/scheduler/limits.rs` (a silent master, events missing a part),
+//! `src/scheduler/limits.rs` (a silent master, events missing a part; step
+//! 4 reads `Events`),
 //! `src/scheduler/too_small.rs` (a warning when offers stay too small),
 //! `src/scheduler/resources.rs` (cutting a task's share out of an offer),
 //! `src/scheduler/outcome.rs` (the end of a run),

@@ -1,6 +1,7 @@
 //! What the scheduler refuses to act on, and how long it waits.
 //!
-//! *Hardening: a reader may skip this file.*
+//! *Hardening: a reader may skip this file* (step 4 reads [`Events`]: when a
+//! silent master counts as lost).
 //!
 //! Events come from the network. Protobuf cannot say that a part is
 //! required (`subscribed` is optional on the wire), so a broken or hostile

@@ -207,6 +207,9 @@ fn store(
     result
 }
 
+/// Copies the body into a new file at `path`, counting as it goes: a body
+/// longer than `limit` bytes stops there (a `Content-Length` may lie or be
+/// absent), and the data is on disk before the caller renames the file.
 fn write_body(body: &mut dyn Read, path: &Path, limit: u64) -> Result<u64, StoreError> {
     let mut file = File::create_new(path).map_err(StoreError::Disk)?;
     let mut buffer = vec![0u8; 64 * 1024];
