@@ -64,7 +64,23 @@ impl Sandbox {
         for (name, value) in env {
             command.env(name, value);
         }
-        Program::start(&mut command).finish(LIMIT)
+        // A copy just written may still be open for writing in a child
+        // that another test thread was forking at that moment (Linux then
+        // refuses to run it: "Text file busy"); that child soon runs its
+        // own program and lets go.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match Program::try_start(&mut command) {
+                Ok(mut program) => return program.finish(LIMIT),
+                Err(err)
+                    if err.kind() == std::io::ErrorKind::ExecutableFileBusy
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(err) => panic!("cannot start {command:?}: {err}"),
+            }
+        }
     }
 }
 
