@@ -72,7 +72,8 @@ const CALL_LIMIT: Duration = Duration::from_secs(5);
 /// Not Mesos's default of 5, so that a filter left out shows.
 const REFUSE_SECONDS: f64 = 7.5;
 
-/// The scheduler, subscribed to a fake master that just sent `SUBSCRIBED`.
+/// The scheduler, subscribed to a fake master (which has just sent
+/// `SUBSCRIBED`, unless the test asked it not to).
 struct Subscribed {
     /// Killed first when a test fails: the fake master waits for its
     /// connections to end.
@@ -91,7 +92,16 @@ struct Subscribed {
 }
 
 impl Subscribed {
+    /// The scheduler, once the master has sent `SUBSCRIBED`.
     fn start(content_type: ContentType, args: &[&str]) -> Subscribed {
+        let mut run = Subscribed::subscribing(content_type, args);
+        run.events.send(&subscribed(FRAMEWORK));
+        run
+    }
+
+    /// The scheduler, once it has called `SUBSCRIBE` and before the master
+    /// answers with `SUBSCRIBED`.
+    fn subscribing(content_type: ContentType, args: &[&str]) -> Subscribed {
         let master = FakePeer::start(content_type, is_scheduler_subscribe);
         let tmp = TempDir::new("wire-scheduler");
         let mut scheduler = Process::start(
@@ -107,8 +117,7 @@ impl Subscribed {
         let first = master.next_call(&mut scheduler);
         let call = scheduler_call(content_type, &first.body);
         assert_eq!(call.type_(), call::Type::SUBSCRIBE);
-        let mut events = first.events.expect("SUBSCRIBE gets an event stream");
-        events.send(&subscribed(FRAMEWORK));
+        let events = first.events.expect("SUBSCRIBE gets an event stream");
         Subscribed {
             scheduler,
             events,
@@ -340,37 +349,33 @@ fn ctrl_c_tears_down_a_framework_with_an_id_file_but_no_failover_timeout() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_before_subscribed_ends_the_run_without_a_call() {
-    let master = FakePeer::start(ContentType::Protobuf, is_scheduler_subscribe);
-    let tmp = TempDir::new("wire-early");
-    let mut scheduler = Process::start(
-        Command::new(env!("CARGO_BIN_EXE_scheduler"))
-            .args(["--master", &master.address.to_string()])
-            .args(["--step", "register"])
-            .current_dir(tmp.path())
-            .env("TMPDIR", tmp.path())
-            .env("RUST_LOG", "info"),
-    );
-    let first = master.next_call(&mut scheduler);
-    let call = scheduler_call(ContentType::Protobuf, &first.body);
-    assert_eq!(call.type_(), call::Type::SUBSCRIBE);
-    let events = first.events.expect("SUBSCRIBE gets an event stream");
-    assert!(common::processes::interrupt(scheduler.child.id()));
-    let stderr = assert_exits(scheduler, 130);
+    let run = Subscribed::subscribing(ContentType::Protobuf, &["--step", "register"]);
+    assert!(common::processes::interrupt(run.scheduler.child.id()));
+    let stderr = assert_exits(run.scheduler, 130);
     assert!(stderr.contains("Not sending TEARDOWN"), "{stderr}");
-    events.cut();
+    run.events.cut();
 }
 
+/// Step 1 declines an offer, which shows that `SUBSCRIBED` was read, then
+/// gets Ctrl+C and must tear the framework down.
 #[cfg(unix)]
 fn interrupt_and_expect_teardown(mut run: Subscribed) {
-    // A declined offer shows that `SUBSCRIBED` was read first.
     run.events.send(&offers("offer-1", 2.0, 1024.0));
     run.calls_until(call::Type::DECLINE);
+    interrupted_with_teardown(run);
+}
+
+/// Ctrl+C: the only call is `TEARDOWN`, and the scheduler exits 130; what it
+/// logged, returned.
+#[cfg(unix)]
+fn interrupted_with_teardown(mut run: Subscribed) -> String {
     assert!(common::processes::interrupt(run.scheduler.child.id()));
     let calls = run.calls_until(call::Type::TEARDOWN);
     assert_eq!(call_types(&calls), [call::Type::TEARDOWN]);
     run.events.cut();
     let stderr = assert_exits(run.scheduler, 130);
     assert!(stderr.contains("interrupted: tearing down"), "{stderr}");
+    stderr
 }
 
 #[test]
@@ -767,12 +772,8 @@ fn step3_is_done_once_the_result_arrived_and_the_task_finished() {
 #[cfg(unix)]
 #[test]
 fn step3_ctrl_c_counts_a_result_that_arrived_before_its_task_finished() {
-    let (mut run, _images, _task_id) = one_image_uploaded();
-    assert!(common::processes::interrupt(run.scheduler.child.id()));
-    let calls = run.calls_until(call::Type::TEARDOWN);
-    assert_eq!(call_types(&calls), [call::Type::TEARDOWN]);
-    run.events.cut();
-    let stderr = assert_exits(run.scheduler, 130);
+    let (run, _images, _task_id) = one_image_uploaded();
+    let stderr = interrupted_with_teardown(run);
     assert!(
         stderr.contains("arrived before its task finished: done"),
         "{stderr}"
