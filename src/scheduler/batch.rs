@@ -193,6 +193,9 @@ impl Work for ImageBatch {
             // (rescinded, or used twice): the task never ran, so the image
             // has not used up an attempt.
             self.images[index].attempts -= 1;
+        } else if super::failover::agent_drained(status) {
+            // Step 4: the operator took the machine away, not the image.
+            self.images[index].attempts -= 1;
         }
         let reason = match status.message() {
             "" => format!("{state:?}"),
