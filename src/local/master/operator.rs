@@ -237,3 +237,104 @@ fn time_info(seconds: f64) -> TimeInfo {
     time.set_nanoseconds((seconds * 1e9) as i64);
     time
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(body: &str) -> Result<Call, HttpError> {
+        decode(ContentType::Json, body.as_bytes()).and_then(|call| validate(&call).map(|()| call))
+    }
+
+    fn refused(body: &str) -> (u16, String) {
+        let err = json(body).expect_err(body);
+        (err.status, err.message)
+    }
+
+    #[test]
+    fn malformed_bodies_get_mesos_words() {
+        let (status, message) = refused("{not json");
+        assert_eq!(status, 400);
+        assert!(
+            message.starts_with("Failed to parse body into JSON: "),
+            "{message}"
+        );
+
+        let (status, message) = refused(r#"{"type": "NO_SUCH_CALL"}"#);
+        assert_eq!(status, 400);
+        assert!(
+            message.starts_with("Failed to convert JSON into Call protobuf: "),
+            "{message}"
+        );
+
+        // `agent_id` is required in `DrainAgent`.
+        let (status, message) = refused(r#"{"type": "DRAIN_AGENT", "drain_agent": {}}"#);
+        assert_eq!(status, 400);
+        assert!(
+            message.starts_with("Failed to convert JSON into Call protobuf: "),
+            "{message}"
+        );
+
+        let garbage = decode(ContentType::Protobuf, &[0xff, 0xff, 0xff]).expect_err("garbage");
+        assert_eq!(
+            (garbage.status, garbage.message.as_str()),
+            (400, "Failed to parse body into Call protobuf")
+        );
+    }
+
+    #[test]
+    fn a_call_without_its_part_is_refused() {
+        let cases = [
+            ("{}", "type"),
+            (r#"{"type": "DRAIN_AGENT"}"#, "drain_agent"),
+            (r#"{"type": "DEACTIVATE_AGENT"}"#, "deactivate_agent"),
+            (r#"{"type": "REACTIVATE_AGENT"}"#, "reactivate_agent"),
+        ];
+        for (body, part) in cases {
+            let (status, message) = refused(body);
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(
+                message,
+                format!("Failed to validate master::Call: Expecting '{part}' to be present")
+            );
+        }
+        assert!(json(r#"{"type": "GET_AGENTS"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_grace_period_is_read_in_mesos_json_and_in_proto3_json() {
+        let call = |period: &str| {
+            let body = format!(
+                r#"{{"type": "DRAIN_AGENT", "drain_agent": {{"agent_id": {{"value": "S1"}},
+                    "max_grace_period": {period}, "mark_gone": true}}}}"#
+            );
+            json(&body).unwrap_or_else(|err| panic!("{period}: {}", err.message))
+        };
+        for period in [
+            r#"{"seconds": 600}"#,
+            r#""600s""#,
+            r#"{"seconds": 599, "nanos": 1000000000}"#,
+        ] {
+            let drain = call(period).drain_agent.unwrap_or_default();
+            let grace = drain.max_grace_period.clone().unwrap_or_default();
+            assert_eq!((grace.seconds, grace.nanos), (600, 0), "{period}");
+            assert!(drain.mark_gone());
+            assert_eq!(drain.agent_id.value(), "S1");
+        }
+        let (status, message) = refused(
+            r#"{"type": "DRAIN_AGENT", "drain_agent": {"agent_id": {"value": "S1"},
+                "max_grace_period": {"seconds": "soon"}}}"#,
+        );
+        assert_eq!(status, 400);
+        assert!(message.contains("max_grace_period.seconds"), "{message}");
+        // Protobuf carries the message as it is.
+        let mut drain = Call::new();
+        drain.set_type(call::Type::DRAIN_AGENT);
+        let part = drain.drain_agent.mut_or_insert_default();
+        part.agent_id.mut_or_insert_default().set_value("S1".into());
+        part.max_grace_period.mut_or_insert_default().seconds = 5;
+        let bytes = ContentType::Protobuf.encode(&drain);
+        let decoded = decode(ContentType::Protobuf, &bytes).expect("a call");
+        assert_eq!(decoded.drain_agent.max_grace_period.seconds, 5);
+    }
+}
