@@ -51,7 +51,6 @@ const RUN_LIMIT: Duration = Duration::from_secs(120);
 const STEP_LIMIT: Duration = Duration::from_secs(30);
 
 #[test]
-#[cfg(unix)]
 fn three_agents_are_listed_in_the_state() {
     for flag in ["--agents", "--num_slaves"] {
         let dir = TempDir::new("three-agents");
@@ -123,7 +122,6 @@ fn thirty_step2_tasks_spread_over_at_least_two_agents() {
 }
 
 #[test]
-#[cfg(unix)]
 fn a_step3_batch_survives_an_agent_drained_in_the_middle() {
     let dir = TempDir::new("drain-batch");
     let work = dir.path().join("work");
@@ -364,19 +362,21 @@ fn bad_operator_calls_get_mesos_answers() {
 // ---------------------------------------------------------------------------
 
 /// `mesos-local` with `flags`, on free ports, working in `dir`, in a
-/// process group of its own; returns once it is ready, with the master's
-/// `host:port`.
-#[cfg(unix)]
+/// process group of its own (Unix); returns once it is ready, with the
+/// master's `host:port`.
 fn start_mesos_local(dir: &Path, flags: &[&str]) -> (Program, String) {
     let port = free_port();
-    let mut cluster = Program::start_in_group(
-        Command::new(env!("CARGO_BIN_EXE_mesos-local"))
-            .args(["--port", &port.to_string(), "--agent-port", "0"])
-            .args(flags)
-            .current_dir(dir)
-            .env("TMPDIR", dir)
-            .env_remove("RUST_LOG"),
-    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mesos-local"));
+    command
+        .args(["--port", &port.to_string(), "--agent-port", "0"])
+        .args(flags)
+        .current_dir(dir)
+        .env("TMPDIR", dir)
+        .env_remove("RUST_LOG");
+    #[cfg(unix)]
+    let mut cluster = Program::start_in_group(&mut command);
+    #[cfg(not(unix))]
+    let mut cluster = Program::start(&mut command);
     cluster.wait_for_line("] Ready. ", STEP_LIMIT);
     (cluster, format!("127.0.0.1:{port}"))
 }

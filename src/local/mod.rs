@@ -352,6 +352,12 @@ impl IdGenerator {
         }
     }
 
+    /// The id of agent `index`, as Mesos's master names the agents that
+    /// register with it: `…-S0`, `…-S1`, ...
+    fn agent(&self, index: usize) -> String {
+        format!("{}-S{index}", self.prefix)
+    }
+
     fn next(&mut self, kind: &str) -> String {
         self.next += 1;
         format!("{}-{kind}{:04}", self.prefix, self.next)
@@ -393,7 +399,7 @@ impl Cluster {
             .enumerate()
             .map(|(index, door)| {
                 let dir = agent_work_dir(&work_dir, index, config.agents);
-                agent::Agent::new(ids.next("S"), door.local_addr(), total.clone(), dir)
+                agent::Agent::new(ids.agent(index), door.local_addr(), total.clone(), dir)
             })
             .collect();
         let totals = vec![total; config.agents];

@@ -172,6 +172,10 @@ impl Work for ImageBatch {
             return;
         };
         results::task_ended(&mut self.images[index]);
+        // Step 4: the operator took the machine away, not the image.
+        if super::failover::agent_drained(status) {
+            return self.requeue(index, true);
+        }
         if state == TaskState::TASK_FINISHED {
             // Finished means done only if the result really arrived.
             match self.stored_result(index) {
@@ -192,9 +196,6 @@ impl Work for ImageBatch {
             // The master refused the launch because the offer was gone
             // (rescinded, or used twice): the task never ran, so the image
             // has not used up an attempt.
-            self.images[index].attempts -= 1;
-        } else if super::failover::agent_drained(status) {
-            // Step 4: the operator took the machine away, not the image.
             self.images[index].attempts -= 1;
         }
         let reason = match status.message() {
