@@ -231,6 +231,36 @@ fn agent_work_dir(work_dir: &std::path::Path, index: usize, count: usize) -> Pat
     work_dir.join("agents").join(index.to_string()).join("work")
 }
 
+/// The listeners: the master's first, then each agent's, with the role
+/// each plays.
+type Listeners = (
+    Vec<FrontDoor>,
+    Vec<(Arc<crate::front_door::Requests>, Role)>,
+);
+
+/// Opens the master's port and each agent's.
+fn open_doors(config: &ClusterConfig) -> Result<Listeners, ClusterError> {
+    let open = |address: &str, tls| {
+        // Mesos calls are small: every path takes bodies up to 4 MiB.
+        let body_limit = |_: &str| http::MAX_CALL_BODY as u64;
+        FrontDoor::open(address, config.limits.clone(), body_limit, tls)
+            .map_err(|err| ClusterError::bind(address, err))
+    };
+    let master_tls = match &config.tls {
+        None => None,
+        Some((chain, key)) => Some(tls::server_config(chain, key).map_err(ClusterError::Tls)?),
+    };
+    let (master_door, master_server) = open(&config.master_bind, master_tls)?;
+    let mut doors = vec![master_door];
+    let mut servers = vec![(Arc::new(master_server), Role::Master)];
+    for index in 0..config.agents {
+        let (door, server) = open(&agent_address(&config.agent_bind, index), None)?;
+        doors.push(door);
+        servers.push((Arc::new(server), Role::Agent(index)));
+    }
+    Ok((doors, servers))
+}
+
 /// The work folder, and whether the cluster made it for itself (see
 /// `work_dir.rs`). One that was given must be usable now. One of our own
 /// is made with the first sandbox, so a run that launches nothing (step 1,
@@ -371,24 +401,7 @@ impl Cluster {
             return Err(ClusterError::NoAgents);
         }
         let total = Resources::parse(&config.resources).map_err(ClusterError::Resources)?;
-        let open = |address: &str, tls| {
-            // Mesos calls are small: every path takes bodies up to 4 MiB.
-            let body_limit = |_: &str| http::MAX_CALL_BODY as u64;
-            FrontDoor::open(address, config.limits.clone(), body_limit, tls)
-                .map_err(|err| ClusterError::bind(address, err))
-        };
-        let master_tls = match &config.tls {
-            None => None,
-            Some((chain, key)) => Some(tls::server_config(chain, key).map_err(ClusterError::Tls)?),
-        };
-        let (master_door, master_server) = open(&config.master_bind, master_tls)?;
-        let mut doors = vec![master_door];
-        let mut servers = vec![(Arc::new(master_server), Role::Master)];
-        for index in 0..config.agents {
-            let (door, server) = open(&agent_address(&config.agent_bind, index), None)?;
-            doors.push(door);
-            servers.push((Arc::new(server), Role::Agent(index)));
-        }
+        let (doors, servers) = open_doors(&config)?;
         let master_address = doors[0].local_addr();
 
         let (work_dir, temporary_work_dir) = work_folder(&config, master_address.port())?;

@@ -155,29 +155,13 @@ impl State {
             .flat_map(|op| op.launch.task_infos.iter().cloned())
             .collect();
         let ids: Vec<&str> = accept.offer_ids.iter().map(|id| id.value()).collect();
-        let offers = &self.master.offers;
-        let invalid = ids
-            .iter()
-            .find(|id| !matches!(offers.get(**id), Some(o) if o.framework_id == framework_id));
-        let agents: Vec<usize> = ids
-            .iter()
-            .filter_map(|id| offers.get(*id))
-            .map(|o| o.agent)
-            .collect();
-        let problem = match invalid {
-            Some(id) => Some(format!("Offer {id} is no longer valid")),
-            None if ids.is_empty() => Some("No offers were given".to_string()),
-            // Mesos: "Aggregated offers must belong to one single agent".
-            None if agents.iter().any(|a| *a != agents[0]) => {
-                Some("Aggregated offers must belong to one single agent".to_string())
+        let agent = match self.offers_agent(framework_id, &ids) {
+            Ok(agent) => agent,
+            Err(message) => {
+                self.recover_offers(framework_id, &ids, 0.0);
+                return self.drop_tasks(framework_id, &tasks, &message);
             }
-            None => None,
         };
-        if let Some(message) = problem {
-            self.recover_offers(framework_id, &ids, 0.0);
-            return self.drop_tasks(framework_id, &tasks, &message);
-        }
-        let agent = agents[0];
         let mut remaining = Resources::default();
         for id in &ids {
             let offer = self.master.offers.remove(*id).expect("validated above");
@@ -210,6 +194,26 @@ impl State {
         }
         let refuse_seconds = accept.filters.refuse_seconds();
         self.decline(framework_id, agent, remaining, refuse_seconds);
+    }
+
+    /// The agent whose offers an `ACCEPT` uses, or why they cannot be
+    /// used: each must be outstanding and the framework's, and all of one
+    /// agent (Mesos: "Aggregated offers must belong to one single agent").
+    fn offers_agent(&self, framework_id: &str, ids: &[&str]) -> Result<usize, String> {
+        let mut agents = Vec::new();
+        for id in ids {
+            match self.master.offers.get(*id) {
+                Some(offer) if offer.framework_id == framework_id => agents.push(offer.agent),
+                _ => return Err(format!("Offer {id} is no longer valid")),
+            }
+        }
+        match agents.first() {
+            None => Err("No offers were given".to_string()),
+            Some(first) if agents.iter().any(|agent| agent != first) => {
+                Err("Aggregated offers must belong to one single agent".to_string())
+            }
+            Some(first) => Ok(*first),
+        }
     }
 
     /// One bad offer invalidates the whole `ACCEPT`. Its tasks never
