@@ -12,6 +12,10 @@
 //!   is); they end `TASK_KILLED` with `REASON_AGENT_DRAINING`, the batch
 //!   runs them again elsewhere and ends with every image done, although
 //!   `--max-attempts 1` leaves no attempt to spare.
+//! - `an_agent_drained_for_good_leaves_and_its_tasks_are_gone_by_operator`:
+//!   with `mark_gone`, a step 2 task ends `TASK_GONE_BY_OPERATOR`, which
+//!   is no failure, and the agent leaves `/master/state` and the operator
+//!   API for good.
 //! - `reactivating_a_drained_agent_brings_its_offers_back`: a test that is
 //!   its own scheduler sees the drained agent's offer rescinded, no offer of
 //!   it while it is deactivated, and its offer again after
@@ -191,6 +195,47 @@ fn a_step3_batch_survives_an_agent_drained_in_the_middle() {
         })
         .collect();
     assert!(after_drain.is_empty(), "tasks started on the drained agent");
+}
+
+#[test]
+fn an_agent_drained_for_good_leaves_and_its_tasks_are_gone_by_operator() {
+    let dir = TempDir::new("mark-gone");
+    let (_cluster, master) = start_mesos_local(dir.path(), &["--agents", "2"]);
+    // Step 2, with a task that runs until it is killed.
+    let mut scheduler = Program::start(
+        Command::new(env!("CARGO_BIN_EXE_scheduler"))
+            .args(["--master", &master, "--step", "launch", "--tasks", "1"])
+            .args(["--task-millis", "600000", "--max-failures", "1"])
+            .args(["--executor", env!("CARGO_BIN_EXE_executor")])
+            .env("RUST_LOG", "info")
+            .env("RUST_LOG_STYLE", "never")
+            .current_dir(dir.path()),
+    );
+    let state = wait_for(&master, |state| !running_tasks(state).is_empty());
+    let (task, gone) = running_tasks(&state)[0].clone();
+    let (status, body) = operator(&master, &drain_call(&gone, true));
+    assert_eq!(status, 200, "{body}");
+    // The task ends TASK_GONE_BY_OPERATOR, which the scheduler does not
+    // count as a failure (one would end it, with --max-failures 1).
+    scheduler.wait_for_line(
+        &format!("Task {task} ended because its agent is draining"),
+        STEP_LIMIT,
+    );
+    let state = wait_for(&master, |state| {
+        !list(at(state, "slaves")).iter().any(|s| text(s, "id") == gone)
+    });
+    let ended = all_tasks(&state)
+        .into_iter()
+        .find(|t| text(t, "id") == task)
+        .expect("the task is remembered");
+    assert_eq!(text(ended, "state"), "TASK_GONE_BY_OPERATOR");
+    assert_eq!(list(at(&state, "slaves")).len(), 1);
+    // A gone agent is unknown to the operator API.
+    let (status, body) = operator(&master, &drain_call(&gone, false));
+    assert_eq!((status, body.as_str()), (400, "Unknown agent"));
+    // The scheduler runs its task on the agent that is left.
+    let state = wait_for(&master, |state| !running_tasks(state).is_empty());
+    assert_ne!(running_tasks(&state)[0].1, gone);
 }
 
 #[test]
