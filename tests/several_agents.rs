@@ -244,10 +244,17 @@ fn reactivating_a_drained_agent_brings_its_offers_back() {
     let config = ClusterConfig {
         agents: 2,
         work_dir: Some(dir.path().join("work")),
+        // A heartbeat a second, so that each wait below sees its deadline.
+        heartbeat_interval: Duration::from_secs(1),
         ..ClusterConfig::default()
     };
     let cluster = Cluster::start(config).expect("the cluster starts");
     let master = cluster.master_address().to_string();
+    let deadline = Instant::now() + STEP_LIMIT;
+    let next = |connection: &_| {
+        assert!(Instant::now() < deadline, "the events never came");
+        scheduler_api::next_event(connection).expect("an event")
+    };
     let mut info = FrameworkInfo::new();
     info.set_name("operator test".into());
     info.set_user("nobody".into());
@@ -255,7 +262,7 @@ fn reactivating_a_drained_agent_brings_its_offers_back() {
     // One offer of each agent; we keep them, so no more come.
     let mut held = BTreeSet::new();
     while held.len() < 2 {
-        let event = scheduler_api::next_event(&connection).expect("an event");
+        let event = next(&connection);
         if event.type_() == event::Type::OFFERS {
             for offer in &event.offers.offers {
                 held.insert((
@@ -271,7 +278,7 @@ fn reactivating_a_drained_agent_brings_its_offers_back() {
     assert_eq!(status, 200, "{body}");
     // Its offer is rescinded, and it is drained at once: nothing ran there.
     loop {
-        let event = scheduler_api::next_event(&connection).expect("an event");
+        let event = next(&connection);
         assert_ne!(event.type_(), event::Type::OFFERS, "offered while drained");
         if event.type_() == event::Type::RESCIND {
             assert_eq!(event.rescind.offer_id.value(), drained_offer);
@@ -286,7 +293,7 @@ fn reactivating_a_drained_agent_brings_its_offers_back() {
     let (status, body) = operator(&master, &reactivate_call(&drained));
     assert_eq!(status, 200, "{body}");
     loop {
-        let event = scheduler_api::next_event(&connection).expect("an event");
+        let event = next(&connection);
         if event.type_() == event::Type::OFFERS {
             let agents: Vec<&str> = event
                 .offers
