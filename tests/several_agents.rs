@@ -222,7 +222,9 @@ fn an_agent_drained_for_good_leaves_and_its_tasks_are_gone_by_operator() {
         STEP_LIMIT,
     );
     let state = wait_for(&master, |state| {
-        !list(at(state, "slaves")).iter().any(|s| text(s, "id") == gone)
+        !list(at(state, "slaves"))
+            .iter()
+            .any(|s| text(s, "id") == gone)
     });
     let ended = all_tasks(&state)
         .into_iter()

@@ -118,8 +118,8 @@ fn fail_queued_tasks(state: &mut State, agent: usize, key: &Key, message: &str) 
         .unwrap_or_default();
     for task_id in queued {
         let reason = task_status::Reason::REASON_CONTAINER_LAUNCH_FAILED;
-        let state_now = TaskState::TASK_FAILED;
-        let status = state.agent_status(agent, &task_id, &key.1, state_now, reason, message);
+        let failed = TaskState::TASK_FAILED;
+        let status = state.agent_status(agent, &task_id, &key.1, failed, reason, message);
         state.queue_update(agent, &key.0, status, false);
     }
     if let Some(executor) = state.agents[agent].executors.get_mut(key) {
