@@ -327,6 +327,18 @@ mod tests {
         );
         assert_eq!(status, 400);
         assert!(message.contains("max_grace_period.seconds"), "{message}");
+        // Nonsense from the network is refused or bounded, never a panic.
+        for period in [
+            r#"{"seconds": 1e300}"#,
+            r#"{"seconds": -5}"#,
+            r#"{"nanos": 1e20}"#,
+        ] {
+            let body = format!(
+                r#"{{"type": "DRAIN_AGENT", "drain_agent": {{"agent_id": {{"value": "S1"}},
+                    "max_grace_period": {period}}}}}"#
+            );
+            let _ = json(&body);
+        }
         // Protobuf carries the message as it is.
         let mut drain = Call::new();
         drain.set_type(call::Type::DRAIN_AGENT);
