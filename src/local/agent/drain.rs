@@ -25,6 +25,11 @@ pub(in crate::local) struct Draining {
     pub(in crate::local) mark_gone: bool,
 }
 
+/// A length of time as `DurationInfo.nanoseconds`, at most `i64::MAX`.
+pub(in crate::local) fn nanoseconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)
+}
+
 /// An update of a task killed because its agent drains, as Mesos's agent
 /// rewrites it before sending it on.
 pub(super) fn rewrite_update(status: &mut TaskStatus, mark_gone: bool) {
@@ -45,18 +50,7 @@ impl State {
     /// Mesos leaves them: they shut down when their framework ends.
     pub(in crate::local) fn agent_drain(&mut self, agent: usize, draining: Draining) {
         self.agents[agent].draining = Some(draining);
-        let mut running: Vec<(String, String)> = self.agents[agent]
-            .task_executors
-            .keys()
-            .filter(|key| {
-                self.master
-                    .tasks
-                    .get(*key)
-                    .is_some_and(|t| !is_terminal(t.state))
-            })
-            .cloned()
-            .collect();
-        running.sort();
+        let running = self.running_tasks(agent);
         log::info!(
             target: LOG_TARGET,
             "Agent {} is draining: killing {} task(s)",
@@ -88,14 +82,24 @@ impl State {
     /// have not acknowledged: a draining agent is drained once it holds
     /// neither (Mesos's master waits for both).
     pub(in crate::local) fn agent_busy(&self, agent: usize) -> bool {
-        let agent = &self.agents[agent];
-        !agent.updates.is_empty()
-            || agent.task_executors.keys().any(|key| {
+        !self.agents[agent].updates.is_empty() || !self.running_tasks(agent).is_empty()
+    }
+
+    /// The agent's tasks that have not ended, as (framework, task) ids.
+    fn running_tasks(&self, agent: usize) -> Vec<(String, String)> {
+        let mut running: Vec<(String, String)> = self.agents[agent]
+            .task_executors
+            .keys()
+            .filter(|key| {
                 self.master
                     .tasks
-                    .get(key)
+                    .get(*key)
                     .is_some_and(|t| !is_terminal(t.state))
             })
+            .cloned()
+            .collect();
+        running.sort();
+        running
     }
 
     /// The grace period a `KILL` carries on this agent while it drains.

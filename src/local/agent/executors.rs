@@ -425,13 +425,12 @@ impl State {
             // A draining agent gives the task at most the drain's grace
             // period (`DrainConfig.max_grace_period`).
             if let Some(grace) = grace {
-                let nanoseconds = i64::try_from(grace.as_nanos()).unwrap_or(i64::MAX);
                 details
                     .kill_policy
                     .mut_or_insert_default()
                     .grace_period
                     .mut_or_insert_default()
-                    .set_nanoseconds(nanoseconds);
+                    .set_nanoseconds(super::nanoseconds(grace));
             }
             let _ = events.send(kill);
         }

@@ -33,7 +33,7 @@ mod executors;
 mod sandbox;
 mod updates;
 
-pub(super) use drain::Draining;
+pub(super) use drain::{nanoseconds, Draining};
 pub(super) use executors::{start_pending_executors, wait_for_executors};
 
 use super::http::{self, HttpError};

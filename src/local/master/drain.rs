@@ -15,7 +15,7 @@
 //! - `REACTIVATE_AGENT` ends a deactivation or a finished drain (never one
 //!   still `DRAINING`), and the agent's resources are offered again.
 
-use super::super::agent::Draining;
+use super::super::agent::{nanoseconds, Draining};
 use super::super::http::HttpError;
 use super::super::State;
 use super::LOG_TARGET;
@@ -35,11 +35,10 @@ impl State {
         let mut config = DrainConfig::new();
         config.set_mark_gone(mark_gone);
         if let Some(grace) = max_grace_period {
-            let nanoseconds = i64::try_from(grace.as_nanos()).unwrap_or(i64::MAX);
             config
                 .max_grace_period
                 .mut_or_insert_default()
-                .set_nanoseconds(nanoseconds);
+                .set_nanoseconds(nanoseconds(grace));
         }
         let mut info = DrainInfo::new();
         info.set_state(DrainState::DRAINING);
