@@ -13,6 +13,7 @@ fn main() {
             "src/proto/mesos.proto",
             "src/proto/scheduler.proto",
             "src/proto/executor.proto",
+            "src/proto/master.proto",
             "src/task_data.proto",
         ])
         .cargo_out_dir("protos")

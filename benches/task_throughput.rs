@@ -29,8 +29,10 @@
 //! CPU. The main interval is run twice, and the faster run reported.
 //!
 //! The cluster offers every `allocation_interval`. The main run uses
-//! [`ALLOCATION_INTERVAL`] (the embedded cluster's default); two more runs
-//! show 1 ms and 100 ms for comparison.
+//! [`ALLOCATION_INTERVAL`] (the embedded cluster's default) on one agent;
+//! two more runs show 1 ms and 100 ms for comparison, and a last one the
+//! default on three agents (`--agents 3`), each with the default
+//! resources: three offers at a time instead of one.
 //!
 //! The executor is the package's own `executor` binary: cargo builds the
 //! package's binaries before its benchmarks, with the same profile, and
@@ -96,22 +98,20 @@ fn main() {
     }
 
     let executor = PathBuf::from(env!("CARGO_BIN_EXE_executor"));
-    for interval in [
-        ALLOCATION_INTERVAL,
-        Duration::from_millis(1),
-        Duration::from_millis(100),
+    for (interval, agents) in [
+        (ALLOCATION_INTERVAL, 1),
+        (Duration::from_millis(1), 1),
+        (Duration::from_millis(100), 1),
+        (ALLOCATION_INTERVAL, 3),
     ] {
         let mut best: Option<Run> = None;
-        let runs = if interval == ALLOCATION_INTERVAL {
-            task_runs
-        } else {
-            1
-        };
+        let main_run = interval == ALLOCATION_INTERVAL && agents == 1;
+        let runs = if main_run { task_runs } else { 1 };
         for _ in 0..runs {
-            let run = match run_tasks(&executor, interval, tasks) {
+            let run = match run_tasks(&executor, interval, agents, tasks) {
                 Ok(run) => run,
                 Err(message) => {
-                    eprintln!("the run with allocation interval {interval:?} failed: {message}");
+                    eprintln!("the run '{agents} agents, allocation every {interval:?}' failed: {message}");
                     std::process::exit(1);
                 }
             };
@@ -123,14 +123,17 @@ fn main() {
         let calls_per_task = run.calls as f64 / run.terminal as f64;
         let task_limit = figure(limit / calls_per_task, "tasks/s");
         let rate = figure(per_second(run.terminal as f64, run.elapsed), "tasks/s");
-        let name = format!("tasks, allocation every {interval:?}");
-        if interval == ALLOCATION_INTERVAL {
+        let name = match agents {
+            1 => format!("tasks, allocation every {interval:?}"),
+            _ => format!("tasks, {agents} agents, allocation every {interval:?}"),
+        };
+        if main_run {
             table.row(&name, rate, Some(task_limit), Target::Ratio(0.5));
             table.row(&name, rate, Some(task_limit), Target::AtLeast(1000.0));
         } else {
             table.row(&name, rate, Some(task_limit), Target::Report);
         }
-        describe(&mut table, interval, &run, &bare);
+        describe(&mut table, &name, &run, &bare);
     }
     table.note(format!(
         "round trips: best of {windows} windows of {window:?}, sequential POSTs of an \
@@ -146,12 +149,12 @@ fn main() {
 }
 
 /// Notes on where a run's time went.
-fn describe(table: &mut Table, interval: Duration, run: &Run, bare: &RoundTrip) {
+fn describe(table: &mut Table, name: &str, run: &Run, bare: &RoundTrip) {
     let micros = |time: Duration| time.as_secs_f64() * 1e6;
     let per_task = |time: Duration| micros(time) / run.terminal as f64;
     let scheduler_calls = run.accepts + run.declines + run.acknowledgements + 1;
     table.note(format!(
-        "allocation every {interval:?}: {} finished, {} failed in {:.2} s, the first \
+        "{name}: {} finished, {} failed in {:.2} s, the first \
          TASK_RUNNING after {:.3} s; {} offers ({:.0}/s); {} ACCEPT ({:.1} tasks each), \
          {} DECLINE, {} ACKNOWLEDGE: {:.2} calls per task",
         run.finished,

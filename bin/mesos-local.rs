@@ -1,4 +1,4 @@
-//! An embedded single-node Mesos cluster (master and agent) on loopback.
+//! An embedded Mesos cluster (a master and one or more agents) on loopback.
 //!
 //! Run it in one terminal and the scheduler in another, exactly as against a
 //! real Mesos: `cargo run --bin mesos-local -- --port 5050`, then
@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// An embedded Mesos master and agent that speak the v1 HTTP APIs.
+/// An embedded Mesos master and one or more agents that speak the v1 HTTP
+/// APIs.
 #[derive(FromArgs)]
 struct Args {
     /// the address to listen on (default: 127.0.0.1)
@@ -22,11 +23,17 @@ struct Args {
     #[argh(option, default = "5050")]
     port: u16,
 
-    /// the agent's port (default: 5051, as Mesos)
+    /// the agent's port; with several agents, the first of consecutive
+    /// ports (default: 5051, as Mesos)
     #[argh(option, default = "5051")]
     agent_port: u16,
 
-    /// the agent's resources, in Mesos's syntax
+    /// how many agents to start, each with --resources (default: 1; Mesos's
+    /// spelling, --num_slaves, works too)
+    #[argh(option, default = "1")]
+    agents: usize,
+
+    /// each agent's resources, in Mesos's syntax
     #[argh(option, default = "String::from(DEFAULT_RESOURCES)")]
     resources: String,
 
@@ -170,9 +177,21 @@ fn config(args: Args) -> Result<(ClusterConfig, String), String> {
         Some(_) => format!("https://{}:{}", args.ip, args.port),
         None => format!("{}:{}", args.ip, args.port),
     };
+    if args.agents == 0 {
+        return Err("--agents must be at least 1".into());
+    }
+    let last_port = usize::from(args.agent_port) + args.agents - 1;
+    if args.agent_port != 0 && last_port > usize::from(u16::MAX) {
+        return Err(format!(
+            "--agents {} from --agent-port {} would need ports up to {last_port}; \
+             choose a lower --agent-port, or 0 for any free ports",
+            args.agents, args.agent_port
+        ));
+    }
     let config = ClusterConfig {
         master_bind: format!("{}:{}", args.ip, args.port),
         agent_bind: format!("{}:{}", args.ip, args.agent_port),
+        agents: args.agents,
         resources: args.resources,
         heartbeat_interval,
         work_dir: args.work_dir,
@@ -188,11 +207,13 @@ fn config(args: Args) -> Result<(ClusterConfig, String), String> {
 
 /// The command line, with each flag also accepted as Mesos spells it:
 /// `--max_completed_tasks_per_framework` for argh's
-/// `--max-completed-tasks-per-framework`. Exits after printing the help, or
-/// what is wrong.
+/// `--max-completed-tasks-per-framework`, and Mesos's local mode's
+/// `--num_slaves` for `--agents`. Exits after printing the help, or what
+/// is wrong.
 fn parse_args() -> Args {
     let words: Vec<String> = std::env::args()
         .map(|word| match word.strip_prefix("--") {
+            Some("num_slaves" | "num-slaves") => "--agents".to_string(),
             Some(name) => format!("--{}", name.replace('_', "-")),
             None => word,
         })

@@ -42,6 +42,11 @@ struct Args {
     #[argh(option, default = "String::from(DEFAULT_RESOURCES)")]
     resources: String,
 
+    /// all steps: with --master local: how many agents the embedded cluster
+    /// starts, each with --resources (default: 1)
+    #[argh(option, default = "1")]
+    agents: usize,
+
     /// all steps: how calls and events are encoded: protobuf or json (default:
     /// protobuf)
     #[argh(option, default = "ContentType::Protobuf")]
@@ -224,6 +229,16 @@ fn check_numbers(args: &Args) -> Result<(), String> {
     if args.max_attempts == 0 {
         return Err("--max-attempts must be at least 1".into());
     }
+    if args.agents == 0 {
+        return Err("--agents must be at least 1".into());
+    }
+    if args.agents != 1 && args.master != "local" {
+        return Err(format!(
+            "--agents {} starts agents of the embedded cluster (--master local); \
+             the cluster at --master {} has its own",
+            args.agents, args.master
+        ));
+    }
     // The address goes into the URLs that agents fetch from and executors
     // upload to, so it must be one they can connect to.
     if args
@@ -392,11 +407,16 @@ fn start_cluster(args: &Args) -> Result<(Option<Cluster>, String), String> {
     }
     let cluster_config = ClusterConfig {
         resources: args.resources.clone(),
+        agents: args.agents,
         ..ClusterConfig::default()
     };
     let cluster = Cluster::start(cluster_config).map_err(|err| err.to_string())?;
     let address = cluster.master_address().to_string();
-    log::info!("Started an embedded Mesos master and agent (--master local) at {address}");
+    let agents = match args.agents {
+        1 => "agent".to_string(),
+        count => format!("{count} agents"),
+    };
+    log::info!("Started an embedded Mesos master and {agents} (--master local) at {address}");
     log::info!("Watch the cluster in a browser: {}", cluster.web_ui_url());
     Ok((Some(cluster), address))
 }

@@ -116,7 +116,7 @@
 //! from the environment), `src/executor/task_thread.rs` (starting a task's
 //! thread, and its panic guard), `src/executor/task_group.rs` (refusing task
 //! groups), `src/executor/error.rs` and `src/invert/format.rs` (decoding
-//! rules and limits). [`local`], the embedded master and agent, stands in for
+//! rules and limits). [`local`], the embedded master and agents, stands in for
 //! a real cluster: nothing above depends on it.
 //!
 //! Every module of the crate is named above. The programs are in `bin/`:

@@ -9,6 +9,7 @@
 //! | [`mesos`]     | `src/proto/mesos.proto`   | ids, resources, offers, tasks, statuses  |
 //! | [`scheduler`] | `src/proto/scheduler.proto` | the scheduler API's `Call` and `Event` |
 //! | [`executor`]  | `src/proto/executor.proto`  | the executor API's `Call` and `Event`  |
+//! | [`master`]    | `src/proto/master.proto`    | the operator API's `Call` and `Response` |
 //! | [`task_data`] | `src/task_data.proto`    | our own `TaskInfo.data` payload          |
 //!
 //! rust-protobuf names things this way: a message `Call.Subscribe` becomes

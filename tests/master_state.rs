@@ -158,6 +158,75 @@ fn every_field_of_the_state_is_one_mesos_1_11_has() {
 }
 
 #[test]
+fn a_drained_agent_shows_mesos_1_11_drain_fields() {
+    let dir = TempDir::new("drain-fields");
+    let config = ClusterConfig {
+        agents: 2,
+        ..test_config(&dir)
+    };
+    let cluster = Cluster::start(config).expect("the cluster starts");
+    let state = json(&get(cluster.master_address(), "/master/state"));
+    let agent = text(&list(at(&state, "slaves"))[1], "id").to_string();
+    let call = format!(
+        r#"{{"type": "DRAIN_AGENT", "drain_agent": {{"agent_id": {{"value": "{agent}"}},
+            "max_grace_period": "30s"}}}}"#
+    );
+    let headers = [("Content-Type", "application/json")];
+    let answer = exchange_on(
+        connect_tcp(cluster.master_address()),
+        &request("POST", "/api/v1", &headers, call.as_bytes()),
+    )
+    .expect("an answer");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    // Nothing runs there: drained at once.
+    let state = wait_for_state(&cluster, |state| {
+        list(at(state, "slaves")).iter().any(|slave| {
+            let drain = slave_field(slave, "drain_info");
+            drain.is_some_and(|info| text(info, "state") == "DRAINED")
+        })
+    });
+    let mut objects = BTreeMap::new();
+    collect_objects(&state, "state", &mut objects);
+    let mesos = mesos_fields();
+    for kind in ["slave", "drain_info", "drain_config", "duration"] {
+        let fields = objects
+            .get(kind)
+            .unwrap_or_else(|| panic!("no {kind} in the state"));
+        let known = &mesos[kind];
+        let invented: Vec<&String> = fields.iter().filter(|f| !known.contains(*f)).collect();
+        assert!(
+            invented.is_empty(),
+            "{kind} has fields Mesos 1.11 does not: {invented:?}"
+        );
+    }
+    let slaves = list(at(&state, "slaves"));
+    let drained = slaves
+        .iter()
+        .find(|s| text(s, "id") == agent)
+        .expect("the agent");
+    assert!(matches!(
+        at(drained, "deactivated").kind,
+        Some(Kind::BoolValue(true))
+    ));
+    assert!(matches!(
+        at(drained, "active").kind,
+        Some(Kind::BoolValue(false))
+    ));
+    let config = at(at(drained, "drain_info"), "config");
+    let grace = at(at(config, "max_grace_period"), "nanoseconds");
+    assert!(matches!(grace.kind, Some(Kind::NumberValue(n)) if n == 30e9));
+    assert_eq!(number(at(&state, "activated_slaves")), 1.0);
+    assert_eq!(number(at(&state, "deactivated_slaves")), 1.0);
+}
+
+fn slave_field<'a>(slave: &'a Value, field: &str) -> Option<&'a Value> {
+    match &slave.kind {
+        Some(Kind::StructValue(object)) => object.fields.get(field),
+        _ => None,
+    }
+}
+
+#[test]
 fn a_client_written_for_mesos_reads_the_state() {
     let dir = TempDir::new("client");
     let cluster = Cluster::start(test_config(&dir)).expect("the cluster starts");
@@ -462,6 +531,9 @@ fn child_kind(parent: &str, field: &str) -> Option<&'static str> {
         ("framework", "executors") => "executor",
         ("task", "statuses") => "status",
         ("offer", "allocation_info") => "allocation_info",
+        ("slave", "drain_info") => "drain_info",
+        ("drain_info", "config") => "drain_config",
+        ("drain_config", "max_grace_period") => "duration",
         _ => return None,
     })
 }

@@ -1,11 +1,15 @@
 //! The live page at `/`, in a real browser: headless Chromium reads the
-//! page of a `mesos-local` while workshop step 2 runs against it.
+//! page of a `mesos-local` while workshop step 2 runs against it, and
+//! clicks an agent's Drain and Reactivate buttons.
 //!
 //! Chromium is driven from the command line, with no protocol library:
 //! `--dump-dom` prints the page as its script left it after
 //! `--virtual-time-budget` milliseconds (so the DOM shows what the page drew
 //! from `/master/state`), and `--enable-logging=stderr` prints each console
-//! message, script errors included, as a `CONSOLE` line on stderr.
+//! message, script errors included, as a `CONSOLE` line on stderr. The
+//! buttons are clicked through Chromium's DevTools protocol
+//! (`tests/common/devtools.rs`), and their effect read from
+//! `/master/state`.
 //!
 //! The test needs Debian's `chromium` package (`apt-get install chromium`);
 //! without it, it prints a `SKIPPED` line and passes without checking
@@ -14,6 +18,7 @@
 
 mod common;
 
+use common::devtools::Browser;
 use common::programs::Program;
 use common::temp_dir::TempDir;
 use std::fs::File;
@@ -31,8 +36,9 @@ const CHROMIUM_LIMIT: Duration = Duration::from_secs(60);
 /// it.
 const REQUIRE_CHROMIUM: &str = "MESOS_TUTORIAL_REQUIRE_CHROMIUM";
 
-#[test]
-fn the_live_page_shows_step_2_in_chromium() {
+/// Whether Chromium runs here; if not, says the test is skipped, unless
+/// [`REQUIRE_CHROMIUM`] makes that a failure.
+fn chromium_runs() -> bool {
     let Ok(mut version) = Program::try_start(Command::new("chromium").arg("--version")) else {
         let missing = "no `chromium` on PATH (Debian: apt-get install chromium)";
         let required = std::env::var(REQUIRE_CHROMIUM).is_ok_and(|value| value == "1");
@@ -44,9 +50,17 @@ fn the_live_page_shows_step_2_in_chromium() {
             "SKIPPED: {missing}; the live page was not checked \
              (set {REQUIRE_CHROMIUM}=1 to make this a failure)"
         );
-        return;
+        return false;
     };
     version.finish(CHROMIUM_LIMIT).assert_code(0);
+    true
+}
+
+#[test]
+fn the_live_page_shows_step_2_in_chromium() {
+    if !chromium_runs() {
+        return;
+    }
     let dir = TempDir::new("browser");
     let port = free_port();
     let cluster = Guard::spawn(
@@ -108,6 +122,118 @@ fn the_live_page_shows_step_2_in_chromium() {
         read_log(&scheduler_log)
     );
     drop(cluster);
+}
+
+#[test]
+fn the_drain_button_drains_an_agent_in_chromium() {
+    if !chromium_runs() {
+        return;
+    }
+    let dir = TempDir::new("browser-drain");
+    let port = free_port();
+    let log = dir.path().join("mesos-local.log");
+    let _cluster = Guard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_mesos-local"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--agent-port",
+                "0",
+                "--agents",
+                "2",
+            ])
+            .arg("--work-dir")
+            .arg(dir.path().join("work")),
+        &log,
+    );
+    wait_for_line(&log, "Ready.");
+    let master = format!("127.0.0.1:{port}");
+    let mut browser = Browser::open(&format!("http://{master}/"), &dir.path().join("profile"));
+
+    // Nothing runs there, so the drained agent is drained at once.
+    let agent = click(&mut browser, "DRAIN_AGENT", None);
+    let state = wait_for_state(&master, |state| {
+        agent_json(state, &agent).contains(r#""drain_info":{"state":"DRAINED""#)
+    });
+    assert!(agent_json(&state, &agent).contains(r#""deactivated":true"#));
+    assert!(
+        read_log(&log).contains("Processing call DRAIN_AGENT"),
+        "the page made the operator call"
+    );
+
+    // Once the page shows it drained, its button reactivates it.
+    let again = click(&mut browser, "REACTIVATE_AGENT", Some(&agent));
+    assert_eq!(again, agent);
+    let state = wait_for_state(&master, |state| {
+        agent_json(state, &agent).contains(r#""deactivated":false"#)
+    });
+    assert!(
+        !agent_json(&state, &agent).contains("drain_info"),
+        "{state}"
+    );
+}
+
+/// Clicks the first button of the page for `call` (of `agent`, if given)
+/// once the page drew it, and returns the button's agent id.
+fn click(browser: &mut Browser, call: &str, agent: Option<&str>) -> String {
+    let selector = match agent {
+        Some(agent) => format!(r#"button[data-call="{call}"][data-agent="{agent}"]"#),
+        None => format!(r#"button[data-call="{call}"]"#),
+    };
+    let script = format!(
+        r#"new Promise((resolve, reject) => {{
+             const deadline = Date.now() + 30000;
+             const look = () => {{
+               const button = document.querySelector('{selector}');
+               if (button) {{ button.click(); resolve(button.dataset.agent); }}
+               else if (Date.now() > deadline) reject(new Error("no button {call}"));
+               else setTimeout(look, 100);
+             }};
+             look();
+           }})"#
+    );
+    let answer = browser.evaluate(&script);
+    answer
+        .split(r#""value":""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the click did not happen: {answer}"))
+        .to_string()
+}
+
+/// The master's `/master/state` once it contains `text`.
+fn wait_for_state(master: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let state = ureq::get(&format!("http://{master}/master/state"))
+            .call()
+            .ok()
+            .and_then(|mut answer| answer.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        if ready(&state) {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the state never got there: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The JSON object of agent `id` in the state, as text.
+fn agent_json<'a>(state: &'a str, id: &str) -> &'a str {
+    let start = state
+        .find(&format!(r#"{{"id":"{id}""#))
+        .unwrap_or_else(|| panic!("no agent {id} in {state}"));
+    let rest = &state[start..];
+    // Up to the next agent, or the end of the list.
+    let end = [r#"},{"id":""#, r#""recovered_slaves""#]
+        .iter()
+        .filter_map(|next| rest[1..].find(next))
+        .min()
+        .unwrap_or(rest.len() - 1);
+    &rest[..=end]
 }
 
 /// Loads `url` in a fresh headless Chromium (its profile in `profile`,

@@ -59,14 +59,17 @@ pub struct Run {
     pub cpu: Cpu,
 }
 
-/// Starts a cluster and a file server, runs `tasks` no-op tasks, stops both.
+/// Starts a cluster of `agents` agents and a file server, runs `tasks` no-op
+/// tasks, stops both.
 pub fn run_tasks(
     executor: &Path,
     allocation_interval: Duration,
+    agents: usize,
     tasks: usize,
 ) -> Result<Run, String> {
     let cluster = Cluster::start(ClusterConfig {
         allocation_interval,
+        agents,
         // Five silent heartbeats end the run with an error instead of a hang.
         heartbeat_interval: Duration::from_secs(1),
         ..ClusterConfig::default()

@@ -1,46 +1,53 @@
-//! The embedded cluster: a single-node Mesos master and agent in one process.
+//! The embedded cluster: a Mesos master and one or more agents in one
+//! process.
 //!
 //! *Plumbing: a workshop reader may skip this whole folder.* The tutorial
 //! (scheduler, executor, file server) never depends on it; it only talks to
 //! whatever serves the Mesos HTTP APIs at `--master`.
 //!
 //! Real Mesos can run a master and an agent in one process for development
-//! (`mesos-local`). This module does the same for people without Mesos
-//! installed: it speaks the same v1 HTTP APIs on loopback, so the scheduler
-//! and executor binaries cannot tell it from a real cluster.
+//! (`mesos-local`, with `--num_slaves` agents). This module does the same
+//! for people without Mesos installed: it speaks the same v1 HTTP APIs on
+//! loopback, so the scheduler and executor binaries cannot tell it from a
+//! real cluster.
 //!
 //! - The **master** (`master/`) serves `/api/v1/scheduler`: it registers
-//!   frameworks, offers the agent's free resources, validates launches,
+//!   frameworks, offers each agent's free resources, validates launches,
 //!   forwards status updates and acknowledgements. `master/mod.rs` holds its
 //!   state and test knobs; `calls.rs` takes each scheduler call from request
 //!   to effect; `streams.rs` holds subscriptions, event streams and
 //!   heartbeats; `offers.rs` the allocator, declines and launches; `tasks.rs`
-//!   each task's state as updates pass to the framework.
-//! - The **agent** (`agent/`) serves `/api/v1/executor`: it makes a sandbox
+//!   each task's state as updates pass to the framework. It also serves the
+//!   operator API, `/api/v1` (`operator.rs`): listing the agents, and
+//!   draining, deactivating and reactivating one (`drain.rs`).
+//! - Each **agent** (`agent/`) serves `/api/v1/executor`: it makes a sandbox
 //!   per executor, fetches its URIs, starts it as a child process with the
 //!   `MESOS_*` environment a real agent sets, and relays its status updates.
 //!   `agent/mod.rs` holds its state and the executors' subscriptions;
 //!   `executors.rs` the executor processes; `updates.rs` the status-update
 //!   retries and acknowledgements; `sandbox.rs` the sandboxes and the fetcher;
-//!   `cache.rs` the fetcher cache (`CommandInfo.URI.cache`).
+//!   `cache.rs` the fetcher cache (`CommandInfo.URI.cache`); `drain.rs` what
+//!   it does while the operator drains it.
 //! - **Resources** (`resources/`): Mesos's resource syntax (`parse.rs`) and
 //!   the arithmetic of offers and tasks (`arith.rs`).
 //! - `http.rs`: reading calls, Mesos's error answers, writing event streams.
-//! - `web.rs`, `state.rs` and `page.html`: what a person or a tool reads on
-//!   the master's port: the live page at `/`, `/master/state` (Mesos 1.11's
-//!   JSON), `/version` and `/master/health`.
+//! - `web.rs`, `state.rs` (with `json_object.rs`) and `page.html`: what a
+//!   person or a tool reads on the master's port: the live page at `/`,
+//!   `/master/state` (Mesos 1.11's JSON), `/version` and `/master/health`.
 //! - `work_dir.rs`: the work folder the cluster makes for itself when no
 //!   `--work-dir` is given, removed when it stops (Ctrl+C included), and
 //!   the folders of killed runs, removed when the next one starts.
 //!
-//! Master and agent listen on separate ports, like a real master (5050) and
-//! agent (5051), and share one state behind one lock, which is all a
-//! single-node cluster needs. Each port is a [front door](crate::front_door)
+//! Master and agents listen on separate ports, like a real master (5050) and
+//! agents (5051, ...), and share one state behind one lock, which is all a
+//! cluster on one machine needs: the master refers to an agent by its index
+//! in `State::agents`. Each port is a [front door](crate::front_door)
 //! that holds clients to [`ClusterConfig::limits`] and refuses call bodies
 //! over 4 MiB (`413`) before `tiny_http` sees them.
 
 mod agent;
 mod http;
+mod json_object;
 mod master;
 pub mod resources;
 mod state;
@@ -69,9 +76,14 @@ pub const DEFAULT_RESOURCES: &str = "cpus:2;mem:1024;disk:4096;ports:[31000-3200
 pub struct ClusterConfig {
     /// Where the master listens, e.g. `127.0.0.1:5050` or `127.0.0.1:0`.
     pub master_bind: String,
-    /// Where the agent listens; port 0 picks a free one.
+    /// Where the first agent listens; port 0 picks a free one for each
+    /// agent, any other port is the first of consecutive ones (5051, 5052,
+    /// ...).
     pub agent_bind: String,
-    /// The agent's resources, in Mesos's syntax.
+    /// How many agents the cluster has (Mesos's local mode:
+    /// `--num_slaves`, 1 by default).
+    pub agents: usize,
+    /// Each agent's resources, in Mesos's syntax.
     pub resources: String,
     /// How often heartbeats are sent on idle event streams (Mesos: 15 s).
     pub heartbeat_interval: Duration,
@@ -116,6 +128,7 @@ impl Default for ClusterConfig {
         ClusterConfig {
             master_bind: "127.0.0.1:0".into(),
             agent_bind: "127.0.0.1:0".into(),
+            agents: 1,
             resources: DEFAULT_RESOURCES.into(),
             heartbeat_interval: Duration::from_secs(15),
             allocation_interval: Duration::from_millis(20),
@@ -147,6 +160,8 @@ pub enum ClusterError {
     /// The master's TLS certificate or key (`--tls-cert`, `--tls-key`)
     /// cannot be served.
     Tls(TlsError),
+    /// `--agents 0`: a cluster needs at least one agent.
+    NoAgents,
     /// The work directory could not be created.
     WorkDir {
         /// The directory.
@@ -166,6 +181,12 @@ impl fmt::Display for ClusterError {
                  (is another Mesos master running? choose another --port)"
             ),
             ClusterError::Tls(err) => write!(f, "cannot serve the master over TLS: {err}"),
+            ClusterError::NoAgents => {
+                write!(
+                    f,
+                    "the cluster needs at least one agent: give --agents 1 or more"
+                )
+            }
             ClusterError::WorkDir { path, reason } => write!(
                 f,
                 "could not create the work directory {}: {reason}",
@@ -186,6 +207,58 @@ impl ClusterError {
         let address = address.to_string();
         ClusterError::Bind { address, reason }
     }
+}
+
+/// Where agent `index` of `count` listens: the port of `agent_bind`, plus
+/// `index` unless it is 0 (any free port).
+fn agent_address(agent_bind: &str, index: usize) -> String {
+    let Some((host, port)) = agent_bind.rsplit_once(':') else {
+        return agent_bind.to_string();
+    };
+    match port.parse::<usize>() {
+        Ok(0) | Err(_) => agent_bind.to_string(),
+        Ok(first) => format!("{host}:{}", first + index),
+    }
+}
+
+/// The work folder of agent `index`: the cluster's own with one agent, as
+/// before there were several; `agents/<index>/work` in it with more, as
+/// Mesos's local mode lays them out.
+fn agent_work_dir(work_dir: &std::path::Path, index: usize, count: usize) -> PathBuf {
+    if count == 1 {
+        return work_dir.to_path_buf();
+    }
+    work_dir.join("agents").join(index.to_string()).join("work")
+}
+
+/// The listeners: the master's first, then each agent's, with the role
+/// each plays.
+type Listeners = (
+    Vec<FrontDoor>,
+    Vec<(Arc<crate::front_door::Requests>, Role)>,
+);
+
+/// Opens the master's port and each agent's.
+fn open_doors(config: &ClusterConfig) -> Result<Listeners, ClusterError> {
+    let open = |address: &str, tls| {
+        // Mesos calls are small: every path takes bodies up to 4 MiB.
+        let body_limit = |_: &str| http::MAX_CALL_BODY as u64;
+        FrontDoor::open(address, config.limits.clone(), body_limit, tls)
+            .map_err(|err| ClusterError::bind(address, err))
+    };
+    let master_tls = match &config.tls {
+        None => None,
+        Some((chain, key)) => Some(tls::server_config(chain, key).map_err(ClusterError::Tls)?),
+    };
+    let (master_door, master_server) = open(&config.master_bind, master_tls)?;
+    let mut doors = vec![master_door];
+    let mut servers = vec![(Arc::new(master_server), Role::Master)];
+    for index in 0..config.agents {
+        let (door, server) = open(&agent_address(&config.agent_bind, index), None)?;
+        doors.push(door);
+        servers.push((Arc::new(server), Role::Agent(index)));
+    }
+    Ok((doors, servers))
 }
 
 /// The work folder, and whether the cluster made it for itself (see
@@ -262,7 +335,9 @@ struct State {
     config: ClusterConfig,
     ids: IdGenerator,
     master: master::Master,
-    agent: agent::Agent,
+    /// Every agent, in the order they started; the master refers to one by
+    /// its index here.
+    agents: Vec<agent::Agent>,
 }
 
 impl State {
@@ -275,9 +350,16 @@ impl State {
         };
         let master = self.master.address;
         log::info!("Embedded Mesos master listening on {scheme}://{master}");
-        let agent = self.agent.address;
-        let total = &self.agent.total;
-        log::info!("Embedded Mesos agent listening on {agent} with {total}");
+        for agent in &self.agents {
+            let (address, total) = (agent.address, &agent.total);
+            match self.agents.len() {
+                1 => log::info!("Embedded Mesos agent listening on {address} with {total}"),
+                _ => log::info!(
+                    "Embedded Mesos agent {} listening on {address} with {total}",
+                    agent.id
+                ),
+            }
+        }
     }
 }
 
@@ -300,6 +382,12 @@ impl IdGenerator {
         }
     }
 
+    /// The id of agent `index`, as Mesos's master names the agents that
+    /// register with it: `…-S0`, `…-S1`, ...
+    fn agent(&self, index: usize) -> String {
+        format!("{}-S{index}", self.prefix)
+    }
+
     fn next(&mut self, kind: &str) -> String {
         self.next += 1;
         format!("{}-{kind}{:04}", self.prefix, self.next)
@@ -307,42 +395,41 @@ impl IdGenerator {
 }
 
 impl Cluster {
-    /// Starts the master and the agent.
+    /// Starts the master and the agents.
     pub fn start(config: ClusterConfig) -> Result<Cluster, ClusterError> {
+        if config.agents == 0 {
+            return Err(ClusterError::NoAgents);
+        }
         let total = Resources::parse(&config.resources).map_err(ClusterError::Resources)?;
-        let open = |address: &str, tls| {
-            // Mesos calls are small: every path takes bodies up to 4 MiB.
-            let body_limit = |_: &str| http::MAX_CALL_BODY as u64;
-            FrontDoor::open(address, config.limits.clone(), body_limit, tls)
-                .map_err(|err| ClusterError::bind(address, err))
-        };
-        let master_tls = match &config.tls {
-            None => None,
-            Some((chain, key)) => Some(tls::server_config(chain, key).map_err(ClusterError::Tls)?),
-        };
-        let (master_door, master_server) = open(&config.master_bind, master_tls)?;
-        let (agent_door, agent_server) = open(&config.agent_bind, None)?;
-        let master_server = Arc::new(master_server);
-        let agent_server = Arc::new(agent_server);
-        let master_address = master_door.local_addr();
-        let agent_address = agent_door.local_addr();
+        let (doors, servers) = open_doors(&config)?;
+        let master_address = doors[0].local_addr();
 
         let (work_dir, temporary_work_dir) = work_folder(&config, master_address.port())?;
         let mut ids = IdGenerator::new();
-        let agent = agent::Agent::new(ids.next("S"), agent_address, total.clone(), work_dir);
-        let master = master::Master::new(ids.next("M"), master_address, total);
+        let master_id = ids.next("M");
+        let agents: Vec<agent::Agent> = doors[1..]
+            .iter()
+            .enumerate()
+            .map(|(index, door)| {
+                let dir = agent_work_dir(&work_dir, index, config.agents);
+                agent::Agent::new(ids.agent(index), door.local_addr(), total.clone(), dir)
+            })
+            .collect();
+        let totals = vec![total; config.agents];
+        let master = master::Master::new(master_id, master_address, totals);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 config: config.clone(),
                 ids,
                 master,
-                agent,
+                agents,
             }),
             stopping: AtomicBool::new(false),
         });
 
         let mut threads = Vec::new();
-        for (server, role) in [(&master_server, Role::Master), (&agent_server, Role::Agent)] {
+        for (server, role) in &servers {
+            let role = *role;
             for _ in 0..WORKERS {
                 let server = Arc::clone(server);
                 let shared = Arc::clone(&shared);
@@ -361,8 +448,8 @@ impl Cluster {
             master_address,
             shared,
             threads,
-            servers: vec![master_server, agent_server],
-            doors: vec![master_door, agent_door],
+            servers: servers.into_iter().map(|(server, _)| server).collect(),
+            doors,
             temporary_work_dir,
         })
     }
@@ -414,7 +501,8 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
 #[derive(Clone, Copy, Debug)]
 enum Role {
     Master,
-    Agent,
+    /// The agent at this index of `State::agents`.
+    Agent(usize),
 }
 
 /// Threads taking requests off each listener.
@@ -449,16 +537,21 @@ fn route(request: tiny_http::Request, shared: &Arc<Shared>, role: Role) {
     let path = request.url().split('?').next().unwrap_or("").to_string();
     match (role, path.as_str()) {
         (Role::Master, "/api/v1/scheduler") => master::handle_scheduler_call(request, shared),
+        (Role::Master, "/api/v1") => master::handle_operator_call(request, shared),
         (Role::Master, knob) if knob.starts_with("/local/") => master::handle_knob(request, shared),
         // Agents serve both; Mesos's executor library posts to the second,
         // built from MESOS_SLAVE_PID (docs/endpoints/slave/api/v1/executor.md).
-        (Role::Agent, "/api/v1/executor" | "/slave(1)/api/v1/executor") => {
-            agent::handle_executor_call(request, shared)
+        (Role::Agent(index), "/api/v1/executor" | "/slave(1)/api/v1/executor") => {
+            agent::handle_executor_call(request, shared, index)
         }
         (Role::Master, page) if web::serves(page) => web::serve(request, page, shared),
         (_, "/health") => http::respond_text(request, 200, "OK"),
-        (Role::Master, _) => not_found(request, &path, "the scheduler API, /api/v1/scheduler"),
-        (Role::Agent, _) => not_found(request, &path, "the executor API, /api/v1/executor"),
+        (Role::Master, _) => not_found(
+            request,
+            &path,
+            "the scheduler API, /api/v1/scheduler, and the operator API, /api/v1",
+        ),
+        (Role::Agent(_), _) => not_found(request, &path, "the executor API, /api/v1/executor"),
     }
 }
 
@@ -468,7 +561,8 @@ fn not_found(request: tiny_http::Request, path: &str, serves: &str) {
 }
 
 /// The cluster's clock: offers free resources, expires filters, resends
-/// unacknowledged updates, watches executors, and keeps the work folder it
+/// unacknowledged updates, watches executors, notices drained agents, and
+/// keeps the work folder it
 /// made for itself marked as in use.
 fn tick(shared: &Arc<Shared>, own_folder: Option<PathBuf>) {
     let interval = shared.lock().config.allocation_interval;
@@ -487,6 +581,9 @@ fn tick(shared: &Arc<Shared>, own_folder: Option<PathBuf>) {
             state.check_executors();
             state.expire_frameworks();
             state.probe_streams();
+            for agent in 0..state.agents.len() {
+                state.check_drained(agent);
+            }
         }
         std::thread::sleep(interval);
     }

@@ -25,12 +25,12 @@
 //! - a framework with the `MULTI_ROLE` capability shows `roles`, any other
 //!   framework the single `role` it registered with.
 
+use super::json_object::Object;
 use super::resources::Resources;
 use crate::json::print_string;
 use crate::proto::format_ranges;
 use crate::proto::mesos::framework_info::capability::Type as Capability;
-use crate::proto::mesos::{value, ExecutorInfo, FrameworkInfo, TaskState};
-use std::fmt::Write as _;
+use crate::proto::mesos::{value, DrainInfo, ExecutorInfo, FrameworkInfo, TaskState};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -45,14 +45,15 @@ pub(super) struct ClusterView {
     pub(super) start_time: f64,
     /// The master's flags that the embedded cluster has, by Mesos's names.
     pub(super) flags: Vec<(&'static str, String)>,
-    pub(super) agent: AgentView,
+    /// Every agent, in the order they started.
+    pub(super) agents: Vec<AgentView>,
     pub(super) frameworks: Vec<FrameworkView>,
     /// Frameworks that were removed, oldest first, each written out as JSON
     /// when it was removed (see [`render_framework`]).
     pub(super) completed_frameworks: Vec<Arc<str>>,
 }
 
-/// The one agent.
+/// An agent.
 pub(super) struct AgentView {
     pub(super) id: String,
     pub(super) address: SocketAddr,
@@ -62,6 +63,12 @@ pub(super) struct AgentView {
     pub(super) used: Resources,
     /// What sits in outstanding offers.
     pub(super) offered: Resources,
+    /// Whether the operator took it out of offers.
+    pub(super) deactivated: bool,
+    /// Whether, and how far, the operator drains it.
+    pub(super) drain: Option<DrainInfo>,
+    /// When the drain started, in seconds since the epoch.
+    pub(super) drain_start_time: Option<f64>,
 }
 
 /// A framework, with its offers and tasks.
@@ -83,12 +90,14 @@ pub(super) struct FrameworkView {
     /// Ended tasks in the order they ended; Mesos keeps the last
     /// `--max_completed_tasks_per_framework`.
     pub(super) completed_tasks: Vec<TaskView>,
-    pub(super) executors: Vec<ExecutorInfo>,
+    /// Each executor, with the id of the agent it runs on.
+    pub(super) executors: Vec<(ExecutorInfo, String)>,
 }
 
-/// An outstanding offer of the one agent.
+/// An outstanding offer of an agent.
 pub(super) struct OfferView {
     pub(super) id: String,
+    pub(super) agent_id: String,
     /// The role the resources are offered to.
     pub(super) role: String,
     pub(super) resources: Resources,
@@ -98,6 +107,8 @@ pub(super) struct OfferView {
 #[derive(Clone, Debug)]
 pub(super) struct TaskView {
     pub(super) id: String,
+    /// The agent it was launched on.
+    pub(super) agent_id: String,
     pub(super) name: String,
     pub(super) executor_id: String,
     pub(super) state: TaskState,
@@ -148,8 +159,9 @@ pub(super) fn render(view: &ClusterView) -> String {
     let pid = format!("master@{}", view.master_address);
     object.string("pid", &pid);
     object.string("hostname", &view.master_address.ip().to_string());
-    object.integer("activated_slaves", 1);
-    object.integer("deactivated_slaves", 0);
+    let deactivated = view.agents.iter().filter(|a| a.deactivated).count() as u64;
+    object.integer("activated_slaves", view.agents.len() as u64 - deactivated);
+    object.integer("deactivated_slaves", deactivated);
     object.integer("unreachable_slaves", 0);
     object.string("leader", &pid);
     let mut leader = Object::open(object.key("leader_info"));
@@ -163,12 +175,9 @@ pub(super) fn render(view: &ClusterView) -> String {
         flags.string(name, value);
     }
     flags.close();
-    object.array("slaves", [&view.agent], agent_json);
+    object.array("slaves", &view.agents, agent_json);
     object.array("recovered_slaves", [(); 0], |_, _| {});
-    let agent_id = &view.agent.id;
-    object.array("frameworks", &view.frameworks, |out, framework| {
-        framework_json(out, framework, agent_id)
-    });
+    object.array("frameworks", &view.frameworks, framework_json);
     object.array(
         "completed_frameworks",
         &view.completed_frameworks,
@@ -183,9 +192,9 @@ pub(super) fn render(view: &ClusterView) -> String {
 
 /// One framework as JSON; a removed framework is written once, when it is
 /// removed, and kept as text.
-pub(super) fn render_framework(framework: &FrameworkView, agent_id: &str) -> String {
+pub(super) fn render_framework(framework: &FrameworkView) -> String {
     let mut out = String::new();
-    framework_json(&mut out, framework, agent_id);
+    framework_json(&mut out, framework);
     out
 }
 
@@ -202,13 +211,23 @@ fn agent_json(out: &mut String, agent: &AgentView) {
     resources_json(object.key("offered_resources"), &agent.offered);
     Object::open(object.key("reserved_resources")).close();
     resources_json(object.key("unreserved_resources"), &agent.total);
-    object.boolean("active", true);
-    object.boolean("deactivated", false);
+    // Mesos's master deactivates an agent that the operator deactivates or
+    // drains: it is no longer `active`, and gets no offers.
+    object.boolean("active", !agent.deactivated);
+    object.boolean("deactivated", agent.deactivated);
     object.string("version", MESOS_VERSION);
+    if let Some(drain) = &agent.drain {
+        object
+            .key("drain_info")
+            .push_str(&crate::json::print(drain));
+        if let Some(start) = agent.drain_start_time {
+            object.number("estimated_drain_start_time_seconds", start);
+        }
+    }
     object.close();
 }
 
-fn framework_json(out: &mut String, framework: &FrameworkView, agent_id: &str) {
+fn framework_json(out: &mut String, framework: &FrameworkView) {
     let info = &framework.info;
     let id = info.id.value();
     let mut object = Object::open(out);
@@ -247,27 +266,29 @@ fn framework_json(out: &mut String, framework: &FrameworkView, agent_id: &str) {
     } else {
         object.string("role", info.role());
     }
-    let task = |out: &mut String, task: &TaskView| task_json(out, task, id, agent_id);
+    let task = |out: &mut String, task: &TaskView| task_json(out, task, id);
     object.array("tasks", &framework.tasks, task);
     object.array("unreachable_tasks", [(); 0], |_, _| {});
     object.array("completed_tasks", &framework.completed_tasks, task);
     object.array("offers", &framework.offers, |out, offer| {
-        offer_json(out, offer, id, agent_id)
+        offer_json(out, offer, id)
     });
-    object.array("executors", &framework.executors, |out, executor| {
-        executor_json(out, executor, id, agent_id)
-    });
+    object.array(
+        "executors",
+        &framework.executors,
+        |out, (executor, agent)| executor_json(out, executor, id, agent),
+    );
     object.close();
 }
 
-fn offer_json(out: &mut String, offer: &OfferView, framework_id: &str, agent_id: &str) {
+fn offer_json(out: &mut String, offer: &OfferView, framework_id: &str) {
     let mut object = Object::open(out);
     object.string("id", &offer.id);
     object.string("framework_id", framework_id);
     let mut allocation = Object::open(object.key("allocation_info"));
     allocation.string("role", &offer.role);
     allocation.close();
-    object.string("slave_id", agent_id);
+    object.string("slave_id", &offer.agent_id);
     resources_json(object.key("resources"), &offer.resources);
     object.close();
 }
@@ -283,13 +304,13 @@ fn executor_json(out: &mut String, executor: &ExecutorInfo, framework_id: &str, 
     object.close();
 }
 
-fn task_json(out: &mut String, task: &TaskView, framework_id: &str, agent_id: &str) {
+fn task_json(out: &mut String, task: &TaskView, framework_id: &str) {
     let mut object = Object::open(out);
     object.string("id", &task.id);
     object.string("name", &task.name);
     object.string("framework_id", framework_id);
     object.string("executor_id", &task.executor_id);
-    object.string("slave_id", agent_id);
+    object.string("slave_id", &task.agent_id);
     object.string("state", &state_name(task.state));
     resources_json(object.key("resources"), &task.resources);
     object.string("role", &task.role);
@@ -339,76 +360,6 @@ fn resources_json(out: &mut String, resources: &Resources) {
     object.close();
 }
 
-/// Writes one JSON object, a field at a time, with the commas between.
-struct Object<'a> {
-    out: &'a mut String,
-    empty: bool,
-}
-
-impl<'a> Object<'a> {
-    fn open(out: &'a mut String) -> Object<'a> {
-        out.push('{');
-        Object { out, empty: true }
-    }
-
-    /// Writes the field's name; its value goes to the returned string.
-    fn key(&mut self, name: &str) -> &mut String {
-        if !self.empty {
-            self.out.push(',');
-        }
-        self.empty = false;
-        print_string(name, self.out);
-        self.out.push(':');
-        self.out
-    }
-
-    fn string(&mut self, name: &str, value: &str) {
-        print_string(value, self.key(name));
-    }
-
-    /// A number as Mesos prints it: `2.0`, `1000.0`; JSON has no NaN or
-    /// infinity, so those are `0`.
-    fn number(&mut self, name: &str, value: f64) {
-        let out = self.key(name);
-        if value.is_finite() {
-            write!(out, "{value:?}").expect("writing to a String");
-        } else {
-            out.push('0');
-        }
-    }
-
-    fn integer(&mut self, name: &str, value: u64) {
-        write!(self.key(name), "{value}").expect("writing to a String");
-    }
-
-    fn boolean(&mut self, name: &str, value: bool) {
-        self.key(name)
-            .push_str(if value { "true" } else { "false" });
-    }
-
-    /// An array, each element written by `element`.
-    fn array<T>(
-        &mut self,
-        name: &str,
-        items: impl IntoIterator<Item = T>,
-        mut element: impl FnMut(&mut String, T),
-    ) {
-        let out = self.key(name);
-        out.push('[');
-        for (index, item) in items.into_iter().enumerate() {
-            if index > 0 {
-                out.push(',');
-            }
-            element(out, item);
-        }
-        out.push(']');
-    }
-
-    fn close(self) {
-        self.out.push('}');
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,6 +390,7 @@ mod tests {
     fn task(id: &str, state: TaskState, statuses: &[(TaskState, f64)]) -> TaskView {
         TaskView {
             id: id.into(),
+            agent_id: "S1".into(),
             name: format!("task {id}"),
             executor_id: "default".into(),
             state,
@@ -474,6 +426,7 @@ mod tests {
             offered: Resources::parse("cpus:1.8;mem:960").unwrap(),
             offers: vec![OfferView {
                 id: "O1".into(),
+                agent_id: "S1".into(),
                 role: "web".into(),
                 resources: Resources::parse("cpus:1.8;mem:960").unwrap(),
             }],
@@ -501,14 +454,17 @@ mod tests {
             master_address: "127.0.0.1:5050".parse().unwrap(),
             start_time: 1_700_000_000.0,
             flags: vec![("max_completed_tasks_per_framework", "1000".into())],
-            agent: AgentView {
+            agents: vec![AgentView {
                 id: "S1".into(),
                 address: "127.0.0.1:5051".parse().unwrap(),
                 registered_time: 1_700_000_000.0,
                 used: Resources::default(),
                 offered: total.clone(),
                 total,
-            },
+                deactivated: false,
+                drain: None,
+                drain_start_time: None,
+            }],
             frameworks,
             completed_frameworks: completed,
         }
@@ -529,7 +485,7 @@ mod tests {
 
     #[test]
     fn the_state_shows_each_framework_with_its_offers_and_tasks() {
-        let gone = Arc::from(render_framework(&framework("old", false), "S1"));
+        let gone = Arc::from(render_framework(&framework("old", false)));
         let json = render(&cluster(vec![framework("live", true)], vec![gone]));
         let state = parse(&json);
         assert_eq!(text(&state, "version"), MESOS_VERSION);
@@ -555,10 +511,10 @@ mod tests {
 
     #[test]
     fn a_multi_role_framework_shows_roles_and_any_other_its_role() {
-        let multi = parse(&render_framework(&framework("multi", true), "S1"));
+        let multi = parse(&render_framework(&framework("multi", true)));
         assert_eq!(text(&multi, "roles.0"), "web");
         assert_eq!(text(&multi, "capabilities.0.type"), "MULTI_ROLE");
-        let single = parse(&render_framework(&framework("single", false), "S1"));
+        let single = parse(&render_framework(&framework("single", false)));
         assert_eq!(text(&single, "role"), "batch");
         let Some(Kind::StructValue(object)) = &single.kind else {
             panic!("not an object")

@@ -177,6 +177,10 @@ impl Work for ImageBatch {
             return;
         };
         results::task_ended(&mut self.images[index]);
+        // Step 4: the operator took the machine away, not the image.
+        if super::failover::agent_drained(status) {
+            return self.requeue(index, true);
+        }
         if state == TaskState::TASK_FINISHED {
             // Finished means done only if the result really arrived.
             match self.stored_result(index) {

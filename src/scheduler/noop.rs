@@ -112,7 +112,8 @@ impl Work for NoopTasks {
         if state == TaskState::TASK_FINISHED {
             self.finished.insert(task_id.to_string());
             self.failed_in_row = 0;
-        } else {
+        } else if !super::failover::agent_drained(status) {
+            // A failure; step 4 does not count a task whose agent drained.
             self.failed_in_row += 1;
             self.last_failure = failure_text(status);
         }
@@ -281,5 +282,24 @@ mod tests {
                 "task 6 TASK_FAILED (REASON_EXECUTOR_TERMINATED): Executor terminated".into()
             ))
         );
+    }
+
+    #[test]
+    fn tasks_of_a_drained_agent_are_no_failures() {
+        use crate::proto::mesos::task_status::Reason;
+        let mut tasks = table(None);
+        assert_eq!(tasks.tasks_for(&offer()).len(), 7);
+        for id in ["1", "2", "3"] {
+            let mut killed = status(id, TaskState::TASK_KILLED);
+            killed.set_reason(Reason::REASON_AGENT_DRAINING);
+            tasks.update(&killed);
+        }
+        assert_eq!(tasks.failing(1), None, "a drain is not a failure");
+        let mut gone = status("4", TaskState::TASK_GONE_BY_OPERATOR);
+        gone.set_reason(Reason::REASON_AGENT_DRAINING);
+        tasks.update(&gone);
+        assert_eq!(tasks.failing(1), None, "nor is an agent marked gone");
+        tasks.update(&status("5", TaskState::TASK_KILLED));
+        assert!(tasks.failing(1).is_some(), "a kill for another reason is");
     }
 }

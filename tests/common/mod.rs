@@ -18,6 +18,8 @@
 //!   no HTTP library would;
 //! - [`fake_peer`]: a fake master or agent on 127.0.0.1 that records
 //!   every call and lets the test write the event stream;
+//! - [`devtools`]: a headless Chromium driven through its DevTools
+//!   protocol, to click in a page;
 //! - [`certificates`]: a test certificate authority and a certificate for
 //!   `127.0.0.1`, checked in under `tests/data/tls/`.
 
@@ -25,6 +27,7 @@
 #![allow(dead_code)]
 
 pub mod certificates;
+pub mod devtools;
 pub mod fake_peer;
 pub mod http;
 pub mod processes;

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 /// Everything the thread that runs one executor process needs.
 pub(super) struct Launch {
+    /// Which agent runs it.
+    pub(super) agent: usize,
     pub(super) key: Key,
     pub(super) command: crate::proto::mesos::CommandInfo,
     pub(super) sandbox: PathBuf,
@@ -35,15 +37,20 @@ pub(super) struct Launch {
 /// Starts the threads for executors that `ACCEPT` created.
 pub(in crate::local) fn start_pending_executors(shared: &Arc<Shared>) {
     let mut state = shared.lock();
-    let launches: Vec<Launch> = state.agent.pending_launches.drain(..).collect();
+    let launches: Vec<Launch> = state
+        .agents
+        .iter_mut()
+        .flat_map(|agent| agent.pending_launches.drain(..))
+        .collect();
     for launch in launches {
         let shared_for_thread = Arc::clone(shared);
         let name = format!("local-executor-{}", launch.key.1);
+        let agent = launch.agent;
         let thread = std::thread::Builder::new()
             .name(name)
             .spawn(move || run_executor(&shared_for_thread, launch));
         match thread {
-            Ok(handle) => state.agent.threads.push(handle),
+            Ok(handle) => state.agents[agent].threads.push(handle),
             Err(err) => {
                 log::error!(target: LOG_TARGET, "could not start an executor thread: {err}")
             }
@@ -53,7 +60,12 @@ pub(in crate::local) fn start_pending_executors(shared: &Arc<Shared>) {
 
 /// Waits for every executor process to be gone; the cluster is stopping.
 pub(in crate::local) fn wait_for_executors(shared: &Arc<Shared>) {
-    let threads: Vec<JoinHandle<()>> = shared.lock().agent.threads.drain(..).collect();
+    let threads: Vec<JoinHandle<()>> = shared
+        .lock()
+        .agents
+        .iter_mut()
+        .flat_map(|agent| agent.threads.drain(..))
+        .collect();
     for thread in threads {
         let _ = thread.join();
     }
@@ -67,8 +79,9 @@ fn run_executor(shared: &Arc<Shared>, launch: Launch) {
         Err(message) => {
             log::warn!(target: LOG_TARGET, "Executor {} failed to start: {message}", launch.key.1);
             let mut state = shared.lock();
-            fail_queued_tasks(&mut state, &launch.key, &message);
-            state.executor_exited(&launch.key, None, &format!("failed to start: {message}"));
+            fail_queued_tasks(&mut state, launch.agent, &launch.key, &message);
+            let description = format!("failed to start: {message}");
+            state.executor_exited(launch.agent, &launch.key, None, &description);
             return;
         }
     };
@@ -89,12 +102,11 @@ fn run_executor(shared: &Arc<Shared>, launch: Launch) {
     let code = child.try_wait().ok().flatten().map(raw_status);
     shared
         .lock()
-        .executor_exited(&launch.key, code, &description);
+        .executor_exited(launch.agent, &launch.key, code, &description);
 }
 
-fn fail_queued_tasks(state: &mut State, key: &Key, message: &str) {
-    let queued: Vec<String> = state
-        .agent
+fn fail_queued_tasks(state: &mut State, agent: usize, key: &Key, message: &str) {
+    let queued: Vec<String> = state.agents[agent]
         .executors
         .get(key)
         .map(|e| {
@@ -106,10 +118,11 @@ fn fail_queued_tasks(state: &mut State, key: &Key, message: &str) {
         .unwrap_or_default();
     for task_id in queued {
         let reason = task_status::Reason::REASON_CONTAINER_LAUNCH_FAILED;
-        let status = state.agent_status(&task_id, &key.1, TaskState::TASK_FAILED, reason, message);
-        state.queue_update(&key.0, status, false);
+        let failed = TaskState::TASK_FAILED;
+        let status = state.agent_status(agent, &task_id, &key.1, failed, reason, message);
+        state.queue_update(agent, &key.0, status, false);
     }
-    if let Some(executor) = state.agent.executors.get_mut(key) {
+    if let Some(executor) = state.agents[agent].executors.get_mut(key) {
         executor.queued.clear();
     }
 }
@@ -221,6 +234,7 @@ impl State {
     /// Hands a task to its executor, starting the executor if needed.
     pub(in crate::local) fn agent_launch_task(
         &mut self,
+        agent: usize,
         framework_id: &str,
         framework: &FrameworkInfo,
         task: TaskInfo,
@@ -234,14 +248,16 @@ impl State {
             info.executor_id.value().to_string(),
         );
         let task_key = (framework_id.to_string(), task.task_id.value().to_string());
-        self.agent.task_executors.insert(task_key, key.1.clone());
+        self.agents[agent]
+            .task_executors
+            .insert(task_key, key.1.clone());
         log::info!(
             target: LOG_TARGET,
             "Launching task {} on executor {}",
             task.task_id.value(),
             key.1
         );
-        if let Some(executor) = self.agent.executors.get_mut(&key) {
+        if let Some(executor) = self.agents[agent].executors.get_mut(&key) {
             match &executor.events {
                 Some(events) => {
                     let mut launch = Event::new();
@@ -253,7 +269,7 @@ impl State {
             }
             return;
         }
-        self.start_executor(key, info, framework, task);
+        self.start_executor(agent, key, info, framework, task);
     }
 
     /// A task for an executor that is not running: the executor gets a
@@ -261,14 +277,14 @@ impl State {
     /// the task queued until it subscribes.
     fn start_executor(
         &mut self,
+        agent: usize,
         key: Key,
         info: crate::proto::mesos::ExecutorInfo,
         framework: &FrameworkInfo,
         task: TaskInfo,
     ) {
         let container_id = self.ids.next("C");
-        let sandbox = self
-            .agent
+        let sandbox = self.agents[agent]
             .work_dir
             .join("frameworks")
             .join(&key.0)
@@ -277,23 +293,25 @@ impl State {
             .join("runs")
             .join(&container_id);
         let kill = Arc::new(AtomicBool::new(false));
-        let environment = self.executor_environment(&key, framework, &sandbox);
+        let environment = self.executor_environment(agent, &key, framework, &sandbox);
         let command = info.command.clone().unwrap_or_default();
         let user = match command.has_user() {
             true => command.user().to_string(),
             false => framework.user().to_string(),
         };
-        self.agent.pending_launches.push(Launch {
+        let cache = Arc::clone(&self.agents[agent].cache);
+        self.agents[agent].pending_launches.push(Launch {
+            agent,
             key: key.clone(),
             command,
             sandbox,
             user,
-            cache: Arc::clone(&self.agent.cache),
+            cache,
             environment,
             kill: Arc::clone(&kill),
         });
         let resources = Resources::from_protos(&info.resources).unwrap_or_default();
-        self.agent.executors.insert(
+        self.agents[agent].executors.insert(
             key,
             Executor {
                 info,
@@ -322,6 +340,7 @@ impl State {
     /// programs fail to start there: stout's `create_process_env`.)
     fn executor_environment(
         &self,
+        agent: usize,
         key: &Key,
         framework: &FrameworkInfo,
         sandbox: &Path,
@@ -340,8 +359,11 @@ impl State {
         [
             ("MESOS_FRAMEWORK_ID", key.0.clone()),
             ("MESOS_EXECUTOR_ID", key.1.clone()),
-            ("MESOS_AGENT_ENDPOINT", self.agent.address.to_string()),
-            ("MESOS_SLAVE_ID", self.agent.id.clone()),
+            (
+                "MESOS_AGENT_ENDPOINT",
+                self.agents[agent].address.to_string(),
+            ),
+            ("MESOS_SLAVE_ID", self.agents[agent].id.clone()),
             ("MESOS_DIRECTORY", sandbox.clone()),
             ("MESOS_SANDBOX", sandbox),
             (
@@ -360,13 +382,19 @@ impl State {
         .collect()
     }
 
-    pub(in crate::local) fn agent_kill_task(&mut self, framework_id: &str, task_id: &str) {
+    pub(in crate::local) fn agent_kill_task(
+        &mut self,
+        agent: usize,
+        framework_id: &str,
+        task_id: &str,
+    ) {
         let task_key = (framework_id.to_string(), task_id.to_string());
-        let Some(executor_id) = self.agent.task_executors.get(&task_key).cloned() else {
+        let Some(executor_id) = self.agents[agent].task_executors.get(&task_key).cloned() else {
             return;
         };
         let key = (framework_id.to_string(), executor_id);
-        let Some(executor) = self.agent.executors.get_mut(&key) else {
+        let grace = self.drain_grace_period(agent);
+        let Some(executor) = self.agents[agent].executors.get_mut(&key) else {
             return;
         };
         if let Some(position) = executor
@@ -376,29 +404,47 @@ impl State {
         {
             // The executor never saw the task, so the agent answers for it.
             executor.queued.remove(position);
+            let reason = task_status::Reason::REASON_TASK_KILLED_DURING_LAUNCH;
             let status = self.agent_status(
+                agent,
                 task_id,
                 &key.1,
                 TaskState::TASK_KILLED,
-                task_status::Reason::REASON_TASK_KILLED_DURING_LAUNCH,
+                reason,
                 "Killed before the executor started it",
             );
-            self.queue_update(framework_id, status, false);
+            self.queue_update(agent, framework_id, status, false);
         } else if let Some(events) = &executor.events {
             let mut kill = Event::new();
             kill.set_type(event::Type::KILL);
-            kill.kill
-                .mut_or_insert_default()
+            let details = kill.kill.mut_or_insert_default();
+            details
                 .task_id
                 .mut_or_insert_default()
                 .set_value(task_id.to_string());
+            // A draining agent gives the task at most the drain's grace
+            // period (`DrainConfig.max_grace_period`).
+            if let Some(grace) = grace {
+                let nanoseconds = i64::try_from(grace.as_nanos()).unwrap_or(i64::MAX);
+                details
+                    .kill_policy
+                    .mut_or_insert_default()
+                    .grace_period
+                    .mut_or_insert_default()
+                    .set_nanoseconds(nanoseconds);
+            }
             let _ = events.send(kill);
         }
     }
 
-    pub(in crate::local) fn shutdown_executor(&mut self, framework_id: &str, executor_id: &str) {
+    pub(in crate::local) fn shutdown_executor(
+        &mut self,
+        agent: usize,
+        framework_id: &str,
+        executor_id: &str,
+    ) {
         let key = (framework_id.to_string(), executor_id.to_string());
-        if let Some(executor) = self.agent.executors.get_mut(&key) {
+        if let Some(executor) = self.agents[agent].executors.get_mut(&key) {
             executor.shutdown_requested = Some(Instant::now());
             match &executor.events {
                 Some(events) => {
@@ -416,7 +462,8 @@ impl State {
     pub(in crate::local) fn check_executors(&mut self) {
         let registration = self.config.executor_registration_timeout;
         let grace = self.config.executor_shutdown_grace_period;
-        for ((framework_id, executor_id), executor) in &self.agent.executors {
+        let executors = self.agents.iter().flat_map(|agent| &agent.executors);
+        for ((framework_id, executor_id), executor) in executors {
             let unregistered =
                 !executor.subscribed_once && executor.started.elapsed() > registration;
             let overdue = executor
@@ -433,17 +480,17 @@ impl State {
 
     /// The executor process is gone: its unfinished tasks fail, its
     /// resources return, and the scheduler hears of it.
-    fn executor_exited(&mut self, key: &Key, status: Option<i32>, description: &str) {
-        let Some(executor) = self.agent.executors.remove(key) else {
+    fn executor_exited(&mut self, agent: usize, key: &Key, status: Option<i32>, description: &str) {
+        let Some(executor) = self.agents[agent].executors.remove(key) else {
             return;
         };
         log::info!(target: LOG_TARGET, "Executor {} of framework {} {description}", key.1, key.0);
-        self.master.free.add(&executor.resources);
+        self.master.agents[agent].free.add(&executor.resources);
+        self.check_drained(agent);
         if !self.master.frameworks.contains_key(&key.0) {
             return;
         }
-        let orphans: Vec<String> = self
-            .agent
+        let orphans: Vec<String> = self.agents[agent]
             .task_executors
             .iter()
             .filter(|((fw, task), eid)| {
@@ -454,8 +501,7 @@ impl State {
                         .tasks
                         .get(&(fw.clone(), task.clone()))
                         .is_some_and(|t| !is_terminal(t.state))
-                    && !self
-                        .agent
+                    && !self.agents[agent]
                         .updates
                         .get(&(fw.clone(), task.clone()))
                         .is_some_and(|q| q.iter().any(|u| is_terminal(u.status.state())))
@@ -465,9 +511,9 @@ impl State {
         for task_id in orphans {
             let message = format!("Executor {description}");
             let reason = task_status::Reason::REASON_EXECUTOR_TERMINATED;
-            let update =
-                self.agent_status(&task_id, &key.1, TaskState::TASK_FAILED, reason, &message);
-            self.queue_update(&key.0, update, false);
+            let failed = TaskState::TASK_FAILED;
+            let update = self.agent_status(agent, &task_id, &key.1, failed, reason, &message);
+            self.queue_update(agent, &key.0, update, false);
         }
         let mut failure = scheduler::Event::new();
         failure.set_type(scheduler::event::Type::FAILURE);
@@ -475,7 +521,7 @@ impl State {
         details
             .agent_id
             .mut_or_insert_default()
-            .set_value(self.agent.id.clone());
+            .set_value(self.agents[agent].id.clone());
         details
             .executor_id
             .mut_or_insert_default()

@@ -1,4 +1,4 @@
-//! The embedded agent: the executor API at `/api/v1/executor`, and the
+//! An embedded agent: the executor API at `/api/v1/executor`, and the
 //! executor processes themselves.
 //!
 //! *Plumbing: a workshop reader may skip this folder.*
@@ -17,17 +17,23 @@
 //! - [`executors`]: launching tasks, the executor processes and their end;
 //! - [`updates`]: the status update manager (queues, retries, acknowledgements);
 //! - [`sandbox`]: each executor's sandbox and the fetcher that fills it;
-//! - [`cache`]: the fetcher cache, for URIs marked `cache`.
+//! - [`cache`]: the fetcher cache, for URIs marked `cache`;
+//! - [`drain`]: killing every task when the operator drains the agent.
+//!
+//! The cluster may have several agents (`State::agents`); each function
+//! here takes the index of the one it works on.
 
 /// The target of every log line of this folder's files: the agent's lines
 /// read the same whichever file they come from (README quotes them).
 const LOG_TARGET: &str = module_path!();
 
 mod cache;
+mod drain;
 mod executors;
 mod sandbox;
 mod updates;
 
+pub(super) use drain::Draining;
 pub(super) use executors::{start_pending_executors, wait_for_executors};
 
 use super::http::{self, HttpError};
@@ -72,6 +78,8 @@ pub(super) struct Agent {
     next_uuid: u64,
     /// The fetcher cache, in the work folder.
     cache: Arc<cache::FetcherCache>,
+    /// While the operator drains this agent (`drain.rs`).
+    draining: Option<Draining>,
 }
 
 struct Executor {
@@ -118,6 +126,7 @@ impl Agent {
             threads: Vec::new(),
             next_uuid: 0,
             cache: Arc::new(cache::FetcherCache::new(work_dir.join("fetch"))),
+            draining: None,
         }
     }
 
@@ -142,8 +151,8 @@ impl Agent {
 }
 
 /// Entry point of `/api/v1/executor`.
-pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>) {
-    let down_until = shared.lock().agent.down_until;
+pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>, agent: usize) {
+    let down_until = shared.lock().agents[agent].down_until;
     if down_until.is_some_and(|until| Instant::now() < until) {
         // What a restarting agent answers while it recovers its state.
         let message = "Agent has not finished recovery (the embedded agent is restarting)";
@@ -172,7 +181,7 @@ pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>) {
                     let shared = Arc::clone(shared);
                     let stream = std::thread::Builder::new()
                         .name("local-executor-stream".into())
-                        .spawn(move || subscribe(request, &shared, key, &call, accept));
+                        .spawn(move || subscribe(request, &shared, agent, key, &call, accept));
                     if let Err(err) = stream {
                         log::error!("could not start a stream thread: {err}");
                     }
@@ -180,11 +189,15 @@ pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>) {
                 Err(err) => http::respond_error(request, err),
             };
         }
-        call::Type::UPDATE if call.update.is_some() => shared
-            .lock()
-            .executor_update(&key, call.update.status.clone().unwrap_or_default()),
+        call::Type::UPDATE if call.update.is_some() => shared.lock().executor_update(
+            agent,
+            &key,
+            call.update.status.clone().unwrap_or_default(),
+        ),
         call::Type::MESSAGE if call.message.is_some() => {
-            shared.lock().executor_message(&key, call.message.data())
+            shared
+                .lock()
+                .executor_message(agent, &key, call.message.data())
         }
         call::Type::HEARTBEAT => Ok(()),
         call::Type::UPDATE => Err(HttpError::bad_request("Expecting 'update' to be present")),
@@ -200,6 +213,7 @@ pub(super) fn handle_executor_call(mut request: Request, shared: &Arc<Shared>) {
 fn subscribe(
     request: Request,
     shared: &Arc<Shared>,
+    agent: usize,
     key: Key,
     call: &Call,
     accept: crate::content_type::ContentType,
@@ -207,7 +221,7 @@ fn subscribe(
     let (sender, events) = channel();
     let (generation, interval) = {
         let mut state = shared.lock();
-        match state.subscribe_executor(&key, &call.subscribe, sender) {
+        match state.subscribe_executor(agent, &key, &call.subscribe, sender) {
             Ok(generation) => (generation, state.config.heartbeat_interval),
             Err(err) => {
                 drop(state);
@@ -230,7 +244,7 @@ fn subscribe(
     };
     let _ = http::stream_events(request, head, events, heartbeat, || false);
     let mut state = shared.lock();
-    if let Some(executor) = state.agent.executors.get_mut(&key) {
+    if let Some(executor) = state.agents[agent].executors.get_mut(&key) {
         if executor.generation == generation {
             executor.events = None;
             log::info!("Executor {} of framework {} disconnected", key.1, key.0);
@@ -241,12 +255,13 @@ fn subscribe(
 impl State {
     fn subscribe_executor(
         &mut self,
+        agent: usize,
         key: &Key,
         subscribe: &call::Subscribe,
         sender: Sender<Event>,
     ) -> Result<u64, HttpError> {
-        let agent_info = self.agent_info();
-        let executor = self.agent.executors.get_mut(key).ok_or_else(|| {
+        let agent_info = self.agent_info(agent);
+        let executor = self.agents[agent].executors.get_mut(key).ok_or_else(|| {
             HttpError::bad_request(format!(
                 "Executor '{}' of framework '{}' cannot be found",
                 key.1, key.0
@@ -287,31 +302,35 @@ impl State {
         }
         for update in &subscribe.unacknowledged_updates {
             if let Some(status) = update.status.as_ref() {
-                let _ = self.executor_update(key, status.clone());
+                let _ = self.executor_update(agent, key, status.clone());
             }
         }
         Ok(generation)
     }
 
-    fn agent_info(&self) -> AgentInfo {
+    pub(super) fn agent_info(&self, agent: usize) -> AgentInfo {
+        let agent = &self.agents[agent];
         let mut info = AgentInfo::new();
-        info.set_hostname(self.agent.address.ip().to_string());
-        info.set_port(i32::from(self.agent.address.port()));
-        info.id
-            .mut_or_insert_default()
-            .set_value(self.agent.id.clone());
-        info.resources = self.agent.total.to_protos(None);
+        info.set_hostname(agent.address.ip().to_string());
+        info.set_port(i32::from(agent.address.port()));
+        info.id.mut_or_insert_default().set_value(agent.id.clone());
+        info.resources = agent.total.to_protos(None);
         info
     }
 
-    fn executor_message(&mut self, key: &Key, data: &[u8]) -> Result<(), HttpError> {
+    /// Which agent has this id, if any.
+    pub(super) fn agent_index(&self, agent_id: &str) -> Option<usize> {
+        self.agents.iter().position(|agent| agent.id == agent_id)
+    }
+
+    fn executor_message(&mut self, agent: usize, key: &Key, data: &[u8]) -> Result<(), HttpError> {
         let mut event = scheduler::Event::new();
         event.set_type(scheduler::event::Type::MESSAGE);
         let message = event.message.mut_or_insert_default();
         message
             .agent_id
             .mut_or_insert_default()
-            .set_value(self.agent.id.clone());
+            .set_value(self.agents[agent].id.clone());
         message
             .executor_id
             .mut_or_insert_default()
@@ -324,11 +343,15 @@ impl State {
     pub(super) fn send_framework_message(
         &mut self,
         framework_id: &str,
+        agent_id: &str,
         executor_id: &str,
         data: &[u8],
     ) {
         let key = (framework_id.to_string(), executor_id.to_string());
-        if let Some(Some(events)) = self.agent.executors.get(&key).map(|e| &e.events) {
+        let Some(agent) = self.agent_index(agent_id) else {
+            return;
+        };
+        if let Some(Some(events)) = self.agents[agent].executors.get(&key).map(|e| &e.events) {
             let mut message = Event::new();
             message.set_type(event::Type::MESSAGE);
             message
@@ -342,50 +365,60 @@ impl State {
     /// A removed framework's executors are asked to shut down, and its
     /// pending updates dropped: nobody is left to acknowledge them.
     pub(super) fn agent_remove_framework(&mut self, framework_id: &str) {
-        let executors: Vec<String> = self
-            .agent
-            .executors
-            .keys()
-            .filter(|(fw, _)| fw == framework_id)
-            .map(|(_, id)| id.clone())
-            .collect();
-        for executor_id in executors {
-            self.shutdown_executor(framework_id, &executor_id);
+        for agent in 0..self.agents.len() {
+            let executors: Vec<String> = self.agents[agent]
+                .executors
+                .keys()
+                .filter(|(fw, _)| fw == framework_id)
+                .map(|(_, id)| id.clone())
+                .collect();
+            for executor_id in executors {
+                self.shutdown_executor(agent, framework_id, &executor_id);
+            }
+            let agent = &mut self.agents[agent];
+            agent.updates.retain(|(fw, _), _| fw != framework_id);
+            agent.task_executors.retain(|(fw, _), _| fw != framework_id);
         }
-        self.agent.updates.retain(|(fw, _), _| fw != framework_id);
-        self.agent
-            .task_executors
-            .retain(|(fw, _), _| fw != framework_id);
     }
 
-    /// Simulates an agent restart: every executor loses its connection, the
-    /// agent answers `503` for `downtime`, and it forgets the executor
-    /// updates it had not yet passed on (a crashed agent would). Executors
-    /// of checkpointing frameworks subscribe again and resend them; the
-    /// others exit, and their tasks fail.
+    /// Simulates an agent restart (of every agent): every executor loses
+    /// its connection, the agent answers `503` for `downtime`, and it
+    /// forgets the executor updates it had not yet passed on (a crashed
+    /// agent would). Executors of checkpointing frameworks subscribe again
+    /// and resend them; the others exit, and their tasks fail.
     pub(super) fn restart_agent(&mut self, downtime: Duration) {
         log::info!(
             "Restarting the agent: dropping every executor connection, down for {} ms",
             downtime.as_millis()
         );
-        self.agent.down_until = Some(Instant::now() + downtime);
-        for executor in self.agent.executors.values_mut() {
-            executor.events = None;
-        }
-        for queue in self.agent.updates.values_mut() {
-            // The front update was already passed on; the rest were not.
-            let mut kept: VecDeque<PendingUpdate> = queue.drain(..1).collect();
-            kept.extend(queue.drain(..).filter(|update| !update.from_executor));
-            *queue = kept;
+        for agent in &mut self.agents {
+            agent.restart(downtime);
         }
     }
 
     /// Stops everything, for the cluster's shutdown.
     pub(super) fn stop(&mut self) {
         self.disconnect_frameworks();
-        for executor in self.agent.executors.values_mut() {
+        for agent in &mut self.agents {
+            for executor in agent.executors.values_mut() {
+                executor.events = None;
+                executor.kill.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+impl Agent {
+    fn restart(&mut self, downtime: Duration) {
+        self.down_until = Some(Instant::now() + downtime);
+        for executor in self.executors.values_mut() {
             executor.events = None;
-            executor.kill.store(true, Ordering::SeqCst);
+        }
+        for queue in self.updates.values_mut() {
+            // The front update was already passed on; the rest were not.
+            let mut kept: VecDeque<PendingUpdate> = queue.drain(..1).collect();
+            kept.extend(queue.drain(..).filter(|update| !update.from_executor));
+            *queue = kept;
         }
     }
 }

@@ -135,6 +135,7 @@ mod tests {
         let mut command = CommandInfo::new();
         command.uris.push(uri);
         Launch {
+            agent: 0,
             key: ("F1".into(), id.into()),
             command,
             sandbox: dir.join(id),

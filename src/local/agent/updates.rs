@@ -84,11 +84,11 @@ impl State {
     /// scheduler.
     pub(super) fn executor_update(
         &mut self,
+        agent: usize,
         key: &Key,
         mut status: TaskStatus,
     ) -> Result<(), HttpError> {
-        let subscribed = self
-            .agent
+        let subscribed = self.agents[agent]
             .executors
             .get(key)
             .is_some_and(|e| e.events.is_some());
@@ -96,7 +96,7 @@ impl State {
             return Err(HttpError::new(403, "Executor is not subscribed"));
         }
         check_update(key, &status)?;
-        if let Some(executor) = self.agent.executors.get(key) {
+        if let Some(executor) = self.agents[agent].executors.get(key) {
             if executor.acknowledged.contains(status.uuid()) {
                 log::debug!(
                     target: LOG_TARGET,
@@ -110,7 +110,7 @@ impl State {
         }
         let task_id = status.task_id.value().to_string();
         let task_key = (key.0.clone(), task_id.clone());
-        if self.agent.task_executors.get(&task_key) != Some(&key.1) {
+        if self.agents[agent].task_executors.get(&task_key) != Some(&key.1) {
             return Err(HttpError::bad_request(format!(
                 "Task '{task_id}' is not known on executor '{}'",
                 key.1
@@ -120,7 +120,7 @@ impl State {
             .executor_id
             .mut_or_insert_default()
             .set_value(key.1.clone());
-        self.queue_update(&key.0, status, true);
+        self.queue_update(agent, &key.0, status, true);
         Ok(())
     }
 
@@ -129,14 +129,16 @@ impl State {
     /// acknowledges it like any agent update.
     pub(super) fn agent_status(
         &mut self,
+        agent: usize,
         task_id: &str,
         executor_id: &str,
         state: TaskState,
         reason: task_status::Reason,
         message: &str,
     ) -> TaskStatus {
-        self.agent.next_uuid += 1;
-        let mut uuid = self.agent.next_uuid.to_be_bytes().to_vec();
+        let agent = &mut self.agents[agent];
+        agent.next_uuid += 1;
+        let mut uuid = agent.next_uuid.to_be_bytes().to_vec();
         uuid.extend_from_slice(&now_seconds().to_bits().to_be_bytes());
         let report = Report {
             state,
@@ -144,7 +146,7 @@ impl State {
             message,
         };
         let source = task_status::Source::SOURCE_AGENT;
-        let mut status = task_status(task_id, report, source, &self.agent.id);
+        let mut status = task_status(task_id, report, source, &agent.id);
         status
             .executor_id
             .mut_or_insert_default()
@@ -157,6 +159,7 @@ impl State {
     /// when every earlier update of that task has been acknowledged.
     pub(super) fn queue_update(
         &mut self,
+        agent: usize,
         framework_id: &str,
         mut status: TaskStatus,
         from_executor: bool,
@@ -164,9 +167,12 @@ impl State {
         status
             .agent_id
             .mut_or_insert_default()
-            .set_value(self.agent.id.clone());
+            .set_value(self.agents[agent].id.clone());
+        if let Some(drain) = &self.agents[agent].draining {
+            super::drain::rewrite_update(&mut status, drain.mark_gone);
+        }
         let key = (framework_id.to_string(), status.task_id.value().to_string());
-        let queue = self.agent.updates.entry(key.clone()).or_default();
+        let queue = self.agents[agent].updates.entry(key.clone()).or_default();
         if queue.iter().any(|u| u.status.uuid() == status.uuid()) {
             return;
         }
@@ -179,7 +185,7 @@ impl State {
             backoff: retry,
         });
         if queue.len() == 1 {
-            self.send_front_update(&key);
+            self.send_front_update(agent, &key);
         } else if is_terminal(state) {
             // The framework hears of the end in order, after it has
             // acknowledged the earlier updates; the master learns of it now.
@@ -187,8 +193,9 @@ impl State {
         }
     }
 
-    fn send_front_update(&mut self, key: &Key) {
-        let Some(front) = self.agent.updates.get_mut(key).and_then(|q| q.front_mut()) else {
+    fn send_front_update(&mut self, agent: usize, key: &Key) {
+        let updates = &mut self.agents[agent].updates;
+        let Some(front) = updates.get_mut(key).and_then(|q| q.front_mut()) else {
             return;
         };
         front.resend_at = Instant::now() + front.backoff;
@@ -205,9 +212,15 @@ impl State {
     /// This agent keeps no checkpoint, so it waits for the scheduler's
     /// acknowledgement instead: a stricter order, under which an executor
     /// that forgot an unacknowledged update would be caught by the tests.
-    pub(in crate::local) fn acknowledge(&mut self, framework_id: &str, task_id: &str, uuid: &[u8]) {
+    pub(in crate::local) fn acknowledge(
+        &mut self,
+        agent: usize,
+        framework_id: &str,
+        task_id: &str,
+        uuid: &[u8],
+    ) {
         let key = (framework_id.to_string(), task_id.to_string());
-        let Some(queue) = self.agent.updates.get_mut(&key) else {
+        let Some(queue) = self.agents[agent].updates.get_mut(&key) else {
             log::warn!(
                 target: LOG_TARGET,
                 "Ignoring acknowledgement for task {task_id}: no update is pending"
@@ -224,53 +237,57 @@ impl State {
         let acked = queue.pop_front().expect("front was just checked");
         let finished = queue.is_empty() && is_terminal(acked.status.state());
         if queue.is_empty() {
-            self.agent.updates.remove(&key);
+            self.agents[agent].updates.remove(&key);
         }
-        if let Some(executor_id) = self.agent.task_executors.get(&key).cloned() {
+        if let Some(executor_id) = self.agents[agent].task_executors.get(&key).cloned() {
             if acked.from_executor {
                 let executor_key = (framework_id.to_string(), executor_id);
-                if let Some(executor) = self.agent.executors.get_mut(&executor_key) {
+                if let Some(executor) = self.agents[agent].executors.get_mut(&executor_key) {
                     executor.remember_acknowledged(uuid);
                     send_acknowledged(executor, task_id, uuid);
                 }
             }
         }
         if finished {
-            self.agent.task_executors.remove(&key);
+            self.agents[agent].task_executors.remove(&key);
+            self.check_drained(agent);
         }
-        self.send_front_update(&key);
+        self.send_front_update(agent, &key);
     }
 
     /// Resends every pending update of a framework at once.
     pub(in crate::local) fn resend_updates(&mut self, framework_id: &str) {
-        let keys: Vec<Key> = self
-            .agent
-            .updates
-            .keys()
-            .filter(|(fw, _)| fw == framework_id)
-            .cloned()
-            .collect();
-        for key in keys {
-            self.send_front_update(&key);
+        for agent in 0..self.agents.len() {
+            let keys: Vec<Key> = self.agents[agent]
+                .updates
+                .keys()
+                .filter(|(fw, _)| fw == framework_id)
+                .cloned()
+                .collect();
+            for key in keys {
+                self.send_front_update(agent, &key);
+            }
         }
     }
 
     /// Resends updates that were not acknowledged in time, with backoff.
     pub(in crate::local) fn retry_updates(&mut self) {
         let now = Instant::now();
-        let due: Vec<Key> = self
-            .agent
-            .updates
-            .iter()
-            .filter(|(_, q)| q.front().is_some_and(|u| u.resend_at <= now))
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in due {
-            if let Some(front) = self.agent.updates.get_mut(&key).and_then(|q| q.front_mut()) {
-                front.backoff = (front.backoff * 2).min(MAX_UPDATE_RETRY);
+        for agent in 0..self.agents.len() {
+            let updates = &mut self.agents[agent].updates;
+            let due: Vec<Key> = updates
+                .iter()
+                .filter(|(_, q)| q.front().is_some_and(|u| u.resend_at <= now))
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in due {
+                let updates = &mut self.agents[agent].updates;
+                if let Some(front) = updates.get_mut(&key).and_then(|q| q.front_mut()) {
+                    front.backoff = (front.backoff * 2).min(MAX_UPDATE_RETRY);
+                }
+                log::debug!(target: LOG_TARGET, "Resending unacknowledged update for task {}", key.1);
+                self.send_front_update(agent, &key);
             }
-            log::debug!(target: LOG_TARGET, "Resending unacknowledged update for task {}", key.1);
-            self.send_front_update(&key);
         }
     }
 }

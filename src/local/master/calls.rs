@@ -4,10 +4,10 @@
 
 use super::super::http::{self, HttpError};
 use super::super::{Shared, State};
-use super::is_terminal;
 use super::streams::subscribe;
 use super::Framework;
 use super::LOG_TARGET;
+use super::{is_terminal, Report};
 use crate::proto::mesos::{task_status, TaskState};
 use crate::proto::scheduler::{call, Call};
 use std::sync::Arc;
@@ -207,7 +207,12 @@ impl State {
             }
             SUPPRESS => self.framework_mut(framework_id).suppressed = true,
             KILL => self.kill_task(framework_id, call.kill.task_id.value()),
-            SHUTDOWN => self.shutdown_executor(framework_id, call.shutdown.executor_id.value()),
+            SHUTDOWN => {
+                let shutdown = &call.shutdown;
+                if let Some(agent) = self.agent_index(shutdown.agent_id.value()) {
+                    self.shutdown_executor(agent, framework_id, shutdown.executor_id.value());
+                }
+            }
             ACKNOWLEDGE => {
                 let ack = &call.acknowledge;
                 if ack.uuid().len() != 16 {
@@ -215,19 +220,20 @@ impl State {
                         "Failed to parse UUID: expecting 16 bytes",
                     ));
                 }
-                if ack.agent_id.value() != self.agent.id {
+                let Some(agent) = self.agent_index(ack.agent_id.value()) else {
                     return Err(HttpError::bad_request(format!(
                         "Agent {} cannot be found",
                         ack.agent_id.value()
                     )));
-                }
-                self.acknowledge(framework_id, ack.task_id.value(), ack.uuid());
+                };
+                self.acknowledge(agent, framework_id, ack.task_id.value(), ack.uuid());
             }
             RECONCILE => self.reconcile(framework_id, &call.reconcile),
             MESSAGE => {
                 let message = &call.message;
                 self.send_framework_message(
                     framework_id,
+                    message.agent_id.value(),
                     message.executor_id.value(),
                     message.data(),
                 );
@@ -249,14 +255,19 @@ impl State {
     fn kill_task(&mut self, framework_id: &str, task_id: &str) {
         let key = (framework_id.to_string(), task_id.to_string());
         match self.master.tasks.get(&key) {
-            Some(task) if !is_terminal(task.state) => self.agent_kill_task(framework_id, task_id),
+            Some(task) if !is_terminal(task.state) => {
+                self.agent_kill_task(task.agent, framework_id, task_id)
+            }
             Some(_) => {
                 log::debug!(target: LOG_TARGET, "Task {task_id} already ended; nothing to kill")
             }
             None => {
-                let reason = task_status::Reason::REASON_RECONCILIATION;
-                let message = "Attempted to kill an unknown task";
-                self.master_update(framework_id, task_id, TaskState::TASK_LOST, reason, message);
+                let report = Report {
+                    state: TaskState::TASK_LOST,
+                    reason: task_status::Reason::REASON_RECONCILIATION,
+                    message: "Attempted to kill an unknown task",
+                };
+                self.master_update(framework_id, task_id, "", report);
             }
         }
     }
@@ -265,27 +276,45 @@ impl State {
     /// unfinished task when none is listed.
     fn reconcile(&mut self, framework_id: &str, reconcile: &call::Reconcile) {
         let reason = task_status::Reason::REASON_RECONCILIATION;
-        let task_ids: Vec<String> = if reconcile.tasks.is_empty() {
+        let task_ids: Vec<(String, String)> = if reconcile.tasks.is_empty() {
             self.master
                 .tasks
                 .iter()
                 .filter(|((fw, _), task)| fw == framework_id && !is_terminal(task.state))
-                .map(|((_, id), _)| id.clone())
+                .map(|((_, id), _)| (id.clone(), String::new()))
                 .collect()
         } else {
             reconcile
                 .tasks
                 .iter()
-                .map(|t| t.task_id.value().to_string())
+                .map(|t| {
+                    (
+                        t.task_id.value().to_string(),
+                        t.agent_id.value().to_string(),
+                    )
+                })
                 .collect()
         };
-        for task_id in task_ids {
+        for (task_id, given_agent) in task_ids {
             let key = (framework_id.to_string(), task_id.clone());
-            let (state, message) = match self.master.tasks.get(&key) {
-                Some(task) => (task.state, "Reconciliation: latest task state"),
-                None => (TaskState::TASK_LOST, "Reconciliation: task is unknown"),
+            let (state, message, agent_id) = match self.master.tasks.get(&key) {
+                Some(task) => (
+                    task.state,
+                    "Reconciliation: latest task state",
+                    self.agents[task.agent].id.clone(),
+                ),
+                None => (
+                    TaskState::TASK_LOST,
+                    "Reconciliation: task is unknown",
+                    given_agent,
+                ),
             };
-            self.master_update(framework_id, &task_id, state, reason, message);
+            let report = Report {
+                state,
+                reason,
+                message,
+            };
+            self.master_update(framework_id, &task_id, &agent_id, report);
         }
     }
 }

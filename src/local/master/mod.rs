@@ -1,4 +1,5 @@
-//! The embedded master: the scheduler API at `/api/v1/scheduler`.
+//! The embedded master: the scheduler API at `/api/v1/scheduler`, and the
+//! operator API at `/api/v1`.
 //!
 //! *Plumbing: a workshop reader may skip this folder.*
 //!
@@ -15,26 +16,33 @@
 //! - [`offers`]: the allocator, declines and their filters, and launching
 //!   the tasks of an accepted offer;
 //! - [`tasks`]: each task's state as status updates reach the framework;
-//! - [`view`]: the snapshot of all this that `/master/state` shows.
+//! - [`view`]: the snapshot of all this that `/master/state` shows;
+//! - [`operator`]: the operator API at `/api/v1` (`GET_AGENTS`,
+//!   `DRAIN_AGENT`, `DEACTIVATE_AGENT`, `REACTIVATE_AGENT`);
+//! - [`drain`]: what those calls do: taking an agent out of offers, its
+//!   drain, and bringing it back.
 
 /// The target of every log line of this folder's files: the master's lines
 /// read the same whichever file they come from (README quotes them).
 const LOG_TARGET: &str = module_path!();
 
 mod calls;
+mod drain;
 mod offers;
+mod operator;
 mod streams;
 mod tasks;
 mod view;
 
 pub(in crate::local) use crate::proto::is_terminal;
 pub(super) use calls::handle_scheduler_call;
+pub(super) use operator::handle_operator_call;
 pub(in crate::local) use tasks::{now_seconds, task_status, Report};
 
 use super::http::{self, HttpError};
 use super::resources::Resources;
 use super::Shared;
-use crate::proto::mesos::{FrameworkInfo, TaskState, TaskStatus};
+use crate::proto::mesos::{DrainInfo, FrameworkInfo, TaskState, TaskStatus};
 use crate::proto::scheduler::Event;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -54,8 +62,9 @@ pub(super) struct Master {
     /// Per framework, its ended tasks in the order they ended: only the
     /// last `max_completed_tasks_per_framework` are remembered.
     completed: HashMap<String, VecDeque<String>>,
-    /// Resources neither offered nor in use.
-    pub(super) free: Resources,
+    /// What the master knows of each agent, in the order of
+    /// `State::agents`.
+    pub(super) agents: Vec<AgentRecord>,
     /// After a simulated restart: calls get `503` until then.
     down_until: Option<Instant>,
     /// While set, event streams are held back (a hung master).
@@ -79,8 +88,9 @@ pub(super) struct Framework {
     pub(super) events: Option<Sender<Event>>,
     stream_id: String,
     suppressed: bool,
-    /// Resources the framework declined, and until when.
-    filters: Vec<(Resources, Instant)>,
+    /// Resources the framework declined, of which agent, and until when:
+    /// Mesos's filters are per agent.
+    filters: Vec<(usize, Resources, Instant)>,
     /// When a disconnected framework is removed (its failover timeout).
     failover_deadline: Option<Instant>,
     /// When it subscribed and disconnected, for `/master/state`.
@@ -89,7 +99,24 @@ pub(super) struct Framework {
 
 struct OutstandingOffer {
     framework_id: String,
+    /// Which agent's resources it offers (an index into `State::agents`).
+    agent: usize,
     resources: Resources,
+}
+
+/// An agent as the master sees it.
+pub(super) struct AgentRecord {
+    /// Resources neither offered nor in use.
+    pub(super) free: Resources,
+    /// No offers are made of a deactivated agent (`DRAIN_AGENT`,
+    /// `DEACTIVATE_AGENT`; `REACTIVATE_AGENT` ends it).
+    pub(super) deactivated: bool,
+    /// Set by `DRAIN_AGENT`, with how far the drain has come.
+    pub(super) drain: Option<DrainInfo>,
+    /// When `DRAIN_AGENT` came, in seconds since the epoch.
+    pub(super) drain_start_time: Option<f64>,
+    /// Drained with `mark_gone`: it has left the cluster for good.
+    pub(super) gone: bool,
 }
 
 /// How many ended tasks the master remembers per framework unless told
@@ -104,6 +131,8 @@ const PROMPT_ALLOCATION_GAP: Duration = Duration::from_millis(5);
 
 /// A task as the master sees it.
 pub(super) struct Task {
+    /// The agent it runs on (an index into `State::agents`).
+    pub(super) agent: usize,
     pub(super) state: TaskState,
     pub(super) resources: Resources,
     pub(super) last_status: Option<TaskStatus>,
@@ -128,7 +157,18 @@ impl Framework {
 }
 
 impl Master {
-    pub(super) fn new(id: String, address: SocketAddr, total: Resources) -> Master {
+    /// The master of agents with these resources.
+    pub(super) fn new(id: String, address: SocketAddr, totals: Vec<Resources>) -> Master {
+        let agents = totals
+            .into_iter()
+            .map(|free| AgentRecord {
+                free,
+                deactivated: false,
+                drain: None,
+                drain_start_time: None,
+                gone: false,
+            })
+            .collect();
         Master {
             id,
             address,
@@ -137,7 +177,7 @@ impl Master {
             offers: HashMap::new(),
             tasks: HashMap::new(),
             completed: HashMap::new(),
-            free: total,
+            agents,
             down_until: None,
             silent_until: None,
             last_allocation: Instant::now(),

@@ -1,11 +1,11 @@
-//! Offers and allocation: the allocator offers the agent's free resources to
-//! one framework at a time; declined resources come back with a filter; an
+//! Offers and allocation: the allocator offers each agent's free resources
+//! to one framework at a time; declined resources come back with a filter; an
 //! accepted offer's tasks are checked and launched.
 
 use super::super::resources::Resources;
 use super::super::State;
 use super::LOG_TARGET;
-use super::{is_terminal, OutstandingOffer, Task};
+use super::{is_terminal, OutstandingOffer, Report, Task};
 use crate::proto::mesos::{task_status, Offer, TaskInfo, TaskState};
 use crate::proto::scheduler::{call, event, Event};
 use std::time::{Duration, Instant};
@@ -24,15 +24,23 @@ fn same_executor(
 }
 
 impl State {
-    /// The allocator: offers all free resources to one connected, unsuppressed
-    /// framework that has not declined them. One agent, so one offer at a time.
+    /// The allocator: offers each active agent's free resources to one
+    /// connected, unsuppressed framework that has not declined them. One
+    /// offer per agent at a time; an agent that is deactivated (draining,
+    /// say) is offered to nobody.
     pub(in crate::local) fn allocate(&mut self) {
         self.master.last_allocation = Instant::now();
-        if self.master.free.is_empty() {
-            return;
+        for agent in 0..self.agents.len() {
+            let record = &self.master.agents[agent];
+            if !record.free.is_empty() && !record.deactivated {
+                self.offer_agent(agent);
+            }
         }
+    }
+
+    fn offer_agent(&mut self, agent: usize) {
         let now = Instant::now();
-        let free = self.master.free.clone();
+        let free = self.master.agents[agent].free.clone();
         let mut candidates: Vec<&String> = self.master.frameworks.keys().collect();
         candidates.sort();
         let chosen = candidates.into_iter().find(|id| {
@@ -42,7 +50,9 @@ impl State {
                 && !framework
                     .filters
                     .iter()
-                    .any(|(filtered, until)| *until > now && filtered.contains(&free))
+                    .any(|(filtered_agent, filtered, until)| {
+                        *filtered_agent == agent && *until > now && filtered.contains(&free)
+                    })
         });
         let Some(framework_id) = chosen.cloned() else {
             return;
@@ -55,20 +65,22 @@ impl State {
             .framework_id
             .mut_or_insert_default()
             .set_value(framework_id.clone());
+        let node = &self.agents[agent];
         offer
             .agent_id
             .mut_or_insert_default()
-            .set_value(self.agent.id.clone());
-        offer.set_hostname(self.agent.address.ip().to_string());
+            .set_value(node.id.clone());
+        offer.set_hostname(node.address.ip().to_string());
         let role = framework.role();
         offer.resources = free.to_protos(Some(&role));
         offer.allocation_info.mut_or_insert_default().set_role(role);
-        offer.executor_ids = self.agent.executor_ids(&framework_id);
-        self.master.free = Resources::default();
+        offer.executor_ids = node.executor_ids(&framework_id);
+        self.master.agents[agent].free = Resources::default();
         self.master.offers.insert(
             offer_id.clone(),
             OutstandingOffer {
                 framework_id: framework_id.clone(),
+                agent,
                 resources: free.clone(),
             },
         );
@@ -89,12 +101,11 @@ impl State {
         offer_ids: &[&str],
         refuse_seconds: f64,
     ) {
-        let mut recovered = Resources::default();
         for id in offer_ids {
             match self.master.offers.get(*id) {
                 Some(offer) if offer.framework_id == framework_id => {
                     let offer = self.master.offers.remove(*id).expect("just looked up");
-                    recovered.add(&offer.resources);
+                    self.decline(framework_id, offer.agent, offer.resources, refuse_seconds);
                 }
                 _ => {
                     log::debug!(
@@ -104,10 +115,15 @@ impl State {
                 }
             }
         }
-        self.decline(framework_id, recovered, refuse_seconds);
     }
 
-    fn decline(&mut self, framework_id: &str, resources: Resources, refuse_seconds: f64) {
+    fn decline(
+        &mut self,
+        framework_id: &str,
+        agent: usize,
+        resources: Resources,
+        refuse_seconds: f64,
+    ) {
         if resources.is_empty() {
             return;
         }
@@ -123,11 +139,11 @@ impl State {
             if let Some(framework) = self.master.frameworks.get_mut(framework_id) {
                 framework
                     .filters
-                    .retain(|(_, until)| *until > Instant::now());
-                framework.filters.push((resources.clone(), until));
+                    .retain(|(_, _, until)| *until > Instant::now());
+                framework.filters.push((agent, resources.clone(), until));
             }
         }
-        self.master.free.add(&resources);
+        self.master.agents[agent].free.add(&resources);
     }
 
     /// `ACCEPT`: launches the tasks of `LAUNCH` operations from the offers.
@@ -139,29 +155,25 @@ impl State {
             .flat_map(|op| op.launch.task_infos.iter().cloned())
             .collect();
         let ids: Vec<&str> = accept.offer_ids.iter().map(|id| id.value()).collect();
-        let invalid = ids.iter().find(
-            |id| !matches!(self.master.offers.get(**id), Some(o) if o.framework_id == framework_id),
-        );
-        if ids.is_empty() || invalid.is_some() {
-            let message = match invalid {
-                Some(id) => format!("Offer {id} is no longer valid"),
-                None => "No offers were given".to_string(),
-            };
-            self.recover_offers(framework_id, &ids, 0.0);
-            return self.drop_tasks(framework_id, &tasks, &message);
-        }
+        let agent = match self.offers_agent(framework_id, &ids) {
+            Ok(agent) => agent,
+            Err(message) => {
+                self.recover_offers(framework_id, &ids, 0.0);
+                return self.drop_tasks(framework_id, &tasks, &message);
+            }
+        };
         let mut remaining = Resources::default();
         for id in &ids {
             let offer = self.master.offers.remove(*id).expect("validated above");
             remaining.add(&offer.resources);
         }
         for task in tasks {
-            match self.validate_task(framework_id, &task, &remaining) {
+            match self.validate_task(framework_id, agent, &task, &remaining) {
                 Ok(needed) => {
                     remaining
                         .subtract(&needed)
                         .expect("validate_task checked that the task fits");
-                    self.launch_task(framework_id, task);
+                    self.launch_task(framework_id, agent, task);
                 }
                 Err(message) => {
                     log::info!(
@@ -170,17 +182,38 @@ impl State {
                         task.task_id.value()
                     );
                     let reason = task_status::Reason::REASON_TASK_INVALID;
-                    self.master_update(
-                        framework_id,
-                        task.task_id.value(),
-                        TaskState::TASK_ERROR,
+                    let report = Report {
+                        state: TaskState::TASK_ERROR,
                         reason,
-                        &message,
-                    );
+                        message: &message,
+                    };
+                    let task_id = task.task_id.value();
+                    self.master_update(framework_id, task_id, task.agent_id.value(), report);
                 }
             }
         }
-        self.decline(framework_id, remaining, accept.filters.refuse_seconds());
+        let refuse_seconds = accept.filters.refuse_seconds();
+        self.decline(framework_id, agent, remaining, refuse_seconds);
+    }
+
+    /// The agent whose offers an `ACCEPT` uses, or why they cannot be
+    /// used: each must be outstanding and the framework's, and all of one
+    /// agent (Mesos: "Aggregated offers must belong to one single agent").
+    fn offers_agent(&self, framework_id: &str, ids: &[&str]) -> Result<usize, String> {
+        let mut agents = Vec::new();
+        for id in ids {
+            match self.master.offers.get(*id) {
+                Some(offer) if offer.framework_id == framework_id => agents.push(offer.agent),
+                _ => return Err(format!("Offer {id} is no longer valid")),
+            }
+        }
+        match agents.first() {
+            None => Err("No offers were given".to_string()),
+            Some(first) if agents.iter().any(|agent| agent != first) => {
+                Err("Aggregated offers must belong to one single agent".to_string())
+            }
+            Some(first) => Ok(*first),
+        }
     }
 
     /// One bad offer invalidates the whole `ACCEPT`. Its tasks never
@@ -194,7 +227,13 @@ impl State {
         };
         for task in tasks {
             let reason = task_status::Reason::REASON_INVALID_OFFERS;
-            self.master_update(framework_id, task.task_id.value(), state, reason, message);
+            let report = Report {
+                state,
+                reason,
+                message,
+            };
+            let agent_id = task.agent_id.value();
+            self.master_update(framework_id, task.task_id.value(), agent_id, report);
         }
     }
 
@@ -203,6 +242,7 @@ impl State {
     fn validate_task(
         &self,
         framework_id: &str,
+        agent: usize,
         task: &TaskInfo,
         available: &Resources,
     ) -> Result<Resources, String> {
@@ -214,7 +254,7 @@ impl State {
         if matches!(self.master.tasks.get(&key), Some(t) if !is_terminal(t.state)) {
             return Err(format!("Task has duplicate ID: {task_id}"));
         }
-        if task.agent_id.value() != self.agent.id {
+        if task.agent_id.value() != self.agents[agent].id {
             return Err(format!(
                 "Task uses an unknown agent {}",
                 task.agent_id.value()
@@ -231,7 +271,7 @@ impl State {
         }
         let mut needed = Resources::from_protos(&task.resources)
             .map_err(|e| format!("Task has invalid resources: {e}"))?;
-        needed.add(&self.executor_needs(framework_id, executor)?);
+        needed.add(&self.executor_needs(framework_id, agent, executor)?);
         if !available.contains(&needed) {
             return Err(format!(
                 "Task uses more resources ({needed}) than remain in the offers ({available})"
@@ -245,12 +285,13 @@ impl State {
     fn executor_needs(
         &self,
         framework_id: &str,
+        agent: usize,
         executor: &crate::proto::mesos::ExecutorInfo,
     ) -> Result<Resources, String> {
         let executor_id = executor.executor_id.value();
         let resources = Resources::from_protos(&executor.resources)
             .map_err(|e| format!("Executor has invalid resources: {e}"))?;
-        match self.agent.executor_info(framework_id, executor_id) {
+        match self.agents[agent].executor_info(framework_id, executor_id) {
             Some(running) if !same_executor(running, executor) => Err(format!(
                 "ExecutorInfo for executor '{executor_id}' differs from the one already running"
             )),
@@ -262,21 +303,30 @@ impl State {
         }
     }
 
-    fn launch_task(&mut self, framework_id: &str, task: TaskInfo) {
+    fn launch_task(&mut self, framework_id: &str, agent: usize, task: TaskInfo) {
         let key = (framework_id.to_string(), task.task_id.value().to_string());
+        // Mesos lets a framework reuse the id of a task that ended
+        // (`TaskID` in mesos.proto); the new task replaces the old one's
+        // record, which leaves the list of ended tasks.
+        if self.master.tasks.contains_key(&key) {
+            if let Some(ended) = self.master.completed.get_mut(framework_id) {
+                ended.retain(|id| *id != key.1);
+            }
+        }
         let resources = Resources::from_protos(&task.resources).unwrap_or_default();
         let role = self.master.frameworks[framework_id].role();
         self.master.tasks.insert(
             key,
             Task {
+                agent,
                 state: TaskState::TASK_STAGING,
                 resources,
                 last_status: None,
-                record: super::view::launched(&task, &role),
+                record: super::view::launched(&task, &role, &self.agents[agent].id),
             },
         );
         let info = self.master.frameworks[framework_id].info.clone();
-        self.agent_launch_task(framework_id, &info, task);
+        self.agent_launch_task(agent, framework_id, &info, task);
     }
 
     /// Takes back every offer the framework holds, without a filter: the

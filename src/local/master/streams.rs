@@ -295,7 +295,7 @@ impl State {
             .collect();
         for key in tasks {
             if let Some(task) = self.master.tasks.remove(&key) {
-                self.master.free.add(&task.resources);
+                self.master.agents[task.agent].free.add(&task.resources);
             }
         }
         self.master.completed.remove(framework_id);

@@ -84,7 +84,8 @@ impl State {
         task.state = state;
         if is_terminal(state) {
             let resources = std::mem::take(&mut task.resources);
-            self.master.free.add(&resources);
+            let agent = task.agent;
+            self.master.agents[agent].free.add(&resources);
             // Offer what the task freed now rather than at the next tick, so
             // that a batch of short tasks keeps its cores busy; but not more
             // often than every few milliseconds, so that thousands of tiny
@@ -133,17 +134,15 @@ impl State {
         &mut self,
         framework_id: &str,
         task_id: &str,
-        state: TaskState,
-        reason: task_status::Reason,
-        message: &str,
+        agent_id: &str,
+        report: Report<'_>,
     ) {
-        let report = Report {
-            state,
-            reason,
-            message,
-        };
         let source = task_status::Source::SOURCE_MASTER;
-        let status = task_status(task_id, report, source, &self.agent.id);
+        let mut status = task_status(task_id, report, source, agent_id);
+        if agent_id.is_empty() {
+            // A task of no known agent: Mesos leaves the field out.
+            status.agent_id.clear();
+        }
         self.send_update(framework_id, status);
     }
 }

@@ -41,9 +41,10 @@ impl Times {
 }
 
 /// What the master records of a task it launches, for the state endpoint.
-pub(in crate::local) fn launched(task: &TaskInfo, role: &str) -> TaskView {
+pub(in crate::local) fn launched(task: &TaskInfo, role: &str, agent_id: &str) -> TaskView {
     TaskView {
         id: task.task_id.value().to_string(),
+        agent_id: agent_id.to_string(),
         name: task.name().to_string(),
         executor_id: task.executor.executor_id.value().to_string(),
         state: TaskState::TASK_STAGING,
@@ -74,20 +75,11 @@ impl State {
             .map(|(id, framework)| self.framework_view(id, framework))
             .collect();
         frameworks.sort_by(|a, b| a.registered_time.total_cmp(&b.registered_time));
-        let mut offered = Resources::default();
-        for offer in master.offers.values() {
-            offered.add(&offer.resources);
-        }
-        // Whatever is neither free nor offered is held by tasks and
-        // executors.
-        let mut used = self.agent.total.clone();
-        let held = used
-            .subtract(&master.free)
-            .and_then(|()| used.subtract(&offered));
-        if held.is_err() {
-            used = Resources::default();
-            frameworks.iter().for_each(|f| used.add(&f.used));
-        }
+        // An agent marked gone has left the cluster.
+        let agents = (0..self.agents.len())
+            .filter(|agent| !master.agents[*agent].gone)
+            .map(|agent| self.agent_view(agent))
+            .collect();
         let max_tasks = self.config.max_completed_tasks_per_framework;
         ClusterView {
             master_id: master.id.clone(),
@@ -101,16 +93,44 @@ impl State {
                 ("max_completed_tasks_per_framework", max_tasks.to_string()),
                 ("port", master.address.port().to_string()),
             ],
-            agent: AgentView {
-                id: self.agent.id.clone(),
-                address: self.agent.address,
-                registered_time: master.start_time,
-                total: self.agent.total.clone(),
-                used,
-                offered,
-            },
+            agents,
             frameworks,
             completed_frameworks: master.completed_frameworks.iter().cloned().collect(),
+        }
+    }
+
+    /// One agent: what it has, what its offers and its tasks hold, and
+    /// whether it drains.
+    pub(super) fn agent_view(&self, agent: usize) -> AgentView {
+        let master = &self.master;
+        let record = &master.agents[agent];
+        let node = &self.agents[agent];
+        let mut offered = Resources::default();
+        for offer in master.offers.values().filter(|o| o.agent == agent) {
+            offered.add(&offer.resources);
+        }
+        // Whatever is neither free nor offered is held by tasks and
+        // executors.
+        let mut used = node.total.clone();
+        let held = used
+            .subtract(&record.free)
+            .and_then(|()| used.subtract(&offered));
+        if held.is_err() {
+            used = Resources::default();
+            for task in master.tasks.values().filter(|t| t.agent == agent) {
+                used.add(&task.resources);
+            }
+        }
+        AgentView {
+            id: node.id.clone(),
+            address: node.address,
+            registered_time: master.start_time,
+            total: node.total.clone(),
+            used,
+            offered,
+            deactivated: record.deactivated,
+            drain: record.drain.clone(),
+            drain_start_time: record.drain_start_time,
         }
     }
 
@@ -122,6 +142,7 @@ impl State {
             .filter(|(_, offer)| offer.framework_id == framework_id)
             .map(|(id, offer)| OfferView {
                 id: id.clone(),
+                agent_id: self.agents[offer.agent].id.clone(),
                 role: framework.role(),
                 resources: offer.resources.clone(),
             })
@@ -132,13 +153,15 @@ impl State {
             .iter()
             .for_each(|offer| offered.add(&offer.resources));
         let (tasks, completed_tasks, mut used) = self.tasks_view(framework_id);
-        let executors: Vec<_> = self
-            .agent
-            .executor_ids(framework_id)
-            .iter()
-            .filter_map(|id| self.agent.executor_info(framework_id, id.value()).cloned())
-            .collect();
-        for executor in &executors {
+        let mut executors = Vec::new();
+        for agent in &self.agents {
+            for id in agent.executor_ids(framework_id) {
+                if let Some(info) = agent.executor_info(framework_id, id.value()) {
+                    executors.push((info.clone(), agent.id.clone()));
+                }
+            }
+        }
+        for (executor, _) in &executors {
             used.add(&Resources::from_protos(&executor.resources).unwrap_or_default());
         }
         let connected = framework.events.is_some();
@@ -212,7 +235,7 @@ impl State {
         if view.unregistered_time == 0.0 {
             view.unregistered_time = now;
         }
-        let json = state::render_framework(&view, &self.agent.id);
+        let json = state::render_framework(&view);
         let completed = &mut self.master.completed_frameworks;
         completed.push_back(Arc::from(json));
         while completed.len() > MAX_COMPLETED_FRAMEWORKS {
