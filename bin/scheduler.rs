@@ -111,8 +111,8 @@ struct Args {
     #[argh(option)]
     tasks: Option<usize>,
 
-    /// step 2: how long each no-op task works, in milliseconds (default:
-    /// 0)
+    /// steps 2, 3: how long each task works (step 3: waits before its
+    /// image), in milliseconds (default: 0)
     #[argh(option, default = "0")]
     task_millis: u32,
 

@@ -698,6 +698,8 @@ fn step3_suppresses_while_its_image_runs_and_a_dropped_launch_costs_no_attempt()
     );
     let task = &calls[0].accept.operations[0].launch.task_infos[0];
     let task_id = task.task_id.value().to_string();
+    let data = task_data::decode(task.data()).expect("the task's data");
+    assert_eq!(data.noop_millis, 0, "without --task-millis nothing waits");
 
     // The results page (served by the file server that serves the
     // executor) shows the batch while it runs.
@@ -724,6 +726,24 @@ fn step3_suppresses_while_its_image_runs_and_a_dropped_launch_costs_no_attempt()
     let calls = run.calls_until(call::Type::ACCEPT);
     let again = &calls[0].accept.operations[0].launch.task_infos;
     assert_eq!(again.len(), 1, "{calls:?}");
+    run.stop();
+}
+
+/// `--task-millis` reaches step 3's tasks too: the executor waits that
+/// long before the image, so that a reader can watch the task run.
+#[test]
+fn step3_task_millis_travels_in_the_tasks_data() {
+    let images = TempDir::new("wire-images");
+    let mut args = step3_images(&images, 1);
+    args.extend(["--task-millis".to_string(), "1500".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run = Subscribed::start(ContentType::Protobuf, &args);
+    run.events.send(&offers("offer-1", 2.0, 1024.0));
+    let calls = run.calls_until(call::Type::SUPPRESS);
+    let task = &calls[0].accept.operations[0].launch.task_infos[0];
+    let data = task_data::decode(task.data()).expect("the task's data");
+    assert!(task_data::is_image(&data), "{data:?}");
+    assert_eq!(data.noop_millis, 1500);
     run.stop();
 }
 

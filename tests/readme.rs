@@ -673,6 +673,54 @@ fn the_benchmark_count_is_cargo_tomls() {
     );
 }
 
+/// "N tests are left out of `cargo test`": N is the number of `#[ignore]`d
+/// tests, and README gives a command for each file that holds one. (It
+/// once said one while three were.)
+#[test]
+fn the_tests_left_out_are_the_ignored_ones() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("read README.md");
+    let mut ignored: Vec<(String, usize)> = Vec::new();
+    for dir in ["tests", "src"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read a source folder") {
+                let path = entry.expect("an entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("read a source file");
+                    let count = text
+                        .lines()
+                        .filter(|line| line.trim_start().starts_with("#[ignore"))
+                        .count();
+                    if count > 0 {
+                        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+                        ignored.push((stem, count));
+                    }
+                }
+            }
+        }
+    }
+    let total: usize = ignored.iter().map(|(_, count)| count).sum();
+    let words = [
+        "No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten",
+    ];
+    let verb = if total == 1 { "test is" } else { "tests are" };
+    let said = format!("{} {verb} left out of `cargo test`", words[total]);
+    assert!(
+        readme.contains(&said),
+        "{total} tests are #[ignore]d ({ignored:?}); README should say {said:?}"
+    );
+    for (file, _) in &ignored {
+        let command = format!("cargo test --test {file} -- --ignored");
+        assert!(
+            readme.contains(&command),
+            "README gives no command for the ignored test(s) of {file}: {command:?}"
+        );
+    }
+}
+
 /// What differs from one run, or one system, to the next is written `…`.
 /// An operating system's error number is such a thing: a reset connection
 /// is `os error 104` on Linux and 54 on macOS, and the same moment of a run

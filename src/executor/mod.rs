@@ -241,9 +241,10 @@ pub fn run_task(agent: Arc<AgentClient>, task: TaskInfo) -> RunningTask {
         // `TaskInfo.data` says what to do (Mesos never reads it): an image
         // to invert (step 3), or a no-op that takes its time (step 2).
         let result = match task_data::decode(task.data()) {
-            Ok(data) if task_data::is_image(&data) => {
+            Ok(data) if task_data::is_image(&data) => sleep(&data, kill).and_then(|_| {
+                // `--task-millis` first (0 by default), then the image.
                 work::invert_and_upload(&data, &work::decoder_limits(&task), kill)
-            }
+            }),
             Ok(data) => sleep(&data, kill),
             Err(err) => Err(Stop::Failed(format!(
                 "could not read the task's data: {err}"
@@ -283,7 +284,8 @@ impl From<String> for Stop {
     }
 }
 
-/// Step 2: pretend to work for `noop_millis`.
+/// Step 2: pretend to work for `noop_millis` (step 3 waits so before its
+/// image, to be watched).
 pub(crate) fn sleep(data: &TaskData, kill: &AtomicBool) -> Result<String, Stop> {
     let deadline = Instant::now() + Duration::from_millis(data.noop_millis.into());
     loop {

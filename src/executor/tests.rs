@@ -374,6 +374,41 @@ fn kill_and_shutdown_end_tasks_with_task_killed() {
     stream.close();
 }
 
+/// `--task-millis` in step 3: an image task first waits its `noop_millis`,
+/// so a reader can watch it run; the image is fetched only after the wait,
+/// and a kill during the wait ends it without a download.
+#[test]
+fn an_image_task_waits_its_noop_millis_before_the_download() {
+    let images = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    images.set_nonblocking(true).unwrap();
+    let port = images.local_addr().unwrap().port();
+    let data = format!(
+        r#"{{"version":1,"noop_millis":600000,"image_url":"http://127.0.0.1:{port}/a.png","upload_url":"http://127.0.0.1:{port}/upload/a-inverted"}}"#
+    );
+    let agent = FakeAgent::start();
+    let executor = agent.start_executor(agent.config(false, "1secs"));
+    let (_, mut stream) = agent.subscription();
+    stream.send(&subscribed());
+
+    stream.send(&launch("t1", &data));
+    let running = agent.update("t1", TaskState::TASK_RUNNING);
+    std::thread::sleep(Duration::from_millis(200));
+    stream.send(&kill("t1"));
+    let killed = agent.update("t1", TaskState::TASK_KILLED);
+    assert!(
+        images.accept().is_err(),
+        "the image was requested before the task's wait was over"
+    );
+
+    stream.send(&event(Type::SHUTDOWN));
+    for status in [&running, &killed] {
+        stream.send(&acknowledged(status));
+    }
+    let result = executor.join().expect("the executor does not panic");
+    assert!(result.is_ok(), "{result:?}");
+    stream.close();
+}
+
 /// The executor keeps each running task's kill flag for a later `KILL` or
 /// `SHUTDOWN`; a launch forgets only the tasks that ended.
 #[test]

@@ -73,6 +73,7 @@ pub struct ImageBatch {
     /// since Mesos wants task ids unique over the framework's whole life.
     id_prefix: String,
     max_attempts: u32,
+    task_millis: u32,
     output_dir: PathBuf,
     upload_token: String,
     upload_base: String,
@@ -104,6 +105,7 @@ impl ImageBatch {
         let count = log_lines::counted(images.len(), "image");
         let output_dir = config.output_dir.display();
         log::info!("{count} to invert; results go to {output_dir}");
+        log::info!("Watch the results in a browser: {}/", server.base_url());
         Ok(ImageBatch {
             upload_base: server.upload_url(""),
             server_base: server.base_url(),
@@ -114,6 +116,7 @@ impl ImageBatch {
             tasks: HashMap::new(),
             id_prefix: String::new(),
             max_attempts: config.max_attempts.max(1),
+            task_millis: config.task_millis,
             output_dir: config.output_dir.clone(),
             upload_token: token,
             _demo_dir: demo_dir,
@@ -144,7 +147,9 @@ impl Work for ImageBatch {
             let stem = image.output_stem();
             self.server.expect_upload(&stem);
             let upload_url = format!("{}{stem}", self.upload_base);
-            let data = task_data::image(&image.url, &upload_url, &self.upload_token);
+            let mut data = task_data::image(&image.url, &upload_url, &self.upload_token);
+            // `--task-millis`: the executor waits that long first, to be watched.
+            data.noop_millis = self.task_millis;
             log::info!("Prepared task {task_id} for {}", image.url);
             indexes.insert(task_id.clone(), index);
             work.push((task_id, task_data::encode(&data)));

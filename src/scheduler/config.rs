@@ -51,7 +51,8 @@ pub struct Config {
     pub task_mem: f64,
     /// Step 2: stop after this many tasks finished.
     pub tasks: Option<usize>,
-    /// Step 2: how long each no-op task works.
+    /// Step 2: how long each no-op task works; step 3: how long each task
+    /// waits before its image, so that a reader can watch it run.
     pub task_millis: u32,
     /// Step 2 stops after this many tasks failed in a row (a limit of
     /// step 4, `failover.rs`).
