@@ -23,6 +23,7 @@
 mod common;
 
 use common::http::{connect_tcp, exchange_on, request, Answer};
+use common::json::{at, fields, list, number, text};
 use common::programs::Program;
 use common::scheduler_api;
 use common::temp_dir::TempDir;
@@ -181,7 +182,7 @@ fn a_drained_agent_shows_mesos_1_11_drain_fields() {
     // Nothing runs there: drained at once.
     let state = wait_for_state(&cluster, |state| {
         list(at(state, "slaves")).iter().any(|slave| {
-            let drain = slave_field(slave, "drain_info");
+            let drain = fields(slave).get("drain_info");
             drain.is_some_and(|info| text(info, "state") == "DRAINED")
         })
     });
@@ -217,13 +218,6 @@ fn a_drained_agent_shows_mesos_1_11_drain_fields() {
     assert!(matches!(grace.kind, Some(Kind::NumberValue(n)) if n == 30e9));
     assert_eq!(number(at(&state, "activated_slaves")), 1.0);
     assert_eq!(number(at(&state, "deactivated_slaves")), 1.0);
-}
-
-fn slave_field<'a>(slave: &'a Value, field: &str) -> Option<&'a Value> {
-    match &slave.kind {
-        Some(Kind::StructValue(object)) => object.fields.get(field),
-        _ => None,
-    }
 }
 
 #[test]
@@ -485,37 +479,6 @@ fn wait_for_state(cluster: &Cluster, ready: impl Fn(&Value) -> bool) -> Value {
 fn json(answer: &Answer) -> Value {
     assert_eq!(answer.status, 200, "{}", answer.text());
     protobuf_json_mapping::parse_from_str::<Value>(&answer.text()).expect("valid JSON")
-}
-
-fn at<'a>(value: &'a Value, field: &str) -> &'a Value {
-    match &value.kind {
-        Some(Kind::StructValue(object)) => object
-            .fields
-            .get(field)
-            .unwrap_or_else(|| panic!("no field {field}")),
-        other => panic!("{field} looked up in {other:?}"),
-    }
-}
-
-fn list(value: &Value) -> &[Value] {
-    match &value.kind {
-        Some(Kind::ListValue(list)) => &list.values,
-        other => panic!("not an array: {other:?}"),
-    }
-}
-
-fn text<'a>(value: &'a Value, field: &str) -> &'a str {
-    match &at(value, field).kind {
-        Some(Kind::StringValue(text)) => text,
-        other => panic!("{field} is not a string: {other:?}"),
-    }
-}
-
-fn number(value: &Value) -> f64 {
-    match value.kind {
-        Some(Kind::NumberValue(number)) => number,
-        ref other => panic!("not a number: {other:?}"),
-    }
 }
 
 /// What kind of object a field holds, by Mesos's name for its parent and

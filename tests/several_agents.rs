@@ -27,25 +27,26 @@
 //!
 //! The page's Drain button is clicked in `tests/web_ui_browser.rs`.
 //!
-//! *Test plumbing* (starting `mesos-local`, the operator calls, reading
-//! JSON, a file server that holds downloads back) sits at the end of the
-//! file. Every process is killed by its guard and every temporary
+//! *Test plumbing* (starting `mesos-local`, the operator calls) sits at
+//! the end of the file; reading JSON and the file server that holds
+//! downloads back are in `tests/common/`. Every process is killed by its guard and every temporary
 //! directory removed, however a test ends; everything listens on
 //! 127.0.0.1.
 
 mod common;
 
+use common::held_images::HeldImages;
+use common::json::{at, boolean, fields, list, number, parse, text};
 use common::programs::{free_port, Program};
 use common::scheduler_api;
 use common::temp_dir::TempDir;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use mesos_tutorial::proto::mesos::FrameworkInfo;
 use mesos_tutorial::proto::scheduler::event;
-use protobuf::well_known_types::struct_::{value::Kind, Value};
+use protobuf::well_known_types::struct_::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a scheduler binary may take for its whole run; a healthy run
@@ -553,129 +554,4 @@ fn drain_state(state: &Value, id: &str) -> String {
         Some(info) => text(info, "state").to_string(),
         None => String::new(),
     }
-}
-
-fn parse(json: &str) -> Value {
-    protobuf_json_mapping::parse_from_str::<Value>(json)
-        .unwrap_or_else(|err| panic!("not JSON ({err}): {json}"))
-}
-
-fn fields(value: &Value) -> &std::collections::HashMap<String, Value> {
-    match &value.kind {
-        Some(Kind::StructValue(object)) => &object.fields,
-        other => panic!("not an object: {other:?}"),
-    }
-}
-
-fn at<'a>(value: &'a Value, field: &str) -> &'a Value {
-    fields(value)
-        .get(field)
-        .unwrap_or_else(|| panic!("no field {field} in {value:?}"))
-}
-
-fn list(value: &Value) -> &[Value] {
-    match &value.kind {
-        Some(Kind::ListValue(list)) => &list.values,
-        other => panic!("not an array: {other:?}"),
-    }
-}
-
-fn text<'a>(value: &'a Value, field: &str) -> &'a str {
-    match &at(value, field).kind {
-        Some(Kind::StringValue(text)) => text,
-        other => panic!("{field} is not a string: {other:?}"),
-    }
-}
-
-fn number(value: &Value) -> f64 {
-    match value.kind {
-        Some(Kind::NumberValue(n)) => n,
-        ref other => panic!("not a number: {other:?}"),
-    }
-}
-
-fn boolean(value: &Value) -> bool {
-    match value.kind {
-        Some(Kind::BoolValue(b)) => b,
-        ref other => panic!("not a boolean: {other:?}"),
-    }
-}
-
-/// A file server on 127.0.0.1 with `count` PNG images, that holds every
-/// download back until [`HeldImages::release`]: a task of step 3 stays
-/// running (at its download) until then. Dropping it stops it.
-struct HeldImages {
-    address: std::net::SocketAddr,
-    gate: Arc<(Mutex<bool>, Condvar)>,
-    server: Arc<tiny_http::Server>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    count: usize,
-}
-
-impl HeldImages {
-    fn start(count: usize) -> HeldImages {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("a port"));
-        let address = server.server_addr().to_ip().expect("an IP address");
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
-        let png = png_bytes();
-        // One thread per download, so that held ones block nobody else.
-        let threads = (0..4)
-            .map(|_| {
-                let (server, gate, png) = (Arc::clone(&server), Arc::clone(&gate), png.clone());
-                std::thread::spawn(move || {
-                    while let Ok(request) = server.recv() {
-                        let (open, opened) = &*gate;
-                        let mut released = open.lock().expect("the gate");
-                        while !*released {
-                            released = opened.wait(released).expect("the gate");
-                        }
-                        drop(released);
-                        let _ = request.respond(tiny_http::Response::from_data(png.clone()));
-                    }
-                })
-            })
-            .collect();
-        HeldImages {
-            address,
-            gate,
-            server,
-            threads,
-            count,
-        }
-    }
-
-    fn urls(&self) -> Vec<String> {
-        (0..self.count)
-            .map(|i| format!("http://{}/picture-{i}.png", self.address))
-            .collect()
-    }
-
-    fn release(&self) {
-        let (open, opened) = &*self.gate;
-        *open.lock().expect("the gate") = true;
-        opened.notify_all();
-    }
-}
-
-impl Drop for HeldImages {
-    fn drop(&mut self) {
-        self.release();
-        for _ in &self.threads {
-            self.server.unblock();
-        }
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// A small picture, as PNG.
-fn png_bytes() -> Vec<u8> {
-    let picture =
-        image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([x as u8 * 8, y as u8 * 10, 90]));
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    image::DynamicImage::ImageRgb8(picture)
-        .write_to(&mut bytes, image::ImageFormat::Png)
-        .expect("a PNG");
-    bytes.into_inner()
 }

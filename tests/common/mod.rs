@@ -14,6 +14,9 @@
 //!   processes, their output collected, their exit awaited;
 //! - [`scheduler_api`]: a test that is its own scheduler subscribes and
 //!   reads events through the library's `MasterConnection`;
+//! - [`json`]: walking a JSON answer, as protobuf's `Value`;
+//! - [`held_images`]: a file server that holds downloads back until the
+//!   test releases them;
 //! - [`http`]: raw HTTP/1.1 over any byte stream, for tests that send what
 //!   no HTTP library would;
 //! - [`fake_peer`]: a fake master or agent on 127.0.0.1 that records
@@ -29,7 +32,9 @@
 pub mod certificates;
 pub mod devtools;
 pub mod fake_peer;
+pub mod held_images;
 pub mod http;
+pub mod json;
 pub mod processes;
 pub mod programs;
 pub mod scheduler_api;
