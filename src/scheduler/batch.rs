@@ -178,7 +178,7 @@ impl Work for ImageBatch {
         };
         results::task_ended(&mut self.images[index]);
         // Step 4: the operator took the machine away, not the image.
-        if super::failover::agent_drained(status) {
+        if super::limits::agent_drained(status) {
             return self.requeue(index, true);
         }
         if state == TaskState::TASK_FINISHED {

@@ -28,7 +28,7 @@
 //! - **Lose a machine.** An operator may drain an agent (`DRAIN_AGENT`):
 //!   its tasks are killed with `REASON_AGENT_DRAINING`. That is no fault of
 //!   the task: its work goes back in the queue without using up an attempt
-//!   ([`agent_drained`], asked where steps 2 and 3 count failures).
+//!   (`limits::agent_drained`, asked where steps 2 and 3 count failures).
 //!
 //! One limit: the HTTP client cannot close a stream that went silent, so
 //! after a heartbeat timeout the old stream's reader thread lingers until
@@ -273,23 +273,6 @@ impl<'a> Failover<'a> {
         self.leaves_framework(None);
         work.finish(self.config, true)
     }
-}
-
-/// Whether a task ended because an operator drained its agent (Mesos 1.9
-/// and later, `DRAIN_AGENT`): the agent kills every task it runs, and each
-/// ends `TASK_KILLED` (`TASK_GONE_BY_OPERATOR` if the agent leaves for
-/// good) with the reason `REASON_AGENT_DRAINING`. The machine went away,
-/// not the task: its work is run again elsewhere, and counts as no failed
-/// attempt (step 3) and no failure in a row (step 2). Says so in the log.
-pub fn agent_drained(status: &TaskStatus) -> bool {
-    let drained = status.reason() == Reason::REASON_AGENT_DRAINING;
-    if drained {
-        log::info!(
-            "Task {} ended because its agent is draining: not counted as a failure",
-            status.task_id.value()
-        );
-    }
-    drained
 }
 
 /// What `FrameworkInfo` says for step 4: how long the master keeps our

@@ -1,7 +1,8 @@
 //! What the scheduler refuses to act on, and how long it waits.
 //!
 //! *Hardening: a reader may skip this file* (step 4 reads [`Events`]: when a
-//! silent master counts as lost).
+//! silent master counts as lost; and [`agent_drained`]: a task lost with
+//! its machine is no failure).
 //!
 //! Events come from the network. Protobuf cannot say that a part is
 //! required (`subscribed` is optional on the wire), so a broken or hostile
@@ -17,9 +18,28 @@
 use super::config::EventError;
 use super::master::{Inbox, Input};
 use crate::http_api::StreamError;
+use crate::proto::mesos::task_status::Reason;
+use crate::proto::mesos::TaskStatus;
 use crate::proto::scheduler::{event, Event};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
+
+/// Whether a task ended because an operator drained its agent (Mesos 1.9
+/// and later, `DRAIN_AGENT`): the agent kills every task it runs, and each
+/// ends `TASK_KILLED` (`TASK_GONE_BY_OPERATOR` if the agent leaves for
+/// good) with the reason `REASON_AGENT_DRAINING`. The machine went away,
+/// not the task: its work is run again elsewhere, and counts as no failed
+/// attempt (step 3) and no failure in a row (step 2). Says so in the log.
+pub fn agent_drained(status: &TaskStatus) -> bool {
+    let drained = status.reason() == Reason::REASON_AGENT_DRAINING;
+    if drained {
+        log::info!(
+            "Task {} ended because its agent is draining: not counted as a failure",
+            status.task_id.value()
+        );
+    }
+    drained
+}
 
 /// How long to wait for `SUBSCRIBED` before the heartbeat interval is known.
 const FIRST_EVENT_LIMIT: Duration = Duration::from_secs(30);

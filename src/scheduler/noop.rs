@@ -112,7 +112,7 @@ impl Work for NoopTasks {
         if state == TaskState::TASK_FINISHED {
             self.finished.insert(task_id.to_string());
             self.failed_in_row = 0;
-        } else if !super::failover::agent_drained(status) {
+        } else if !super::limits::agent_drained(status) {
             // A failure; step 4 does not count a task whose agent drained.
             self.failed_in_row += 1;
             self.last_failure = failure_text(status);
