@@ -70,10 +70,26 @@ impl Browser {
         page.write_all(upgrade.as_bytes()).expect("the upgrade");
         let head = read_head(&mut page);
         assert!(head.starts_with("HTTP/1.1 101"), "no WebSocket: {head}");
-        Browser {
+        let mut browser = Browser {
             page,
             next_id: 0,
             _chromium: chromium,
+        };
+        browser.wait_until_loaded(url);
+        browser
+    }
+
+    /// Waits until the tab shows `url`, fully loaded: a script run while
+    /// the tab still navigates is lost with the old page.
+    fn wait_until_loaded(&mut self, url: &str) {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let answer = self.evaluate("location.href + ' ' + document.readyState");
+            if answer.contains(&format!(r#""value":"{url} complete""#)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{url} never loaded: {answer}");
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -122,9 +138,26 @@ fn http(port: u16, request_line: &str) -> String {
     let request =
         format!("{request_line} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).expect("the request");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer
+    // Chromium keeps the connection open despite `Connection: close`:
+    // read the body its `Content-Length` announces, not up to the end of
+    // the stream (that waited out the whole read timeout).
+    let mut reader = BufReader::new(stream);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("the answer's head");
+        if line.is_empty() || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().expect("a length");
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("the answer's body");
+    String::from_utf8(body).expect("a text answer")
 }
 
 fn read_head(stream: &mut TcpStream) -> String {
