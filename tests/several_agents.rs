@@ -41,8 +41,13 @@ use common::programs::{free_port, Program};
 use common::scheduler_api;
 use common::temp_dir::TempDir;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
-use mesos_tutorial::proto::mesos::FrameworkInfo;
+use mesos_tutorial::proto::mesos::task_status::Reason;
+use mesos_tutorial::proto::mesos::{FrameworkInfo, Offer, TaskInfo, TaskState, TaskStatus};
 use mesos_tutorial::proto::scheduler::event;
+use mesos_tutorial::scheduler::master::MasterConnection;
+use mesos_tutorial::scheduler::tasks::TaskPlan;
+use mesos_tutorial::server::FileServer;
+use mesos_tutorial::task_data;
 use protobuf::well_known_types::struct_::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -326,6 +331,84 @@ fn reactivating_a_drained_agent_brings_its_offers_back() {
     cluster.shutdown();
 }
 
+/// A draining agent is drained only once nothing runs there *and* its
+/// frameworks acknowledged every update (Mesos's master waits for both).
+/// Reactivated, it drains no more: a kill the framework asks for later is
+/// the framework's own, without `REASON_AGENT_DRAINING`.
+#[test]
+fn an_agent_is_drained_once_its_kills_are_acknowledged_and_reactivation_ends_the_drain() {
+    let dir = TempDir::new("drain-acks");
+    let config = ClusterConfig {
+        work_dir: Some(dir.path().join("work")),
+        // A heartbeat a second, so that each wait below sees its deadline.
+        heartbeat_interval: Duration::from_secs(1),
+        ..ClusterConfig::default()
+    };
+    let cluster = Cluster::start(config).expect("the cluster starts");
+    let master = cluster.master_address().to_string();
+    let server = FileServer::start("127.0.0.1:0", "127.0.0.1").expect("a file server");
+    let executor = Path::new(env!("CARGO_BIN_EXE_executor"));
+    let url = server.serve_file("executor", executor).expect("served");
+    let mut plan = TaskPlan::new(&url, 0.1, 32.0);
+    let deadline = Instant::now() + STEP_LIMIT;
+    let mut info = FrameworkInfo::new();
+    info.set_name("drain test".into());
+    info.set_user("nobody".into());
+    let mut connection =
+        scheduler_api::subscribe(cluster.master_address(), info).expect("subscribed");
+    let mut offers = Vec::new();
+
+    // A long task runs on the agent.
+    let offer = next_offer(&mut connection, &mut offers, deadline);
+    let agent = offer.agent_id.value().to_string();
+    let task = long_task(&mut plan, &offer, "first");
+    connection
+        .launch(&offer, vec![task], 0.0)
+        .expect("launched");
+    let running = next_update(&mut connection, &mut offers, deadline);
+    assert_eq!(running.state(), TaskState::TASK_RUNNING);
+    connection.acknowledge(&running).expect("acknowledged");
+
+    // Drained: the task is killed by the drain, and until its end is
+    // acknowledged the agent is still draining.
+    let (status, body) = operator(&master, &drain_call(&agent, false));
+    assert_eq!(status, 200, "{body}");
+    let killed = next_update(&mut connection, &mut offers, deadline);
+    assert_eq!(killed.state(), TaskState::TASK_KILLED);
+    assert_eq!(killed.reason(), Reason::REASON_AGENT_DRAINING);
+    let state = get_json(&master, "/master/state");
+    assert_eq!(
+        drain_state(&state, &agent),
+        "DRAINING",
+        "an update is unacknowledged"
+    );
+    connection.acknowledge(&killed).expect("acknowledged");
+    wait_for(&master, |state| drain_state(state, &agent) == "DRAINED");
+
+    // Reactivated: a task killed by its framework is not the drain's doing.
+    let (status, body) = operator(&master, &reactivate_call(&agent));
+    assert_eq!(status, 200, "{body}");
+    offers.clear();
+    let offer = next_offer(&mut connection, &mut offers, deadline);
+    let task = long_task(&mut plan, &offer, "second");
+    connection
+        .launch(&offer, vec![task], 0.0)
+        .expect("launched");
+    let running = next_update(&mut connection, &mut offers, deadline);
+    assert_eq!(running.state(), TaskState::TASK_RUNNING);
+    connection.acknowledge(&running).expect("acknowledged");
+    let task_id = running.task_id.clone().unwrap_or_default();
+    let agent_id = running.agent_id.clone().unwrap_or_default();
+    connection.kill(task_id, agent_id).expect("killed");
+    let killed = next_update(&mut connection, &mut offers, deadline);
+    assert_eq!(killed.state(), TaskState::TASK_KILLED);
+    assert_ne!(killed.reason(), Reason::REASON_AGENT_DRAINING, "{killed:?}");
+    connection.acknowledge(&killed).expect("acknowledged");
+    let _ = connection.teardown();
+    drop(connection);
+    cluster.shutdown();
+}
+
 #[test]
 fn bad_operator_calls_get_mesos_answers() {
     let dir = TempDir::new("operator-errors");
@@ -554,4 +637,60 @@ fn drain_state(state: &Value, id: &str) -> String {
         Some(info) => text(info, "state").to_string(),
         None => String::new(),
     }
+}
+
+/// One event of a test's own framework: `SUBSCRIBED` is answered, offers
+/// are kept in `offers` (and dropped when rescinded), an update returned.
+fn one_event(
+    connection: &mut MasterConnection,
+    offers: &mut Vec<Offer>,
+    deadline: Instant,
+) -> Option<TaskStatus> {
+    assert!(Instant::now() < deadline, "the events never came");
+    let event = scheduler_api::next_event(connection).expect("an event");
+    match event.type_() {
+        event::Type::SUBSCRIBED => {
+            let subscribed = &event.subscribed;
+            let id = subscribed.framework_id.clone().unwrap_or_default();
+            connection.subscribed(id, subscribed.heartbeat_interval_seconds());
+        }
+        event::Type::OFFERS => offers.extend(event.offers.offers.iter().cloned()),
+        event::Type::RESCIND => offers.retain(|o| o.id != event.rescind.offer_id),
+        event::Type::UPDATE => return Some(event.update.status.clone().unwrap_or_default()),
+        _ => {}
+    }
+    None
+}
+
+/// The next task update.
+fn next_update(
+    connection: &mut MasterConnection,
+    offers: &mut Vec<Offer>,
+    deadline: Instant,
+) -> TaskStatus {
+    loop {
+        if let Some(status) = one_event(connection, offers, deadline) {
+            return status;
+        }
+    }
+}
+
+/// The first offer held, waiting for one; no update may come meanwhile.
+fn next_offer(
+    connection: &mut MasterConnection,
+    offers: &mut Vec<Offer>,
+    deadline: Instant,
+) -> Offer {
+    while offers.is_empty() {
+        if let Some(status) = one_event(connection, offers, deadline) {
+            panic!("an update while waiting for an offer: {status:?}");
+        }
+    }
+    offers.remove(0)
+}
+
+/// A no-op task that runs for ten minutes, unless killed.
+fn long_task(plan: &mut TaskPlan, offer: &Offer, id: &str) -> TaskInfo {
+    let data = task_data::encode(&task_data::noop(600_000));
+    scheduler_api::one_task(plan, offer, id, data)
 }
