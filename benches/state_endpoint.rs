@@ -118,12 +118,12 @@ fn run_tasks(cluster: &Cluster, executor_url: &str, tasks: usize) -> MasterConne
             }
             event::Type::OFFERS => {
                 for offer in &event.offers.offers {
-                    let count = plan.fit(offer, tasks - launched);
-                    let work = (launched..launched + count)
-                        .map(|n| (n.to_string(), payload.clone()))
-                        .collect();
-                    let infos = plan.tasks(offer, work);
-                    launched += count;
+                    let mut number = launched;
+                    let infos = plan.tasks(offer, tasks - launched, || {
+                        number += 1;
+                        (number.to_string(), payload.clone())
+                    });
+                    launched += infos.len();
                     master.launch(offer, infos, 1.0).expect("launched");
                 }
             }

@@ -49,8 +49,8 @@
 //!    `src/scheduler/noop.rs`: `NoopTasks::prepare`, `NoopTasks::tasks_for`,
 //!    `NoopTasks::update`, `NoopTasks::wants_offers`, `NoopTasks::done`.
 //!    `src/scheduler/tasks.rs`: `serve_executor`, `TaskPlan::new`,
-//!    `StartCommand::for_url`, `TaskPlan::fit`, `TaskPlan::tasks`,
-//!    `TaskPlan::executor_for`, `TaskPlan::cut_task`, `TaskPlan::describe`.
+//!    `TaskPlan::tasks`, `TaskPlan::executor_for`, `TaskPlan::cut_task`,
+//!    `TaskPlan::describe`.
 //!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
 //!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`.
@@ -63,8 +63,7 @@
 //!    `src/task_data.rs`: `image`, `noop` (step 2's), `encode`, `decode`.
 //!    `src/executor/work.rs`: `invert_and_upload`, `upload`. `src/invert.rs`:
 //!    `invert_image`, `invert_in_place`, `invert_pixels`.
-//!    `src/server/upload.rs`: `receive`, `check_upload`, `store`,
-//!    `write_body`.
+//!    `src/server/upload.rs`: `receive`, `store`, `write_body`.
 //! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`:
 //!    `Failover::connect`, `Failover::recover`, `Failover::remember`,
 //!    `Failover::reconcile`, `Failover::after_event`, `Failover::update`,
@@ -96,8 +95,9 @@
 //! upload tokens, backoff jitter), [`demo_images`] (the pictures step 3
 //! inverts by default), [`front_door`] (the limits every client of our HTTP
 //! servers keeps to, and TLS for the embedded master),
-//! [`scheduler::executor_binary`] (finding the executor binary) and
-//! [`leftovers`] (removing the temporary folders of killed runs). Inside the
+//! [`scheduler::executor_binary`] (finding the executor binary, and the
+//! command that starts it on Linux, macOS or Windows) and [`leftovers`]
+//! (removing the temporary folders of killed runs). Inside the
 //! reading path, files whose first lines say a reader may skip them:
 //! `src/scheduler/config.rs` (the flags, and the errors a run can end with),
 //! `src/scheduler/log_lines.rs` (the log lines of offers and updates),
@@ -111,6 +111,8 @@
 //! final table), `src/server/paths.rs` (what a request path names),
 //! `src/server/error.rs` and `src/server/limits.rs` (the file
 //! server's errors and the limits its clients keep to),
+//! `src/server/upload_checks.rs` (what an upload must pass before it is
+//! stored),
 //! `src/executor/client.rs` (until step 4: the executor's calls and its book
 //! of updates), `src/executor/agent_address.rs` (reading the agent's address
 //! from the environment), `src/executor/task_thread.rs` (starting a task's

@@ -9,7 +9,7 @@
 //!   file becomes the one the names after it (in the same list item) are
 //!   looked up in;
 //! - a name: `run` (a `fn`, `mod` or `const` in that file), `TaskPlan` (a
-//!   `struct`, `enum` or `trait`), `TaskPlan::fit` (the type is defined or
+//!   `struct`, `enum` or `trait`), `TaskPlan::tasks` (the type is defined or
 //!   implemented in that file, and the file has the `fn`);
 //! - anything else (`OFFERS`, `TaskInfo.data`, `--tasks`) is prose.
 //!
@@ -41,7 +41,7 @@ enum Name<'a> {
     Item(&'a str),
     /// `TaskPlan`: a type.
     Type(&'a str),
-    /// `TaskPlan::fit`: a method of a type.
+    /// `TaskPlan::tasks`: a method of a type.
     Method(&'a str, &'a str),
 }
 

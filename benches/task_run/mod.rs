@@ -148,17 +148,17 @@ impl NoopScheduler {
             }
             event::Type::OFFERS => event.offers.offers.iter().try_for_each(|offer| {
                 run.offers += 1;
-                let count = self.plan.fit(offer, self.wanted - run.launched);
-                if count == 0 {
+                let mut number = run.launched;
+                let infos = self.plan.tasks(offer, self.wanted - run.launched, || {
+                    number += 1;
+                    (number.to_string(), self.payload.clone())
+                });
+                if infos.is_empty() {
                     run.declines += 1;
                     let offer_ids = vec![offer.id.clone().unwrap_or_default()];
                     return master.decline(offer_ids, REFUSE_SECONDS);
                 }
-                let work = (run.launched..run.launched + count)
-                    .map(|number| (number.to_string(), self.payload.clone()))
-                    .collect();
-                let infos = self.plan.tasks(offer, work);
-                run.launched += count;
+                run.launched += infos.len();
                 run.accepts += 1;
                 master.launch(offer, infos, REFUSE_SECONDS)?;
                 // Everything is launched: no more offers, so no DECLINEs.

@@ -131,10 +131,11 @@ impl Work for ImageBatch {
     /// The next queued images, as many as fit. The file server is told
     /// which result each task will upload.
     fn tasks_for(&mut self, offer: &Offer) -> Vec<TaskInfo> {
-        let count = self.plan.fit(offer, self.queue.len());
-        let mut work = Vec::with_capacity(count);
-        let mut indexes = HashMap::with_capacity(count);
-        for index in self.queue.drain(..count) {
+        let mut indexes = Vec::new();
+        let tasks = self.plan.tasks(offer, self.queue.len(), || {
+            // Called once per task that fits, never beyond the queue.
+            let index = self.queue[indexes.len()];
+            indexes.push(index);
             let image = &mut self.images[index];
             image.attempts += 1;
             image.state = ImageState::Running;
@@ -151,13 +152,11 @@ impl Work for ImageBatch {
             // `--task-millis`: the executor waits that long first, to be watched.
             data.noop_millis = self.task_millis;
             log::info!("Prepared task {task_id} for {}", image.url);
-            indexes.insert(task_id.clone(), index);
-            work.push((task_id, task_data::encode(&data)));
-        }
-        let tasks = self.plan.tasks(offer, work);
+            (task_id, task_data::encode(&data))
+        });
+        self.queue.drain(..indexes.len());
         let agent = offer.agent_id.value();
-        for task in &tasks {
-            let index = indexes[task.task_id.value()];
+        for (task, index) in tasks.iter().zip(indexes) {
             self.images[index].last_task = Some(results::TaskRun::new(task, agent));
             let task_id = task.task_id.value().to_string();
             self.tasks.insert(task_id, (index, agent.to_string()));

@@ -1,5 +1,5 @@
-//! Finding the executor binary that the agent will fetch, and naming it by
-//! its content.
+//! Finding the executor binary that the agent will fetch, naming it by its
+//! content, and the command that starts it on the agent.
 //!
 //! *Plumbing: a reader may skip this file.*
 //!
@@ -107,6 +107,39 @@ pub fn is_windows_program(name: &str) -> bool {
     name.len() >= 4 && name[name.len() - 4..].eq_ignore_ascii_case(b".exe")
 }
 
+/// How the agent starts the executor it fetched: the file's name in the
+/// sandbox, and the shell command (`CommandInfo.shell`) that runs it there.
+#[derive(Debug, PartialEq)]
+pub struct StartCommand {
+    /// The file's name in the sandbox (`CommandInfo.URI.output_file`).
+    pub file: &'static str,
+    /// The command that runs it (`CommandInfo.value`).
+    pub command: &'static str,
+}
+
+impl StartCommand {
+    /// On Linux and macOS agents, `./executor`, which the agent runs with
+    /// `sh -c`. Windows runs only programs whose name ends in `.exe`, and
+    /// a Mesos agent on Windows runs a shell command with `cmd /c`, which
+    /// does not understand `./`. An executor built for Windows is served
+    /// under a name ending in `.exe`, as its binary's
+    /// ([`content_name`]), so it is fetched as
+    /// `executor.exe` and started as `.\executor.exe`.
+    pub fn for_url(executor_url: &str) -> StartCommand {
+        if is_windows_program(executor_url) {
+            StartCommand {
+                file: "executor.exe",
+                command: ".\\executor.exe",
+            }
+        } else {
+            StartCommand {
+                file: "executor",
+                command: "./executor",
+            }
+        }
+    }
+}
+
 /// Builds the executor with the same profile as the running scheduler,
 /// which cargo puts in the same directory. It builds every binary of the
 /// package (the executor and `mesos-local`, both small beside the library
@@ -205,5 +238,8 @@ mod tests {
         let name = content_name(&dir.join("executor.exe"));
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(name, Ok("executor-ba7816bf8f01cfea.exe".to_string()));
+        let upper = StartCommand::for_url("http://server/files/executor-0123456789abcdef.EXE");
+        assert_eq!(upper.file, "executor.exe");
+        assert_eq!(upper.command, ".\\executor.exe");
     }
 }

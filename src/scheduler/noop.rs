@@ -79,17 +79,13 @@ impl Work for NoopTasks {
             Some(target) => target.saturating_sub(self.finished.len() + self.running.len()),
             None => usize::MAX,
         };
-        let count = self.plan.fit(offer, wanted);
         let data = task_data::encode(&task_data::noop(self.task_millis));
-        let work = (0..count)
-            .map(|_| {
-                let task_id = format!("{}{}", self.id_prefix, self.next_id);
-                self.next_id += 1;
-                log::info!("Prepared task {task_id} with offer {}", offer.id.value());
-                (task_id, data.clone())
-            })
-            .collect();
-        let tasks = self.plan.tasks(offer, work);
+        let tasks = self.plan.tasks(offer, wanted, || {
+            let task_id = format!("{}{}", self.id_prefix, self.next_id);
+            self.next_id += 1;
+            log::info!("Prepared task {task_id} with offer {}", offer.id.value());
+            (task_id, data.clone())
+        });
         for task in &tasks {
             self.running.insert(
                 task.task_id.value().to_string(),

@@ -77,7 +77,7 @@ impl TaskPlan {
         // The fetcher must make the file runnable.
         uri.set_executable(true);
         uri.set_extract(false);
-        let started = StartCommand::for_url(executor_url);
+        let started = executor_binary::StartCommand::for_url(executor_url);
         uri.set_output_file(started.file.into());
         // Fetch it once per agent, not once per sandbox: Mesos's fetcher
         // cache (docs/fetcher.md) keeps a `cache` URI for reuse, and the
@@ -102,43 +102,37 @@ impl TaskPlan {
         }
     }
 
-    /// How many tasks (at most `wanted`) fit in this offer: the cuts
-    /// [`TaskPlan::tasks`] would make, made on a copy.
-    pub fn fit(&mut self, offer: &Offer, wanted: usize) -> usize {
+    /// Up to `wanted` tasks on this offer's agent, as many as fit, each
+    /// with resources cut from what the earlier ones left. `next` names
+    /// each task and gives its data; it is called only for a task that
+    /// fits. The first task also pays for the executor if it does not run
+    /// there yet.
+    pub fn tasks(
+        &mut self,
+        offer: &Offer,
+        wanted: usize,
+        mut next: impl FnMut() -> (String, Vec<u8>),
+    ) -> Vec<TaskInfo> {
         let mut left = offer.resources.clone();
-        let count = match self.executor_for(offer, &mut left) {
-            Some(_) => (0..wanted)
-                .take_while(|_| self.cut_task(&mut left).is_some())
-                .count(),
-            None => 0,
-        };
+        let mut tasks = Vec::new();
+        if let Some(executor) = self.executor_for(offer, &mut left) {
+            while tasks.len() < wanted {
+                let Some(resources) = self.cut_task(&mut left) else {
+                    break;
+                };
+                let (task_id, data) = next();
+                let mut task = self.describe(offer, &task_id, data, executor.clone());
+                task.resources = resources;
+                tasks.push(task);
+            }
+            if !tasks.is_empty() {
+                let agent = offer.agent_id.value().to_string();
+                self.launched.insert(agent, executor);
+            }
+        }
         // Step 4: offers that stay too small for waiting tasks get a
         // warning (`too_small.rs`).
-        self.too_small.saw(offer, wanted, count);
-        count
-    }
-
-    /// Tasks with these ids and data on this offer's agent, as many as fit,
-    /// each with resources cut from what the earlier ones left. The first
-    /// task also pays for the executor if it does not run there yet.
-    pub fn tasks(&mut self, offer: &Offer, work: Vec<(String, Vec<u8>)>) -> Vec<TaskInfo> {
-        let mut left = offer.resources.clone();
-        let Some(executor) = self.executor_for(offer, &mut left) else {
-            return Vec::new();
-        };
-        let mut tasks = Vec::new();
-        for (task_id, data) in work {
-            let Some(resources) = self.cut_task(&mut left) else {
-                break;
-            };
-            let mut task = self.describe(offer, &task_id, data, executor.clone());
-            task.resources = resources;
-            tasks.push(task);
-        }
-        if !tasks.is_empty() {
-            let agent = offer.agent_id.value().to_string();
-            self.launched.insert(agent, executor);
-        }
+        self.too_small.saw(offer, wanted, tasks.len());
         tasks
     }
 
@@ -204,37 +198,6 @@ impl TaskPlan {
     }
 }
 
-/// How the agent starts the executor it fetched: the file's name in the
-/// sandbox, and the shell command (`CommandInfo.shell`) that runs it there.
-#[derive(Debug, PartialEq)]
-struct StartCommand {
-    file: &'static str,
-    command: &'static str,
-}
-
-impl StartCommand {
-    /// On Linux and macOS agents, `./executor`, which the agent runs with
-    /// `sh -c`. Windows runs only programs whose name ends in `.exe`, and
-    /// a Mesos agent on Windows runs a shell command with `cmd /c`, which
-    /// does not understand `./`. An executor built for Windows is served
-    /// under a name ending in `.exe`, as its binary's
-    /// ([`executor_binary::content_name`]), so it is fetched as
-    /// `executor.exe` and started as `.\executor.exe`.
-    fn for_url(executor_url: &str) -> StartCommand {
-        if executor_binary::is_windows_program(executor_url) {
-            StartCommand {
-                file: "executor.exe",
-                command: ".\\executor.exe",
-            }
-        } else {
-            StartCommand {
-                file: "executor",
-                command: "./executor",
-            }
-        }
-    }
-}
-
 /// Whether the offer's agent runs our executor: an offer lists the
 /// framework's executors running on its agent (`Offer.executor_ids`).
 fn executor_running(offer: &Offer) -> bool {
@@ -264,6 +227,15 @@ mod tests {
         resource
     }
 
+    /// Task ids "1", "2", … with no data, as `TaskPlan::tasks` asks for them.
+    fn numbered() -> impl FnMut() -> (String, Vec<u8>) {
+        let mut number = 0;
+        move || {
+            number += 1;
+            (number.to_string(), Vec::new())
+        }
+    }
+
     fn offer(cpus: f64, mem: f64, executor_running: bool) -> Offer {
         let mut offer = Offer::new();
         offer
@@ -286,39 +258,34 @@ mod tests {
     fn the_executor_takes_its_share_until_it_runs() {
         let mut plan = TaskPlan::new("http://server/executor", 1.0, 128.0);
         // 2 cpus minus the executor's 0.1 leave room for one 1-cpu task.
-        assert_eq!(plan.fit(&offer(2.0, 1024.0, false), usize::MAX), 1);
-        let first = plan.tasks(&offer(2.0, 1024.0, false), vec![("1".into(), Vec::new())]);
+        let first = plan.tasks(&offer(2.0, 1024.0, false), usize::MAX, numbered());
         assert_eq!(first.len(), 1);
         // Once the executor we launched runs there, its share is taken.
-        assert_eq!(plan.fit(&offer(2.0, 1024.0, true), usize::MAX), 2);
+        let again = plan.tasks(&offer(2.0, 1024.0, true), usize::MAX, numbered());
+        assert_eq!(again.len(), 2);
     }
 
     #[test]
     fn the_executors_memory_counts_until_it_runs() {
         // 256 MB hold two tasks of 128 MB, but not beside the executor's 32.
         let mut plan = TaskPlan::new("http://server/executor", 0.1, 128.0);
-        let work = || (1..=3).map(|i| (i.to_string(), Vec::new())).collect();
-        assert_eq!(plan.fit(&offer(2.0, 256.0, false), usize::MAX), 1);
-        let first = plan.tasks(&offer(2.0, 256.0, false), work());
+        let first = plan.tasks(&offer(2.0, 256.0, false), 3, numbered());
         assert_eq!(first.len(), 1);
         assert_eq!(scalar(&first[0].executor.resources, "mem"), EXECUTOR_MEM);
         // Once it runs there, its 32 MB are taken already.
-        assert_eq!(plan.fit(&offer(2.0, 256.0, true), usize::MAX), 2);
-        assert_eq!(plan.tasks(&offer(2.0, 256.0, true), work()).len(), 2);
+        assert_eq!(plan.tasks(&offer(2.0, 256.0, true), 3, numbered()).len(), 2);
     }
 
     #[test]
     fn an_executor_that_stopped_is_paid_for_again() {
         let mut plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
-        let first = plan.tasks(&offer(2.0, 1024.0, false), vec![("1".into(), Vec::new())]);
+        let first = plan.tasks(&offer(2.0, 1024.0, false), 1, numbered());
         assert_eq!(first.len(), 1);
         // The agent no longer lists our executor: it exited, and the next
         // task starts a new one, which needs its resources again. 1 cpu
         // holds two tasks of 0.5, but only one beside a new executor.
-        let work = (2..=3).map(|i| (i.to_string(), Vec::new())).collect();
-        let again = plan.tasks(&offer(1.0, 1024.0, false), work);
+        let again = plan.tasks(&offer(1.0, 1024.0, false), 2, numbered());
         assert_eq!(again.len(), 1);
-        assert_eq!(plan.fit(&offer(1.0, 1024.0, false), usize::MAX), 1);
         let executor = &again[0].executor.resources;
         assert_eq!(scalar(executor, "cpus"), EXECUTOR_CPUS);
         assert_eq!(scalar(executor, "mem"), EXECUTOR_MEM);
@@ -327,16 +294,18 @@ mod tests {
     #[test]
     fn memory_and_the_wanted_count_also_limit_tasks() {
         let mut plan = TaskPlan::new("http://server/executor", 0.25, 128.0);
-        assert_eq!(plan.fit(&offer(2.0, 300.0, true), usize::MAX), 2);
-        assert_eq!(plan.fit(&offer(2.0, 1024.0, true), 3), 3);
-        assert_eq!(plan.fit(&offer(0.2, 1024.0, true), usize::MAX), 0);
+        let mut count = |offer: Offer, wanted| plan.tasks(&offer, wanted, numbered()).len();
+        assert_eq!(count(offer(2.0, 300.0, true), usize::MAX), 2);
+        assert_eq!(count(offer(2.0, 1024.0, true), 3), 3);
+        assert_eq!(count(offer(0.2, 1024.0, true), usize::MAX), 0);
     }
 
     #[test]
     fn tasks_use_the_offers_role_and_agent() {
         let mut plan = TaskPlan::new("http://server/executor", 1.0, 128.0);
-        let work = vec![("7".to_string(), b"data".to_vec())];
-        let task = plan.tasks(&offer(2.0, 1024.0, false), work).remove(0);
+        let work = || ("7".to_string(), b"data".to_vec());
+        let task = plan.tasks(&offer(2.0, 1024.0, false), 1, work).remove(0);
+        assert_eq!(task.data(), b"data");
         assert_eq!(task.agent_id.value(), "agent-1");
         assert_eq!(task.task_id.value(), "7");
         assert!(task
@@ -364,8 +333,6 @@ mod tests {
             windows,
             ("executor.exe".into(), ".\\executor.exe".into(), true)
         );
-        let upper = StartCommand::for_url("http://server/files/executor-0123456789abcdef.EXE");
-        assert_eq!(upper.command, ".\\executor.exe");
     }
 
     fn with_agent(mut offer: Offer, agent: &str) -> Offer {
@@ -389,9 +356,8 @@ mod tests {
             .resources
             .push(scalar_resource("cpus", 1.4, Some("web")));
         let mut plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
-        let work = (1..=4).map(|i| (i.to_string(), Vec::new())).collect();
 
-        let tasks = plan.tasks(&offer, work);
+        let tasks = plan.tasks(&offer, 4, numbered());
         // 2 cpus: 0.1 for the executor and three tasks of 0.5; a fourth does not fit.
         assert_eq!(tasks.len(), 3);
         let executor = &tasks[0].executor.resources;
@@ -418,8 +384,8 @@ mod tests {
     #[test]
     fn an_agent_keeps_the_executor_info_it_was_launched_with() {
         let mut plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
-        let first = plan.tasks(&offer(2.0, 1024.0, false), vec![("1".into(), Vec::new())]);
-        let again = plan.tasks(&offer(1.0, 512.0, true), vec![("2".into(), Vec::new())]);
+        let first = plan.tasks(&offer(2.0, 1024.0, false), 1, numbered());
+        let again = plan.tasks(&offer(1.0, 512.0, true), 1, numbered());
         assert_eq!(again[0].executor, first[0].executor);
         assert!(!plan.stale_executor(&offer(1.0, 512.0, true)));
         // An executor of ours that this plan never launched there.
@@ -431,18 +397,19 @@ mod tests {
     #[test]
     fn nothing_is_cut_when_the_executor_does_not_fit() {
         let mut plan = TaskPlan::new("http://server/executor", 0.05, 10.0);
-        let tasks = plan.tasks(&offer(0.05, 1024.0, false), vec![("1".into(), Vec::new())]);
+        let tasks = plan.tasks(&offer(0.05, 1024.0, false), 1, numbered());
         assert!(tasks.is_empty());
-        assert_eq!(plan.fit(&offer(0.05, 1024.0, false), 1), 0);
     }
 
     #[test]
     fn tasks_without_resources_never_fit() {
         let mut plan = TaskPlan::new("http://server/executor", 0.0, 128.0);
-        assert_eq!(plan.fit(&offer(2.0, 1024.0, true), usize::MAX), 0);
+        assert!(plan
+            .tasks(&offer(2.0, 1024.0, true), usize::MAX, numbered())
+            .is_empty());
         let mut plan = TaskPlan::new("http://server/executor", 1.0, 0.0);
-        assert_eq!(plan.fit(&offer(2.0, 1024.0, true), usize::MAX), 0);
-        let work = vec![("1".to_string(), Vec::new())];
-        assert!(plan.tasks(&offer(2.0, 1024.0, true), work).is_empty());
+        assert!(plan
+            .tasks(&offer(2.0, 1024.0, true), usize::MAX, numbered())
+            .is_empty());
     }
 }

@@ -46,6 +46,7 @@ mod page;
 mod paths;
 mod requests;
 mod upload;
+mod upload_checks;
 
 #[cfg(test)]
 mod tests;

@@ -3,8 +3,8 @@
 //! When an executor has inverted an image it POSTs the result here, with
 //! the token the scheduler put in the task's `TaskInfo.data` as the header
 //! `X-Upload-Token`. `receive` tells the story of one upload: it is checked
-//! (`check_upload`, which lists the checks and why each is made), stored,
-//! and recorded for the results page.
+//! (`upload_checks.rs`, which lists the checks and why each is made),
+//! stored, and recorded for the results page.
 //!
 //! The body is streamed into a hidden temporary file in the output
 //! directory and renamed to `<name>` only once complete: a rename within one
@@ -13,7 +13,7 @@
 //! replaces the file.
 
 use super::requests::text;
-use super::{lock, ServerError, Shared};
+use super::{lock, upload_checks, ServerError, Shared};
 use crate::random::token as random_token;
 use log::{info, warn};
 use std::fs::{self, File};
@@ -50,7 +50,9 @@ pub(super) fn prepare_output_dir(dir: &Path) -> Result<(), ServerError> {
 /// recorded so that the results page links it. `name` is the decoded name
 /// from the path, `None` if it did not decode.
 pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shared) -> ResponseBox {
-    let upload = match check_upload(request, name, shared) {
+    // What an upload must pass before any of its body is read, and why:
+    // `upload_checks.rs`.
+    let upload = match upload_checks::check_upload(request, name, shared) {
         Ok(upload) => upload,
         Err(refusal) => return refusal,
     };
@@ -65,7 +67,7 @@ pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shar
         }
         Err(StoreError::TooLarge) => {
             warn!("refused upload {name}: body over {limit} bytes");
-            too_large(limit)
+            upload_checks::too_large(limit)
         }
         Err(StoreError::Client(reason)) => {
             warn!("upload {name} was interrupted: {reason}");
@@ -76,95 +78,6 @@ pub(super) fn receive(request: &mut Request, name: Option<String>, shared: &Shar
             text(500, &format!("could not store {name}: {err}"))
         }
     }
-}
-
-/// An upload that passed [`check_upload`]: what to store, and where.
-struct Upload {
-    /// A plain file name that a task of this run produces.
-    name: String,
-    /// The output directory.
-    dir: PathBuf,
-    /// The body's `Content-Length`; `None` for a chunked body.
-    declared: Option<usize>,
-}
-
-/// Checks an upload before any of its body is read, and says where it goes.
-/// Anyone who can reach the port could POST: the checks keep a buggy or
-/// hostile client from filling the disk. A refusal is the response to send.
-///
-/// 1. The server must accept uploads at all (`404`): one that was given no
-///    output directory only serves files.
-/// 2. The token must match (`403`): it is what makes an upload ours. It
-///    comes before the name checks, so a client without it learns nothing
-///    about the names.
-/// 3. The name must be a plain file name (`400`), so that it names a file
-///    in the output directory and nowhere else.
-/// 4. The name must be one a task of this run produces, when the framework
-///    said which (`404`), so that even a client with the token cannot
-///    store files of its choosing.
-/// 5. The body may not exceed the size limit (`413`). `Content-Length` is
-///    checked here, before reading; a chunked body announces no length, so
-///    `store` checks again while reading.
-fn check_upload(
-    request: &Request,
-    name: Option<String>,
-    shared: &Shared,
-) -> Result<Upload, ResponseBox> {
-    let Some(target) = lock(&shared.uploads).clone() else {
-        return Err(text(404, "this file server does not accept uploads"));
-    };
-    let token = request
-        .headers()
-        .iter()
-        .find(|header| header.field.equiv("X-Upload-Token"))
-        .map(|header| header.value.as_str());
-    if !token.is_some_and(|token| same_token(token, &target.token)) {
-        warn!("refused an upload without the right X-Upload-Token header");
-        return Err(text(
-            403,
-            "missing or wrong X-Upload-Token header: send the upload_token from TaskInfo.data",
-        ));
-    }
-    let Some(name) = name.filter(|name| super::is_safe_name(name)) else {
-        return Err(text(
-            400,
-            "bad upload name: use 1 to 128 characters from A-Z a-z 0-9 . _ - \
-             and do not start with a dot",
-        ));
-    };
-    if !is_expected(&name, lock(&shared.expected_uploads).as_ref()) {
-        warn!("refused an upload of {name}: no task of this run produces that name");
-        return Err(text(404, &format!("no task of this run uploads {name}")));
-    }
-    let limit = shared.max_upload_bytes;
-    let declared = request.body_length();
-    if declared.is_some_and(|length| length as u64 > limit) {
-        warn!("refused upload {name}: Content-Length is over {limit} bytes");
-        return Err(too_large(limit));
-    }
-    Ok(Upload {
-        name,
-        dir: target.dir,
-        declared,
-    })
-}
-
-/// Whether `name` is one the framework waits for: without expectations
-/// any safe name is; with them, an expected stem plus an image extension.
-fn is_expected(name: &str, expected: Option<&std::collections::HashSet<String>>) -> bool {
-    let Some(expected) = expected else {
-        return true;
-    };
-    name.rsplit_once('.').is_some_and(|(stem, extension)| {
-        expected.contains(stem) && matches!(extension, "png" | "jpg" | "jpeg")
-    })
-}
-
-fn too_large(limit: u64) -> ResponseBox {
-    text(
-        413,
-        &format!("upload too large: at most {limit} bytes are accepted"),
-    )
 }
 
 /// Why a body was not stored.
@@ -232,48 +145,9 @@ fn write_body(body: &mut dyn Read, path: &Path, limit: u64) -> Result<u64, Store
     Ok(total)
 }
 
-/// Compares tokens in time that does not depend on where they differ, so
-/// response times do not reveal the token a byte at a time. An empty
-/// expected token accepts nothing.
-fn same_token(given: &str, expected: &str) -> bool {
-    !expected.is_empty()
-        && given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-            == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_must_match_exactly_and_be_non_empty() {
-        assert!(same_token("abc123", "abc123"));
-        assert!(!same_token("abc124", "abc123"));
-        assert!(!same_token("abc12", "abc123"));
-        assert!(!same_token("abc1234", "abc123"));
-        assert!(!same_token("", ""));
-        // Two differences that would cancel out if they were not all kept.
-        assert!(!same_token("ba", "ab"));
-    }
-
-    #[test]
-    fn expected_names_narrow_what_may_be_uploaded() {
-        let mut expected = std::collections::HashSet::new();
-        assert!(is_expected("anything.png", None));
-        assert!(!is_expected("anything.png", Some(&expected)));
-        expected.insert("001-cat-inverted".to_string());
-        let expected = Some(&expected);
-        assert!(is_expected("001-cat-inverted.png", expected));
-        assert!(is_expected("001-cat-inverted.jpg", expected));
-        assert!(!is_expected("001-cat-inverted.exe", expected));
-        assert!(!is_expected("001-cat-inverted.evil.png", expected));
-        assert!(!is_expected("002-dog-inverted.png", expected));
-        assert!(!is_expected("001-cat-inverted", expected));
-    }
 
     /// A body that ends with an error, like a connection reset.
     /// Fails its first read with `Interrupted`, then ends.

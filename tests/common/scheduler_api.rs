@@ -32,7 +32,7 @@ pub fn next_event(master: &MasterConnection) -> Result<Event, EventError> {
 /// One task with this id and data, cut from the offer by `plan`, as the
 /// scheduler's steps cut theirs.
 pub fn one_task(plan: &mut TaskPlan, offer: &Offer, task_id: &str, data: Vec<u8>) -> TaskInfo {
-    plan.tasks(offer, vec![(task_id.to_string(), data)])
+    plan.tasks(offer, 1, || (task_id.to_string(), data.clone()))
         .pop()
         .unwrap_or_else(|| panic!("task {task_id} does not fit the offer: {offer:?}"))
 }
