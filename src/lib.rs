@@ -70,11 +70,7 @@
 //!    `Failover::clear_stale_executor`, `Failover::leaves_framework`,
 //!    `Failover::interrupted`, `framework_settings`, `load_framework_id`,
 //!    `save_framework_id`. `src/scheduler/work.rs`: `Resume`.
-//!    `src/scheduler/noop.rs`: `NoopTasks::failing`.
-//!    `src/scheduler/batch.rs`: `ImageBatch::running`,
-//!    `ImageBatch::unlaunch`, `ImageBatch::forget_running`,
-//!    `ImageBatch::requeue`. `src/scheduler/tasks.rs`:
-//!    `TaskPlan::stale_executor`.
+//!    `src/scheduler/batch.rs`: `ImageBatch::requeue`.
 //!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`.
 //!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
 //!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.

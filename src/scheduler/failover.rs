@@ -246,13 +246,19 @@ impl<'a> Failover<'a> {
     /// `TEARDOWN` from: a framework the master still has is left to it too.
     /// The id is kept only for a framework that is left.
     pub fn leaves_framework(&self, master: Option<&MasterConnection>) -> bool {
-        let leaves = self.config.failover_timeout > 0.0 && self.config.framework_id_file.is_some();
-        let subscribed = master.filter(|_| self.interrupted_subscribing.is_none());
         if let Some(error) = &self.interrupted_subscribing {
             log::warn!("interrupted while subscribing: {error}");
         }
+        let subscribed = master.filter(|_| self.interrupted_subscribing.is_none());
+        let taken_over_later =
+            self.config.failover_timeout > 0.0 && self.config.framework_id_file.is_some();
+        if !taken_over_later {
+            // No later process will ask for this framework.
+            save_framework_id(self.config, None);
+            return subscribed.is_none();
+        }
         match subscribed {
-            Some(master) if leaves => {
+            Some(master) => {
                 let id = master.framework_id();
                 let timeout = self.config.failover_timeout;
                 log::info!(
@@ -260,12 +266,9 @@ impl<'a> Failover<'a> {
                      (--failover-timeout); run the same command again to continue"
                 );
             }
-            None if leaves => {
-                log::info!("run the same command again to continue (--framework-id-file)");
-            }
-            _ => save_framework_id(self.config, None),
+            None => log::info!("run the same command again to continue (--framework-id-file)"),
         }
-        leaves || subscribed.is_none()
+        true
     }
 
     /// Ctrl+C came before the first subscription: nothing to tear down.
