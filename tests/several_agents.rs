@@ -238,6 +238,12 @@ fn an_agent_drained_for_good_leaves_and_its_tasks_are_gone_by_operator() {
         .expect("the task is remembered");
     assert_eq!(text(ended, "state"), "TASK_GONE_BY_OPERATOR");
     assert_eq!(list(at(&state, "slaves")).len(), 1);
+    // Its executor was shut down as the agent left: the scheduler hears
+    // of its exit (`FAILURE`).
+    scheduler.wait_for_line(
+        &format!("Executor default on agent {gone} exited"),
+        STEP_LIMIT,
+    );
     // A gone agent is unknown to the operator API.
     let (status, body) = operator(&master, &drain_call(&gone, false));
     assert_eq!((status, body.as_str()), (400, "Unknown agent"));
