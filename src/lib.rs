@@ -41,13 +41,14 @@
 //!    `Scheduler::run_until_done`, `Scheduler::handle` (one `match`, one
 //!    arm per event), `Scheduler::subscribed`, `Scheduler::offers`,
 //!    `Scheduler::decline`, `Scheduler::after_event`, and how Ctrl+C stops
-//!    every step, `Scheduler::stop`. Step 1's work: `src/scheduler/work.rs`:
-//!    `LogOffers`. `src/scheduler/master.rs`: `connect`, `framework_info`,
+//!    every step, `Scheduler::stop`. What the loop asks of a step, and step
+//!    1's answers: `src/scheduler/work.rs`: `Work`, `LogOffers`.
+//!    `src/scheduler/master.rs`: `connect`, `framework_info`,
 //!    `MasterConnection::subscribe`, `MasterConnection::next_input`,
 //!    `MasterConnection::decline`, `MasterConnection::send`.
-//! 2. **Launch** (step 2). `src/scheduler/work.rs`: `Work`.
-//!    `src/scheduler/noop.rs`: `NoopTasks::prepare`, `NoopTasks::tasks_for`,
-//!    `NoopTasks::update`, `NoopTasks::wants_offers`, `NoopTasks::done`.
+//! 2. **Launch** (step 2). `src/scheduler/noop.rs`: `NoopTasks::prepare`,
+//!    `NoopTasks::tasks_for`, `NoopTasks::update`, `NoopTasks::wants_offers`,
+//!    `NoopTasks::done`.
 //!    `src/scheduler/tasks.rs`: `serve_executor`, `TaskPlan::new`,
 //!    `TaskPlan::tasks`, `TaskPlan::executor_for`, `TaskPlan::cut_task`,
 //!    `TaskPlan::describe`.
@@ -71,15 +72,18 @@
 //!    `Failover::interrupted`, `framework_settings`, `load_framework_id`,
 //!    `save_framework_id`. `src/scheduler/work.rs`: `Resume`.
 //!    `src/scheduler/batch.rs`: `ImageBatch::requeue`.
-//!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`.
+//!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`,
+//!    `agent_drained`.
 //!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
 //!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.
-//!    `src/scheduler/reconciliation.rs`: `Reconciliation`.
+//!    `src/scheduler/reconciliation.rs`: `Reconciliation`,
+//!    `Reconciliation::due`.
 //!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.
 //!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.
 //!    `src/executor/reconnect.rs`: `subscribe_again`.
 //!    `src/executor/client.rs`: `AgentClient::subscribe`,
-//!    `AgentClient::update`, `AgentClient::acknowledged`.
+//!    `AgentClient::update`, `AgentClient::record`,
+//!    `AgentClient::acknowledged`.
 //!    `src/executor/mod.rs`: `Executor::wait_for_acknowledgements`.
 //!
 //! ## What a reader may skip
@@ -97,6 +101,7 @@
 //! reading path, files whose first lines say a reader may skip them:
 //! `src/scheduler/config.rs` (the flags, and the errors a run can end with),
 //! `src/scheduler/log_lines.rs` (the log lines of offers and updates),
+//! `src/scheduler/interrupt.rs` (how Ctrl+C reaches the event loop),
 //! `src/scheduler/limits.rs` (a silent master, events missing a part; step
 //! 4 reads `Events`),
 //! `src/scheduler/too_small.rs` (a warning when offers stay too small),

@@ -1,5 +1,8 @@
 //! Stopping on Ctrl+C.
 //!
+//! *Plumbing: a reader may skip this file;* what a stop does is
+//! `Scheduler::stop`.
+//!
 //! Ctrl+C (SIGINT) and SIGTERM reach the scheduler as one more input of its
 //! event loop: the signal handler puts [`Input::Interrupted`] in the channel
 //! that the event reader fills, so the main thread learns of it between two
