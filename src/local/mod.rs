@@ -351,7 +351,8 @@ impl State {
         let master = self.master.address;
         log::info!("Embedded Mesos master listening on {scheme}://{master}");
         for agent in &self.agents {
-            let (address, total) = (agent.address, &agent.total);
+            let address = agent.address;
+            let total = &agent.total;
             match self.agents.len() {
                 1 => log::info!("Embedded Mesos agent listening on {address} with {total}"),
                 _ => log::info!(
