@@ -164,11 +164,10 @@ impl Work for ImageBatch {
         tasks
     }
 
-    /// A finished image is done; a failed one is queued again until it
-    /// runs out of attempts.
+    /// A finished image is done once its result arrived; any other end
+    /// queues it again until it runs out of attempts.
     fn update(&mut self, status: &TaskStatus) {
-        let state = status.state();
-        if !is_terminal(state) {
+        if !is_terminal(status.state()) {
             return;
         }
         // Each task's terminal update counts once, even if delivered twice.
@@ -180,33 +179,18 @@ impl Work for ImageBatch {
         if super::limits::agent_drained(status) {
             return self.requeue(index, true);
         }
-        if state == TaskState::TASK_FINISHED {
-            // Finished means done only if the result really arrived.
-            match self.stored_result(index) {
-                Some(path) => {
-                    self.images[index].state = ImageState::Done(path);
-                    self.done += 1;
-                    log::info!("{}", results::summary(self));
-                    return;
-                }
-                None => log::warn!(
-                    "Task {} finished but no upload of {} arrived",
-                    status.task_id.value(),
-                    self.images[index].name
-                ),
-            }
-        }
-        if status.reason() == Reason::REASON_INVALID_OFFERS {
-            // The master refused the launch because the offer was gone
-            // (rescinded, or used twice): the task never ran, so the image
-            // has not used up an attempt.
-            self.images[index].attempts -= 1;
-        }
-        let reason = match status.message() {
-            "" => format!("{state:?}"),
-            message => format!("{state:?}: {message}"),
+        // Finished means done only if the result really arrived.
+        let result = match status.state() {
+            TaskState::TASK_FINISHED => self.stored_result(index),
+            _ => None,
         };
-        self.retry_or_give_up(index, reason);
+        match result {
+            Some(path) => {
+                self.images[index].state = ImageState::Done(path);
+                self.done += 1;
+            }
+            None => self.retry_or_give_up(index, status),
+        }
         log::info!("{}", results::summary(self));
     }
 
@@ -270,9 +254,24 @@ impl Resume for ImageBatch {
 impl ImageBatch {
     /// A failed image goes back in the queue, unless it has used up its
     /// attempts.
-    fn retry_or_give_up(&mut self, index: usize, reason: String) {
+    fn retry_or_give_up(&mut self, index: usize, status: &TaskStatus) {
+        let state = status.state();
         let image = &mut self.images[index];
         let name = &image.name;
+        if state == TaskState::TASK_FINISHED {
+            let task_id = status.task_id.value();
+            log::warn!("Task {task_id} finished but no upload of {name} arrived");
+        }
+        if status.reason() == Reason::REASON_INVALID_OFFERS {
+            // The master refused the launch because the offer was gone
+            // (rescinded, or used twice): the task never ran, so the image
+            // has not used up an attempt.
+            image.attempts -= 1;
+        }
+        let reason = match status.message() {
+            "" => format!("{state:?}"),
+            message => format!("{state:?}: {message}"),
+        };
         let attempts = image.attempts;
         let max = self.max_attempts;
         if attempts < max {
