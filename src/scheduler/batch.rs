@@ -258,20 +258,22 @@ impl ImageBatch {
         let state = status.state();
         let image = &mut self.images[index];
         let name = &image.name;
-        if state == TaskState::TASK_FINISHED {
+        let reason = if state == TaskState::TASK_FINISHED {
+            // `update` found no result for it.
             let task_id = status.task_id.value();
             log::warn!("Task {task_id} finished but no upload of {name} arrived");
-        }
+            format!("{state:?}, but no upload of its result arrived")
+        } else if status.message().is_empty() {
+            format!("{state:?}")
+        } else {
+            format!("{state:?}: {}", status.message())
+        };
         if status.reason() == Reason::REASON_INVALID_OFFERS {
             // The master refused the launch because the offer was gone
             // (rescinded, or used twice): the task never ran, so the image
             // has not used up an attempt.
             image.attempts -= 1;
         }
-        let reason = match status.message() {
-            "" => format!("{state:?}"),
-            message => format!("{state:?}: {message}"),
-        };
         let attempts = image.attempts;
         let max = self.max_attempts;
         if attempts < max {
@@ -305,5 +307,102 @@ impl ImageBatch {
         } else {
             self.queue.push_back(index);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::mesos::{value, Resource};
+    use crate::scheduler::config::test_config;
+
+    /// An offer of 8 CPUs and 8 GB, enough for every task below.
+    fn offer() -> Offer {
+        let mut offer = Offer::new();
+        offer.id.mut_or_insert_default().set_value("o1".into());
+        offer
+            .agent_id
+            .mut_or_insert_default()
+            .set_value("a1".into());
+        for (name, amount) in [("cpus", 8.0), ("mem", 8192.0)] {
+            let mut resource = Resource::new();
+            resource.set_name(name.into());
+            resource.set_type(value::Type::SCALAR);
+            resource.scalar.mut_or_insert_default().set_value(amount);
+            offer.resources.push(resource);
+        }
+        offer
+    }
+
+    fn ended(task: &TaskInfo, state: TaskState, message: &str) -> TaskStatus {
+        let mut status = TaskStatus::new();
+        status.task_id = task.task_id.clone();
+        status.set_state(state);
+        status.set_message(message.into());
+        status
+    }
+
+    /// A batch of two images at URLs nobody serves (no task of these tests
+    /// runs), with this many attempts each. Its output folder is removed
+    /// by the caller.
+    fn batch(max_attempts: u32, output_dir: &std::path::Path) -> ImageBatch {
+        let config = Config {
+            executor: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")),
+            images: vec![
+                "http://127.0.0.1:1/a.png".into(),
+                "http://127.0.0.1:1/b.png".into(),
+            ],
+            output_dir: output_dir.to_path_buf(),
+            max_attempts,
+            ..test_config()
+        };
+        ImageBatch::prepare(&config).expect("a batch")
+    }
+
+    #[test]
+    fn a_task_that_finished_without_its_upload_is_not_done() {
+        let output = std::env::temp_dir().join(format!("batch-{}", crate::random::token()));
+        let mut batch = batch(1, &output);
+        let tasks = batch.tasks_for(&offer());
+        assert_eq!(tasks.len(), 2);
+        // The executor says it finished, but no result was uploaded.
+        batch.update(&ended(&tasks[0], TaskState::TASK_FINISHED, "uploaded"));
+        // Another task failed, in the executor's words.
+        batch.update(&ended(&tasks[1], TaskState::TASK_FAILED, "not an image"));
+        let reasons: Vec<&str> = batch
+            .images
+            .iter()
+            .map(|image| match &image.state {
+                ImageState::Failed(reason) => reason.as_str(),
+                _ => "not failed",
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "TASK_FINISHED, but no upload of its result arrived",
+                "TASK_FAILED: not an image"
+            ]
+        );
+        assert!(batch.done(), "both images failed for good");
+        drop(batch);
+        let _ = std::fs::remove_dir_all(&output);
+    }
+
+    #[test]
+    fn a_launch_the_master_refused_uses_up_no_attempt() {
+        let output = std::env::temp_dir().join(format!("batch-{}", crate::random::token()));
+        let mut batch = batch(1, &output);
+        let tasks = batch.tasks_for(&offer());
+        let mut refused = ended(&tasks[0], TaskState::TASK_LOST, "offer gone");
+        refused.set_reason(Reason::REASON_INVALID_OFFERS);
+        batch.update(&refused);
+        // Queued again although its one attempt is "used": it never ran.
+        assert_eq!(batch.images[0].attempts, 0);
+        assert!(matches!(batch.images[0].state, ImageState::Queued));
+        let again = batch.tasks_for(&offer());
+        assert_eq!(again[0].task_id.value(), "image-1-attempt-1");
+        drop(batch);
+        let _ = std::fs::remove_dir_all(&output);
     }
 }

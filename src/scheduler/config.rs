@@ -251,6 +251,39 @@ impl fmt::Display for EventError {
     }
 }
 
+/// A configuration for unit tests: step 1 against a master nobody runs
+/// (`127.0.0.1:1`), the flags' defaults otherwise.
+#[cfg(test)]
+pub(crate) fn test_config() -> Config {
+    Config {
+        master: "127.0.0.1:1".into(),
+        step: Step::Register,
+        content_type: ContentType::Protobuf,
+        name: "test".into(),
+        user: "test".into(),
+        role: "*".into(),
+        executor: None,
+        address: "127.0.0.1".into(),
+        port: 0,
+        task_cpus: 1.0,
+        task_mem: 128.0,
+        tasks: None,
+        task_millis: 0,
+        max_failures: 5,
+        refuse_seconds: 5.0,
+        images: Vec::new(),
+        output_dir: PathBuf::from("output"),
+        max_attempts: 3,
+        keep_serving: false,
+        failover_timeout: 0.0,
+        checkpoint: false,
+        framework_id_file: None,
+        ca_file: None,
+        principal: None,
+        secret: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -329,38 +329,14 @@ pub fn save_framework_id(config: &Config, id: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content_type::ContentType;
-    use crate::scheduler::Step;
     use std::path::PathBuf;
 
     /// A configuration with this failover timeout and id file.
     fn config(failover_timeout: f64, framework_id_file: PathBuf) -> Config {
         Config {
-            master: "127.0.0.1:1".into(),
-            step: Step::Register,
-            content_type: ContentType::Protobuf,
-            name: "test".into(),
-            user: "test".into(),
-            role: "*".into(),
-            executor: None,
-            address: "127.0.0.1".into(),
-            port: 0,
-            task_cpus: 1.0,
-            task_mem: 128.0,
-            tasks: None,
-            task_millis: 0,
-            max_failures: 5,
-            refuse_seconds: 5.0,
-            images: Vec::new(),
-            output_dir: PathBuf::from("output"),
-            max_attempts: 3,
-            keep_serving: false,
             failover_timeout,
-            checkpoint: false,
             framework_id_file: Some(framework_id_file),
-            ca_file: None,
-            principal: None,
-            secret: None,
+            ..crate::scheduler::config::test_config()
         }
     }
 
