@@ -313,25 +313,12 @@ impl ImageBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::mesos::{value, Resource};
     use crate::scheduler::config::test_config;
+    use crate::scheduler::resources::test_offer;
 
     /// An offer of 8 CPUs and 8 GB, enough for every task below.
     fn offer() -> Offer {
-        let mut offer = Offer::new();
-        offer.id.mut_or_insert_default().set_value("o1".into());
-        offer
-            .agent_id
-            .mut_or_insert_default()
-            .set_value("a1".into());
-        for (name, amount) in [("cpus", 8.0), ("mem", 8192.0)] {
-            let mut resource = Resource::new();
-            resource.set_name(name.into());
-            resource.set_type(value::Type::SCALAR);
-            resource.scalar.mut_or_insert_default().set_value(amount);
-            offer.resources.push(resource);
-        }
-        offer
+        test_offer(8.0, 8192.0)
     }
 
     fn ended(task: &TaskInfo, state: TaskState, message: &str) -> TaskStatus {

@@ -60,3 +60,17 @@ pub fn scalar(resources: &[Resource], name: &str) -> f64 {
         .map(|r| r.scalar.value())
         .sum()
 }
+
+/// An offer of `cpus` and `mem` (MB), unreserved, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_offer(cpus: f64, mem: f64) -> crate::proto::mesos::Offer {
+    let mut offer = crate::proto::mesos::Offer::new();
+    for (name, amount) in [("cpus", cpus), ("mem", mem)] {
+        let mut resource = Resource::new();
+        resource.set_name(name.into());
+        resource.set_type(value::Type::SCALAR);
+        resource.scalar.mut_or_insert_default().set_value(amount);
+        offer.resources.push(resource);
+    }
+    offer
+}

@@ -92,19 +92,7 @@ impl TooSmall {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::mesos::{value, Resource};
-
-    fn offer(cpus: f64, mem: f64) -> Offer {
-        let mut offer = Offer::new();
-        for (name, amount) in [("cpus", cpus), ("mem", mem)] {
-            let mut resource = Resource::new();
-            resource.set_name(name.into());
-            resource.set_type(value::Type::SCALAR);
-            resource.scalar.mut_or_insert_default().set_value(amount);
-            offer.resources.push(resource);
-        }
-        offer
-    }
+    use crate::scheduler::resources::test_offer as offer;
 
     #[test]
     fn warns_after_a_minute_then_once_a_minute_naming_the_largest_offer() {
