@@ -81,6 +81,7 @@ impl Work for NoopTasks {
         };
         let data = task_data::encode(&task_data::noop(self.task_millis));
         let tasks = self.plan.tasks(offer, wanted, || {
+            // Called once per task that fits: each takes the next id.
             let task_id = format!("{}{}", self.id_prefix, self.next_id);
             self.next_id += 1;
             log::info!("Prepared task {task_id} with offer {}", offer.id.value());
