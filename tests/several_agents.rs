@@ -42,7 +42,7 @@ use common::scheduler_api;
 use common::temp_dir::TempDir;
 use mesos_tutorial::local::{Cluster, ClusterConfig};
 use mesos_tutorial::proto::mesos::task_status::Reason;
-use mesos_tutorial::proto::mesos::{FrameworkInfo, Offer, TaskInfo, TaskState, TaskStatus};
+use mesos_tutorial::proto::mesos::{FrameworkInfo, Offer, TaskState, TaskStatus};
 use mesos_tutorial::proto::scheduler::event;
 use mesos_tutorial::scheduler::master::MasterConnection;
 use mesos_tutorial::scheduler::tasks::TaskPlan;
@@ -365,15 +365,8 @@ fn an_agent_is_drained_once_its_kills_are_acknowledged_and_reactivation_ends_the
     let mut offers = Vec::new();
 
     // A long task runs on the agent.
-    let offer = next_offer(&mut connection, &mut offers, deadline);
-    let agent = offer.agent_id.value().to_string();
-    let task = long_task(&mut plan, &offer, "first");
-    connection
-        .launch(&offer, vec![task], 0.0)
-        .expect("launched");
-    let running = next_update(&mut connection, &mut offers, deadline);
-    assert_eq!(running.state(), TaskState::TASK_RUNNING);
-    connection.acknowledge(&running).expect("acknowledged");
+    let running = start_long_task(&mut connection, &mut plan, &mut offers, deadline, "first");
+    let agent = running.agent_id.value().to_string();
 
     // Drained: the task is killed by the drain, and until its end is
     // acknowledged the agent is still draining.
@@ -395,14 +388,7 @@ fn an_agent_is_drained_once_its_kills_are_acknowledged_and_reactivation_ends_the
     let (status, body) = operator(&master, &reactivate_call(&agent));
     assert_eq!(status, 200, "{body}");
     offers.clear();
-    let offer = next_offer(&mut connection, &mut offers, deadline);
-    let task = long_task(&mut plan, &offer, "second");
-    connection
-        .launch(&offer, vec![task], 0.0)
-        .expect("launched");
-    let running = next_update(&mut connection, &mut offers, deadline);
-    assert_eq!(running.state(), TaskState::TASK_RUNNING);
-    connection.acknowledge(&running).expect("acknowledged");
+    let running = start_long_task(&mut connection, &mut plan, &mut offers, deadline, "second");
     let task_id = running.task_id.clone().unwrap_or_default();
     let agent_id = running.agent_id.clone().unwrap_or_default();
     connection.kill(task_id, agent_id).expect("killed");
@@ -695,8 +681,23 @@ fn next_offer(
     offers.remove(0)
 }
 
-/// A no-op task that runs for ten minutes, unless killed.
-fn long_task(plan: &mut TaskPlan, offer: &Offer, id: &str) -> TaskInfo {
+/// Launches a no-op task that runs for ten minutes unless killed, on the
+/// next offer, and acknowledges its `TASK_RUNNING`, which it returns.
+fn start_long_task(
+    connection: &mut MasterConnection,
+    plan: &mut TaskPlan,
+    offers: &mut Vec<Offer>,
+    deadline: Instant,
+    id: &str,
+) -> TaskStatus {
+    let offer = next_offer(connection, offers, deadline);
     let data = task_data::encode(&task_data::noop(600_000));
-    scheduler_api::one_task(plan, offer, id, data)
+    let task = scheduler_api::one_task(plan, &offer, id, data);
+    connection
+        .launch(&offer, vec![task], 0.0)
+        .expect("launched");
+    let running = next_update(connection, offers, deadline);
+    assert_eq!(running.state(), TaskState::TASK_RUNNING);
+    connection.acknowledge(&running).expect("acknowledged");
+    running
 }
