@@ -33,8 +33,8 @@
 //! The tasks of workshop step 2 do no work: they sleep for
 //! [`TaskData::noop_millis`]. Step 3 tasks fetch an image, invert it and
 //! upload the result, after waiting their `noop_millis` if the scheduler
-//! was given `--task-millis` (a wait to watch them by). Empty `data` is also a no-op task, because the Go
-//! tutorial's step 2 sent no data at all.
+//! was given `--task-millis` (a wait to watch them by). Empty `data` is
+//! also a no-op task, because the Go tutorial's step 2 sent no data at all.
 //!
 //! # Example
 //!

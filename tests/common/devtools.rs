@@ -142,19 +142,12 @@ fn http(port: u16, request_line: &str) -> String {
     // read the body its `Content-Length` announces, not up to the end of
     // the stream (that waited out the whole read timeout).
     let mut reader = BufReader::new(stream);
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("the answer's head");
-        if line.is_empty() || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().expect("a length");
-            }
-        }
-    }
+    let head = head_lines(&mut reader);
+    let length = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, value)| value.trim().parse().expect("a length"));
     let mut body = vec![0; length];
     reader.read_exact(&mut body).expect("the answer's body");
     String::from_utf8(body).expect("a text answer")
@@ -162,14 +155,21 @@ fn http(port: u16, request_line: &str) -> String {
 
 fn read_head(stream: &mut TcpStream) -> String {
     let mut reader = BufReader::new(stream);
+    let head = head_lines(&mut reader);
+    // Chromium sends nothing after the head before our first frame.
+    assert!(reader.buffer().is_empty(), "bytes after the handshake");
+    head
+}
+
+/// An HTTP message's head: its lines up to the empty one, which ends it
+/// (or up to the end of the stream).
+fn head_lines(reader: &mut impl BufRead) -> String {
     let mut head = String::new();
     loop {
         let mut line = String::new();
-        let read = reader.read_line(&mut line).expect("the handshake");
+        let read = reader.read_line(&mut line).expect("an HTTP head");
         head.push_str(&line);
         if read == 0 || line == "\r\n" {
-            // Chromium sends nothing after the head before our first frame.
-            assert!(reader.buffer().is_empty(), "bytes after the handshake");
             return head;
         }
     }
