@@ -21,7 +21,7 @@ mod format;
 
 pub use format::{InvertError, Limits};
 
-use image::{DynamicImage, ImageFormat};
+use image::{DynamicImage, ImageFormat, Primitive};
 
 /// Decodes a PNG or JPEG image, inverts its colours and encodes it again in
 /// the same format. Anything but a PNG or a JPEG is refused, whatever its
@@ -42,15 +42,16 @@ pub fn invert_image(bytes: &[u8], limits: &Limits) -> Result<Inverted, InvertErr
 
 /// Inverts a decoded image in its own colour type.
 fn invert_in_place(picture: &mut DynamicImage) -> Result<(), InvertError> {
+    // The number is the samples per pixel, and `true` says the last is alpha.
     match picture {
-        DynamicImage::ImageLuma8(buffer) => invert_pixels(buffer, 1, false),
-        DynamicImage::ImageLumaA8(buffer) => invert_pixels(buffer, 2, true),
-        DynamicImage::ImageRgb8(buffer) => invert_pixels(buffer, 3, false),
-        DynamicImage::ImageRgba8(buffer) => invert_pixels(buffer, 4, true),
-        DynamicImage::ImageLuma16(buffer) => invert_samples_16(buffer, 1, false),
-        DynamicImage::ImageLumaA16(buffer) => invert_samples_16(buffer, 2, true),
-        DynamicImage::ImageRgb16(buffer) => invert_samples_16(buffer, 3, false),
-        DynamicImage::ImageRgba16(buffer) => invert_samples_16(buffer, 4, true),
+        DynamicImage::ImageLuma8(buffer) => invert_pixels::<1, _>(buffer, false),
+        DynamicImage::ImageLumaA8(buffer) => invert_pixels::<2, _>(buffer, true),
+        DynamicImage::ImageRgb8(buffer) => invert_pixels::<3, _>(buffer, false),
+        DynamicImage::ImageRgba8(buffer) => invert_pixels::<4, _>(buffer, true),
+        DynamicImage::ImageLuma16(buffer) => invert_pixels::<1, _>(buffer, false),
+        DynamicImage::ImageLumaA16(buffer) => invert_pixels::<2, _>(buffer, true),
+        DynamicImage::ImageRgb16(buffer) => invert_pixels::<3, _>(buffer, false),
+        DynamicImage::ImageRgba16(buffer) => invert_pixels::<4, _>(buffer, true),
         // PNG and JPEG decoders never produce floating-point images.
         other => {
             return Err(InvertError::UnsupportedFormat(format!(
@@ -83,71 +84,35 @@ pub fn extension(format: ImageFormat) -> &'static str {
     }
 }
 
-/// Inverts every colour sample in `pixels` in place: `v` becomes `255 - v`.
+/// Inverts every colour sample in `pixels`, in place: `v` becomes `255 - v`,
+/// or `65535 - v` for 16-bit samples.
 ///
-/// `pixels` holds pixels of `channels` bytes each, as the decoder stores
+/// `pixels` holds pixels of `CHANNELS` samples each, as the decoder stores
 /// them: grey (1), grey and alpha (2), RGB (3) or RGBA (4). When `alpha` is
-/// true, the last byte of each pixel is its alpha (opacity), which is not a
-/// colour and is kept, as are bytes after the last whole pixel.
+/// true, the last sample of each pixel is its alpha (opacity), which is not
+/// a colour and is kept, as are samples after the last whole pixel.
 ///
 /// ```
 /// use mesos_tutorial::invert::invert_pixels;
 ///
 /// // Two RGBA pixels: opaque black, and half-transparent orange.
-/// let mut pixels = [0, 0, 0, 255, /**/ 255, 128, 0, 128];
-/// invert_pixels(&mut pixels, 4, true);
+/// let mut pixels: [u8; 8] = [0, 0, 0, 255, /**/ 255, 128, 0, 128];
+/// invert_pixels::<4, _>(&mut pixels, true);
 /// // White and half-transparent azure: the alpha bytes are unchanged.
 /// assert_eq!(pixels, [255, 255, 255, 255, /**/ 0, 127, 255, 128]);
-///
-/// // Grey without alpha: every byte is a sample.
-/// let mut grey = [0, 100, 255];
-/// invert_pixels(&mut grey, 1, false);
-/// assert_eq!(grey, [255, 155, 0]);
 /// ```
-pub fn invert_pixels(pixels: &mut [u8], channels: usize, alpha: bool) {
-    match (channels, alpha) {
-        // Grey and RGB: every byte is a colour sample.
-        (_, false) => {
-            for sample in pixels {
-                *sample = 255 - *sample;
-            }
-        }
-        (2, true) => {
-            for [grey, _alpha] in pixels.as_chunks_mut::<2>().0 {
-                *grey = 255 - *grey;
-            }
-        }
-        (4, true) => {
-            for [red, green, blue, _alpha] in pixels.as_chunks_mut::<4>().0 {
-                *red = 255 - *red;
-                *green = 255 - *green;
-                *blue = 255 - *blue;
-            }
-        }
-        // Only alpha: nothing to invert.
-        (0 | 1, true) => {}
-        // Any other layout with alpha: all of a pixel but its last byte.
-        (_, true) => {
-            for pixel in pixels.chunks_exact_mut(channels) {
-                for sample in &mut pixel[..channels - 1] {
-                    *sample = 255 - *sample;
-                }
-            }
-        }
-    }
-}
-
-/// [`invert_pixels`] for 16-bit samples: `v` becomes `65535 - v`.
-fn invert_samples_16(samples: &mut [u16], channels: usize, alpha: bool) {
+pub fn invert_pixels<const CHANNELS: usize, S: Primitive>(pixels: &mut [S], alpha: bool) {
     if !alpha {
-        for sample in samples {
-            *sample = 65535 - *sample;
+        // Every sample is a colour.
+        for sample in pixels {
+            *sample = S::DEFAULT_MAX_VALUE - *sample;
         }
         return;
     }
-    for pixel in samples.chunks_exact_mut(channels) {
-        for sample in &mut pixel[..channels - 1] {
-            *sample = 65535 - *sample;
+    for pixel in pixels.as_chunks_mut::<CHANNELS>().0 {
+        // All of the pixel but its last sample, the alpha.
+        for sample in &mut pixel[..CHANNELS - 1] {
+            *sample = S::DEFAULT_MAX_VALUE - *sample;
         }
     }
 }
@@ -183,19 +148,19 @@ mod tests {
     #[test]
     fn invert_pixels_leaves_alpha_alone() {
         let mut rgba = [0, 100, 255, 7, 10, 20, 30, 40];
-        invert_pixels(&mut rgba, 4, true);
+        invert_pixels::<4, u8>(&mut rgba, true);
         assert_eq!(rgba, [255, 155, 0, 7, 245, 235, 225, 40]);
 
         let mut grey_alpha = [0, 9, 200, 10];
-        invert_pixels(&mut grey_alpha, 2, true);
+        invert_pixels::<2, u8>(&mut grey_alpha, true);
         assert_eq!(grey_alpha, [255, 9, 55, 10]);
 
         let mut rgb = [0, 1, 254, 255, 128, 127];
-        invert_pixels(&mut rgb, 3, false);
+        invert_pixels::<3, u8>(&mut rgb, false);
         assert_eq!(rgb, [255, 254, 1, 0, 127, 128]);
 
         let mut odd = [1, 2, 3, 4, 5, 6];
-        invert_pixels(&mut odd, 3, true);
+        invert_pixels::<3, u8>(&mut odd, true);
         assert_eq!(odd, [254, 253, 3, 251, 250, 6]);
     }
 
@@ -206,7 +171,11 @@ mod tests {
         for (channels, len) in [(4, 17), (4, 40), (2, 23), (2, 8), (3, 14)] {
             let original: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
             let mut pixels = original.clone();
-            invert_pixels(&mut pixels, channels, true);
+            match channels {
+                2 => invert_pixels::<2, u8>(&mut pixels, true),
+                3 => invert_pixels::<3, u8>(&mut pixels, true),
+                _ => invert_pixels::<4, u8>(&mut pixels, true),
+            }
             let whole = len / channels * channels;
             for (i, (before, after)) in original.iter().zip(&pixels).enumerate() {
                 let is_alpha = i % channels == channels - 1;
