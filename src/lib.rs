@@ -68,7 +68,7 @@
 //! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`:
 //!    `Failover::connect`, `Failover::recover`, `Failover::remember`,
 //!    `Failover::reconcile`, `Failover::after_event`, `Failover::update`,
-//!    `Failover::clear_stale_executor`, `Failover::leaves_framework`,
+//!    `Failover::clear_stale_executor`, `Failover::leave_framework`,
 //!    `Failover::interrupted`, `framework_settings`, `load_framework_id`,
 //!    `save_framework_id`. `src/scheduler/work.rs`: `Resume`.
 //!    `src/scheduler/batch.rs`: `ImageBatch::requeue`.

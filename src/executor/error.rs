@@ -2,7 +2,7 @@
 //!
 //! *Plumbing: a reader may skip this file.*
 
-use super::env::EnvError;
+use super::env::{EnvError, Environment};
 use crate::http_api::ApiError;
 use std::fmt;
 use std::time::Duration;
@@ -35,6 +35,17 @@ pub enum ExecutorError {
         /// The last re-subscription error.
         last_error: String,
     },
+}
+
+impl ExecutorError {
+    /// The first `SUBSCRIBE` to the agent that `config` names failed.
+    pub fn subscribe(config: &Environment, error: ApiError) -> ExecutorError {
+        ExecutorError::Subscribe {
+            variable: config.agent.variable(),
+            url: config.executor_api_url(),
+            error,
+        }
+    }
 }
 
 impl fmt::Display for ExecutorError {

@@ -76,32 +76,25 @@ pub fn run_from_env() -> Result<(), ExecutorError> {
 
 /// Runs the executor until the agent shuts it down (`Ok`) or is lost.
 pub fn run(config: Environment) -> Result<(), ExecutorError> {
+    let agent = Arc::new(AgentClient::new(&config));
+    let mut subscription = agent
+        .subscribe()
+        .map_err(|error| ExecutorError::subscribe(&config, error))?;
     let mut executor = Executor {
-        agent: Arc::new(AgentClient::new(&config)),
+        agent,
         tasks: HashMap::new(),
         config,
     };
-    let mut subscription =
-        executor
-            .agent
-            .subscribe()
-            .map_err(|error| ExecutorError::Subscribe {
-                variable: executor.config.agent.variable(),
-                url: executor.config.executor_api_url(),
-                error,
-            })?;
     loop {
         let lost = match subscription.events.recv() {
             Ok(Ok(event)) => {
                 crate::http_api::log_message("<-", &event);
                 if executor.handle(event) == AfterEvent::ShutDown {
-                    // Step 4: the last updates reach the scheduler.
-                    executor.wait_for_acknowledgements(&subscription);
-                    info!("Executor exiting");
-                    return Ok(());
+                    break;
                 }
                 continue;
             }
+            // An event this executor cannot decode is skipped.
             Ok(Err(StreamError::Decode(err))) => {
                 warn!("{err}");
                 continue;
@@ -112,6 +105,10 @@ pub fn run(config: Environment) -> Result<(), ExecutorError> {
         // Step 4: an agent that restarts takes its executors back.
         subscription = reconnect::subscribe_again(&executor.agent, &executor.config, lost)?;
     }
+    // Step 4: the last updates reach the scheduler.
+    executor.wait_for_acknowledgements(&subscription);
+    info!("Executor exiting");
+    Ok(())
 }
 
 /// Whether the executor goes on after an event.

@@ -123,7 +123,7 @@ impl<'a> Failover<'a> {
     }
 
     /// The new subscription; or, after Ctrl+C while waiting to subscribe,
-    /// `None`, keeping the master's last answer for [`Failover::leaves_framework`].
+    /// `None`, keeping the master's last answer for [`Failover::leave_framework`].
     fn unless_interrupted(&mut self, connected: Connected) -> Option<MasterConnection> {
         match connected {
             Connected::Subscribed(master) => Some(*master),
@@ -239,13 +239,14 @@ impl<'a> Failover<'a> {
         save_framework_id(self.config, None);
     }
 
-    /// Whether Ctrl+C leaves the framework to the master rather than
-    /// tearing it down: with `--failover-timeout` and `--framework-id-file`
-    /// a later process takes it over, and the master keeps its tasks until
-    /// then. After Ctrl+C while subscribing there is no subscription to
-    /// `TEARDOWN` from: a framework the master still has is left to it too.
-    /// The id is kept only for a framework that is left.
-    pub fn leaves_framework(&self, master: Option<&MasterConnection>) -> bool {
+    /// After Ctrl+C: leaves the framework to the master, and says so, if a
+    /// later process can take it over (`--failover-timeout` with
+    /// `--framework-id-file`: the master keeps its tasks until then, and the
+    /// file keeps the id); otherwise forgets the id. Returns whether it left
+    /// the framework; if not, the caller tears it down. After Ctrl+C while
+    /// subscribing there is no subscription to `TEARDOWN` from: a framework
+    /// the master still has is left to it in any case.
+    pub fn leave_framework(&self, master: Option<&MasterConnection>) -> bool {
         if let Some(error) = &self.interrupted_subscribing {
             log::warn!("interrupted while subscribing: {error}");
         }
@@ -273,7 +274,7 @@ impl<'a> Failover<'a> {
 
     /// Ctrl+C came before the first subscription: nothing to tear down.
     pub fn interrupted(&self, work: impl Work) -> Outcome {
-        self.leaves_framework(None);
+        self.leave_framework(None);
         work.finish(self.config, true)
     }
 }
@@ -356,7 +357,7 @@ mod tests {
                 url: "http://127.0.0.1:1/api/v1/scheduler".into(),
                 reason: "refused".into(),
             });
-            assert!(failover.leaves_framework(None), "nothing to tear down");
+            assert!(failover.leave_framework(None), "nothing to tear down");
             assert_eq!(id_file.exists(), kept, "failover timeout {timeout}");
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -9,7 +9,7 @@
 //! events, in `Scheduler::run_until_done`, and stops cleanly
 //! (`Scheduler::stop`). Between two attempts to subscribe (step 4) it ends
 //! the wait instead ([`Interrupts::sleep`]), and the run stops as cleanly,
-//! with nothing to tear down (`Failover::leaves_framework`).
+//! with nothing to tear down (`Failover::leave_framework`).
 //! A second Ctrl+C exits at once.
 //!
 //! What a clean stop means in Mesos terms: a framework that is done says so

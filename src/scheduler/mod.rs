@@ -276,8 +276,9 @@ impl<W: Work> Scheduler<'_, W> {
     /// Ctrl+C: `TEARDOWN`, and the master kills our tasks and executors.
     /// Step 4 may leave the framework to a later process instead.
     fn stop(self) -> Outcome {
-        // Step 4: `--failover-timeout` with `--framework-id-file` leaves it.
-        if !self.failover.leaves_framework(Some(&self.master)) {
+        // Step 4: `--failover-timeout` with `--framework-id-file` leaves it
+        // to a later process.
+        if !self.failover.leave_framework(Some(&self.master)) {
             log::info!("interrupted: tearing down");
             if let Err(err) = self.master.teardown() {
                 log::warn!("Could not tear down the framework: {err}");
