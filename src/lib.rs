@@ -43,13 +43,14 @@
 //!    `Scheduler::decline`, `Scheduler::after_event`, and how Ctrl+C stops
 //!    every step, `Scheduler::stop`. What the loop asks of a step, and step
 //!    1's answers: `src/scheduler/work.rs`: `Work`, `LogOffers`.
-//!    `src/scheduler/master.rs`: `connect`, `framework_info`,
+//!    `src/scheduler/master.rs`: `connect`, `framework_info`, `Input`,
 //!    `MasterConnection::subscribe`, `MasterConnection::next_input`,
 //!    `MasterConnection::decline`, `MasterConnection::send`.
 //! 2. **Launch** (step 2). `src/scheduler/noop.rs`: `NoopTasks::prepare`,
 //!    `NoopTasks::tasks_for`, `NoopTasks::update`, `NoopTasks::wants_offers`,
 //!    `NoopTasks::done`.
-//!    `src/scheduler/tasks.rs`: `serve_executor`, `TaskPlan::new`,
+//!    `src/scheduler/tasks.rs`: its three Mesos rules, `serve_executor`,
+//!    `TaskPlan::new`,
 //!    `TaskPlan::tasks`, `TaskPlan::executor_for`, `TaskPlan::cut_task`,
 //!    `TaskPlan::describe`.
 //!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`.
@@ -66,23 +67,25 @@
 //!    `invert_image`, `invert_in_place`, `invert_pixels`.
 //!    `src/server/upload.rs`: `receive`, `store`, `write_body`.
 //! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`:
-//!    `Failover::connect`, `Failover::recover`, `Failover::remember`,
+//!    `Failover::connect`, `Failover::recover`,
+//!    `Failover::unless_interrupted`, `Failover::remember`,
 //!    `Failover::reconcile`, `Failover::after_event`, `Failover::update`,
-//!    `Failover::clear_stale_executor`, `Failover::leave_framework`,
+//!    `Failover::clear_stale_executor`, `Failover::finished`,
+//!    `Failover::leave_framework`,
 //!    `Failover::interrupted`, `framework_settings`, `load_framework_id`,
 //!    `save_framework_id`. `src/scheduler/work.rs`: `Resume`.
 //!    `src/scheduler/batch.rs`: `ImageBatch::requeue`.
 //!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`,
 //!    `agent_drained`.
 //!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
-//!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.
+//!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`, `Connected`.
 //!    `src/scheduler/reconciliation.rs`: `Reconciliation`,
-//!    `Reconciliation::due`.
+//!    `Reconciliation::start`, `Reconciliation::due`.
 //!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.
 //!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.
 //!    `src/executor/reconnect.rs`: `subscribe_again`.
 //!    `src/executor/client.rs`: `AgentClient::subscribe`,
-//!    `AgentClient::update`, `AgentClient::record`,
+//!    `AgentClient::launched`, `AgentClient::update`, `AgentClient::record`,
 //!    `AgentClient::acknowledged`.
 //!    `src/executor/mod.rs`: `Executor::wait_for_acknowledgements`.
 //!

@@ -90,7 +90,10 @@ pub fn run(config: Environment) -> Result<(), ExecutorError> {
             Ok(Ok(event)) => {
                 crate::http_api::log_message("<-", &event);
                 if executor.handle(event) == AfterEvent::ShutDown {
-                    break;
+                    // Step 4: the last updates reach the scheduler.
+                    executor.wait_for_acknowledgements(&subscription);
+                    info!("Executor exiting");
+                    return Ok(());
                 }
                 continue;
             }
@@ -105,10 +108,6 @@ pub fn run(config: Environment) -> Result<(), ExecutorError> {
         // Step 4: an agent that restarts takes its executors back.
         subscription = reconnect::subscribe_again(&executor.agent, &executor.config, lost)?;
     }
-    // Step 4: the last updates reach the scheduler.
-    executor.wait_for_acknowledgements(&subscription);
-    info!("Executor exiting");
-    Ok(())
 }
 
 /// Whether the executor goes on after an event.
