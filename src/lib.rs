@@ -67,8 +67,7 @@
 //!    `invert_image`, `invert_in_place`, `invert_pixels`.
 //!    `src/server/upload.rs`: `receive`, `store`, `write_body`.
 //! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`:
-//!    `Failover::connect`, `Failover::recover`,
-//!    `Failover::unless_interrupted`, `Failover::remember`,
+//!    `Failover::connect`, `Failover::recover`, `Failover::remember`,
 //!    `Failover::reconcile`, `Failover::after_event`, `Failover::update`,
 //!    `Failover::clear_stale_executor`, `Failover::finished`,
 //!    `Failover::leave_framework`,
@@ -78,7 +77,7 @@
 //!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`,
 //!    `agent_drained`.
 //!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
-//!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`, `Connected`.
+//!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.
 //!    `src/scheduler/reconciliation.rs`: `Reconciliation`,
 //!    `Reconciliation::start`, `Reconciliation::due`.
 //!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.

@@ -38,9 +38,7 @@
 use super::master::MasterConnection;
 use super::reconciliation::Reconciliation;
 use super::reconnect;
-pub use super::reconnect::{Connect, Connected};
 use super::{log_lines, tasks, Config, Interrupts, Outcome, Resume, SchedulerError, Work};
-use crate::http_api::ApiError;
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
 use crate::proto::mesos::{FrameworkID, FrameworkInfo, Offer, TaskStatus};
@@ -53,8 +51,9 @@ pub struct Failover<'a> {
     interrupts: Interrupts,
     /// The tasks we asked about after re-subscribing, until answered.
     reconciliation: Reconciliation,
-    /// Ctrl+C came while waiting to subscribe; the master's last answer.
-    interrupted_subscribing: Option<ApiError>,
+    /// Ctrl+C came while waiting to subscribe: the connection the event
+    /// loop holds, if any, is a lost one.
+    interrupted_subscribing: bool,
 }
 
 impl<'a> Failover<'a> {
@@ -64,28 +63,27 @@ impl<'a> Failover<'a> {
             config,
             interrupts,
             reconciliation: Reconciliation::default(),
-            interrupted_subscribing: None,
+            interrupted_subscribing: false,
         }
     }
 
-    /// The first subscription, with `connect` (step 1's `master::connect`,
-    /// which `recover` uses too), retried while the master is not ready:
-    /// as the framework of an earlier scheduler process if
-    /// `--framework-id-file` holds its id (then `work` goes on from where
-    /// that process stopped), as a new framework otherwise. `None` if
-    /// Ctrl+C came first (see [`Failover::interrupted`]).
+    /// The first subscription, with step 1's `master::connect`, retried
+    /// while the master is not ready: as the framework of an earlier
+    /// scheduler process if `--framework-id-file` holds its id (then `work`
+    /// goes on from where that process stopped), as a new framework
+    /// otherwise. `None` if Ctrl+C came first (see
+    /// [`Failover::interrupted`]).
     pub fn connect(
         &mut self,
-        connect: Connect,
         work: &mut impl Resume,
     ) -> Result<Option<MasterConnection>, SchedulerError> {
         let earlier_id = load_framework_id(self.config);
         if earlier_id.is_some() {
             work.continue_earlier_run();
         }
-        let connected =
-            reconnect::retry_connect(connect, self.config, earlier_id, true, &self.interrupts)?;
-        Ok(self.unless_interrupted(connected))
+        let master = reconnect::retry_connect(self.config, earlier_id, true, &self.interrupts)?;
+        self.interrupted_subscribing = master.is_none();
+        Ok(master)
     }
 
     /// After an error: a new subscription if the connection to the master
@@ -116,22 +114,9 @@ impl<'a> Failover<'a> {
             work.forget_running();
             None
         };
-        let connect = super::master::connect;
-        let connected =
-            reconnect::retry_connect(connect, self.config, id, false, &self.interrupts)?;
-        Ok(self.unless_interrupted(connected))
-    }
-
-    /// The new subscription; or, after Ctrl+C while waiting to subscribe,
-    /// `None`, keeping the master's last answer for [`Failover::leave_framework`].
-    fn unless_interrupted(&mut self, connected: Connected) -> Option<MasterConnection> {
-        match connected {
-            Connected::Subscribed(master) => Some(*master),
-            Connected::Interrupted(error) => {
-                self.interrupted_subscribing = Some(error);
-                None
-            }
-        }
+        let master = reconnect::retry_connect(self.config, id, false, &self.interrupts)?;
+        self.interrupted_subscribing = master.is_none();
+        Ok(master)
     }
 
     /// Keeps the framework id for a restarted scheduler. Called before the
@@ -247,10 +232,7 @@ impl<'a> Failover<'a> {
     /// subscribing there is no subscription to `TEARDOWN` from: a framework
     /// the master still has is left to it in any case.
     pub fn leave_framework(&self, master: Option<&MasterConnection>) -> bool {
-        if let Some(error) = &self.interrupted_subscribing {
-            log::warn!("interrupted while subscribing: {error}");
-        }
-        let subscribed = master.filter(|_| self.interrupted_subscribing.is_none());
+        let subscribed = master.filter(|_| !self.interrupted_subscribing);
         let taken_over_later =
             self.config.failover_timeout > 0.0 && self.config.framework_id_file.is_some();
         if !taken_over_later {
@@ -353,10 +335,7 @@ mod tests {
             std::fs::write(&id_file, "F1\n").expect("write the id");
             let config = config(timeout, id_file.clone());
             let mut failover = Failover::new(&config, Interrupts::default());
-            failover.interrupted_subscribing = Some(ApiError::Unreachable {
-                url: "http://127.0.0.1:1/api/v1/scheduler".into(),
-                reason: "refused".into(),
-            });
+            failover.interrupted_subscribing = true;
             assert!(failover.leave_framework(None), "nothing to tear down");
             assert_eq!(id_file.exists(), kept, "failover timeout {timeout}");
         }

@@ -6,7 +6,7 @@
 //! many frameworks do not hammer a recovering master in step. Ctrl+C
 //! ends the wait.
 
-use super::master::MasterConnection;
+use super::master::{self, MasterConnection};
 use super::{Config, Interrupts, SchedulerError};
 use crate::http_api::ApiError;
 use crate::proto::mesos::FrameworkID;
@@ -40,40 +40,29 @@ impl Backoff {
     }
 }
 
-/// How subscribing ended, when it did not fail.
-pub enum Connected {
-    /// Subscribed; Ctrl+C now goes to this subscription's inbox.
-    Subscribed(Box<MasterConnection>),
-    /// Ctrl+C came while waiting to try again; the master's last answer.
-    Interrupted(ApiError),
-}
-
-/// How to subscribe once ([`master::connect`](super::master::connect));
-/// step 4 retries it.
-pub type Connect = fn(&Config, Option<FrameworkID>) -> Result<MasterConnection, SchedulerError>;
-
-/// Subscribes with `connect`, as framework `id` if given, retrying while the
-/// master is unreachable or not ready, for at least a minute and at most
-/// the failover timeout, or until Ctrl+C. A master that cannot be reached
-/// at all on the first attempt is an error at once: most likely `--master`
-/// is wrong, and the user should hear so immediately.
+/// Subscribes with step 1's [`master::connect`], as framework `id` if
+/// given, retrying while the master is unreachable or not ready, for at
+/// least a minute and at most the failover timeout. Once subscribed, Ctrl+C
+/// goes to the new subscription's inbox; `None` if it came while waiting to
+/// try again. A master that cannot be reached at all on the first attempt
+/// is an error at once: most likely `--master` is wrong, and the user
+/// should hear so immediately.
 pub fn retry_connect(
-    connect: Connect,
     config: &Config,
     id: Option<FrameworkID>,
     first_attempt: bool,
     interrupts: &Interrupts,
-) -> Result<Connected, SchedulerError> {
+) -> Result<Option<MasterConnection>, SchedulerError> {
     let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     let budget = MIN_RETRY_BUDGET.max(Duration::from_secs_f64(
         config.failover_timeout.clamp(0.0, 86400.0),
     ));
     let deadline = Instant::now() + budget;
     loop {
-        let error = match connect(config, id.clone()) {
+        let error = match master::connect(config, id.clone()) {
             Ok(connection) => {
                 interrupts.deliver_to(connection.interrupter.clone());
-                return Ok(Connected::Subscribed(Box::new(connection)));
+                return Ok(Some(connection));
             }
             Err(SchedulerError::Master(error)) => error,
             Err(other) => return Err(other),
@@ -90,7 +79,8 @@ pub fn retry_connect(
         let wait = backoff.next_wait();
         log::warn!("{error}; subscribing again in {:.1} s", wait.as_secs_f64());
         if interrupts.sleep(wait) {
-            return Ok(Connected::Interrupted(error));
+            log::warn!("interrupted while subscribing: {error}");
+            return Ok(None);
         }
     }
 }
