@@ -32,9 +32,9 @@ fn main() {
             "invert_pixels RGBA8 (alpha kept)",
             4,
             true,
-            invert_pixels::<4, u8>,
+            invert_pixels::<4>,
         ),
-        ("invert_pixels RGB8", 3, false, invert_pixels::<3, u8>),
+        ("invert_pixels RGB8", 3, false, invert_pixels::<3>),
     ];
     for (name, channels, alpha, invert) in layouts {
         let len = side * side * channels;

@@ -81,6 +81,8 @@ impl<'a> Failover<'a> {
         if earlier_id.is_some() {
             work.continue_earlier_run();
         }
+        // `true`: the first attempt, when a master that cannot be reached at
+        // all is an error at once (`--master` is likely wrong).
         let master = reconnect::retry_connect(self.config, earlier_id, true, &self.interrupts)?;
         self.interrupted_subscribing = master.is_none();
         Ok(master)
@@ -114,6 +116,8 @@ impl<'a> Failover<'a> {
             work.forget_running();
             None
         };
+        // `false`: not the first attempt, so an unreachable master is one
+        // that is restarting, and is tried again.
         let master = reconnect::retry_connect(self.config, id, false, &self.interrupts)?;
         self.interrupted_subscribing = master.is_none();
         Ok(master)
