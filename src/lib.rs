@@ -40,12 +40,12 @@
 //! 1. **Register** (step 1). `src/scheduler/mod.rs`: `run`, `run_step`,
 //!    `Scheduler::run_until_done`, `Scheduler::handle` (one `match`, one
 //!    arm per event), `Scheduler::subscribed`, `Scheduler::offers`,
-//!    `Scheduler::decline`, `Scheduler::after_event`, and how Ctrl+C stops
-//!    every step, `Scheduler::stop`. What the loop asks of a step, and step
+//!    `Scheduler::decline`, and how Ctrl+C stops every step,
+//!    `Scheduler::stop`. What the loop asks of a step, and step
 //!    1's answers: `src/scheduler/work.rs`: `Work`, `LogOffers`.
 //!    `src/scheduler/master.rs`: `connect`, `framework_info`, `Input`,
-//!    `MasterConnection::subscribe`, `MasterConnection::next_input`,
-//!    `MasterConnection::decline`, `MasterConnection::send`.
+//!    `MasterConnection::subscribe`, `MasterConnection::decline`,
+//!    `MasterConnection::send`.
 //! 2. **Launch** (step 2). `src/scheduler/noop.rs`: `NoopTasks::prepare`,
 //!    `NoopTasks::tasks_for`, `NoopTasks::update`, `NoopTasks::wants_offers`,
 //!    `NoopTasks::done`.
@@ -53,7 +53,8 @@
 //!    `TaskPlan::new`,
 //!    `TaskPlan::tasks`, `TaskPlan::executor_for`, `TaskPlan::cut_task`,
 //!    `TaskPlan::describe`.
-//!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`.
+//!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`,
+//!    `Scheduler::after_event`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
 //!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`.
 //!    The other end, `src/executor/mod.rs`: `run`, `Executor::handle`,
