@@ -79,9 +79,9 @@ fn run_step<W: Work>(
 ) -> Result<Outcome, SchedulerError> {
     // Step 4: the framework id file, reconnecting, reconciliation.
     let mut failover = Failover::new(config, interrupts);
-    // Subscribes with `master::connect`, which step 4 wraps: as the
-    // framework of an earlier process if `--framework-id-file` names one,
-    // and again while the master is not ready.
+    // Subscribes: step 1's `master::connect` (`SUBSCRIBE`). Step 4 wraps it:
+    // as the framework of an earlier process if `--framework-id-file` names
+    // one, and again while the master is not ready.
     let Some(master) = failover.connect(&mut work)? else {
         // Step 4: Ctrl+C while waiting for the master.
         return Ok(failover.interrupted(work));
