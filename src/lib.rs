@@ -37,54 +37,61 @@
 //! Each step of the workshop adds a few functions to read; the names below
 //! are real (`tests/reading_path.rs` checks them).
 //!
-//! 1. **Register** (step 1). `src/scheduler/mod.rs`: `run`, `run_step`,
+//! 1. **Register** (step 1).
+//!    `src/scheduler/mod.rs`: `run`, `run_step`,
 //!    `Scheduler::run_until_done`, `Scheduler::handle` (one `match`, one arm
 //!    per event), `Scheduler::subscribed`, `Scheduler::offers`,
 //!    `Scheduler::decline`, and how Ctrl+C stops every step,
-//!    `Scheduler::stop`. What the loop asks of a step, and step 1's answers:
+//!    `Scheduler::stop`.
+//!    What the loop asks of a step, and step 1's answers:
 //!    `src/scheduler/work.rs`: `Work`, `LogOffers`.
 //!    `src/scheduler/master.rs`: `connect`, `framework_info`, `Input`,
 //!    `MasterConnection::subscribe`, `MasterConnection::decline`,
 //!    `MasterConnection::send`.
-//! 2. **Launch** (step 2). `src/scheduler/noop.rs`: `NoopTasks`,
-//!    `NoopTasks::prepare`, `NoopTasks::tasks_for`, `NoopTasks::update`,
+//! 2. **Launch** (step 2).
+//!    `src/scheduler/noop.rs`: `NoopTasks`, `NoopTasks::prepare`,
+//!    `NoopTasks::tasks_for`, `NoopTasks::update`,
 //!    `NoopTasks::wants_offers`, `NoopTasks::done`.
 //!    `src/scheduler/tasks.rs`: its three Mesos rules, `serve_executor`,
 //!    `TaskPlan::new`, `TaskPlan::tasks`, `TaskPlan::executor_for`,
-//!    `TaskPlan::cut_task`, `TaskPlan::describe`. `src/scheduler/mod.rs`:
-//!    `Scheduler::launch`, `Scheduler::update`, `Scheduler::after_event`.
+//!    `TaskPlan::cut_task`, `TaskPlan::describe`.
+//!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`,
+//!    `Scheduler::after_event`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
-//!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`. The
-//!    other end, `src/executor/mod.rs`: `run`, `Executor::handle`,
+//!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`.
+//!    The other end, `src/executor/mod.rs`: `run`, `Executor::handle`,
 //!    `Executor::launch`, `run_task`, `sleep`.
-//! 3. **Images** (step 3). `src/scheduler/batch.rs`: `Image`,
-//!    `ImageBatch::prepare`, `ImageBatch::tasks_for`, `ImageBatch::update`,
+//! 3. **Images** (step 3).
+//!    `src/scheduler/batch.rs`: `Image`, `ImageBatch::prepare`,
+//!    `ImageBatch::tasks_for`, `ImageBatch::update`,
 //!    `ImageBatch::stored_result`, `ImageBatch::retry_or_give_up`,
-//!    `ImageBatch::wants_offers`, `ImageBatch::done`. `src/task_data.rs`:
-//!    `image`, `noop` (step 2's), `encode`, `decode`.
+//!    `ImageBatch::wants_offers`, `ImageBatch::done`.
+//!    `src/task_data.rs`: `image`, `noop` (step 2's), `encode`, `decode`.
 //!    `src/executor/work.rs`: `invert_and_upload`, `upload`.
 //!    `src/invert.rs`: `invert_image`, `invert_in_place`, `invert_pixels`.
 //!    `src/server/upload.rs`: `receive`, `store`, `write_body`.
-//! 4. **Survive failures** (step 4). `src/scheduler/failover.rs`:
-//!    `Failover`, `Failover::connect`, `Failover::recover`,
-//!    `Failover::remember`, `Failover::reconcile`, `Failover::after_event`,
-//!    `Failover::update`, `Failover::clear_stale_executor`,
-//!    `Failover::finished`, `Failover::leave_framework`,
-//!    `Failover::interrupted`, `framework_settings`, `load_framework_id`,
-//!    `save_framework_id`. `src/scheduler/work.rs`: `Resume`.
+//! 4. **Survive failures** (step 4).
+//!    `src/scheduler/failover.rs`: `Failover`, `Failover::connect`,
+//!    `Failover::recover`, `Failover::remember`, `Failover::reconcile`,
+//!    `Failover::after_event`, `Failover::update`,
+//!    `Failover::clear_stale_executor`, `Failover::finished`,
+//!    `Failover::leave_framework`, `Failover::interrupted`,
+//!    `framework_settings`, `load_framework_id`, `save_framework_id`.
+//!    `src/scheduler/work.rs`: `Resume`.
 //!    `src/scheduler/batch.rs`: `ImageBatch::requeue`.
 //!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`,
-//!    `agent_drained`. `src/scheduler/config.rs`:
-//!    `SchedulerError::connection_lost`. `src/scheduler/reconnect.rs`:
-//!    `retry_connect`, `Backoff`. `src/scheduler/reconciliation.rs`:
-//!    `Reconciliation`, `Reconciliation::start`, `Reconciliation::due`.
+//!    `agent_drained`.
+//!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
+//!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.
+//!    `src/scheduler/reconciliation.rs`: `Reconciliation`,
+//!    `Reconciliation::start`, `Reconciliation::due`.
 //!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.
 //!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.
 //!    `src/executor/reconnect.rs`: `subscribe_again`.
 //!    `src/executor/client.rs`: `Book`, `AgentClient::subscribe`,
 //!    `AgentClient::launched`, `AgentClient::update`, `AgentClient::record`,
-//!    `AgentClient::acknowledged`. `src/executor/mod.rs`:
-//!    `Executor::wait_for_acknowledgements`.
+//!    `AgentClient::acknowledged`.
+//!    `src/executor/mod.rs`: `Executor::wait_for_acknowledgements`.
 //!
 //! ## What a reader may skip
 //!

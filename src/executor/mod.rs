@@ -97,7 +97,8 @@ pub fn run(config: Environment) -> Result<(), ExecutorError> {
                 }
                 continue;
             }
-            // An event this executor cannot decode is skipped.
+            // An event this executor cannot decode is skipped: its length
+            // was read, so the stream goes on with the next one.
             Ok(Err(StreamError::Decode(err))) => {
                 warn!("{err}");
                 continue;

@@ -41,8 +41,8 @@ impl Backoff {
 }
 
 /// Subscribes with step 1's [`master::connect`], as framework `id` if
-/// given, retrying while the master is unreachable or not ready, for at
-/// least a minute and at most the failover timeout. Once subscribed, Ctrl+C
+/// given, retrying while the master is unreachable or not ready, for a
+/// minute, or for the failover timeout if that is longer. Once subscribed, Ctrl+C
 /// goes to the new subscription's inbox; `None` if it came while waiting to
 /// try again. A master that cannot be reached at all on the first attempt
 /// is an error at once: most likely `--master` is wrong, and the user
