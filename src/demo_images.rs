@@ -225,30 +225,12 @@ fn integer_sqrt(value: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(label: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!(
-                "demo-images-{label}-{}-{}",
-                std::process::id(),
-                crate::random::token()
-            ));
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::test_dir::TestDir;
 
     #[test]
     fn demo_images_are_valid_deterministic_and_varied() {
-        let first = TempDir::new("first");
-        let second = TempDir::new("second");
+        let first = TestDir::new("demo-images-first");
+        let second = TestDir::new("demo-images-second");
         // A directory that does not exist yet is created.
         let paths = write_demo_images(&first.0.join("nested")).unwrap();
         let again = write_demo_images(&second.0).unwrap();
@@ -283,7 +265,7 @@ mod tests {
 
     #[test]
     fn one_image_of_a_given_size_and_seed() {
-        let dir = TempDir::new("one");
+        let dir = TestDir::new("demo-images-one");
         std::fs::create_dir_all(&dir.0).unwrap();
         let (a, b, c) = (
             dir.0.join("a.jpg"),

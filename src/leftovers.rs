@@ -45,19 +45,19 @@ pub fn remove_abandoned(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_dir::TestDir;
 
     #[test]
     fn only_folders_with_the_prefix_and_said_abandoned_are_removed() {
-        let parent = std::env::temp_dir().join(format!("leftovers-test-{}", std::process::id()));
+        let parent = TestDir::new("leftovers-test");
         let folder = |name: &str| {
-            let folder = parent.join(name);
+            let folder = parent.0.join(name);
             std::fs::create_dir_all(folder.join("inside")).expect("temp is writable");
             folder
         };
         let (gone, kept, other) = (folder("p-7-a"), folder("p-8-b"), folder("q-7-c"));
-        let removed = remove_abandoned(&parent, "p-", |_, pid| pid == 7);
+        let removed = remove_abandoned(&parent.0, "p-", |_, pid| pid == 7);
         let left = (gone.exists(), kept.exists(), other.exists());
-        let _ = std::fs::remove_dir_all(&parent);
         assert_eq!(removed, vec![gone]);
         assert_eq!(left, (false, true, true));
     }

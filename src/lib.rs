@@ -181,3 +181,5 @@ pub mod recordio;
 pub mod scheduler;
 pub mod server;
 pub mod task_data;
+#[cfg(test)]
+mod test_dir;

@@ -315,6 +315,7 @@ mod tests {
     use super::*;
     use crate::scheduler::config::test_config;
     use crate::scheduler::resources::test_offer;
+    use crate::test_dir::TestDir;
 
     /// An offer of 8 CPUs and 8 GB, enough for every task below.
     fn offer() -> Offer {
@@ -348,8 +349,8 @@ mod tests {
 
     #[test]
     fn a_task_that_finished_without_its_upload_is_not_done() {
-        let output = std::env::temp_dir().join(format!("batch-{}", crate::random::token()));
-        let mut batch = batch(1, &output);
+        let output = TestDir::new("batch");
+        let mut batch = batch(1, &output.0);
         let tasks = batch.tasks_for(&offer());
         assert_eq!(tasks.len(), 2);
         // The executor says it finished, but no result was uploaded.
@@ -372,14 +373,12 @@ mod tests {
             ]
         );
         assert!(batch.done(), "both images failed for good");
-        drop(batch);
-        let _ = std::fs::remove_dir_all(&output);
     }
 
     #[test]
     fn a_launch_the_master_refused_uses_up_no_attempt() {
-        let output = std::env::temp_dir().join(format!("batch-{}", crate::random::token()));
-        let mut batch = batch(1, &output);
+        let output = TestDir::new("batch");
+        let mut batch = batch(1, &output.0);
         let tasks = batch.tasks_for(&offer());
         let mut refused = ended(&tasks[0], TaskState::TASK_LOST, "offer gone");
         refused.set_reason(Reason::REASON_INVALID_OFFERS);
@@ -389,7 +388,5 @@ mod tests {
         assert!(matches!(batch.images[0].state, ImageState::Queued));
         let again = batch.tasks_for(&offer());
         assert_eq!(again[0].task_id.value(), "image-1-attempt-1");
-        drop(batch);
-        let _ = std::fs::remove_dir_all(&output);
     }
 }

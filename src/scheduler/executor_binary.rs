@@ -179,6 +179,7 @@ fn is_set_by_cargo_run(name: &OsString) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_dir::TestDir;
 
     #[test]
     fn what_cargo_run_sets_is_not_passed_on_and_the_users_settings_are() {
@@ -204,15 +205,13 @@ mod tests {
 
     #[test]
     fn the_content_name_changes_with_the_content_only() {
-        let dir = std::env::temp_dir().join(format!("content-name-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let (one, same, other) = (dir.join("one"), dir.join("same"), dir.join("other"));
+        let dir = TestDir::new("content-name");
+        let (one, same, other) = (dir.0.join("one"), dir.0.join("same"), dir.0.join("other"));
         std::fs::write(&one, b"abc").expect("write");
         std::fs::write(&same, b"abc").expect("write");
         std::fs::write(&other, b"abd").expect("write");
         let names = [&one, &same, &other].map(|path| content_name(path));
-        let missing = content_name(&dir.join("missing"));
-        let _ = std::fs::remove_dir_all(&dir);
+        let missing = content_name(&dir.0.join("missing"));
         // SHA-256("abc") begins ba7816bf8f01cfea (FIPS 180-2, appendix B.1).
         assert_eq!(names[0], Ok("executor-ba7816bf8f01cfea".to_string()));
         assert_eq!(names[1], names[0]);
@@ -232,11 +231,9 @@ mod tests {
         for name in ["executor", "exe", ".ex", "executor.exe.txt", "ü.ex", ""] {
             assert!(!is_windows_program(name), "{name}");
         }
-        let dir = std::env::temp_dir().join(format!("content-name-exe-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        std::fs::write(dir.join("executor.exe"), b"abc").expect("write");
-        let name = content_name(&dir.join("executor.exe"));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = TestDir::new("content-name-exe");
+        std::fs::write(dir.0.join("executor.exe"), b"abc").expect("write");
+        let name = content_name(&dir.0.join("executor.exe"));
         assert_eq!(name, Ok("executor-ba7816bf8f01cfea.exe".to_string()));
         let upper = StartCommand::for_url("http://server/files/executor-0123456789abcdef.EXE");
         assert_eq!(upper.file, "executor.exe");

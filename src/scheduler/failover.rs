@@ -316,6 +316,7 @@ pub fn save_framework_id(config: &Config, id: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_dir::TestDir;
     use std::path::PathBuf;
 
     /// A configuration with this failover timeout and id file.
@@ -332,9 +333,8 @@ mod tests {
     /// process can take over, one with a failover timeout.
     #[test]
     fn ctrl_c_while_subscribing_keeps_the_id_only_with_a_failover_timeout() {
-        let dir = std::env::temp_dir().join(format!("failover-{}", crate::random::token()));
-        std::fs::create_dir_all(&dir).expect("create a folder");
-        let id_file = dir.join("framework-id");
+        let dir = TestDir::new("failover");
+        let id_file = dir.0.join("framework-id");
         for (timeout, kept) in [(60.0, true), (0.0, false)] {
             std::fs::write(&id_file, "F1\n").expect("write the id");
             let config = config(timeout, id_file.clone());
@@ -343,6 +343,5 @@ mod tests {
             assert!(failover.leave_framework(None), "nothing to tear down");
             assert_eq!(id_file.exists(), kept, "failover timeout {timeout}");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

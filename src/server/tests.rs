@@ -2,36 +2,10 @@
 //! executors and a browser see.
 
 use super::*;
-use crate::random::token as random_token;
+use crate::test_dir::TestDir;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("file-server-{label}-{}", random_token()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// An HTTP client that returns 4xx and 5xx answers instead of errors.
 fn agent() -> ureq::Agent {
@@ -101,7 +75,7 @@ fn post(agent: &ureq::Agent, url: &str, token: Option<&str>, body: &[u8]) -> (u1
 
 #[test]
 fn a_registered_file_is_served_with_type_and_length() {
-    let dir = TempDir::new("serve");
+    let dir = TestDir::new("file-server-serve");
     // Larger than tiny_http's chunking threshold, so Content-Length is a
     // deliberate choice and not a default.
     let content: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
@@ -157,7 +131,7 @@ fn a_registered_file_is_served_with_type_and_length() {
 
 #[test]
 fn only_registered_names_are_reachable() {
-    let dir = TempDir::new("traversal");
+    let dir = TestDir::new("file-server-traversal");
     std::fs::write(dir.0.join("a.png"), b"image").unwrap();
     let server = start();
     server.serve_file("a.png", &dir.0.join("a.png")).unwrap();
@@ -196,7 +170,7 @@ fn only_registered_names_are_reachable() {
 
 #[test]
 fn an_upload_is_stored_atomically_and_served_back() {
-    let output = TempDir::new("upload");
+    let output = TestDir::new("file-server-upload");
     let server = start();
     server.accept_uploads(&output.0, "secret-token").unwrap();
     // The write test leaves nothing behind.
@@ -231,7 +205,7 @@ fn an_upload_is_stored_atomically_and_served_back() {
 
 #[test]
 fn uploads_without_the_right_token_are_forbidden_and_not_stored() {
-    let output = TempDir::new("token");
+    let output = TestDir::new("file-server-token");
     let server = start();
     server.accept_uploads(&output.0, "right").unwrap();
     let agent = agent();
@@ -248,7 +222,7 @@ fn uploads_without_the_right_token_are_forbidden_and_not_stored() {
 
 #[test]
 fn once_names_are_expected_no_other_upload_is_stored() {
-    let output = TempDir::new("expected");
+    let output = TestDir::new("file-server-expected");
     let server = start();
     server.accept_uploads(&output.0, "t").unwrap();
     server.expect_uploads_only();
@@ -275,7 +249,7 @@ fn once_names_are_expected_no_other_upload_is_stored() {
 
 #[test]
 fn oversized_uploads_are_refused_and_not_stored() {
-    let output = TempDir::new("large");
+    let output = TestDir::new("file-server-large");
     let server = FileServer::start_with_limit("127.0.0.1:0", "127.0.0.1", 10_000).unwrap();
     server.accept_uploads(&output.0, "t").unwrap();
     let agent = agent();
@@ -324,7 +298,7 @@ fn oversized_uploads_are_refused_and_not_stored() {
 
 #[test]
 fn bad_upload_names_are_rejected() {
-    let output = TempDir::new("names");
+    let output = TestDir::new("file-server-names");
     let server = start();
     server.accept_uploads(&output.0, "t").unwrap();
     let agent = agent();
@@ -350,7 +324,7 @@ fn bad_upload_names_are_rejected() {
 
 #[test]
 fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
-    let dir = TempDir::new("methods");
+    let dir = TestDir::new("file-server-methods");
     std::fs::write(dir.0.join("a.png"), b"image").unwrap();
     let server = start();
     server.serve_file("a.png", &dir.0.join("a.png")).unwrap();
@@ -395,7 +369,7 @@ fn uploads_are_refused_until_enabled() {
 
 #[test]
 fn the_results_page_shows_images_whose_links_resolve() {
-    let dir = TempDir::new("page");
+    let dir = TestDir::new("file-server-page");
     std::fs::write(dir.0.join("a.png"), b"original a").unwrap();
     std::fs::write(dir.0.join("b.jpg"), b"original b").unwrap();
     let server = start();
@@ -484,7 +458,7 @@ fn urls_bracket_an_ipv6_advertised_host() {
 fn an_absurd_content_length_is_refused_without_harm() {
     // tiny_http would try to allocate the announced size to discard the
     // body; the process would abort and the test binary with it.
-    let output = TempDir::new("absurd");
+    let output = TestDir::new("file-server-absurd");
     let server = start();
     server.accept_uploads(&output.0, "t").unwrap();
     let (status, body) = raw_request(
@@ -501,7 +475,7 @@ fn an_absurd_content_length_is_refused_without_harm() {
 
 #[test]
 fn a_stopped_server_answers_nothing_and_keeps_what_was_uploaded() {
-    let output = TempDir::new("stopped");
+    let output = TestDir::new("file-server-stopped");
     let mut server = start();
     server.accept_uploads(&output.0, "secret-token").unwrap();
     let agent = agent();

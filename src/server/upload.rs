@@ -148,9 +148,10 @@ fn write_body(body: &mut dyn Read, path: &Path, limit: u64) -> Result<u64, Store
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_dir::TestDir;
 
-    /// A body that ends with an error, like a connection reset.
-    /// Fails its first read with `Interrupted`, then ends.
+    /// A body whose first read is interrupted by a signal (`EINTR`), and
+    /// that then ends.
     struct Interrupted(bool);
 
     impl Read for Interrupted {
@@ -162,6 +163,7 @@ mod tests {
         }
     }
 
+    /// A body that ends with an error, like a connection reset.
     struct BrokenBody(usize);
 
     impl Read for BrokenBody {
@@ -176,19 +178,10 @@ mod tests {
         }
     }
 
-    fn entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
     #[test]
     fn failed_bodies_leave_no_file_behind() {
-        let dir = std::env::temp_dir().join(format!("upload-store-{}", random_token()));
-        fs::create_dir_all(&dir).unwrap();
+        let folder = TestDir::new("upload-store");
+        let dir = folder.0.clone();
 
         let broken = store(&mut BrokenBody(100), None, &dir, "a.png", 1000);
         assert!(matches!(broken, Err(StoreError::Client(_))));
@@ -196,26 +189,25 @@ mod tests {
         assert!(matches!(short, Err(StoreError::Client(reason)) if reason.contains("10 of 20")));
         let large = store(&mut &[1u8; 1001][..], None, &dir, "c.png", 1000);
         assert!(matches!(large, Err(StoreError::TooLarge)));
-        assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+        assert!(folder.entries().is_empty(), "{:?}", folder.entries());
 
         let (path, bytes) = store(&mut &[5u8; 1000][..], Some(1000), &dir, "d.png", 1000)
             .unwrap_or_else(|_| panic!("a body at the limit is stored"));
         assert_eq!((bytes, fs::read(&path).unwrap()), (1000, vec![5u8; 1000]));
-        assert_eq!(entries(&dir), ["d.png"]);
+        assert_eq!(folder.entries(), ["d.png"]);
         // A read interrupted by a signal (`EINTR`) is tried again.
         let mut interrupted = io::Read::chain(Interrupted(true), &[6u8; 10][..]);
         let (_, bytes) = store(&mut interrupted, Some(10), &dir, "e.png", 1000)
             .unwrap_or_else(|_| panic!("an interrupted read is retried"));
         assert_eq!(bytes, 10);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn an_unwritable_output_dir_is_refused_up_front() {
-        let file = std::env::temp_dir().join(format!("upload-not-a-dir-{}", random_token()));
+        let folder = TestDir::new("upload-not-a-dir");
+        let file = folder.0.join("a-file");
         fs::write(&file, b"x").unwrap();
         let err = prepare_output_dir(&file.join("sub")).unwrap_err();
-        fs::remove_file(&file).unwrap();
         assert!(matches!(err, ServerError::OutputDir { .. }), "{err:?}");
         assert!(err.to_string().contains("--output-dir"), "{err}");
     }
