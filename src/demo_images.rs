@@ -266,7 +266,6 @@ mod tests {
     #[test]
     fn one_image_of_a_given_size_and_seed() {
         let dir = TestDir::new("demo-images-one");
-        std::fs::create_dir_all(&dir.0).unwrap();
         let (a, b, c) = (
             dir.0.join("a.jpg"),
             dir.0.join("b.jpg"),

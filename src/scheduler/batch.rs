@@ -331,8 +331,8 @@ mod tests {
     }
 
     /// A batch of two images at URLs nobody serves (no task of these tests
-    /// runs), with this many attempts each. Its output folder is removed
-    /// by the caller.
+    /// runs), with this many attempts each, writing to the caller's
+    /// `TestDir`.
     fn batch(max_attempts: u32, output_dir: &std::path::Path) -> ImageBatch {
         let config = Config {
             executor: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")),
