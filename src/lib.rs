@@ -62,7 +62,7 @@
 //!    The other end, `src/executor/mod.rs`: `run`, `Executor::handle`,
 //!    `Executor::launch`, `run_task`, `sleep`.
 //! 3. **Images** (step 3).
-//!    `src/scheduler/batch.rs`: `Image`, `ImageBatch::prepare`,
+//!    `src/scheduler/batch.rs`: `Image`, `ImageBatch`, `ImageBatch::prepare`,
 //!    `ImageBatch::tasks_for`, `ImageBatch::update`,
 //!    `ImageBatch::stored_result`, `ImageBatch::retry_or_give_up`,
 //!    `ImageBatch::wants_offers`, `ImageBatch::done`.
@@ -70,28 +70,33 @@
 //!    `src/executor/work.rs`: `invert_and_upload`, `upload`.
 //!    `src/invert.rs`: `invert_image`, `invert_in_place`, `invert_pixels`.
 //!    `src/server/upload.rs`: `receive`, `store`, `write_body`.
-//! 4. **Survive failures** (step 4).
+//! 4. **Survive failures** (step 4), one failure at a time.
+//!    The scheduler restarts:
 //!    `src/scheduler/failover.rs`: `Failover`, `Failover::connect`,
-//!    `Failover::recover`, `Failover::remember`, `Failover::reconcile`,
-//!    `Failover::after_event`, `Failover::update`,
-//!    `Failover::clear_stale_executor`, `Failover::finished`,
-//!    `Failover::leave_framework`, `Failover::interrupted`,
-//!    `framework_settings`, `load_framework_id`, `save_framework_id`.
+//!    `load_framework_id`, `Failover::remember`, `save_framework_id`,
+//!    `framework_settings`, `Failover::leave_framework`,
+//!    `Failover::interrupted`, `Failover::update`,
+//!    `Failover::clear_stale_executor`, `Failover::finished`.
 //!    `src/scheduler/work.rs`: `Resume`.
-//!    `src/scheduler/batch.rs`: `ImageBatch::requeue`.
-//!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`,
-//!    `agent_drained`.
+//!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.
+//!    The master goes away:
+//!    `src/scheduler/failover.rs`: `Failover::recover`,
+//!    `Failover::reconcile`, `Failover::after_event`.
 //!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
 //!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.
+//!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`.
 //!    `src/scheduler/reconciliation.rs`: `Reconciliation`,
 //!    `Reconciliation::start`, `Reconciliation::due`.
 //!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.
-//!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.
+//!    `src/scheduler/batch.rs`: `ImageBatch::requeue`.
+//!    The agent restarts:
 //!    `src/executor/reconnect.rs`: `subscribe_again`.
 //!    `src/executor/client.rs`: `Book`, `AgentClient::subscribe`,
 //!    `AgentClient::launched`, `AgentClient::update`, `AgentClient::record`,
 //!    `AgentClient::acknowledged`.
 //!    `src/executor/mod.rs`: `Executor::wait_for_acknowledgements`.
+//!    A machine is lost:
+//!    `src/scheduler/limits.rs`: `agent_drained`.
 //!
 //! ## What a reader may skip
 //!

@@ -16,7 +16,10 @@
 //! Any path named anywhere in README.md or `src/lib.rs` must exist too, and
 //! neither may point outside the project. And README's listings (each
 //! ```` ```rust ```` block whose first line names a file, `// src/…`) are
-//! that file's own lines, so that a quoted step cannot go stale.
+//! that file's own lines, so that a quoted step cannot go stale. A listing
+//! may be fenced with `~~~` instead: step 4's are, since more reading lists
+//! follow them in the same section, and the shared `reading-path` tool
+//! pairs backticks across a ```` ``` ```` fence.
 
 use std::path::{Path, PathBuf};
 
@@ -341,18 +344,21 @@ fn reading_lists_are_found_in_both_formats() {
     assert_eq!(lib_entries(lib), ["1. **One** `a` `b`", "2. `c`"]);
 }
 
-/// README's listings: each ```` ```rust ```` block whose first line names a
-/// file (`// src/scheduler/mod.rs`), with the lines that follow it.
+/// README's listings: each ```` ```rust ```` (or `~~~rust`) block whose
+/// first line names a file (`// src/scheduler/mod.rs`), with the lines that
+/// follow it.
 fn readme_listings(readme: &str) -> Vec<(String, Vec<String>)> {
     let mut listings = Vec::new();
     let mut lines = readme.lines();
     while let Some(line) = lines.next() {
-        if line.trim() != "```rust" {
-            continue;
-        }
+        let fence = match line.trim() {
+            "```rust" => "```",
+            "~~~rust" => "~~~",
+            _ => continue,
+        };
         let block: Vec<String> = lines
             .by_ref()
-            .take_while(|line| !line.starts_with("```"))
+            .take_while(|line| !line.starts_with(fence))
             .map(str::to_string)
             .collect();
         if let Some(path) = block.first().and_then(|l| l.strip_prefix("// src/")) {
@@ -411,9 +417,13 @@ fn a_listing_that_differs_from_the_source_is_found() {
     assert!(!listing_is_in(source, &lines("z();\nif x {")));
     // The indentation inside a listing is the source's.
     assert!(!listing_is_in(source, &lines("if x {\n  y();")));
-    let readme = "text\n```rust\n// src/a.rs\nfn a() {\n```\n```rust\nno path\n```\n";
+    let readme = "text\n```rust\n// src/a.rs\nfn a() {\n```\n```rust\nno path\n```\n\
+                  ~~~rust\n// src/b.rs\nfn b() {\n~~~\n";
     assert_eq!(
         readme_listings(readme),
-        vec![("src/a.rs".to_string(), lines("fn a() {"))]
+        vec![
+            ("src/a.rs".to_string(), lines("fn a() {")),
+            ("src/b.rs".to_string(), lines("fn b() {"))
+        ]
     );
 }

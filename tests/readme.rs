@@ -97,7 +97,12 @@ fn parse(readme: &str) -> Vec<Section> {
     let mut sections: Vec<Section> = Vec::new();
     let mut fence: Option<String> = None;
     for line in readme.lines() {
-        if let Some(kind) = line.strip_prefix("```") {
+        // Code blocks are fenced with ``` or, where a reading list follows
+        // in the same section, ~~~ (see `tests/reading_path.rs`).
+        let fenced = line
+            .strip_prefix("```")
+            .or_else(|| line.strip_prefix("~~~"));
+        if let Some(kind) = fenced {
             fence = match fence {
                 Some(_) => None,
                 None => Some(kind.trim().to_string()),
@@ -945,8 +950,9 @@ fn the_placeholder_stands_for_one_or_more_characters_and_nothing_else_varies() {
 
 #[test]
 fn quoted_lines_without_dots_between_them_are_printed_one_after_the_other() {
-    let sections = parse("## S\n```text\nA …\nB\n...\nD\n```\n```text\nE\n```\n");
+    let sections = parse("## S\n```text\nA …\nB\n...\nD\n```\n~~~text\nE\n~~~\n");
     let runs = &sections[0].runs;
+    // A block fenced with ~~~ is read like one fenced with ```.
     assert_eq!(*runs, vec![vec!["A …", "B"], vec!["D"], vec!["E"]]);
     let stream = |lines: &[&str]| Stream {
         name: "stderr of `x`".to_string(),

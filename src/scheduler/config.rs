@@ -146,7 +146,8 @@ impl fmt::Display for SchedulerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SchedulerError::Master(err) => write!(f, "{err}"),
-            SchedulerError::Events(err) => write!(f, "lost the master: {err}"),
+            // Logged as "Lost the master: …" (`Failover::recover`).
+            SchedulerError::Events(err) => write!(f, "{err}"),
             SchedulerError::Removed(message) => {
                 write!(f, "the master removed this framework: {message}")
             }

@@ -18,7 +18,8 @@ use std::collections::{HashMap, HashSet};
 /// The task table of step 2.
 pub struct NoopTasks {
     plan: TaskPlan,
-    /// Serves the executor binary to the agents.
+    /// Serves the executor binary to the agents. Never read: it is kept
+    /// because dropping it stops the server.
     _server: FileServer,
     next_id: u64,
     /// Put before every task id (see `ImageBatch::continue_earlier_run`).

@@ -294,7 +294,7 @@ impl State {
             || !subscribe.unacknowledged_tasks.is_empty()
         {
             log::info!(
-                "Executor {} re-subscribed with {} unacknowledged updates and {} unacknowledged tasks",
+                "Executor {} re-subscribed with {} unacknowledged update(s) and {} unacknowledged task(s)",
                 key.1,
                 subscribe.unacknowledged_updates.len(),
                 subscribe.unacknowledged_tasks.len()
