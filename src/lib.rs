@@ -72,7 +72,7 @@
 //!    `src/server/upload.rs`: `receive`, `store`, `write_body`.
 //! 4. **Survive failures** (step 4), one failure at a time.
 //!    The scheduler restarts:
-//!    `src/scheduler/failover.rs`: `Failover`, `Failover::connect`,
+//!    `src/scheduler/failover.rs`: `Failover`, `Failover::earlier_framework`,
 //!    `load_framework_id`, `Failover::remember`, `save_framework_id`,
 //!    `framework_settings`, `Failover::leave_framework`,
 //!    `Failover::interrupted`, `Failover::update`,
@@ -80,8 +80,8 @@
 //!    `src/scheduler/work.rs`: `Resume`.
 //!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.
 //!    The master goes away:
-//!    `src/scheduler/failover.rs`: `Failover::recover`,
-//!    `Failover::reconcile`, `Failover::after_event`.
+//!    `src/scheduler/failover.rs`: `Failover::retry_until_subscribed`,
+//!    `Failover::recover`, `Failover::reconcile`, `Failover::after_event`.
 //!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
 //!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.
 //!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`.

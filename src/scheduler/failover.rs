@@ -12,7 +12,7 @@
 //!   `SUBSCRIBE` that names the framework id picks up where the old
 //!   subscription left off. Keeping the id in a file
 //!   (`--framework-id-file`) lets even a restarted scheduler process do it
-//!   ([`Failover::connect`], [`Failover::remember`]).
+//!   ([`Failover::earlier_framework`], [`Failover::remember`]).
 //! - **Back off.** A master that is down or electing a leader answers with
 //!   connection errors or `503`; retry with exponentially growing, jittered
 //!   waits so that many frameworks do not hammer it in step (`reconnect.rs`).
@@ -35,7 +35,7 @@
 //! the operating system gives up on the connection; each re-subscription
 //! opens a new one.
 
-use super::master::MasterConnection;
+use super::master::{self, MasterConnection};
 use super::reconciliation::Reconciliation;
 use super::reconnect;
 use super::{log_lines, tasks, Config, Interrupts, Outcome, Resume, SchedulerError, Work};
@@ -67,23 +67,28 @@ impl<'a> Failover<'a> {
         }
     }
 
-    /// The first subscription, with step 1's `master::connect`, retried
-    /// while the master is not ready: as the framework of an earlier
-    /// scheduler process if `--framework-id-file` holds its id (then `work`
-    /// goes on from where that process stopped), as a new framework
-    /// otherwise. `None` if Ctrl+C came first (see
-    /// [`Failover::interrupted`]).
-    pub fn connect(
-        &mut self,
-        work: &mut impl Resume,
-    ) -> Result<Option<MasterConnection>, SchedulerError> {
+    /// The framework to subscribe as: that of an earlier scheduler process
+    /// if `--framework-id-file` holds its id (then `work` goes on from where
+    /// that process stopped); `None` asks the master for a new one.
+    pub fn earlier_framework(&self, work: &mut impl Resume) -> Option<FrameworkID> {
         let earlier_id = load_framework_id(self.config);
         if earlier_id.is_some() {
             work.continue_earlier_run();
         }
+        earlier_id
+    }
+
+    /// The first subscription, from the answer to its first `attempt`:
+    /// tried again while the master is not ready. `None` if Ctrl+C came
+    /// first (see [`Failover::interrupted`]).
+    pub fn retry_until_subscribed(
+        &mut self,
+        attempt: Result<MasterConnection, SchedulerError>,
+        id: Option<FrameworkID>,
+    ) -> Result<Option<MasterConnection>, SchedulerError> {
         // `true`: the first attempt, when a master that cannot be reached at
         // all is an error at once (`--master` is likely wrong).
-        let master = reconnect::retry_connect(self.config, earlier_id, true, &self.interrupts)?;
+        let master = reconnect::retry_connect(self.config, id, attempt, true, &self.interrupts)?;
         self.interrupted_subscribing = master.is_none();
         Ok(master)
     }
@@ -116,9 +121,10 @@ impl<'a> Failover<'a> {
             work.forget_running();
             None
         };
+        let attempt = master::connect(self.config, id.clone());
         // `false`: not the first attempt, so an unreachable master is one
         // that is restarting, and is tried again.
-        let master = reconnect::retry_connect(self.config, id, false, &self.interrupts)?;
+        let master = reconnect::retry_connect(self.config, id, attempt, false, &self.interrupts)?;
         self.interrupted_subscribing = master.is_none();
         Ok(master)
     }

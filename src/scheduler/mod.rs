@@ -79,10 +79,13 @@ fn run_step<W: Work>(
 ) -> Result<Outcome, SchedulerError> {
     // Step 4: the framework id file, reconnecting, reconciliation.
     let mut failover = Failover::new(config, interrupts);
-    // Subscribes: step 1's `master::connect` (`SUBSCRIBE`). Step 4 wraps it:
-    // as the framework of an earlier process if `--framework-id-file` names
-    // one, and again while the master is not ready.
-    let Some(master) = failover.connect(&mut work)? else {
+    // Step 4: the framework of an earlier process, if `--framework-id-file`
+    // holds its id; `None` asks the master for a new one.
+    let id = failover.earlier_framework(&mut work);
+    // `SUBSCRIBE`: the master answers with the stream of our events.
+    let attempt = master::connect(config, id.clone());
+    // Step 4: a master that is not ready yet is tried again.
+    let Some(master) = failover.retry_until_subscribed(attempt, id)? else {
         // Step 4: Ctrl+C while waiting for the master.
         return Ok(failover.interrupted(work));
     };

@@ -40,16 +40,18 @@ impl Backoff {
     }
 }
 
-/// Subscribes with step 1's [`master::connect`], as framework `id` if
-/// given, retrying while the master is unreachable or not ready, for a
-/// minute, or for the failover timeout if that is longer. Once subscribed, Ctrl+C
-/// goes to the new subscription's inbox; `None` if it came while waiting to
-/// try again. A master that cannot be reached at all on the first attempt
-/// is an error at once: most likely `--master` is wrong, and the user
-/// should hear so immediately.
+/// Given the answer to an attempt to subscribe (step 1's
+/// [`master::connect`], as framework `id` if given), tries again while the
+/// master is unreachable or not ready, for a minute, or for the failover
+/// timeout if that is longer. Once subscribed, Ctrl+C goes to the new
+/// subscription's inbox; `None` if it came while waiting to try again. A
+/// master that cannot be reached at all on the `first_attempt` is an error
+/// at once: most likely `--master` is wrong, and the user should hear so
+/// immediately.
 pub fn retry_connect(
     config: &Config,
     id: Option<FrameworkID>,
+    mut attempt: Result<MasterConnection, SchedulerError>,
     first_attempt: bool,
     interrupts: &Interrupts,
 ) -> Result<Option<MasterConnection>, SchedulerError> {
@@ -59,7 +61,7 @@ pub fn retry_connect(
     ));
     let deadline = Instant::now() + budget;
     loop {
-        let error = match master::connect(config, id.clone()) {
+        let error = match attempt {
             Ok(connection) => {
                 interrupts.deliver_to(connection.interrupter.clone());
                 return Ok(Some(connection));
@@ -82,6 +84,7 @@ pub fn retry_connect(
             log::warn!("interrupted while subscribing: {error}");
             return Ok(None);
         }
+        attempt = master::connect(config, id.clone());
     }
 }
 
