@@ -38,7 +38,7 @@
 //! are real (`tests/reading_path.rs` checks them).
 //!
 //! 1. **Register** (step 1).
-//!    `src/scheduler/mod.rs`: `run`, `run_step`,
+//!    `src/scheduler/mod.rs`: `run`, `run_step`, `Scheduler`,
 //!    `Scheduler::run_until_done`, `Scheduler::handle` (one `match`, one arm
 //!    per event), `Scheduler::subscribed`, `Scheduler::offers`,
 //!    `Scheduler::decline`, and how Ctrl+C stops every step,
@@ -46,21 +46,22 @@
 //!    What the loop asks of a step, and step 1's answers:
 //!    `src/scheduler/work.rs`: `Work`, `LogOffers`.
 //!    `src/scheduler/master.rs`: `connect`, `framework_info`, `Input`,
-//!    `MasterConnection::subscribe`, `MasterConnection::decline`,
+//!    `MasterConnection`, `MasterConnection::subscribe`,
+//!    `MasterConnection::subscribed`, `MasterConnection::decline`,
 //!    `MasterConnection::send`.
 //! 2. **Launch** (step 2).
 //!    `src/scheduler/noop.rs`: `NoopTasks`, `NoopTasks::prepare`,
 //!    `NoopTasks::tasks_for`, `NoopTasks::update`,
 //!    `NoopTasks::wants_offers`, `NoopTasks::done`.
 //!    `src/scheduler/tasks.rs`: its three Mesos rules, `serve_executor`,
-//!    `TaskPlan::new`, `TaskPlan::tasks`, `TaskPlan::executor_for`,
+//!    `TaskPlan`, `TaskPlan::new`, `TaskPlan::tasks`, `TaskPlan::executor_for`,
 //!    `TaskPlan::cut_task`, `TaskPlan::describe`.
 //!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`,
 //!    `Scheduler::after_event`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,
 //!    `MasterConnection::acknowledge`, `MasterConnection::want_offers`.
-//!    The other end, `src/executor/mod.rs`: `run`, `Executor::handle`,
-//!    `Executor::launch`, `run_task`, `sleep`.
+//!    The other end, `src/executor/mod.rs`: `run`, `Executor`,
+//!    `Executor::handle`, `Executor::launch`, `run_task`, `sleep`.
 //! 3. **Images** (step 3).
 //!    `src/scheduler/batch.rs`: `Image`, `ImageBatch`, `ImageBatch::prepare`,
 //!    `ImageBatch::tasks_for`, `ImageBatch::update`,
@@ -84,16 +85,16 @@
 //!    `Failover::recover`, `Failover::reconcile`, `Failover::after_event`.
 //!    `src/scheduler/config.rs`: `SchedulerError::connection_lost`.
 //!    `src/scheduler/reconnect.rs`: `retry_connect`, `Backoff`.
-//!    `src/scheduler/limits.rs`: `Events::heartbeat`, `Events::next`.
+//!    `src/scheduler/limits.rs`: `Events`, `Events::heartbeat`, `Events::next`.
 //!    `src/scheduler/reconciliation.rs`: `Reconciliation`,
 //!    `Reconciliation::start`, `Reconciliation::due`.
 //!    `src/scheduler/master.rs`: `MasterConnection::reconcile`.
 //!    `src/scheduler/batch.rs`: `ImageBatch::requeue`.
 //!    The agent restarts:
 //!    `src/executor/reconnect.rs`: `subscribe_again`.
-//!    `src/executor/client.rs`: `Book`, `AgentClient::subscribe`,
-//!    `AgentClient::launched`, `AgentClient::update`, `AgentClient::record`,
-//!    `AgentClient::acknowledged`.
+//!    `src/executor/client.rs`: `Book`, `AgentClient`,
+//!    `AgentClient::subscribe`, `AgentClient::launched`, `AgentClient::update`,
+//!    `AgentClient::record`, `AgentClient::acknowledged`.
 //!    `src/executor/mod.rs`: `Executor::wait_for_acknowledgements`.
 //!    A machine is lost:
 //!    `src/scheduler/limits.rs`: `agent_drained`.
