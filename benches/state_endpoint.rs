@@ -26,7 +26,7 @@ use mesos_tutorial::local::{Cluster, ClusterConfig};
 use mesos_tutorial::proto::mesos::{framework_info, FrameworkInfo};
 use mesos_tutorial::proto::scheduler::event;
 use mesos_tutorial::scheduler::master::MasterConnection;
-use mesos_tutorial::scheduler::tasks::TaskPlan;
+use mesos_tutorial::scheduler::tasks::{describe, TaskPlan};
 use mesos_tutorial::server::FileServer;
 use mesos_tutorial::task_data;
 use std::collections::HashSet;
@@ -118,12 +118,11 @@ fn run_tasks(cluster: &Cluster, executor_url: &str, tasks: usize) -> MasterConne
             }
             event::Type::OFFERS => {
                 for offer in &event.offers.offers {
-                    let mut number = launched;
-                    let infos = plan.tasks(offer, tasks - launched, || {
-                        number += 1;
-                        (number.to_string(), payload.clone())
-                    });
-                    launched += infos.len();
+                    let mut infos = plan.tasks(offer, tasks - launched);
+                    for info in &mut infos {
+                        launched += 1;
+                        describe(info, &launched.to_string(), payload.clone());
+                    }
                     master.launch(offer, infos, 1.0).expect("launched");
                 }
             }

@@ -55,7 +55,7 @@
 //!    `NoopTasks::wants_offers`, `NoopTasks::done`.
 //!    `src/scheduler/tasks.rs`: its three Mesos rules, `serve_executor`,
 //!    `TaskPlan`, `TaskPlan::new`, `TaskPlan::tasks`, `TaskPlan::executor_for`,
-//!    `TaskPlan::cut_task`, `TaskPlan::describe`.
+//!    `TaskPlan::cut_task`, `describe`.
 //!    `src/scheduler/mod.rs`: `Scheduler::launch`, `Scheduler::update`,
 //!    `Scheduler::after_event`.
 //!    `src/scheduler/master.rs`: `MasterConnection::launch`,

@@ -14,7 +14,7 @@ use mesos_tutorial::proto::is_terminal;
 use mesos_tutorial::proto::mesos::{framework_info, FrameworkInfo, TaskState};
 use mesos_tutorial::proto::scheduler::{event, Event};
 use mesos_tutorial::scheduler::master::MasterConnection;
-use mesos_tutorial::scheduler::tasks::TaskPlan;
+use mesos_tutorial::scheduler::tasks::{describe, TaskPlan};
 use mesos_tutorial::server::FileServer;
 use mesos_tutorial::task_data;
 use std::collections::HashSet;
@@ -148,11 +148,10 @@ impl NoopScheduler {
             }
             event::Type::OFFERS => event.offers.offers.iter().try_for_each(|offer| {
                 run.offers += 1;
-                let mut number = run.launched;
-                let infos = self.plan.tasks(offer, self.wanted - run.launched, || {
-                    number += 1;
-                    (number.to_string(), self.payload.clone())
-                });
+                let mut infos = self.plan.tasks(offer, self.wanted - run.launched);
+                for (number, info) in (run.launched + 1..).zip(&mut infos) {
+                    describe(info, &number.to_string(), self.payload.clone());
+                }
                 if infos.is_empty() {
                     run.declines += 1;
                     let offer_ids = vec![offer.id.clone().unwrap_or_default()];

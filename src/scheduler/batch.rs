@@ -15,7 +15,7 @@
 mod results;
 mod sources;
 
-use super::tasks::{self, TaskPlan};
+use super::tasks::{self, describe, TaskPlan};
 use super::{log_lines, Config, Outcome, Resume, SchedulerError, Work};
 use crate::proto::is_terminal;
 use crate::proto::mesos::task_status::Reason;
@@ -131,11 +131,11 @@ impl Work for ImageBatch {
     /// The next queued images, as many as fit. The file server is told
     /// which result each task will upload.
     fn tasks_for(&mut self, offer: &Offer) -> Vec<TaskInfo> {
-        let mut indexes = Vec::new();
-        let tasks = self.plan.tasks(offer, self.queue.len(), || {
-            // Called once per task that fits, never beyond the queue.
-            let index = self.queue[indexes.len()];
-            indexes.push(index);
+        let mut tasks = self.plan.tasks(offer, self.queue.len());
+        let agent = offer.agent_id.value();
+        // The first queued images, one per task that fits.
+        let count = tasks.len();
+        for (task, index) in tasks.iter_mut().zip(self.queue.drain(..count)) {
             let image = &mut self.images[index];
             image.attempts += 1;
             image.state = ImageState::Running;
@@ -152,13 +152,8 @@ impl Work for ImageBatch {
             // `--task-millis`: the executor waits that long first, to be watched.
             data.noop_millis = self.task_millis;
             log::info!("Prepared task {task_id} for {}", image.url);
-            (task_id, task_data::encode(&data))
-        });
-        self.queue.drain(..indexes.len());
-        let agent = offer.agent_id.value();
-        for (task, index) in tasks.iter().zip(indexes) {
-            self.images[index].last_task = Some(results::TaskRun::new(task, agent));
-            let task_id = task.task_id.value().to_string();
+            describe(task, &task_id, task_data::encode(&data));
+            image.last_task = Some(results::TaskRun::new(task, agent));
             self.tasks.insert(task_id, (index, agent.to_string()));
         }
         tasks

@@ -8,7 +8,7 @@
 //! lost acknowledgement the same `TASK_FINISHED` can arrive twice. So
 //! finished tasks are counted as a set of ids, never with a counter.
 
-use super::tasks::{self, TaskPlan};
+use super::tasks::{self, describe, TaskPlan};
 use super::{log_lines, Config, Outcome, Resume, SchedulerError, Work};
 use crate::proto::mesos::{Offer, TaskInfo, TaskState, TaskStatus};
 use crate::server::FileServer;
@@ -81,18 +81,14 @@ impl Work for NoopTasks {
             None => usize::MAX,
         };
         let data = task_data::encode(&task_data::noop(self.task_millis));
-        let tasks = self.plan.tasks(offer, wanted, || {
-            // Called once per task that fits: each takes the next id.
+        let mut tasks = self.plan.tasks(offer, wanted);
+        for task in &mut tasks {
             let task_id = format!("{}{}", self.id_prefix, self.next_id);
             self.next_id += 1;
             log::info!("Prepared task {task_id} with offer {}", offer.id.value());
-            (task_id, data.clone())
-        });
-        for task in &tasks {
-            self.running.insert(
-                task.task_id.value().to_string(),
-                offer.agent_id.value().to_string(),
-            );
+            describe(task, &task_id, data.clone());
+            self.running
+                .insert(task_id, offer.agent_id.value().to_string());
         }
         tasks
     }

@@ -103,16 +103,11 @@ impl TaskPlan {
     }
 
     /// Up to `wanted` tasks on this offer's agent, as many as fit, each
-    /// with resources cut from what the earlier ones left. `next` names
-    /// each task and gives its data; it is called only for a task that
-    /// fits. The first task also pays for the executor if it does not run
-    /// there yet.
-    pub fn tasks(
-        &mut self,
-        offer: &Offer,
-        wanted: usize,
-        mut next: impl FnMut() -> (String, Vec<u8>),
-    ) -> Vec<TaskInfo> {
+    /// with the executor that runs it and resources cut from what the
+    /// earlier ones left. The first task also pays for the executor if it
+    /// does not run there yet. Each still needs its name, id and data
+    /// ([`describe`]).
+    pub fn tasks(&mut self, offer: &Offer, wanted: usize) -> Vec<TaskInfo> {
         let mut left = offer.resources.clone();
         let mut tasks = Vec::new();
         if let Some(executor) = self.executor_for(offer, &mut left) {
@@ -120,8 +115,9 @@ impl TaskPlan {
                 let Some(resources) = self.cut_task(&mut left) else {
                     break;
                 };
-                let (task_id, data) = next();
-                let mut task = self.describe(offer, &task_id, data, executor.clone());
+                let mut task = TaskInfo::new();
+                task.agent_id = offer.agent_id.clone();
+                task.executor = Some(executor.clone()).into();
                 task.resources = resources;
                 tasks.push(task);
             }
@@ -174,28 +170,18 @@ impl TaskPlan {
     pub fn stale_executor(&self, offer: &Offer) -> bool {
         executor_running(offer) && !self.launched.contains_key(offer.agent_id.value())
     }
+}
 
-    /// A task as Mesos sees it, a `TaskInfo`: a name, an id unique among
-    /// the framework's tasks, the agent of the offer, the executor that
-    /// runs it, and `data` for that executor, which Mesos passes on unread.
-    /// Its resources are added by [`TaskPlan::tasks`].
-    fn describe(
-        &self,
-        offer: &Offer,
-        task_id: &str,
-        data: Vec<u8>,
-        executor: ExecutorInfo,
-    ) -> TaskInfo {
-        let mut task = TaskInfo::new();
-        task.set_name(format!("task {task_id}"));
-        task.task_id
-            .mut_or_insert_default()
-            .set_value(task_id.to_string());
-        task.agent_id = offer.agent_id.clone();
-        task.executor = Some(executor).into();
-        task.set_data(data);
-        task
-    }
+/// The rest of a task as Mesos sees it, a `TaskInfo`: a name, an id unique
+/// among the framework's tasks, and `data` for the executor, which Mesos
+/// passes on unread. [`TaskPlan::tasks`] gave it the offer's agent, its
+/// resources and the executor that runs it.
+pub fn describe(task: &mut TaskInfo, task_id: &str, data: Vec<u8>) {
+    task.set_name(format!("task {task_id}"));
+    task.task_id
+        .mut_or_insert_default()
+        .set_value(task_id.to_string());
+    task.set_data(data);
 }
 
 /// Whether the offer's agent runs our executor: an offer lists the
@@ -227,15 +213,6 @@ mod tests {
         resource
     }
 
-    /// Task ids "1", "2", … with no data, as `TaskPlan::tasks` asks for them.
-    fn numbered() -> impl FnMut() -> (String, Vec<u8>) {
-        let mut number = 0;
-        move || {
-            number += 1;
-            (number.to_string(), Vec::new())
-        }
-    }
-
     fn offer(cpus: f64, mem: f64, executor_running: bool) -> Offer {
         let mut offer = Offer::new();
         offer
@@ -258,10 +235,10 @@ mod tests {
     fn the_executor_takes_its_share_until_it_runs() {
         let mut plan = TaskPlan::new("http://server/executor", 1.0, 128.0);
         // 2 cpus minus the executor's 0.1 leave room for one 1-cpu task.
-        let first = plan.tasks(&offer(2.0, 1024.0, false), usize::MAX, numbered());
+        let first = plan.tasks(&offer(2.0, 1024.0, false), usize::MAX);
         assert_eq!(first.len(), 1);
         // Once the executor we launched runs there, its share is taken.
-        let again = plan.tasks(&offer(2.0, 1024.0, true), usize::MAX, numbered());
+        let again = plan.tasks(&offer(2.0, 1024.0, true), usize::MAX);
         assert_eq!(again.len(), 2);
     }
 
@@ -269,22 +246,22 @@ mod tests {
     fn the_executors_memory_counts_until_it_runs() {
         // 256 MB hold two tasks of 128 MB, but not beside the executor's 32.
         let mut plan = TaskPlan::new("http://server/executor", 0.1, 128.0);
-        let first = plan.tasks(&offer(2.0, 256.0, false), 3, numbered());
+        let first = plan.tasks(&offer(2.0, 256.0, false), 3);
         assert_eq!(first.len(), 1);
         assert_eq!(scalar(&first[0].executor.resources, "mem"), EXECUTOR_MEM);
         // Once it runs there, its 32 MB are taken already.
-        assert_eq!(plan.tasks(&offer(2.0, 256.0, true), 3, numbered()).len(), 2);
+        assert_eq!(plan.tasks(&offer(2.0, 256.0, true), 3).len(), 2);
     }
 
     #[test]
     fn an_executor_that_stopped_is_paid_for_again() {
         let mut plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
-        let first = plan.tasks(&offer(2.0, 1024.0, false), 1, numbered());
+        let first = plan.tasks(&offer(2.0, 1024.0, false), 1);
         assert_eq!(first.len(), 1);
         // The agent no longer lists our executor: it exited, and the next
         // task starts a new one, which needs its resources again. 1 cpu
         // holds two tasks of 0.5, but only one beside a new executor.
-        let again = plan.tasks(&offer(1.0, 1024.0, false), 2, numbered());
+        let again = plan.tasks(&offer(1.0, 1024.0, false), 2);
         assert_eq!(again.len(), 1);
         let executor = &again[0].executor.resources;
         assert_eq!(scalar(executor, "cpus"), EXECUTOR_CPUS);
@@ -294,7 +271,7 @@ mod tests {
     #[test]
     fn memory_and_the_wanted_count_also_limit_tasks() {
         let mut plan = TaskPlan::new("http://server/executor", 0.25, 128.0);
-        let mut count = |offer: Offer, wanted| plan.tasks(&offer, wanted, numbered()).len();
+        let mut count = |offer: Offer, wanted| plan.tasks(&offer, wanted).len();
         assert_eq!(count(offer(2.0, 300.0, true), usize::MAX), 2);
         assert_eq!(count(offer(2.0, 1024.0, true), 3), 3);
         assert_eq!(count(offer(0.2, 1024.0, true), usize::MAX), 0);
@@ -303,8 +280,9 @@ mod tests {
     #[test]
     fn tasks_use_the_offers_role_and_agent() {
         let mut plan = TaskPlan::new("http://server/executor", 1.0, 128.0);
-        let work = || ("7".to_string(), b"data".to_vec());
-        let task = plan.tasks(&offer(2.0, 1024.0, false), 1, work).remove(0);
+        let mut task = plan.tasks(&offer(2.0, 1024.0, false), 1).remove(0);
+        describe(&mut task, "7", b"data".to_vec());
+        assert_eq!(task.name(), "task 7");
         assert_eq!(task.data(), b"data");
         assert_eq!(task.agent_id.value(), "agent-1");
         assert_eq!(task.task_id.value(), "7");
@@ -357,7 +335,7 @@ mod tests {
             .push(scalar_resource("cpus", 1.4, Some("web")));
         let mut plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
 
-        let tasks = plan.tasks(&offer, 4, numbered());
+        let tasks = plan.tasks(&offer, 4);
         // 2 cpus: 0.1 for the executor and three tasks of 0.5; a fourth does not fit.
         assert_eq!(tasks.len(), 3);
         let executor = &tasks[0].executor.resources;
@@ -384,8 +362,8 @@ mod tests {
     #[test]
     fn an_agent_keeps_the_executor_info_it_was_launched_with() {
         let mut plan = TaskPlan::new("http://server/executor", 0.5, 100.0);
-        let first = plan.tasks(&offer(2.0, 1024.0, false), 1, numbered());
-        let again = plan.tasks(&offer(1.0, 512.0, true), 1, numbered());
+        let first = plan.tasks(&offer(2.0, 1024.0, false), 1);
+        let again = plan.tasks(&offer(1.0, 512.0, true), 1);
         assert_eq!(again[0].executor, first[0].executor);
         assert!(!plan.stale_executor(&offer(1.0, 512.0, true)));
         // An executor of ours that this plan never launched there.
@@ -397,19 +375,15 @@ mod tests {
     #[test]
     fn nothing_is_cut_when_the_executor_does_not_fit() {
         let mut plan = TaskPlan::new("http://server/executor", 0.05, 10.0);
-        let tasks = plan.tasks(&offer(0.05, 1024.0, false), 1, numbered());
+        let tasks = plan.tasks(&offer(0.05, 1024.0, false), 1);
         assert!(tasks.is_empty());
     }
 
     #[test]
     fn tasks_without_resources_never_fit() {
         let mut plan = TaskPlan::new("http://server/executor", 0.0, 128.0);
-        assert!(plan
-            .tasks(&offer(2.0, 1024.0, true), usize::MAX, numbered())
-            .is_empty());
+        assert!(plan.tasks(&offer(2.0, 1024.0, true), usize::MAX).is_empty());
         let mut plan = TaskPlan::new("http://server/executor", 1.0, 0.0);
-        assert!(plan
-            .tasks(&offer(2.0, 1024.0, true), usize::MAX, numbered())
-            .is_empty());
+        assert!(plan.tasks(&offer(2.0, 1024.0, true), usize::MAX).is_empty());
     }
 }

@@ -7,7 +7,7 @@ use mesos_tutorial::http_api::{ApiError, Endpoint};
 use mesos_tutorial::proto::mesos::{FrameworkInfo, Offer, TaskInfo};
 use mesos_tutorial::proto::scheduler::Event;
 use mesos_tutorial::scheduler::master::{scheduler_url, EventError, MasterConnection};
-use mesos_tutorial::scheduler::tasks::TaskPlan;
+use mesos_tutorial::scheduler::tasks::{describe, TaskPlan};
 use mesos_tutorial::scheduler::Input;
 use std::net::SocketAddr;
 
@@ -32,7 +32,10 @@ pub fn next_event(master: &MasterConnection) -> Result<Event, EventError> {
 /// One task with this id and data, cut from the offer by `plan`, as the
 /// scheduler's steps cut theirs.
 pub fn one_task(plan: &mut TaskPlan, offer: &Offer, task_id: &str, data: Vec<u8>) -> TaskInfo {
-    plan.tasks(offer, 1, || (task_id.to_string(), data.clone()))
+    let mut task = plan
+        .tasks(offer, 1)
         .pop()
-        .unwrap_or_else(|| panic!("task {task_id} does not fit the offer: {offer:?}"))
+        .unwrap_or_else(|| panic!("task {task_id} does not fit the offer: {offer:?}"));
+    describe(&mut task, task_id, data);
+    task
 }
