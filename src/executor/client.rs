@@ -93,6 +93,7 @@ impl AgentClient {
     /// (nothing, on first contact) and starts reading events.
     pub fn subscribe(&self) -> Result<Subscription<Event>, ApiError> {
         let mut subscribe = self.call(call::Type::SUBSCRIBE);
+        // A block of its own: the book is unlocked before the call goes out.
         {
             let book = self.book();
             let message = subscribe.subscribe.mut_or_insert_default();

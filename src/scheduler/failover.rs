@@ -147,6 +147,8 @@ impl<'a> Failover<'a> {
         work: &impl Resume,
         framework_id: &str,
     ) -> Result<(), SchedulerError> {
+        // Called before the connection records the new id: it still holds
+        // the one we subscribed with.
         if master.framework_id() != framework_id {
             return Ok(());
         }

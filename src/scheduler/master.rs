@@ -120,12 +120,15 @@ impl MasterConnection {
         self.events.heartbeat(heartbeat_seconds);
     }
 
-    /// The id the master gave this framework, as a message, once known.
+    /// The framework's id as a message, if there is one yet (see
+    /// [`MasterConnection::framework_id`]).
     pub fn framework_id_message(&self) -> Option<FrameworkID> {
         (!self.framework_id.value().is_empty()).then(|| self.framework_id.clone())
     }
 
-    /// The id the master gave this framework.
+    /// The framework's id: the one we subscribed with (empty for a new
+    /// framework) until [`MasterConnection::subscribed`] records the one
+    /// `SUBSCRIBED` gave.
     pub fn framework_id(&self) -> &str {
         self.framework_id.value()
     }
