@@ -74,10 +74,10 @@
 //! 4. **Survive failures** (step 4), one failure at a time.
 //!    The scheduler restarts:
 //!    `src/scheduler/failover.rs`: `Failover`, `Failover::earlier_framework`,
-//!    `load_framework_id`, `Failover::remember`, `save_framework_id`,
-//!    `framework_settings`, `Failover::leave_framework`,
-//!    `Failover::interrupted`, `Failover::update`,
-//!    `Failover::clear_stale_executor`, `Failover::finished`.
+//!    `Failover::remember`, `Failover::update`,
+//!    `Failover::clear_stale_executor`, `Failover::finished`,
+//!    `Failover::leave_framework`, `Failover::interrupted`,
+//!    `load_framework_id`, `save_framework_id`, `framework_settings`.
 //!    `src/scheduler/work.rs`: `Resume`.
 //!    `src/scheduler/batch/results.rs`: `continue_earlier_run`.
 //!    The master goes away:

@@ -284,6 +284,8 @@ impl ImageBatch {
     }
 
     /// Where the file server stored this image's result, if it arrived.
+    /// The task names only the result's stem: the executor adds the
+    /// extension of the format it wrote, `.png` or `.jpg`.
     fn stored_result(&self, index: usize) -> Option<PathBuf> {
         let stem = self.images[index].output_stem();
         RESULT_EXTENSIONS

@@ -56,6 +56,7 @@ pub struct Failover<'a> {
     interrupted_subscribing: bool,
 }
 
+/// When the scheduler restarts (step 4's first reading).
 impl<'a> Failover<'a> {
     /// Nothing kept yet.
     pub fn new(config: &'a Config, interrupts: Interrupts) -> Failover<'a> {
@@ -78,109 +79,11 @@ impl<'a> Failover<'a> {
         earlier_id
     }
 
-    /// The first subscription, from the answer to its first `attempt`:
-    /// tried again while the master is not ready. `None` if Ctrl+C came
-    /// first (see [`Failover::interrupted`]).
-    pub fn retry_until_subscribed(
-        &mut self,
-        attempt: Result<MasterConnection, SchedulerError>,
-        id: Option<FrameworkID>,
-    ) -> Result<Option<MasterConnection>, SchedulerError> {
-        // `true`: the first attempt, when a master that cannot be reached at
-        // all is an error at once (`--master` is likely wrong).
-        let master = reconnect::retry_connect(self.config, id, attempt, true, &self.interrupts)?;
-        self.interrupted_subscribing = master.is_none();
-        Ok(master)
-    }
-
-    /// After an error: a new subscription if the connection to the master
-    /// was lost, the error itself otherwise. `None` if Ctrl+C came while
-    /// waiting to subscribe again.
-    pub fn recover(
-        &mut self,
-        err: SchedulerError,
-        master: &MasterConnection,
-        work: &mut impl Resume,
-    ) -> Result<Option<MasterConnection>, SchedulerError> {
-        if !err.connection_lost() {
-            // A framework that was removed is gone for good; one that a
-            // newer scheduler process took over lives on under that
-            // process, which needs the id.
-            if matches!(err, SchedulerError::Removed(_)) {
-                save_framework_id(self.config, None);
-            }
-            return Err(err);
-        }
-        log::warn!("Lost the master: {err}");
-        // Within the failover timeout the master keeps our framework and
-        // its tasks, so we come back as the same framework. Without one,
-        // our tasks died with the connection.
-        let id = if self.config.failover_timeout > 0.0 {
-            master.framework_id_message()
-        } else {
-            work.forget_running();
-            None
-        };
-        let attempt = master::connect(self.config, id.clone());
-        // `false`: not the first attempt, so an unreachable master is one
-        // that is restarting, and is tried again.
-        let master = reconnect::retry_connect(self.config, id, attempt, false, &self.interrupts)?;
-        self.interrupted_subscribing = master.is_none();
-        Ok(master)
-    }
-
     /// Keeps the framework id for a restarted scheduler. Called before the
     /// id is announced, so that whoever reads the log line can rely on the
     /// file.
     pub fn remember(&self, framework_id: &str) {
         save_framework_id(self.config, Some(framework_id));
-    }
-
-    /// After `SUBSCRIBED` with the id we subscribed with: we are the same
-    /// framework, back after a break, and updates may have been lost while
-    /// we were away. Mesos's advice: ask about the tasks we know (explicit
-    /// reconciliation), then about all of them (implicit), to learn of any
-    /// we do not. A new framework has nothing to reconcile.
-    pub fn reconcile(
-        &mut self,
-        master: &MasterConnection,
-        work: &impl Resume,
-        framework_id: &str,
-    ) -> Result<(), SchedulerError> {
-        // Called before the connection records the new id: it still holds
-        // the one we subscribed with.
-        if master.framework_id() != framework_id {
-            return Ok(());
-        }
-        let known = self.reconciliation.start(work.running());
-        let tasks = log_lines::counted(known.len(), "task");
-        log::info!("Reconciling {tasks} after re-subscribing");
-        if !known.is_empty() {
-            master.reconcile(&known)?;
-        }
-        Ok(master.reconcile(&[])?)
-    }
-
-    /// After every event: asks again about the tasks that reconciliation
-    /// left unanswered, once it is time; and ends a run whose tasks keep
-    /// failing (`--max-failures`), since the next ones would fail too.
-    pub fn after_event(
-        &mut self,
-        master: &MasterConnection,
-        work: &impl Resume,
-    ) -> Result<(), SchedulerError> {
-        if let Some(unanswered) = self.reconciliation.due() {
-            let count = unanswered.len();
-            let tasks = log_lines::counted(count, "task");
-            log::info!("Reconciling {tasks} still without an answer");
-            master.reconcile(&unanswered)?;
-        }
-        if let Some((count, last)) = work.failing(self.config.max_failures) {
-            master.teardown()?;
-            self.finished();
-            return Err(SchedulerError::TasksFailing { count, last });
-        }
-        Ok(())
     }
 
     /// Any update answers reconciliation for its task. Implicit
@@ -273,18 +176,6 @@ impl<'a> Failover<'a> {
     }
 }
 
-/// What `FrameworkInfo` says for step 4: how long the master keeps our
-/// tasks while we are away (`--failover-timeout`), and whether agents keep
-/// them across their own restarts (`--checkpoint`); and the principal we
-/// authenticate as, which must match the one of our credentials.
-pub fn framework_settings(config: &Config, info: &mut FrameworkInfo) {
-    info.set_failover_timeout(config.failover_timeout);
-    info.set_checkpoint(config.checkpoint);
-    if let Some(principal) = &config.principal {
-        info.set_principal(principal.clone());
-    }
-}
-
 /// The framework id saved by an earlier run, if `--framework-id-file` names
 /// a file that holds one.
 pub fn load_framework_id(config: &Config) -> Option<FrameworkID> {
@@ -318,6 +209,119 @@ pub fn save_framework_id(config: &Config, id: Option<&str>) {
             "Could not update --framework-id-file {}: {err}",
             path.display()
         );
+    }
+}
+
+/// What `FrameworkInfo` says for step 4: how long the master keeps our
+/// tasks while we are away (`--failover-timeout`), and whether agents keep
+/// them across their own restarts (`--checkpoint`); and the principal we
+/// authenticate as, which must match the one of our credentials.
+pub fn framework_settings(config: &Config, info: &mut FrameworkInfo) {
+    info.set_failover_timeout(config.failover_timeout);
+    info.set_checkpoint(config.checkpoint);
+    if let Some(principal) = &config.principal {
+        info.set_principal(principal.clone());
+    }
+}
+
+/// When the master goes away (step 4's second reading).
+impl Failover<'_> {
+    /// The first subscription, from the answer to its first `attempt`:
+    /// tried again while the master is not ready. `None` if Ctrl+C came
+    /// first (see [`Failover::interrupted`]).
+    pub fn retry_until_subscribed(
+        &mut self,
+        attempt: Result<MasterConnection, SchedulerError>,
+        id: Option<FrameworkID>,
+    ) -> Result<Option<MasterConnection>, SchedulerError> {
+        // `true`: the first attempt, when a master that cannot be reached at
+        // all is an error at once (`--master` is likely wrong).
+        let master = reconnect::retry_connect(self.config, id, attempt, true, &self.interrupts)?;
+        self.interrupted_subscribing = master.is_none();
+        Ok(master)
+    }
+
+    /// After an error: a new subscription if the connection to the master
+    /// was lost, the error itself otherwise. `None` if Ctrl+C came while
+    /// waiting to subscribe again.
+    pub fn recover(
+        &mut self,
+        err: SchedulerError,
+        master: &MasterConnection,
+        work: &mut impl Resume,
+    ) -> Result<Option<MasterConnection>, SchedulerError> {
+        if !err.connection_lost() {
+            // A framework that was removed is gone for good; one that a
+            // newer scheduler process took over lives on under that
+            // process, which needs the id.
+            if matches!(err, SchedulerError::Removed(_)) {
+                save_framework_id(self.config, None);
+            }
+            return Err(err);
+        }
+        log::warn!("Lost the master: {err}");
+        // Within the failover timeout the master keeps our framework and
+        // its tasks, so we come back as the same framework. Without one,
+        // our tasks died with the connection.
+        let id = if self.config.failover_timeout > 0.0 {
+            master.framework_id_message()
+        } else {
+            work.forget_running();
+            None
+        };
+        let attempt = master::connect(self.config, id.clone());
+        // `false`: not the first attempt, so an unreachable master is one
+        // that is restarting, and is tried again.
+        let master = reconnect::retry_connect(self.config, id, attempt, false, &self.interrupts)?;
+        self.interrupted_subscribing = master.is_none();
+        Ok(master)
+    }
+
+    /// After `SUBSCRIBED` with the id we subscribed with: we are the same
+    /// framework, back after a break, and updates may have been lost while
+    /// we were away. Mesos's advice: ask about the tasks we know (explicit
+    /// reconciliation), then about all of them (implicit), to learn of any
+    /// we do not. A new framework has nothing to reconcile.
+    pub fn reconcile(
+        &mut self,
+        master: &MasterConnection,
+        work: &impl Resume,
+        framework_id: &str,
+    ) -> Result<(), SchedulerError> {
+        // Called before the connection records the new id: it still holds
+        // the one we subscribed with.
+        if master.framework_id() != framework_id {
+            return Ok(());
+        }
+        let known = self.reconciliation.start(work.running());
+        let tasks = log_lines::counted(known.len(), "task");
+        log::info!("Reconciling {tasks} after re-subscribing");
+        if !known.is_empty() {
+            master.reconcile(&known)?;
+        }
+        Ok(master.reconcile(&[])?)
+    }
+
+    /// After every event: asks again about the tasks that reconciliation
+    /// left unanswered, once it is time; and ends a run whose tasks keep
+    /// failing (`--max-failures`), since the next ones would fail too.
+    pub fn after_event(
+        &mut self,
+        master: &MasterConnection,
+        work: &impl Resume,
+    ) -> Result<(), SchedulerError> {
+        if let Some(unanswered) = self.reconciliation.due() {
+            let count = unanswered.len();
+            let tasks = log_lines::counted(count, "task");
+            log::info!("Reconciling {tasks} still without an answer");
+            master.reconcile(&unanswered)?;
+        }
+        if let Some((count, last)) = work.failing(self.config.max_failures) {
+            master.teardown()?;
+            self.finished();
+            return Err(SchedulerError::TasksFailing { count, last });
+        }
+        Ok(())
     }
 }
 
