@@ -29,11 +29,6 @@
 //!   its tasks are killed with `REASON_AGENT_DRAINING`. That is no fault of
 //!   the task: its work goes back in the queue without using up an attempt
 //!   (`limits::agent_drained`, asked where steps 2 and 3 count failures).
-//!
-//! One limit: the HTTP client cannot close a stream that went silent, so
-//! after a heartbeat timeout the old stream's reader thread lingers until
-//! the operating system gives up on the connection; each re-subscription
-//! opens a new one.
 
 use super::master::{self, MasterConnection};
 use super::reconciliation::Reconciliation;

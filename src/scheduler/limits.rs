@@ -11,9 +11,12 @@
 //! task "". [`missing_part`] names such a part; the event is then logged and
 //! skipped. A master can also fall silent without closing the connection:
 //! [`Events`] gives it five heartbeat intervals, then the connection counts
-//! as lost (step 4 subscribes again). The other limits the scheduler keeps live
-//! beside what they guard: the size of a RecordIO record (`recordio`), the
-//! rows of the results page (`batch::MAX_PAGE_ROWS`).
+//! as lost (step 4 subscribes again). The HTTP client cannot close a stream
+//! that went silent, so the old stream's reader thread lingers until the
+//! operating system gives up on the connection; each re-subscription opens
+//! a new one. The other limits the scheduler keeps live beside what they
+//! guard: the size of a RecordIO record (`recordio`), the rows of the
+//! results page (`batch::MAX_PAGE_ROWS`).
 
 use super::config::EventError;
 use super::master::{Inbox, Input};
