@@ -345,6 +345,32 @@ mod tests {
     }
 
     #[test]
+    fn the_final_tables_columns_stay_aligned_with_long_names() {
+        let output = TestDir::new("batch");
+        let mut batch = batch(1, &output.0);
+        let long = "002-002-checkerboard-inverted-and-then-some";
+        batch.images[1].name = long.to_string();
+        let table = results::table(&batch);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "0/2 images done, 0 failed");
+        // "attempts" ends where each row's count ends, one column after
+        // the longest name.
+        let end = lines[1].find("attempts").expect("a header") + "attempts".len();
+        assert_eq!(end, long.len() + 1 + 8, "{table}");
+        for row in &lines[2..] {
+            assert_eq!(row.as_bytes()[end - 1], b'0', "{table}");
+            assert_eq!(&row[end..end + 2], "  ", "{table}");
+        }
+        // Short names keep the usual 28 columns.
+        batch.images[1].name = "b".to_string();
+        let table = results::table(&batch);
+        assert!(
+            table.contains("\nimage                        attempts  result"),
+            "{table}"
+        );
+    }
+
+    #[test]
     fn a_task_that_finished_without_its_upload_is_not_done() {
         let output = TestDir::new("batch");
         let mut batch = batch(1, &output.0);

@@ -157,10 +157,13 @@ pub fn summary(batch: &ImageBatch) -> String {
 }
 
 /// The final table: image, attempts, result, output path or error.
-fn print_table(batch: &ImageBatch) {
-    println!("{}", summary(batch));
-    println!(
-        "{:<28} {:>8}  {:<7} output or error",
+pub(super) fn table(batch: &ImageBatch) -> String {
+    // 28 columns, or the longest name's, so that the columns stay aligned.
+    let names = batch.images.iter().map(|image| image.name.chars().count());
+    let width = names.max().unwrap_or(0).max(28);
+    let mut table = format!("{}\n", summary(batch));
+    table += &format!(
+        "{:<width$} {:>8}  {:<7} output or error\n",
         "image", "attempts", "result"
     );
     for image in &batch.images {
@@ -169,11 +172,12 @@ fn print_table(batch: &ImageBatch) {
             ImageState::Failed(reason) => ("FAILED", reason.clone()),
             _ => ("pending", String::new()),
         };
-        println!(
-            "{:<28} {:>8}  {:<7} {detail}",
+        table += &format!(
+            "{:<width$} {:>8}  {:<7} {detail}\n",
             image.name, image.attempts, result
         );
     }
+    table
 }
 
 /// Gives the results page the batch's progress, at most every
@@ -197,7 +201,7 @@ pub(super) fn finish(mut batch: ImageBatch, config: &Config, interrupted: bool) 
         batch.server.stop();
         count_arrived_results(&mut batch);
     }
-    print_table(&batch);
+    print!("{}", table(&batch));
     let output_dir = config.output_dir.display();
     if interrupted {
         drop(batch);
