@@ -350,9 +350,16 @@ mod tests {
         let mut batch = batch(1, &output.0);
         let long = "002-002-checkerboard-inverted-and-then-some";
         batch.images[1].name = long.to_string();
+        batch.images[0].state = ImageState::Done(PathBuf::from("out/a-inverted.png"));
+        batch.images[1].state = ImageState::Failed("not an image".into());
         let table = results::table(&batch);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "0/2 images done, 0 failed");
+        assert!(
+            lines[2].ends_with("0  done    out/a-inverted.png"),
+            "{table}"
+        );
+        assert!(lines[3].ends_with("0  FAILED  not an image"), "{table}");
         // "attempts" ends where each row's count ends, one column after
         // the longest name.
         let end = lines[1].find("attempts").expect("a header") + "attempts".len();
