@@ -169,6 +169,7 @@ impl Work for ImageBatch {
         let Some((index, _)) = self.tasks.remove(status.task_id.value()) else {
             return;
         };
+        // For the results page: how long the task took.
         results::task_ended(&mut self.images[index]);
         // Step 4: the operator took the machine away, not the image.
         if super::limits::agent_drained(status) {

@@ -22,7 +22,8 @@ pub struct NoopTasks {
     /// because dropping it stops the server.
     _server: FileServer,
     next_id: u64,
-    /// Put before every task id (see `ImageBatch::continue_earlier_run`).
+    /// Put before every task id: empty, until step 4 takes over an earlier
+    /// process's framework (`continue_earlier_run`, below).
     id_prefix: String,
     /// The tasks launched and not yet ended, with their agents.
     running: HashMap<String, String>,
